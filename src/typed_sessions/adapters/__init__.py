@@ -1,0 +1,1 @@
+"""FastAPI and ASGI adapters over the core and the stores."""

@@ -1,0 +1,64 @@
+"""Session records to JSON and back, through pydantic. Never pickle.
+
+The data type may be anything pydantic validates: a ``BaseModel``, a ``TypedDict``, a
+dataclass, ``dict[str, Any]``. Decoding untrusted or corrupt bytes gives ``Err``;
+encoding data pydantic cannot serialize raises :class:`SessionEncodeError`, before any
+store is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
+
+from typed_sessions.core.result import Err, Ok, Result
+from typed_sessions.core.session import Session
+
+__all__ = ["DecodeError", "SessionCodec", "SessionEncodeError"]
+
+T = TypeVar("T")
+
+
+class SessionEncodeError(TypeError):
+    """Session data could not be serialized as JSON (a programming error in the app)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeError:
+    """Stored bytes that are not a valid session record for this data type."""
+
+    reason: str
+
+
+class SessionCodec(Generic[T]):
+    """Encodes ``Session[T]`` records as JSON bytes and decodes them back, validated."""
+
+    __slots__ = ("_adapter", "data_type")
+
+    def __init__(self, data_type: type[T] | Any) -> None:
+        """Build the codec for records holding ``data_type`` (any type pydantic validates)."""
+        self.data_type = data_type
+        self._adapter: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])  # type: ignore[valid-type]  # runtime parametrisation
+
+    def encode(self, session: Session[T]) -> bytes:
+        """Return the JSON for ``session``.
+
+        Raises:
+            SessionEncodeError: the data holds something JSON cannot represent.
+        """
+        try:
+            return self._adapter.dump_json(session)
+        except (PydanticSerializationError, ValueError, TypeError) as exc:
+            raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
+
+    def decode(self, raw: bytes | str) -> Result[Session[T], DecodeError]:
+        """Return the record in ``raw``, or ``Err`` when it is not one. Never raises."""
+        try:
+            return Ok(self._adapter.validate_json(raw))
+        except ValidationError as exc:
+            return Err(DecodeError(f"invalid session record ({exc.error_count()} errors)"))
+        except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
+            return Err(DecodeError(f"undecodable session record: {type(exc).__name__}"))

@@ -1,0 +1,111 @@
+"""Cookie settings, checked once at construction, and pure ``Set-Cookie`` rendering."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+__all__ = [
+    "CookieSettings",
+    "SameSite",
+    "parse_cookie",
+    "render_clear_cookie",
+    "render_set_cookie",
+]
+
+SameSite: TypeAlias = Literal["lax", "strict", "none"]
+
+# RFC 6265 cookie-name: an RFC 2616 token (no controls, no separators, no spaces).
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Path: any visible ASCII but ";" (RFC 6265 av-octets); no controls, spaces or CR/LF.
+_PATH = re.compile(r"/[!-:<-~]*")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"\.?{_LABEL}(?:\.{_LABEL})*")
+_EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
+
+
+@dataclass(frozen=True, slots=True)
+class CookieSettings:
+    """How the session cookie is named and scoped. Secure, HttpOnly and SameSite=Lax by default.
+
+    ``max_age=None`` makes a browser-session cookie (gone when the browser closes); the
+    session itself still ends on the server by its :class:`Expiry`.
+
+    Raises:
+        ValueError: at construction, for a name, path or domain a browser would misread
+            (``;``, spaces, CR/LF, other separators), a negative ``max_age``, an unknown
+            ``samesite``, ``samesite="none"`` without ``secure``, a ``__Secure-`` name
+            without ``secure``, or a ``__Host-`` name with a domain, a path other than
+            ``/`` or without ``secure``.
+    """
+
+    name: str = "session"
+    path: str = "/"
+    domain: str | None = None
+    max_age: int | None = None
+    secure: bool = True
+    httponly: bool = True
+    samesite: SameSite = "lax"
+
+    def __post_init__(self) -> None:
+        if not _TOKEN.fullmatch(self.name):
+            raise ValueError(f"invalid cookie name {self.name!r}: use letters, digits and -._")
+        if not _PATH.fullmatch(self.path):
+            raise ValueError(f"invalid cookie path {self.path!r}: must start with '/', no ';'")
+        if self.domain is not None and not _DOMAIN.fullmatch(self.domain):
+            raise ValueError(f"invalid cookie domain {self.domain!r}")
+        if self.max_age is not None and (isinstance(self.max_age, bool) or self.max_age < 0):
+            raise ValueError("cookie max_age must be None or a non-negative number of seconds")
+        if self.samesite not in ("lax", "strict", "none"):
+            raise ValueError(f"samesite must be 'lax', 'strict' or 'none', not {self.samesite!r}")
+        if self.samesite == "none" and not self.secure:
+            raise ValueError("browsers reject SameSite=None without Secure; set secure=True")
+        if self.name.startswith("__Secure-") and not self.secure:
+            raise ValueError("a __Secure- cookie requires secure=True")
+        if self.name.startswith("__Host-") and (
+            not self.secure or self.domain is not None or self.path != "/"
+        ):
+            raise ValueError("a __Host- cookie requires secure=True, path='/' and no domain")
+
+
+def _attributes(settings: CookieSettings) -> str:
+    parts = [f"Path={settings.path}"]
+    if settings.domain is not None:
+        parts.append(f"Domain={settings.domain}")
+    if settings.httponly:
+        parts.append("HttpOnly")
+    if settings.secure:
+        parts.append("Secure")
+    parts.append(f"SameSite={settings.samesite}")
+    return "; ".join(parts)
+
+
+def render_set_cookie(settings: CookieSettings, value: str) -> str:
+    """Return the ``Set-Cookie`` header value that stores ``value`` (a signed token).
+
+    ``value`` must be cookie-safe; tokens from ``sign_session_id`` always are.
+    """
+    max_age = "" if settings.max_age is None else f"; Max-Age={settings.max_age}"
+    return f"{settings.name}={value}{max_age}; {_attributes(settings)}"
+
+
+def render_clear_cookie(settings: CookieSettings) -> str:
+    """Return the ``Set-Cookie`` header value that deletes the cookie in the browser.
+
+    It carries the same Path, Domain, Secure and SameSite as the cookie it removes.
+    """
+    return f'{settings.name}=""; Max-Age=0; Expires={_EPOCH}; {_attributes(settings)}'
+
+
+def parse_cookie(header: str, name: str) -> str | None:
+    """Return the value of cookie ``name`` from a ``Cookie`` request header, or ``None``.
+
+    When the header holds the name more than once, the first wins (the most specific
+    path, in the order browsers send them). Never raises.
+    """
+    for part in header.split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() == name:
+            return value.strip().strip('"')
+    return None

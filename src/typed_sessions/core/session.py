@@ -1,0 +1,116 @@
+"""The session record and the pure functions that age it.
+
+A ``Session[T]`` never changes: creating, touching and replacing data each return a new
+record. ``version`` counts saves; ``0`` means the record has never been saved, and stores
+use it for their compare-and-set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from typed_sessions.core.signing import SessionId, new_session_id
+
+__all__ = [
+    "Expiry",
+    "Session",
+    "is_expired",
+    "new_session",
+    "replace_data",
+    "touch_session",
+]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """When a session ends: after ``idle`` without use, and ``absolute`` after creation.
+
+    Every use slides the idle deadline forward, never past the absolute one. To spare
+    the store a write on every read, a use that would move the deadline by less than
+    ``touch_step`` (default: a tenth of ``idle``) changes nothing.
+
+    Raises:
+        ValueError: a duration is not positive, or ``touch_step`` exceeds ``idle``.
+    """
+
+    idle: timedelta = timedelta(minutes=30)
+    absolute: timedelta = timedelta(hours=12)
+    touch_step: timedelta | None = None
+
+    def __post_init__(self) -> None:
+        if self.idle <= timedelta(0) or self.absolute <= timedelta(0):
+            raise ValueError("Expiry durations must be positive")
+        if self.touch_step is not None and not timedelta(0) <= self.touch_step <= self.idle:
+            raise ValueError("Expiry.touch_step must be between zero and `idle`")
+
+    @property
+    def step(self) -> timedelta:
+        """The smallest move of the idle deadline worth a save."""
+        return self.idle / 10 if self.touch_step is None else self.touch_step
+
+
+@dataclass(frozen=True, slots=True)
+class Session(Generic[T]):
+    """One session: its ID, its data and its lifetime. Immutable; see the functions below."""
+
+    id: SessionId
+    data: T
+    created_at: datetime
+    last_active: datetime
+    expires_at: datetime
+    version: int = field(default=0)
+
+
+def _deadline(created_at: datetime, now: datetime, expiry: Expiry) -> datetime:
+    return min(now + expiry.idle, created_at + expiry.absolute)
+
+
+def new_session(
+    data: T, expiry: Expiry, *, now: datetime, session_id: SessionId | None = None
+) -> Session[T]:
+    """Return a new, unsaved session holding ``data``, with a fresh ID unless given one."""
+    return Session(
+        id=new_session_id() if session_id is None else session_id,
+        data=data,
+        created_at=now,
+        last_active=now,
+        expires_at=_deadline(now, now, expiry),
+    )
+
+
+def is_expired(session: Session[T], *, now: datetime) -> bool:
+    """Tell whether ``session`` has ended at ``now`` (idle or absolute deadline passed)."""
+    return now >= session.expires_at
+
+
+def touch_session(session: Session[T], expiry: Expiry, *, now: datetime) -> Session[T]:
+    """Record a use at ``now``: slide the idle deadline, capped by the absolute one.
+
+    Returns ``session`` itself (the same object) when the deadline would move by less
+    than ``expiry.step``, so ``touched is not session`` tells whether a save is needed.
+    """
+    deadline = _deadline(session.created_at, now, expiry)
+    moved = deadline - session.expires_at
+    if moved <= timedelta(0) or moved < expiry.step:
+        return session
+    return replace(session, last_active=now, expires_at=deadline)
+
+
+def replace_data(session: Session[T], data: U, *, now: datetime) -> Session[U]:
+    """Return ``session`` holding ``data`` instead, marked as used at ``now``.
+
+    The deadlines are kept; combine with :func:`touch_session` to slide them.
+    """
+    return Session(
+        id=session.id,
+        data=data,
+        created_at=session.created_at,
+        last_active=now,
+        expires_at=session.expires_at,
+        version=session.version,
+    )

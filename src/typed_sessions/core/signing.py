@@ -1,0 +1,241 @@
+"""Session IDs and the signed tokens that carry them, as pure functions.
+
+A token is 127 URL- and cookie-safe characters in four fixed-width parts::
+
+    key (8)                         issued (12)      session id (43)   tag (64)
+    base64url(version | key id)     hex Unix secs    as issued         hex HMAC-SHA256
+
+The key part names the format version (1 byte) and the signing key (5-byte key id), so
+verification finds its key with one look-up. The tag is HMAC-SHA256 over the ASCII text
+of the first three parts, made with a key that HKDF derives from the application secret
+and a *purpose*, so tokens for one purpose never verify for another. The expected tag is
+compared, in constant time, as its one canonical spelling, and the tag covers every other
+character, so exactly one token string is valid for a session, key and second. Nothing
+here raises for untrusted input: ``verify_session_token`` returns ``Err(TokenError)``.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hmac as _constant_time
+import re
+import secrets
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import NewType
+
+from cryptography.hazmat.primitives import hashes, hmac
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from typed_sessions.core.result import Err, Ok, Result
+
+__all__ = [
+    "DEFAULT_CLOCK_SKEW",
+    "TOKEN_LENGTH",
+    "Keyring",
+    "SessionId",
+    "SigningKey",
+    "TokenError",
+    "new_session_id",
+    "sign_session_id",
+    "verify_session_token",
+]
+
+SessionId = NewType("SessionId", str)
+"""A session ID: 43 URL-safe characters encoding 256 random bits."""
+
+TOKEN_VERSION = 1
+_ID_BYTES = 32
+_ID_TEXT = re.compile(r"[A-Za-z0-9_-]{43}")
+_KEY_LENGTH = 8  # base64 of 6 bytes: version and key id
+_SIGNED_LENGTH = _KEY_LENGTH + 12 + 43
+TOKEN_LENGTH = _SIGNED_LENGTH + 64
+"""Length of every token ``sign_session_id`` returns."""
+_MAX_ISSUED = 16**12 - 1
+
+DEFAULT_CLOCK_SKEW = timedelta(seconds=60)
+"""How far in the future a token's issue time may be before it is refused."""
+_DEFAULT_SKEW_SECONDS = DEFAULT_CLOCK_SKEW.total_seconds()
+
+MIN_SECRET_BYTES = 32
+_HKDF_SALT = b"typed-sessions/v1"
+
+
+class TokenError(StrEnum):
+    """Why a session token was refused."""
+
+    MALFORMED = "malformed"
+    """Not a token of this format: wrong length, alphabet, padding or version."""
+    UNKNOWN_KEY = "unknown_key"
+    """Signed by a key this keyring does not hold (another secret or purpose)."""
+    BAD_SIGNATURE = "bad_signature"
+    """The tag does not match the content: the token was altered or forged."""
+    EXPIRED = "expired"
+    """Issued longer ago than ``max_age``."""
+    FUTURE = "future"
+    """Issued later than ``now`` plus the allowed clock skew."""
+
+
+def new_session_id() -> SessionId:
+    """Return a fresh session ID: 256 bits from :mod:`secrets`, URL-safe text."""
+    return SessionId(secrets.token_urlsafe(_ID_BYTES))
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """One derived signing key and its 4-byte key id. Its bytes never appear in a repr."""
+
+    key_id: int
+    key: bytes = field(repr=False)
+    prefix: bytes = field(repr=False, compare=False)
+    _mac: hmac.HMAC = field(repr=False, compare=False)
+
+
+def _derive(secret: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=info).derive(secret)
+
+
+def _signing_key(secret: bytes, purpose: bytes) -> SigningKey:
+    key = _derive(secret, b"typed-sessions/sign/" + purpose, 32)
+    key_id = _derive(secret, b"typed-sessions/key-id/" + purpose, 5)
+    prefix = _b64(TOKEN_VERSION.to_bytes(1, "big") + key_id)
+    return SigningKey(int.from_bytes(key_id, "big"), key, prefix, hmac.HMAC(key, hashes.SHA256()))
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    """The keys for one purpose: the first signs, every one verifies.
+
+    Build it with :meth:`from_secrets`. Rotating a secret means putting the new one first
+    and keeping the old one behind it until every token it signed has expired.
+    """
+
+    purpose: str
+    keys: tuple[SigningKey, ...]
+    _by_prefix: dict[str, SigningKey] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_secrets(
+        cls, newest: str | bytes, *older: str | bytes, purpose: str = "session"
+    ) -> Keyring:
+        """Derive a keyring from application secrets, newest first.
+
+        Each secret yields a per-purpose key through HKDF-SHA256, so one secret can serve
+        several cookies whose signatures are not interchangeable.
+
+        Raises:
+            ValueError: a secret is empty, two secrets are equal, or ``purpose`` is empty.
+
+        Warns:
+            UserWarning: a secret is shorter than 32 bytes.
+        """
+        if not purpose:
+            raise ValueError("Keyring purpose must be a non-empty string")
+        raw = [s.encode() if isinstance(s, str) else bytes(s) for s in (newest, *older)]
+        for position, secret in enumerate(raw):
+            if not secret:
+                raise ValueError(f"secret #{position + 1} is empty; use `keygen` to make one")
+            if len(secret) < MIN_SECRET_BYTES:
+                warnings.warn(
+                    f"secret #{position + 1} is {len(secret)} bytes; use at least "
+                    f"{MIN_SECRET_BYTES} random bytes (`python -m typed_sessions keygen`)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        if len(set(raw)) != len(raw):
+            raise ValueError("the same secret appears twice in the keyring")
+        keys = tuple(_signing_key(secret, purpose.encode()) for secret in raw)
+        by_prefix = {key.prefix.decode(): key for key in keys}
+        if len(by_prefix) != len(keys):  # pragma: no cover - a 40-bit collision
+            raise ValueError("two secrets derive the same key id; replace one of them")
+        return cls(purpose, keys, by_prefix)
+
+    @property
+    def signing_key(self) -> SigningKey:
+        """The key new tokens are signed with (from the newest secret)."""
+        return self.keys[0]
+
+    def key_for(self, token: str) -> SigningKey | None:
+        """Return the key that ``token`` names, or ``None`` when this keyring lacks it."""
+        return self._by_prefix.get(token[:_KEY_LENGTH])
+
+
+_FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/!!")  # "!" is refused by strict decoding
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64(raw: bytes) -> bytes:
+    """Unpadded URL-safe base64 of ``raw``."""
+    return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+
+
+def sign_session_id(session_id: SessionId, keyring: Keyring, *, now: datetime) -> str:
+    """Return the token for ``session_id`` issued at ``now``, signed with the newest key.
+
+    Signing is deterministic: one session ID, key and second give one token.
+
+    Raises:
+        ValueError: ``session_id`` is not 43 URL-safe characters (as
+            :func:`new_session_id` makes) or ``now`` is naive. Both are programming
+            errors, not untrusted input.
+    """
+    if not _ID_TEXT.fullmatch(session_id):
+        raise ValueError("not a session ID made by new_session_id()")
+    if now.tzinfo is None:
+        raise ValueError("`now` must be an aware datetime (use datetime.now(UTC))")
+    key = keyring.keys[0]
+    issued = min(max(int(now.timestamp()), 0), _MAX_ISSUED)
+    signed = key.prefix + b"%012x" % issued + session_id.encode("ascii")
+    mac = key._mac.copy()
+    mac.update(signed)
+    return signed.decode("ascii") + mac.finalize().hex()
+
+
+def verify_session_token(
+    token: str,
+    keyring: Keyring,
+    *,
+    now: datetime,
+    max_age: timedelta | None = None,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+) -> Result[SessionId, TokenError]:
+    """Check ``token`` and return the session ID it carries, or why it was refused.
+
+    Checks, in order: the exact format, the key, the HMAC tag (compared in constant
+    time), then the issue time against ``now``: at most ``clock_skew`` in the future and,
+    when ``max_age`` is given, at most that old. Never raises for any ``token`` value.
+    """
+    if (
+        not isinstance(token, str)  # type: ignore[redundant-expr]  # any value at run time
+        or len(token) != TOKEN_LENGTH
+        or not token.isascii()
+    ):
+        return Err(TokenError.MALFORMED)
+    key = keyring._by_prefix.get(token[:_KEY_LENGTH])
+    if key is None:
+        return Err(_unknown_prefix(token[:_KEY_LENGTH]))
+    mac = key._mac.copy()
+    mac.update(token[:_SIGNED_LENGTH].encode("ascii"))
+    if not _constant_time.compare_digest(mac.finalize().hex(), token[_SIGNED_LENGTH:]):
+        return Err(TokenError.BAD_SIGNATURE)
+    if now.tzinfo is None:
+        raise ValueError("`now` must be an aware datetime (use datetime.now(UTC))")
+    # The tag covers this text, so it is the exact 12 lowercase hex digits we wrote.
+    age = now.timestamp() - int(token[_KEY_LENGTH : _KEY_LENGTH + 12], 16)
+    skew = _DEFAULT_SKEW_SECONDS if clock_skew is DEFAULT_CLOCK_SKEW else clock_skew.total_seconds()
+    if -age > skew:
+        return Err(TokenError.FUTURE)
+    if max_age is not None and age > max_age.total_seconds():
+        return Err(TokenError.EXPIRED)
+    return Ok(SessionId(token[_KEY_LENGTH + 12 : _SIGNED_LENGTH]))
+
+
+def _unknown_prefix(prefix: str) -> TokenError:
+    """A key part no key matches: a key we lack, or not a key part of this format at all."""
+    try:
+        raw = binascii.a2b_base64(prefix.encode("ascii").translate(_FROM_URLSAFE), strict_mode=True)
+    except binascii.Error:
+        return TokenError.MALFORMED
+    return TokenError.UNKNOWN_KEY if raw[0] == TOKEN_VERSION else TokenError.MALFORMED

@@ -1,0 +1,1 @@
+"""Session stores: the protocol and the built-in implementations."""

@@ -1,0 +1,117 @@
+"""The embedded store: one process's memory, bounded, least recently used first out."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from typed_sessions.core.clock import Clock, utc_now
+from typed_sessions.core.codec import SessionCodec
+from typed_sessions.core.result import Err, Ok, Result
+from typed_sessions.core.session import Session
+from typed_sessions.core.signing import SessionId
+from typed_sessions.stores.protocol import Conflict, StoreCorruptError
+
+__all__ = ["MemoryStore"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    version: int
+    expires_at: datetime
+    payload: bytes
+
+
+class MemoryStore(Generic[T]):
+    """Sessions in this process's memory: for one worker, tests and the demo.
+
+    Records are kept as JSON bytes, so what a caller loads is always its own copy. At most
+    ``max_sessions`` live at once; saving one more evicts the least recently used. Expired
+    records are never returned and are swept out at most every ``sweep_interval``.
+    Operations never await, so they are atomic between asyncio tasks; a lock also makes
+    them safe across threads. Sessions are lost when the process ends; use
+    ``RedisStore`` to share them between processes.
+    """
+
+    def __init__(
+        self,
+        data_type: type[T] | Any,
+        *,
+        max_sessions: int = 10_000,
+        clock: Clock = utc_now,
+        sweep_interval: timedelta = timedelta(seconds=60),
+    ) -> None:
+        """Make an empty store for sessions holding ``data_type``.
+
+        Raises:
+            ValueError: ``max_sessions`` is less than 1.
+        """
+        if max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
+        self.codec: SessionCodec[T] = SessionCodec(data_type)
+        self.max_sessions = max_sessions
+        self._clock = clock
+        self._sweep_interval = sweep_interval
+        self._next_sweep = clock() + sweep_interval
+        self._entries: OrderedDict[SessionId, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """Return how many records the store holds (expired ones not yet swept included)."""
+        return len(self._entries)
+
+    async def load(self, session_id: SessionId) -> Session[T] | None:
+        """Return a fresh copy of the live session ``session_id``, or ``None``."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(session_id)
+            if entry is None:
+                return None
+            if now >= entry.expires_at:
+                del self._entries[session_id]
+                return None
+            self._entries.move_to_end(session_id)
+        match self.codec.decode(entry.payload):
+            case Ok(session):
+                return session
+            case Err(error):  # pragma: no cover - we wrote these bytes ourselves
+                raise StoreCorruptError(error.reason)
+
+    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
+        """Compare-and-set ``session`` on its version; evict the oldest when full."""
+        saved = replace(session, version=session.version + 1)
+        payload = self.codec.encode(saved)  # raises before anything changes
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(session.id)
+            if entry is not None and now >= entry.expires_at:
+                del self._entries[session.id]
+                entry = None
+            found = None if entry is None else entry.version
+            if found != (None if session.version == 0 else session.version):
+                return Err(Conflict(expected=session.version, found=found))
+            if now >= saved.expires_at:  # already over: storing it would be a zombie
+                self._entries.pop(session.id, None)
+                return Ok(saved)
+            self._entries[session.id] = _Entry(saved.version, saved.expires_at, payload)
+            self._entries.move_to_end(session.id)
+            self._evict(now)
+        return Ok(saved)
+
+    async def delete(self, session_id: SessionId) -> None:
+        """Remove ``session_id``; a missing one is fine."""
+        with self._lock:
+            self._entries.pop(session_id, None)
+
+    def _evict(self, now: datetime) -> None:
+        if now >= self._next_sweep:
+            self._next_sweep = now + self._sweep_interval
+            for key in [k for k, e in self._entries.items() if now >= e.expires_at]:
+                del self._entries[key]
+        while len(self._entries) > self.max_sessions:
+            self._entries.popitem(last=False)

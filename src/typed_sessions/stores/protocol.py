@@ -1,0 +1,68 @@
+"""What a session store is: a structural protocol, its conflict value and its errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from typed_sessions.core.result import Result
+from typed_sessions.core.session import Session
+from typed_sessions.core.signing import SessionId
+
+__all__ = [
+    "Conflict",
+    "SessionStore",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreUnavailableError",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """A save refused because the stored record is not the version the caller loaded.
+
+    ``expected`` is the version the caller's record carried; ``found`` is the version in
+    the store (``None`` when the record is gone, for example deleted or expired).
+    """
+
+    expected: int
+    found: int | None
+
+
+class StoreError(Exception):
+    """The store could not do what was asked. Adapters answer 503; never "no session"."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store could not be reached in time (connection refused, timeout, server error)."""
+
+
+class StoreCorruptError(StoreError):
+    """The store holds a record that is not a valid session for this data type."""
+
+
+class SessionStore(Protocol[T]):
+    """Any object with these three async methods is a session store.
+
+    ``load`` returns ``None`` for a missing or expired session. ``save`` is a
+    compare-and-set on ``Session.version``: it writes only when the stored version equals
+    the record's (or the record is new, version ``0``, and absent), and returns the saved
+    record with the next version; otherwise ``Err(Conflict)`` and nothing changes. The
+    record's ``expires_at`` is its time to live. ``delete`` of a missing ID is not an
+    error. Failures raise :class:`StoreError`.
+    """
+
+    async def load(self, session_id: SessionId) -> Session[T] | None:
+        """Return the live session stored under ``session_id``, or ``None``."""
+        ...
+
+    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
+        """Store ``session`` if its version is current; return it with the next version."""
+        ...
+
+    async def delete(self, session_id: SessionId) -> None:
+        """Remove the session stored under ``session_id``, if any."""
+        ...

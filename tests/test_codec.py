@@ -1,0 +1,78 @@
+"""The JSON codec: any pydantic-validatable data, no pickle, Err on bad bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from typing_extensions import TypedDict
+
+from typed_sessions import (
+    Err,
+    Expiry,
+    Ok,
+    SessionCodec,
+    SessionEncodeError,
+    new_session,
+)
+
+from .conftest import START
+
+
+class User(BaseModel):
+    name: str
+    roles: list[str] = []
+
+
+class Cart(TypedDict):
+    items: list[int]
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+@pytest.mark.parametrize(
+    ("data_type", "data"),
+    [
+        (User, User(name="ada", roles=["admin"])),
+        (Cart, {"items": [1, 2]}),
+        (dict[str, Any], {"nested": {"list": [1, "two", None]}, "n": 1.5}),
+        (Point, Point(1, 2)),
+        (int, 7),
+    ],
+)
+def test_round_trip(data_type: Any, data: Any) -> None:
+    codec: SessionCodec[Any] = SessionCodec(data_type)
+    session = new_session(data, Expiry(), now=START)
+    raw = codec.encode(session)
+    assert raw.startswith(b"{")
+    assert codec.decode(raw) == Ok(session)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"null",
+        b"\x80\x03cos\nsystem\n",  # a pickle
+        b'{"id": "x"}',
+        b'{"id":"x","data":{"name":1},"created_at":"2026-01-01T00:00:00Z",'
+        b'"last_active":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T00:00:00Z","version":1}',
+        b"\xff\xfe garbage",
+        "not json",
+    ],
+)
+def test_bad_bytes_are_err(raw: bytes | str) -> None:
+    assert isinstance(SessionCodec(User).decode(raw), Err)
+
+
+def test_unserializable_data_raises_clearly() -> None:
+    codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any])
+    session = new_session({"handle": object()}, Expiry(), now=START)
+    with pytest.raises(SessionEncodeError, match="not JSON-serializable"):
+        codec.encode(session)

@@ -1,0 +1,145 @@
+"""The SessionStore contract, run against every store kind (see ``stores.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from typed_sessions import Conflict, Err, Expiry, Ok, Session, new_session, replace_data
+
+from .stores import HARNESSES, StoreHarness
+
+pytestmark = pytest.mark.anyio
+EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[StoreHarness]:
+    async with HARNESSES[request.param]() as made:
+        yield made
+
+
+def fresh(harness: StoreHarness, data: dict[str, Any] | None = None) -> Session[dict[str, Any]]:
+    return new_session({"n": 0} if data is None else data, EXPIRY, now=harness.now())
+
+
+async def saved(
+    harness: StoreHarness, data: dict[str, Any] | None = None
+) -> Session[dict[str, Any]]:
+    result = await harness.store.save(fresh(harness, data))
+    assert isinstance(result, Ok)
+    return result.value
+
+
+async def test_missing_is_none(harness: StoreHarness) -> None:
+    assert await harness.store.load(fresh(harness).id) is None
+
+
+async def test_save_then_load(harness: StoreHarness) -> None:
+    session = fresh(harness, {"user": "ada", "nested": {"list": [1, 2]}})
+    result = await harness.store.save(session)
+    assert result == Ok(dataclasses.replace(session, version=1))
+    assert await harness.store.load(session.id) == dataclasses.replace(session, version=1)
+
+
+async def test_versions_advance(harness: StoreHarness) -> None:
+    first = await saved(harness)
+    second = await harness.store.save(replace_data(first, {"n": 1}, now=harness.now()))
+    assert isinstance(second, Ok)
+    assert second.value.version == 2
+    loaded = await harness.store.load(first.id)
+    assert loaded is not None
+    assert (loaded.version, loaded.data) == (2, {"n": 1})
+
+
+async def test_stale_save_conflicts_and_changes_nothing(harness: StoreHarness) -> None:
+    first = await saved(harness)
+    winner = await harness.store.save(replace_data(first, {"n": 1}, now=harness.now()))
+    assert isinstance(winner, Ok)
+    stale = await harness.store.save(replace_data(first, {"n": 99}, now=harness.now()))
+    assert stale == Err(Conflict(expected=1, found=2))
+    assert await harness.store.load(first.id) == winner.value
+
+
+async def test_new_record_over_existing_conflicts(harness: StoreHarness) -> None:
+    first = await saved(harness)
+    again = dataclasses.replace(first, data={"n": 5}, version=0)
+    assert await harness.store.save(again) == Err(Conflict(expected=0, found=1))
+    loaded = await harness.store.load(first.id)
+    assert loaded is not None
+    assert loaded.data == {"n": 0}
+
+
+async def test_save_of_deleted_record_conflicts(harness: StoreHarness) -> None:
+    first = await saved(harness)
+    await harness.store.delete(first.id)
+    result = await harness.store.save(replace_data(first, {"n": 1}, now=harness.now()))
+    assert result == Err(Conflict(expected=1, found=None))
+    assert await harness.store.load(first.id) is None
+
+
+async def test_delete_is_idempotent(harness: StoreHarness) -> None:
+    first = await saved(harness)
+    await harness.store.delete(first.id)
+    await harness.store.delete(first.id)
+    assert await harness.store.load(first.id) is None
+
+
+async def test_isolation_from_caller_mutation(harness: StoreHarness) -> None:
+    data: dict[str, Any] = {"list": [1], "inner": {"k": "v"}}
+    first = await saved(harness, data)
+    data["list"].append(2)
+    loaded = await harness.store.load(first.id)
+    assert loaded is not None
+    loaded.data["list"].append(3)
+    loaded.data["inner"]["k"] = "changed"
+    again = await harness.store.load(first.id)
+    assert again is not None
+    assert again.data == {"list": [1], "inner": {"k": "v"}}
+
+
+async def test_expired_records_are_never_returned(harness: StoreHarness) -> None:
+    short = Expiry(idle=timedelta(seconds=1), absolute=timedelta(seconds=1))
+    session = new_session({"n": 1}, short, now=harness.now())
+    assert isinstance(await harness.store.save(session), Ok)
+    assert await harness.store.load(session.id) is not None
+    await harness.pass_time(timedelta(seconds=1.2))
+    assert await harness.store.load(session.id) is None
+    assert await harness.store.save(dataclasses.replace(session, version=1)) == Err(
+        Conflict(expected=1, found=None)
+    )
+
+
+async def test_concurrent_saves_from_one_version_one_wins(harness: StoreHarness) -> None:
+    first = await saved(harness)
+    results = await asyncio.gather(
+        *(harness.store.save(replace_data(first, {"n": i}, now=harness.now())) for i in range(20))
+    )
+    winners = [r for r in results if isinstance(r, Ok)]
+    assert len(winners) == 1
+    assert all(r == Err(Conflict(expected=1, found=2)) for r in results if isinstance(r, Err))
+    assert await harness.store.load(first.id) == winners[0].value
+
+
+async def test_concurrent_increments_with_retry_lose_nothing(harness: StoreHarness) -> None:
+    first = await saved(harness)
+
+    async def increment() -> None:
+        while True:
+            current = await harness.store.load(first.id)
+            assert current is not None
+            await asyncio.sleep(0)  # let the others interleave between load and save
+            new = replace_data(current, {"n": current.data["n"] + 1}, now=harness.now())
+            if isinstance(await harness.store.save(new), Ok):
+                return
+
+    await asyncio.gather(*(increment() for _ in range(25)))
+    final = await harness.store.load(first.id)
+    assert final is not None
+    assert final.data == {"n": 25}
+    assert final.version == 26
