@@ -40,6 +40,12 @@ from typed_sessions.stores.protocol import (
     StoreError,
     StoreUnavailableError,
 )
+from typed_sessions.stores.update import (
+    SessionNotFound,
+    TooManyConflicts,
+    UpdateError,
+    update_session,
+)
 
 __version__ = "0.1.0"
 
@@ -61,12 +67,15 @@ __all__ = [
     "SessionCodec",
     "SessionEncodeError",
     "SessionId",
+    "SessionNotFound",
     "SessionStore",
     "SigningKey",
     "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
     "TokenError",
+    "TooManyConflicts",
+    "UpdateError",
     "__version__",
     "is_expired",
     "new_session",
@@ -77,6 +86,7 @@ __all__ = [
     "replace_data",
     "sign_session_id",
     "touch_session",
+    "update_session",
     "utc_now",
     "verify_session_token",
 ]

@@ -1,0 +1,146 @@
+"""update_session: a pure function applied to a stored session, no write lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any, Generic, TypeVar
+
+import pytest
+
+from typed_sessions import (
+    Conflict,
+    Err,
+    Expiry,
+    Ok,
+    Result,
+    Session,
+    SessionId,
+    SessionNotFound,
+    SessionStore,
+    TooManyConflicts,
+    new_session,
+    update_session,
+)
+
+from .stores import HARNESSES, StoreHarness
+
+pytestmark = pytest.mark.anyio
+T = TypeVar("T")
+EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
+
+
+class Yielding(Generic[T]):
+    """A store that lets other tasks run between every step, to force races."""
+
+    def __init__(self, inner: SessionStore[T]) -> None:
+        self.inner = inner
+        self.saves = 0
+
+    async def load(self, session_id: SessionId) -> Session[T] | None:
+        await asyncio.sleep(0)
+        loaded = await self.inner.load(session_id)
+        await asyncio.sleep(0)
+        return loaded
+
+    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
+        self.saves += 1
+        await asyncio.sleep(0)
+        return await self.inner.save(session)
+
+    async def delete(self, session_id: SessionId) -> None:
+        await self.inner.delete(session_id)
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[StoreHarness]:
+    async with HARNESSES[request.param]() as made:
+        yield made
+
+
+async def created(harness: StoreHarness) -> Session[dict[str, Any]]:
+    result = await harness.store.save(new_session({"n": 0}, EXPIRY, now=harness.now()))
+    assert isinstance(result, Ok)
+    return result.value
+
+
+def increment(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "n": data["n"] + 1}
+
+
+async def test_fifty_concurrent_increments(harness: StoreHarness) -> None:
+    session = await created(harness)
+    store = Yielding(harness.store)
+    results = await asyncio.gather(
+        *(update_session(store, session.id, increment, clock=harness.now) for _ in range(50))
+    )
+    assert all(isinstance(r, Ok) for r in results)
+    final = await harness.store.load(session.id)
+    assert final is not None
+    assert final.data == {"n": 50}
+    assert final.version == 51
+    assert store.saves > 50  # there were conflicts, and they were retried
+
+
+async def test_missing_session(harness: StoreHarness) -> None:
+    session = new_session({"n": 0}, EXPIRY, now=harness.now())
+    assert await update_session(harness.store, session.id, increment) == Err(SessionNotFound())
+
+
+async def test_mutating_fn_is_safe(harness: StoreHarness) -> None:
+    session = await created(harness)
+
+    def mutate(data: dict[str, Any]) -> dict[str, Any]:
+        data["n"] += 10
+        return data
+
+    result = await update_session(harness.store, session.id, mutate, clock=harness.now)
+    assert isinstance(result, Ok)
+    assert result.value.data == {"n": 10}
+
+
+async def test_bounded_attempts() -> None:
+    class AlwaysConflicts(Yielding[dict[str, Any]]):
+        async def save(
+            self, session: Session[dict[str, Any]]
+        ) -> Result[Session[dict[str, Any]], Conflict]:
+            self.saves += 1
+            return Err(Conflict(expected=session.version, found=session.version + 1))
+
+    async with HARNESSES["memory"]() as harness:
+        session = await created(harness)
+        store = AlwaysConflicts(harness.store)
+        result = await update_session(store, session.id, increment, attempts=3, clock=harness.now)
+        assert result == Err(TooManyConflicts(3, Conflict(expected=1, found=2)))
+        assert store.saves == 3
+        with pytest.raises(ValueError, match="attempts"):
+            await update_session(store, session.id, increment, attempts=0)
+
+
+async def test_deleted_during_update_is_not_found(harness: StoreHarness) -> None:
+    session = await created(harness)
+
+    def delete_then_increment(data: dict[str, Any]) -> dict[str, Any]:
+        return increment(data)
+
+    store = Yielding(harness.store)
+    update = asyncio.ensure_future(update_session(store, session.id, delete_then_increment))
+    await harness.store.delete(session.id)
+    result = await update
+    assert result == Err(SessionNotFound())
+    assert await harness.store.load(session.id) is None
+
+
+async def test_expiry_slides(harness: StoreHarness) -> None:
+    session = await created(harness)
+    await harness.pass_time(timedelta(seconds=0))
+    result = await update_session(
+        harness.store,
+        session.id,
+        increment,
+        expiry=EXPIRY,
+        clock=lambda: harness.now() + timedelta(minutes=10),
+    )
+    assert isinstance(result, Ok)
+    assert result.value.expires_at == session.expires_at + timedelta(minutes=10)
