@@ -3,6 +3,28 @@
 Everything public is importable from here.
 """
 
+from typed_sessions.adapters.dependencies import (
+    OptionalSessionDependency,
+    SessionDependency,
+    Verifier,
+    make_cookie_dependency,
+    make_header_dependency,
+)
+from typed_sessions.adapters.lifecycle import (
+    IssuedSession,
+    end_session,
+    issue_session,
+    rotate_session,
+    start_session,
+)
+from typed_sessions.adapters.responses import (
+    ErrorMapping,
+    FailureKind,
+    FailureReason,
+    SessionFailure,
+    default_error_mapping,
+    store_error_handler,
+)
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.codec import DecodeError, SessionCodec, SessionEncodeError
 from typed_sessions.core.cookies import (
@@ -57,15 +79,22 @@ __all__ = [
     "CookieSettings",
     "DecodeError",
     "Err",
+    "ErrorMapping",
     "Expiry",
+    "FailureKind",
+    "FailureReason",
+    "IssuedSession",
     "Keyring",
     "MemoryStore",
     "Ok",
+    "OptionalSessionDependency",
     "Result",
     "SameSite",
     "Session",
     "SessionCodec",
+    "SessionDependency",
     "SessionEncodeError",
+    "SessionFailure",
     "SessionId",
     "SessionNotFound",
     "SessionStore",
@@ -76,15 +105,24 @@ __all__ = [
     "TokenError",
     "TooManyConflicts",
     "UpdateError",
+    "Verifier",
     "__version__",
+    "default_error_mapping",
+    "end_session",
     "is_expired",
+    "issue_session",
+    "make_cookie_dependency",
+    "make_header_dependency",
     "new_session",
     "new_session_id",
     "parse_cookie",
     "render_clear_cookie",
     "render_set_cookie",
     "replace_data",
+    "rotate_session",
     "sign_session_id",
+    "start_session",
+    "store_error_handler",
     "touch_session",
     "update_session",
     "utc_now",

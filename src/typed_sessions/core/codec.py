@@ -9,7 +9,7 @@ store is written.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
@@ -38,10 +38,15 @@ class SessionCodec(Generic[T]):
 
     __slots__ = ("_adapter", "data_type")
 
-    def __init__(self, data_type: type[T] | Any) -> None:
+    @overload
+    def __init__(self: SessionCodec[T], data_type: type[T]) -> None: ...
+    @overload
+    def __init__(self: SessionCodec[Any], data_type: Any) -> None: ...
+
+    def __init__(self, data_type: Any) -> None:
         """Build the codec for records holding ``data_type`` (any type pydantic validates)."""
         self.data_type = data_type
-        self._adapter: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])  # type: ignore[valid-type]  # runtime parametrisation
+        self._adapter: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])
 
     def encode(self, session: Session[T]) -> bytes:
         """Return the JSON for ``session``.

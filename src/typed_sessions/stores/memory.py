@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.codec import SessionCodec
@@ -38,9 +38,29 @@ class MemoryStore(Generic[T]):
     ``RedisStore`` to share them between processes.
     """
 
+    @overload
+    def __init__(
+        self: MemoryStore[T],
+        data_type: type[T],
+        *,
+        max_sessions: int = ...,
+        clock: Clock = ...,
+        sweep_interval: timedelta = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: MemoryStore[Any],
+        data_type: Any,
+        *,
+        max_sessions: int = ...,
+        clock: Clock = ...,
+        sweep_interval: timedelta = ...,
+    ) -> None: ...
+
     def __init__(
         self,
-        data_type: type[T] | Any,
+        data_type: Any,
         *,
         max_sessions: int = 10_000,
         clock: Clock = utc_now,

@@ -1,0 +1,341 @@
+"""FastAPI dependencies that turn a signed token into a live, verified ``Session[T]``.
+
+::
+
+    current_session = make_cookie_dependency(store, verify, keys=keys)
+
+    @app.get("/whoami")
+    async def whoami(session: Annotated[Session[User], Depends(current_session)]) -> User:
+        return session.data
+
+Each request, in this order: read the token (cookie or header); check its signature and
+age (no store access unless it verifies); load the session; refuse it once past its idle
+or absolute deadline; ask ``verify_fn``; slide the idle deadline, saving only when it
+moves by at least ``expiry.step``. A refused token or session gives one identical 401,
+``verify_fn`` saying no gives 403, a :class:`StoreError` gives 503; ``on_error`` replaces
+that mapping. The dependency is a FastAPI security scheme, so OpenAPI documents it as an
+``apiKey`` scheme and lists it under ``security`` on every route that uses it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Generic, Literal, TypeAlias, TypeVar, overload
+
+from fastapi.openapi.models import APIKey, APIKeyIn
+from fastapi.security.base import SecurityBase
+from starlette.requests import HTTPConnection
+
+from typed_sessions.adapters.responses import ErrorMapping, SessionFailure, default_error_mapping
+from typed_sessions.core.clock import Clock, utc_now
+from typed_sessions.core.cookies import CookieSettings, parse_cookie
+from typed_sessions.core.result import Err, Ok, Result
+from typed_sessions.core.session import Expiry, Session, is_expired, touch_session
+from typed_sessions.core.signing import Keyring, TokenError, verify_session_token
+from typed_sessions.stores.protocol import SessionStore, StoreError
+
+__all__ = [
+    "DEFAULT_COOKIE",
+    "DEFAULT_EXPIRY",
+    "DEFAULT_HEADER",
+    "OptionalSessionDependency",
+    "SessionDependency",
+    "Verifier",
+    "make_cookie_dependency",
+    "make_header_dependency",
+]
+
+T = TypeVar("T")
+
+Verifier: TypeAlias = Callable[[Session[T]], bool | Awaitable[bool]]
+"""Decides whether a live session may use the route: ``True`` admits it, anything else
+gives 403. Sync verifiers run on the event loop, so keep them quick; do I/O in an async one."""
+
+DEFAULT_COOKIE = CookieSettings()
+DEFAULT_EXPIRY = Expiry()
+DEFAULT_HEADER = "X-Session"
+
+_MISSING = SessionFailure("unauthenticated", "missing")
+_UNKNOWN = SessionFailure("unauthenticated", "unknown_session")
+_EXPIRED = SessionFailure("unauthenticated", "session_expired")
+_REFUSED = SessionFailure("forbidden", "refused")
+_TOKEN_FAILURES = {error: SessionFailure.from_token_error(error) for error in TokenError}
+
+
+class _SessionScheme(SecurityBase, Generic[T]):
+    """What the two dependency kinds share: the OpenAPI scheme and the checks."""
+
+    model: APIKey
+
+    def __init__(
+        self,
+        store: SessionStore[T],
+        verify_fn: Verifier[T],
+        *,
+        location: Literal["cookie", "header"],
+        name: str,
+        keys: Keyring,
+        expiry: Expiry,
+        clock: Clock,
+        on_error: ErrorMapping,
+        scheme_name: str | None,
+        description: str | None,
+    ) -> None:
+        self.model = APIKey(**{"in": APIKeyIn(location)}, name=name, description=description)
+        self.scheme_name = scheme_name or (
+            "SessionCookie" if location == "cookie" else "SessionHeader"
+        )
+        self.store = store
+        self.keys = keys
+        self.expiry = expiry
+        self._verify = verify_fn
+        self._clock = clock
+        self._on_error = on_error
+        self._max_age: timedelta = expiry.absolute
+        self._cookie = name if location == "cookie" else None
+        self._header = name.lower()
+
+    def _token(self, request: HTTPConnection) -> str | None:
+        if self._cookie is None:
+            return request.headers.get(self._header)
+        header = request.headers.get("cookie")
+        return None if header is None else parse_cookie(header, self._cookie)
+
+    async def _authenticate(self, token: str | None) -> Result[Session[T], SessionFailure]:
+        """``Ok(session)``, ``Err`` for every 401 cause; raise for 403 and 503."""
+        if not token:
+            return Err(_MISSING)
+        now = self._clock()
+        checked = verify_session_token(token, self.keys, now=now, max_age=self._max_age)
+        if isinstance(checked, Err):
+            return Err(_TOKEN_FAILURES[checked.error])
+        try:
+            session = await self.store.load(checked.value)
+        except StoreError as exc:
+            raise self._on_error(SessionFailure("unavailable", "store_error", exc)) from exc
+        if session is None:
+            return Err(_UNKNOWN)
+        if is_expired(session, now=now):
+            return Err(_EXPIRED)
+        verdict = self._verify(session)
+        if type(verdict) is not bool and inspect.isawaitable(verdict):
+            verdict = await verdict
+        if verdict is not True:
+            raise self._on_error(_REFUSED)
+        touched = touch_session(session, self.expiry, now=now)
+        if touched is session:
+            return Ok(session)
+        try:
+            saved = await self.store.save(touched)
+        except StoreError as exc:
+            raise self._on_error(SessionFailure("unavailable", "store_error", exc)) from exc
+        # A Conflict means another request saved this session meanwhile: its write wins,
+        # and the handler gets the record it loaded (a later save of it will conflict).
+        return Ok(saved.value) if isinstance(saved, Ok) else Ok(session)
+
+
+class SessionDependency(_SessionScheme[T]):
+    """A dependency giving the request's verified ``Session[T]``; it raises otherwise.
+
+    Make one with :func:`make_cookie_dependency` or :func:`make_header_dependency`.
+    """
+
+    async def __call__(self, request: HTTPConnection) -> Session[T]:
+        """Return the live session, or raise ``on_error``'s exception (401, 403, 503)."""
+        result = await self._authenticate(self._token(request))
+        if isinstance(result, Ok):
+            return result.value
+        raise self._on_error(result.error)
+
+
+class OptionalSessionDependency(_SessionScheme[T]):
+    """Like :class:`SessionDependency`, but ``None`` where that one answers 401.
+
+    ``verify_fn`` refusing (403) and a store failure (503) still raise: a session the
+    application refused is not an anonymous visitor, and a store outage must never look
+    like "no session".
+    """
+
+    async def __call__(self, request: HTTPConnection) -> Session[T] | None:
+        """Return the live session, ``None`` when there is none, or raise (403, 503)."""
+        result = await self._authenticate(self._token(request))
+        return result.value if isinstance(result, Ok) else None
+
+
+@overload
+def make_cookie_dependency(
+    store: SessionStore[T],
+    verify_fn: Verifier[T],
+    *,
+    keys: Keyring,
+    cookie: CookieSettings = ...,
+    expiry: Expiry = ...,
+    auto_error: Literal[True] = ...,
+    clock: Clock = ...,
+    on_error: ErrorMapping = ...,
+    scheme_name: str | None = ...,
+    description: str | None = ...,
+) -> SessionDependency[T]: ...
+
+
+@overload
+def make_cookie_dependency(
+    store: SessionStore[T],
+    verify_fn: Verifier[T],
+    *,
+    keys: Keyring,
+    cookie: CookieSettings = ...,
+    expiry: Expiry = ...,
+    auto_error: Literal[False],
+    clock: Clock = ...,
+    on_error: ErrorMapping = ...,
+    scheme_name: str | None = ...,
+    description: str | None = ...,
+) -> OptionalSessionDependency[T]: ...
+
+
+@overload
+def make_cookie_dependency(
+    store: SessionStore[T],
+    verify_fn: Verifier[T],
+    *,
+    keys: Keyring,
+    cookie: CookieSettings = ...,
+    expiry: Expiry = ...,
+    auto_error: bool,
+    clock: Clock = ...,
+    on_error: ErrorMapping = ...,
+    scheme_name: str | None = ...,
+    description: str | None = ...,
+) -> SessionDependency[T] | OptionalSessionDependency[T]: ...
+
+
+def make_cookie_dependency(
+    store: SessionStore[T],
+    verify_fn: Verifier[T],
+    *,
+    keys: Keyring,
+    cookie: CookieSettings = DEFAULT_COOKIE,
+    expiry: Expiry = DEFAULT_EXPIRY,
+    auto_error: bool = True,
+    clock: Clock = utc_now,
+    on_error: ErrorMapping = default_error_mapping,
+    scheme_name: str | None = None,
+    description: str | None = None,
+) -> SessionDependency[T] | OptionalSessionDependency[T]:
+    """Return a dependency reading the session from the cookie ``cookie.name``.
+
+    Args:
+        store: where sessions live.
+        verify_fn: ``(session) -> bool``, sync or async; anything but ``True`` gives 403.
+        keys: the keyring that signed the tokens (the one given to ``start_session``).
+        cookie: the cookie's settings; only its name is read here.
+        expiry: idle and absolute deadlines and the touch step. Tokens older than
+            ``expiry.absolute`` are refused as well.
+        auto_error: ``False`` yields ``None`` instead of answering 401.
+        clock: the current time, for tests.
+        on_error: maps a :class:`SessionFailure` to the exception to raise.
+        scheme_name, description: the OpenAPI security scheme's name
+            (default ``"SessionCookie"``) and description.
+    """
+    cls = SessionDependency if auto_error else OptionalSessionDependency
+    return cls(
+        store,
+        verify_fn,
+        location="cookie",
+        name=cookie.name,
+        keys=keys,
+        expiry=expiry,
+        clock=clock,
+        on_error=on_error,
+        scheme_name=scheme_name,
+        description=description,
+    )
+
+
+@overload
+def make_header_dependency(
+    store: SessionStore[T],
+    verify_fn: Verifier[T],
+    *,
+    keys: Keyring,
+    header: str = ...,
+    expiry: Expiry = ...,
+    auto_error: Literal[True] = ...,
+    clock: Clock = ...,
+    on_error: ErrorMapping = ...,
+    scheme_name: str | None = ...,
+    description: str | None = ...,
+) -> SessionDependency[T]: ...
+
+
+@overload
+def make_header_dependency(
+    store: SessionStore[T],
+    verify_fn: Verifier[T],
+    *,
+    keys: Keyring,
+    header: str = ...,
+    expiry: Expiry = ...,
+    auto_error: Literal[False],
+    clock: Clock = ...,
+    on_error: ErrorMapping = ...,
+    scheme_name: str | None = ...,
+    description: str | None = ...,
+) -> OptionalSessionDependency[T]: ...
+
+
+@overload
+def make_header_dependency(
+    store: SessionStore[T],
+    verify_fn: Verifier[T],
+    *,
+    keys: Keyring,
+    header: str = ...,
+    expiry: Expiry = ...,
+    auto_error: bool,
+    clock: Clock = ...,
+    on_error: ErrorMapping = ...,
+    scheme_name: str | None = ...,
+    description: str | None = ...,
+) -> SessionDependency[T] | OptionalSessionDependency[T]: ...
+
+
+def make_header_dependency(
+    store: SessionStore[T],
+    verify_fn: Verifier[T],
+    *,
+    keys: Keyring,
+    header: str = DEFAULT_HEADER,
+    expiry: Expiry = DEFAULT_EXPIRY,
+    auto_error: bool = True,
+    clock: Clock = utc_now,
+    on_error: ErrorMapping = default_error_mapping,
+    scheme_name: str | None = None,
+    description: str | None = None,
+) -> SessionDependency[T] | OptionalSessionDependency[T]:
+    """Return a dependency reading the session token from the request header ``header``.
+
+    The same as :func:`make_cookie_dependency` otherwise (OpenAPI scheme name default
+    ``"SessionHeader"``). Give clients their token with ``issue_session``.
+
+    Raises:
+        ValueError: ``header`` is not a valid header name.
+    """
+    if not header or not header.isascii() or not all(c.isalnum() or c in "-_" for c in header):
+        raise ValueError(f"invalid header name {header!r}")
+    cls = SessionDependency if auto_error else OptionalSessionDependency
+    return cls(
+        store,
+        verify_fn,
+        location="header",
+        name=header,
+        keys=keys,
+        expiry=expiry,
+        clock=clock,
+        on_error=on_error,
+        scheme_name=scheme_name,
+        description=description,
+    )

@@ -1,0 +1,139 @@
+"""Start, rotate and end sessions from a FastAPI handler.
+
+Pass the response the client will get: the ``Response`` parameter FastAPI injects when
+the handler returns data, or the ``RedirectResponse``/``HTMLResponse``/... the handler
+builds and returns itself (FastAPI ignores the injected one then). The helpers append a
+``Set-Cookie`` header, leaving any other cookie alone, and set ``Cache-Control: no-store``
+so no cache keeps a response that sets or clears a session.
+
+Changing a session's data is a save of a new record made by the pure functions; the
+dependency already slid its expiry::
+
+    match await store.save(replace_data(session, new_data, now=utc_now())):
+        case Ok(saved): ...
+        case Err(Conflict()): ...  # another request saved it first: reload and retry, or 409
+
+Use the same ``keys``, ``cookie`` and ``expiry`` as the session dependency. Store failures
+raise :class:`StoreError`; register ``store_error_handler`` to answer them with 503.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from starlette.responses import Response
+
+from typed_sessions.adapters.dependencies import DEFAULT_COOKIE, DEFAULT_EXPIRY
+from typed_sessions.core.clock import Clock, utc_now
+from typed_sessions.core.cookies import CookieSettings, render_clear_cookie, render_set_cookie
+from typed_sessions.core.result import Ok
+from typed_sessions.core.session import Expiry, Session, new_session
+from typed_sessions.core.signing import Keyring, SessionId, sign_session_id
+from typed_sessions.stores.protocol import SessionStore, StoreError
+
+__all__ = ["IssuedSession", "end_session", "issue_session", "rotate_session", "start_session"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSession(Generic[T]):
+    """A newly saved session and the signed token that names it."""
+
+    session: Session[T]
+    token: str
+
+
+async def issue_session(
+    store: SessionStore[T],
+    data: T,
+    *,
+    keys: Keyring,
+    expiry: Expiry = DEFAULT_EXPIRY,
+    clock: Clock = utc_now,
+) -> IssuedSession[T]:
+    """Save a new session holding ``data`` under a fresh ID; return it and its token.
+
+    No cookie: for clients of a header dependency, which send the token back themselves.
+
+    Raises:
+        StoreError: the store failed, or already held the new random ID.
+    """
+    now = clock()
+    saved = await store.save(new_session(data, expiry, now=now))
+    if not isinstance(saved, Ok):
+        raise StoreError("the store already holds a freshly generated session ID")
+    return IssuedSession(saved.value, sign_session_id(saved.value.id, keys, now=now))
+
+
+async def start_session(
+    response: Response,
+    store: SessionStore[T],
+    data: T,
+    *,
+    keys: Keyring,
+    cookie: CookieSettings = DEFAULT_COOKIE,
+    expiry: Expiry = DEFAULT_EXPIRY,
+    clock: Clock = utc_now,
+) -> Session[T]:
+    """Save a new session holding ``data`` and set its cookie on ``response``.
+
+    To sign in a visitor who may already have a session, use :func:`rotate_session`
+    on that session instead, so the old ID stops working.
+
+    Raises:
+        StoreError: the store failed; nothing was set on ``response``.
+    """
+    issued = await issue_session(store, data, keys=keys, expiry=expiry, clock=clock)
+    _set_cookie(response, render_set_cookie(cookie, issued.token))
+    return issued.session
+
+
+async def rotate_session(
+    response: Response,
+    store: SessionStore[T],
+    session: Session[T],
+    *,
+    keys: Keyring,
+    cookie: CookieSettings = DEFAULT_COOKIE,
+    expiry: Expiry = DEFAULT_EXPIRY,
+    clock: Clock = utc_now,
+) -> Session[T]:
+    """Move ``session``'s data to a new ID, delete the old one and set the new cookie.
+
+    Call it when privileges change (after login), so an ID planted or seen before
+    stops working (session fixation). The new session starts a fresh lifetime.
+
+    Raises:
+        StoreError: the store failed. If saving failed, the old session is untouched.
+    """
+    issued = await issue_session(store, session.data, keys=keys, expiry=expiry, clock=clock)
+    await store.delete(session.id)
+    _set_cookie(response, render_set_cookie(cookie, issued.token))
+    return issued.session
+
+
+async def end_session(
+    response: Response,
+    store: SessionStore[T],
+    session: Session[T] | SessionId | None,
+    *,
+    cookie: CookieSettings = DEFAULT_COOKIE,
+) -> None:
+    """Delete ``session`` (a record or an ID) and clear its cookie on ``response``.
+
+    Ending a session that is already gone, or ``None`` (from a dependency made with
+    ``auto_error=False``), is not an error: the cookie is cleared all the same.
+
+    Raises:
+        StoreError: the store failed; the cookie is not cleared, so the client may retry.
+    """
+    if session is not None:
+        await store.delete(session.id if isinstance(session, Session) else session)
+    _set_cookie(response, render_clear_cookie(cookie))
+
+
+def _set_cookie(response: Response, set_cookie: str) -> None:
+    response.headers.append("set-cookie", set_cookie)
+    response.headers["cache-control"] = "no-store"

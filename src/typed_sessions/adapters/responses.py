@@ -1,0 +1,105 @@
+"""Why a request was refused a session, and the default HTTP answer for each case.
+
+Every cause that means "this request carries no valid session" (no token, a malformed,
+forged, foreign or expired token, an unknown or expired session) gets one and the same
+401 response, so a client cannot learn which check failed. The cause is still given to
+the error mapping, for logging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from typed_sessions.core.signing import TokenError
+from typed_sessions.stores.protocol import StoreError
+
+__all__ = [
+    "ErrorMapping",
+    "FailureKind",
+    "FailureReason",
+    "SessionFailure",
+    "default_error_mapping",
+    "store_error_handler",
+]
+
+FailureKind: TypeAlias = Literal["unauthenticated", "forbidden", "unavailable"]
+"""What the failure means: 401, 403 or 503 with the default mapping."""
+
+FailureReason: TypeAlias = Literal[
+    "missing",  # no token in the request
+    "malformed",  # not a token of our format
+    "unknown_key",  # signed with a key this keyring does not hold
+    "bad_signature",  # altered or forged
+    "token_expired",  # issued longer ago than the session's absolute lifetime
+    "token_future",  # issued in the future beyond the clock skew
+    "unknown_session",  # a valid token whose session the store does not have
+    "session_expired",  # the session passed its idle or absolute deadline
+    "refused",  # verify_fn did not return True
+    "store_error",  # the store raised StoreError
+]
+"""The precise cause, for logs and metrics; never tell it to the client."""
+
+_TOKEN_REASONS: dict[TokenError, FailureReason] = {
+    TokenError.MALFORMED: "malformed",
+    TokenError.UNKNOWN_KEY: "unknown_key",
+    TokenError.BAD_SIGNATURE: "bad_signature",
+    TokenError.EXPIRED: "token_expired",
+    TokenError.FUTURE: "token_future",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFailure:
+    """A request the session dependency refused: what it means and exactly why.
+
+    ``error`` holds the store's exception when ``reason`` is ``"store_error"``.
+    """
+
+    kind: FailureKind
+    reason: FailureReason
+    error: StoreError | None = None
+
+    @classmethod
+    def from_token_error(cls, error: TokenError) -> SessionFailure:
+        """The 401 failure for a token ``verify_session_token`` refused."""
+        return cls("unauthenticated", _TOKEN_REASONS[error])
+
+
+ErrorMapping: TypeAlias = Callable[[SessionFailure], Exception]
+"""Turns a failure into the exception the dependency raises (usually an ``HTTPException``)."""
+
+NOT_AUTHENTICATED = "Not authenticated"
+SERVICE_UNAVAILABLE = "Service unavailable"
+
+
+def default_error_mapping(failure: SessionFailure) -> HTTPException:
+    """Map a failure to FastAPI's usual answers.
+
+    - ``unauthenticated``: 401 ``{"detail": "Not authenticated"}`` with
+      ``WWW-Authenticate: APIKey``, as FastAPI's own API-key schemes send it, whatever
+      the reason;
+    - ``forbidden``: 403 ``{"detail": "Forbidden"}``;
+    - ``unavailable``: 503 ``{"detail": "Service unavailable"}`` (nothing about the store).
+    """
+    if failure.kind == "unauthenticated":
+        return HTTPException(401, NOT_AUTHENTICATED, headers={"WWW-Authenticate": "APIKey"})
+    if failure.kind == "forbidden":
+        return HTTPException(403, "Forbidden")
+    return HTTPException(503, SERVICE_UNAVAILABLE)
+
+
+async def store_error_handler(request: Request, exc: Exception) -> Response:
+    """An exception handler giving any :class:`StoreError` the dependency's generic 503.
+
+    The lifecycle helpers (and your own ``store.save`` calls) raise ``StoreError`` when
+    the store fails; register this so that becomes a 503 rather than a 500::
+
+        app.add_exception_handler(StoreError, store_error_handler)
+    """
+    return JSONResponse({"detail": SERVICE_UNAVAILABLE}, status_code=503)
