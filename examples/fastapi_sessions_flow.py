@@ -16,14 +16,17 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Response
 from pydantic import BaseModel
 
-from typed_sessions.adapters.dependencies import make_cookie_dependency
-from typed_sessions.adapters.lifecycle import end_session, start_session
-from typed_sessions.adapters.responses import store_error_handler
-from typed_sessions.core.cookies import CookieSettings
-from typed_sessions.core.session import Session
-from typed_sessions.core.signing import Keyring
-from typed_sessions.stores.memory import MemoryStore
-from typed_sessions.stores.protocol import StoreError
+from typed_sessions import (
+    CookieSettings,
+    Keyring,
+    MemoryStore,
+    Session,
+    StoreError,
+    end_session,
+    make_cookie_dependency,
+    start_session,
+    store_error_handler,
+)
 
 
 class SessionData(BaseModel):
@@ -38,7 +41,7 @@ def verify(session: Session[SessionData]) -> bool:
 DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
 keys = Keyring.from_secrets(os.environ.get("SESSION_SECRET", DEMO_SECRET))
 cookie = CookieSettings(name="cookie")
-store: MemoryStore[SessionData] = MemoryStore(SessionData)
+store = MemoryStore(SessionData)
 
 current_session = make_cookie_dependency(store, verify, keys=keys, cookie=cookie)
 # Logging out needs no valid session: a missing or stale cookie is cleared all the same.

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from typed_sessions import MemoryStore, SessionStore
+from redis.asyncio import Redis, RedisCluster
+
+from typed_sessions import MemoryStore, SessionStore, utc_now
+from typed_sessions.stores.redis import RedisStore
 
 from .conftest import FakeClock
+from .redis_server import delete_prefix, require_cluster, require_redis, unique_prefix
 
 
 @dataclass
@@ -32,4 +37,41 @@ async def memory_harness() -> AsyncIterator[StoreHarness]:
     yield StoreHarness(MemoryStore(dict[str, Any], clock=clock), clock, pass_time)
 
 
-HARNESSES: dict[str, Callable[[], Any]] = {"memory": memory_harness}
+@asynccontextmanager
+async def redis_harness() -> AsyncIterator[StoreHarness]:
+    """The real Redis (``TYPED_SESSIONS_REDIS_URL``), a prefix of the test's own, real time."""
+    client = Redis.from_url(require_redis())
+    prefix = unique_prefix()
+
+    async def pass_time(delta: timedelta) -> None:
+        await asyncio.sleep(delta.total_seconds())
+
+    try:
+        yield StoreHarness(RedisStore(client, dict[str, Any], prefix=prefix), utc_now, pass_time)
+    finally:
+        await delete_prefix(client, prefix)
+        await client.aclose()
+
+
+@asynccontextmanager
+async def redis_cluster_harness() -> AsyncIterator[StoreHarness]:
+    """A three-node Redis Cluster of the test run's own: keys spread over slots and nodes."""
+    client = RedisCluster.from_url(require_cluster())
+
+    async def pass_time(delta: timedelta) -> None:
+        await asyncio.sleep(delta.total_seconds())
+
+    try:
+        yield StoreHarness(
+            RedisStore(client, dict[str, Any], prefix="cluster:"), utc_now, pass_time
+        )
+    finally:
+        await client.flushall(target_nodes=RedisCluster.PRIMARIES)
+        await client.aclose()
+
+
+HARNESSES: dict[str, Callable[[], Any]] = {
+    "memory": memory_harness,
+    "redis": redis_harness,
+    "redis-cluster": redis_cluster_harness,
+}

@@ -143,3 +143,19 @@ async def test_concurrent_increments_with_retry_lose_nothing(harness: StoreHarne
     assert final is not None
     assert final.data == {"n": 25}
     assert final.version == 26
+
+
+async def test_saving_a_record_that_has_ended_removes_it(harness: StoreHarness) -> None:
+    first = await saved(harness)
+    ended = dataclasses.replace(first, expires_at=harness.now() - timedelta(seconds=1))
+    assert await harness.store.save(ended) == Ok(dataclasses.replace(ended, version=2))
+    assert await harness.store.load(first.id) is None
+
+
+async def test_sessions_are_independent(harness: StoreHarness) -> None:
+    one = await saved(harness, {"who": "one"})
+    two = await saved(harness, {"who": "two"})
+    assert isinstance(await harness.store.save(replace_data(one, {"n": 1}, now=harness.now())), Ok)
+    await harness.store.delete(one.id)
+    assert await harness.store.load(one.id) is None
+    assert await harness.store.load(two.id) == two
