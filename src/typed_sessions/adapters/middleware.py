@@ -1,0 +1,418 @@
+"""The session middleware: a session-ID cookie, a server-side store, a dict on request.state.
+
+Usage, as on the authx-extra page but typed and strict::
+
+    app = FastAPI()
+    app.add_middleware(
+        session_middleware,
+        store=MemoryStore(dict[str, Any]),
+        keys=Keyring.from_secrets(SECRET),
+    )
+
+    @app.get("/session_test")
+    async def session_test(session_manager: SessionDep) -> dict[str, int]:
+        session = session_manager.get_session()
+        session["test_counter"] = session.get("test_counter", 0) + 1
+        return {"test_counter": session["test_counter"]}
+
+``request.state.session`` holds the same :class:`SessionManager` as ``SessionDep``.
+
+What happens to a request (HTTP or WebSocket; other scopes pass through untouched):
+
+1. The cookie is verified (signature, format, age at most ``expiry.absolute``). A cookie
+   that does not verify is ignored; it is never adopted as an ID.
+2. With ``autoload=True`` and a cookie that verified, the record is loaded before the
+   handler runs (one store read). No cookie that verifies: no store access at all. A store
+   failure answers 503 and the handler does not run. A cookie naming no live record is
+   not adopted either (and, being ours, is cleared); a later write gets a new
+   server-generated ID. With ``autoload=False``, steps 1 and 2 wait until a handler
+   awaits ``load()`` (or depends on :data:`LoadedSessionDep`); a route that never asks
+   costs a header scan and nothing else.
+3. When the response starts (``http.response.start``), the session is saved if its data
+   changed (nested changes included) or sliding expiry needs it, and never if the status
+   is 5xx. Saving happens there, before the start is sent, so that a failed save can still
+   become a 503 without a cookie. Changes made after the response started (in a streaming
+   body or a background task) cannot be saved: top-level writes then raise
+   :class:`SessionClosedError`. Data that is not JSON raises
+   :class:`~typed_sessions.core.codec.SessionEncodeError` there, before anything is
+   written (the client gets a 500). A save refused as stale (another request saved the
+   session meanwhile) is merged: the keys this request changed are applied to the newest
+   record and saved again; a session ended meanwhile stays ended.
+4. A ``Set-Cookie`` is appended (the app's own are kept) only for a new or regenerated
+   session, or to clear an invalidated or dead one; it comes with
+   ``Cache-Control: no-store``. Responses whose handler used the session get
+   ``Vary: Cookie``.
+
+WebSockets: the session is loaded the same way and readable in the endpoint; changes to an
+existing session are saved when the endpoint returns without an exception. Creating or
+regenerating a session there raises :class:`WebSocketSessionError`: no cookie can be sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Final
+
+from fastapi import Depends
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from typed_sessions.adapters.session_state import (
+    SessionManager,
+    SessionMiddlewareMissingError,
+    SessionSettings,
+    SessionSkippedError,
+    SkippedSessionManager,
+)
+from typed_sessions.core.clock import Clock, utc_now
+from typed_sessions.core.cookies import CookieSettings, SameSite
+from typed_sessions.core.session import Expiry
+from typed_sessions.core.signing import Keyring
+from typed_sessions.stores.protocol import SessionStore, StoreError
+
+__all__ = [
+    "DEFAULT_EXPIRY",
+    "SCOPE_KEY",
+    "LoadedSessionDep",
+    "SessionDep",
+    "SessionMiddleware",
+    "get_session_manager",
+    "load_session_manager",
+    "session_middleware",
+]
+
+SCOPE_KEY: Final = "typed_sessions.manager"
+"""The ASGI scope key under which the middleware keeps the request's manager."""
+
+DEFAULT_EXPIRY: Final = Expiry()
+"""30 minutes idle, 12 hours at most."""
+
+_DEFAULT_COOKIE: Final = CookieSettings()
+_SKIPPED: Final = SkippedSessionManager()
+
+_UNAVAILABLE: Final = b"Service Unavailable"
+_BAD_REQUEST: Final = b"Bad Request"
+
+
+def session_middleware(
+    app: ASGIApp,
+    /,
+    *,
+    store: SessionStore[dict[str, Any]],
+    keys: Keyring | str | bytes,
+    cookie: CookieSettings | None = None,
+    cookie_name: str = _DEFAULT_COOKIE.name,
+    secure: bool = _DEFAULT_COOKIE.secure,
+    http_only: bool = _DEFAULT_COOKIE.httponly,
+    max_age: int | None = None,
+    same_site: SameSite = _DEFAULT_COOKIE.samesite,
+    path: str = _DEFAULT_COOKIE.path,
+    domain: str | None = None,
+    state_attribute: str = "session",
+    skip_header: str | tuple[str, str] | None = None,
+    logger: logging.Logger | None = None,
+    expiry: Expiry = DEFAULT_EXPIRY,
+    autoload: bool = True,
+    clock: Clock = utc_now,
+) -> SessionMiddleware:
+    """Wrap ``app`` with server-side sessions: ``app.add_middleware(session_middleware, ...)``.
+
+    Args:
+        app: the ASGI app to wrap (given by ``add_middleware``).
+        store: where records live, for example ``MemoryStore(dict[str, Any])``.
+        keys: the keyring that signs the cookie, or one secret to derive it from.
+        cookie: all cookie settings at once; or use the flat options below, not both.
+        cookie_name: the cookie's name (default ``"session"``, which names no stack).
+        secure: send the cookie over HTTPS only (default ``True``).
+        http_only: hide the cookie from JavaScript (default ``True``).
+        max_age: cookie lifetime in seconds; ``None`` or ``0`` (the default) makes a
+            browser-session cookie. The session still ends on the server by ``expiry``.
+        same_site: ``"lax"`` (default), ``"strict"`` or ``"none"``.
+        path: the cookie's path (default ``"/"``).
+        domain: the cookie's domain (default: the request host only).
+        state_attribute: the ``request.state`` attribute for the manager
+            (default ``"session"``).
+        skip_header: a header name, or ``(name, value)``: requests carrying it get no
+            session handling at all; a handler that asks for the session then gets
+            :class:`SessionSkippedError` (answered with 400 if not caught).
+        logger: receives session events. It never receives tokens, IDs or secrets,
+            only a 12-digit digest of the ID.
+        expiry: idle and absolute lifetime of a session (default 30 min / 12 h).
+        autoload: load the session before the handler when the cookie verifies (default).
+            With ``False`` nothing is read until a handler awaits ``load()`` or depends
+            on :data:`LoadedSessionDep`.
+        clock: the current time (tests pass a fake).
+
+    Raises:
+        ValueError: ``cookie`` given with flat cookie options, an invalid cookie setting,
+            an empty secret, a ``state_attribute`` that is not an identifier, or an
+            invalid ``skip_header``.
+    """
+    flat = CookieSettings(
+        name=cookie_name,
+        path=path,
+        domain=domain,
+        max_age=max_age or None,
+        secure=secure,
+        httponly=http_only,
+        samesite=same_site,
+    )
+    if cookie is None:
+        cookie = flat
+    elif flat != _DEFAULT_COOKIE:
+        raise ValueError("pass either `cookie=CookieSettings(...)` or the flat cookie options")
+    elif cookie.max_age == 0:  # the page's meaning of 0: a browser-session cookie
+        cookie = CookieSettings(
+            cookie.name, cookie.path, cookie.domain, None, cookie.secure, cookie.httponly,
+            cookie.samesite,
+        )  # fmt: skip
+    keyring = keys if isinstance(keys, Keyring) else Keyring.from_secrets(keys)
+    if not state_attribute.isidentifier():
+        raise ValueError(f"state_attribute must be an identifier, not {state_attribute!r}")
+    skip: tuple[bytes, bytes | None] | None = None
+    if skip_header is not None:
+        name, value = (skip_header, None) if isinstance(skip_header, str) else skip_header
+        if not name or not name.isascii() or any(c in name for c in " :\t\r\n"):
+            raise ValueError(f"invalid skip_header name {name!r}")
+        skip = (name.lower().encode("ascii"), None if value is None else value.encode("latin-1"))
+    settings = SessionSettings(
+        store=store,
+        keyring=keyring,
+        cookie=cookie,
+        expiry=expiry,
+        clock=clock,
+        autoload=autoload,
+        logger=logger,
+    )
+    return SessionMiddleware(app, settings, state_attribute=state_attribute, skip_header=skip)
+
+
+class SessionMiddleware:
+    """The pure ASGI middleware :func:`session_middleware` builds. See the module docs."""
+
+    __slots__ = ("_attribute", "_skip", "app", "settings")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: SessionSettings,
+        *,
+        state_attribute: str = "session",
+        skip_header: tuple[bytes, bytes | None] | None = None,
+    ) -> None:
+        """Wrap ``app``; prefer :func:`session_middleware`, which checks the options."""
+        self.app = app
+        self.settings = settings
+        self._attribute = state_attribute
+        self._skip = skip_header
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        cookies: bytes | None = None
+        skip = self._skip
+        for name, value in scope["headers"]:
+            if name == b"cookie":  # HTTP/2 may split it: rejoin, as RFC 9113 says
+                cookies = value if cookies is None else cookies + b"; " + value
+            elif skip is not None and name == skip[0] and (skip[1] is None or value == skip[1]):
+                await self._skipped(scope, receive, send)
+                return
+        settings = self.settings
+        manager = SessionManager(settings, cookies, websocket=kind == "websocket")
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state[self._attribute] = manager
+        scope[SCOPE_KEY] = manager
+        if cookies is not None and settings.autoload:
+            try:
+                await manager._load_record()
+            except StoreError as exc:
+                settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__}); 503")
+                await _refuse(kind, send, 503 if kind == "http" else 1013, _UNAVAILABLE)
+                return
+        if kind == "http":
+            await self._http(scope, receive, send, manager)
+        else:
+            await self._websocket(scope, receive, send, manager)
+
+    async def _http(
+        self, scope: Scope, receive: Receive, send: Send, manager: SessionManager
+    ) -> None:
+        started = False
+        replaced = False
+
+        async def send_with_session(message: Message) -> None:
+            nonlocal started, replaced
+            if replaced:  # we answered 503 instead; the app's response goes nowhere
+                return
+            if message["type"] == "http.response.start":
+                started = True
+                cookie: str | None = None
+                if not manager._pending():
+                    manager._close()
+                elif message["status"] >= 500:
+                    manager._close()  # never save what a failed handler left behind
+                else:
+                    try:
+                        cookie = await manager._commit()
+                    except StoreError as exc:
+                        self.settings.log(
+                            logging.ERROR, f"store failed on save ({type(exc).__name__}); 503"
+                        )
+                        replaced = True
+                        await _refuse("http", send, 503, _UNAVAILABLE)
+                        return
+                if cookie is not None or manager._accessed:
+                    message["headers"] = _session_headers(
+                        message.get("headers", ()), cookie, vary=manager._accessed
+                    )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_session)
+        except StoreError as exc:
+            if started or not manager._load_failed:
+                raise
+            self.settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__}); 503")
+            await _refuse("http", send, 503, _UNAVAILABLE)
+
+    async def _websocket(
+        self, scope: Scope, receive: Receive, send: Send, manager: SessionManager
+    ) -> None:
+        accepted = False
+
+        async def send_watching(message: Message) -> None:
+            nonlocal accepted
+            if message["type"] == "websocket.accept":
+                accepted = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watching)
+        except StoreError as exc:
+            manager._close()
+            if accepted or not manager._load_failed:
+                raise
+            self.settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__})")
+            await _refuse("websocket", send, 1013, b"")
+            return
+        except BaseException:
+            manager._close()
+            raise
+        if manager._pending():
+            try:
+                await manager._commit()  # any cookie it returns cannot be sent here
+            except StoreError as exc:
+                self.settings.log(logging.ERROR, f"store failed on save ({type(exc).__name__})")
+                raise
+        else:
+            manager._close()
+
+    async def _skipped(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The skip header: no session work, but a clear answer if a handler asks anyway."""
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state[self._attribute] = _SKIPPED
+        scope[SCOPE_KEY] = _SKIPPED
+        started = False
+
+        async def send_watching(message: Message) -> None:
+            nonlocal started
+            if message["type"] in ("http.response.start", "websocket.accept"):
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watching)
+        except SessionSkippedError:
+            if started:
+                raise
+            self.settings.log(logging.INFO, "a handler asked for the session of a skipped request")
+            kind = scope["type"]
+            await _refuse(kind, send, 400 if kind == "http" else 1008, _BAD_REQUEST)
+
+
+def _session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tuple[bytes, bytes]]:
+    """The response headers plus ours: appended, never replacing the app's cookies."""
+    out: list[tuple[bytes, bytes]] = list(headers)
+    if vary:
+        for index, (name, value) in enumerate(out):
+            if name.lower() == b"vary":
+                lowered = value.lower()
+                if b"cookie" not in lowered and value.strip() != b"*":
+                    out[index] = (name, value + b", Cookie")
+                break
+        else:
+            out.append((b"vary", b"Cookie"))
+    if cookie is not None:
+        out.append((b"set-cookie", cookie.encode("latin-1")))
+        for index, (name, value) in enumerate(out):
+            if name.lower() == b"cache-control":
+                if b"no-store" not in value.lower():
+                    out[index] = (name, b"no-store")
+                break
+        else:
+            out.append((b"cache-control", b"no-store"))
+    return out
+
+
+async def _refuse(kind: str, send: Send, code: int, body: bytes) -> None:
+    """Answer with a bare status (HTTP) or close code (WebSocket), saying nothing more."""
+    if kind == "websocket":
+        await send({"type": "websocket.close", "code": code, "reason": ""})
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": code,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode("ascii")),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+# --- FastAPI dependencies ---------------------------------------------------------------
+
+
+def get_session_manager(connection: HTTPConnection) -> SessionManager:
+    """FastAPI dependency: the request's :class:`SessionManager` (HTTP and WebSocket).
+
+    Raises:
+        SessionSkippedError: the request carried the skip header (answered with 400).
+        SessionMiddlewareMissingError: the app has no ``session_middleware``.
+    """
+    manager = connection.scope.get(SCOPE_KEY)
+    if isinstance(manager, SkippedSessionManager):
+        raise manager._skipped()
+    if not isinstance(manager, SessionManager):
+        raise SessionMiddlewareMissingError(
+            "no session middleware: add it with app.add_middleware(session_middleware, ...)"
+        )
+    return manager
+
+
+SessionDep = Annotated[SessionManager, Depends(get_session_manager)]
+"""The request's session manager, typed: ``async def handler(session: SessionDep)``."""
+
+
+async def load_session_manager(manager: SessionDep) -> SessionManager:
+    """FastAPI dependency: the manager with its session loaded (for ``autoload=False``).
+
+    Raises:
+        StoreError: the store failed (the middleware answers 503).
+    """
+    await manager.load()
+    return manager
+
+
+LoadedSessionDep = Annotated[SessionManager, Depends(load_session_manager)]
+"""Like :data:`SessionDep`, but loads the session first; the way to read it with
+``autoload=False``."""
