@@ -36,7 +36,7 @@ class DecodeError:
 class SessionCodec(Generic[T]):
     """Encodes ``Session[T]`` records as JSON bytes and decodes them back, validated."""
 
-    __slots__ = ("_adapter", "data_type")
+    __slots__ = ("_adapter", "_data_adapter", "data_type")
 
     @overload
     def __init__(self: SessionCodec[T], data_type: type[T]) -> None: ...
@@ -47,6 +47,7 @@ class SessionCodec(Generic[T]):
         """Build the codec for records holding ``data_type`` (any type pydantic validates)."""
         self.data_type = data_type
         self._adapter: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])
+        self._data_adapter: TypeAdapter[T] = TypeAdapter(data_type)
 
     def encode(self, session: Session[T]) -> bytes:
         """Return the JSON for ``session``.
@@ -67,3 +68,23 @@ class SessionCodec(Generic[T]):
             return Err(DecodeError(f"invalid session record ({exc.error_count()} errors)"))
         except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
             return Err(DecodeError(f"undecodable session record: {type(exc).__name__}"))
+
+    def encode_data(self, data: T) -> bytes:
+        """Return the JSON for the session data alone (for stores that keep the rest).
+
+        Raises:
+            SessionEncodeError: the data holds something JSON cannot represent.
+        """
+        try:
+            return self._data_adapter.dump_json(data)
+        except (PydanticSerializationError, ValueError, TypeError) as exc:
+            raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
+
+    def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:
+        """Return the session data in ``raw``, validated, or ``Err``. Never raises."""
+        try:
+            return Ok(self._data_adapter.validate_json(raw))
+        except ValidationError as exc:
+            return Err(DecodeError(f"invalid session data ({exc.error_count()} errors)"))
+        except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
+            return Err(DecodeError(f"undecodable session data: {type(exc).__name__}"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, overload
 
@@ -23,8 +23,10 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class _Entry:
     version: int
+    created_at: datetime
+    last_active: datetime
     expires_at: datetime
-    payload: bytes
+    data: bytes  # JSON: what a caller loads is always its own copy
 
 
 class MemoryStore(Generic[T]):
@@ -96,16 +98,23 @@ class MemoryStore(Generic[T]):
                 del self._entries[session_id]
                 return None
             self._entries.move_to_end(session_id)
-        match self.codec.decode(entry.payload):
-            case Ok(session):
-                return session
+        match self.codec.decode_data(entry.data):
+            case Ok(data):
+                return Session(
+                    session_id,
+                    data,
+                    entry.created_at,
+                    entry.last_active,
+                    entry.expires_at,
+                    entry.version,
+                )
             case Err(error):  # pragma: no cover - we wrote these bytes ourselves
                 raise StoreCorruptError(error.reason)
 
     async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version; evict the oldest when full."""
-        saved = replace(session, version=session.version + 1)
-        payload = self.codec.encode(saved)  # raises before anything changes
+        data = self.codec.encode_data(session.data)  # raises before anything changes
+        version = session.version + 1
         now = self._clock()
         with self._lock:
             entry = self._entries.get(session.id)
@@ -113,15 +122,26 @@ class MemoryStore(Generic[T]):
                 del self._entries[session.id]
                 entry = None
             found = None if entry is None else entry.version
-            if found != (None if session.version == 0 else session.version):
+            if found != (session.version or None):
                 return Err(Conflict(expected=session.version, found=found))
-            if now >= saved.expires_at:  # already over: storing it would be a zombie
+            if now >= session.expires_at:  # already over: storing it would be a zombie
                 self._entries.pop(session.id, None)
-                return Ok(saved)
-            self._entries[session.id] = _Entry(saved.version, saved.expires_at, payload)
-            self._entries.move_to_end(session.id)
-            self._evict(now)
-        return Ok(saved)
+            else:
+                self._entries[session.id] = _Entry(
+                    version, session.created_at, session.last_active, session.expires_at, data
+                )
+                self._entries.move_to_end(session.id)
+                self._evict(now)
+        return Ok(
+            Session(
+                session.id,
+                session.data,
+                session.created_at,
+                session.last_active,
+                session.expires_at,
+                version,
+            )
+        )
 
     async def delete(self, session_id: SessionId) -> None:
         """Remove ``session_id``; a missing one is fine."""
