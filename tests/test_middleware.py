@@ -820,7 +820,8 @@ async def test_concurrent_invalidate_is_not_undone(
         first = await c.get("/set/user?value=alice")
         old = id_of(token_of(first), keyring, clock)
         response = await c.get("/write-during-logout")
-        assert "Max-Age=0" in session_cookies(response)[0]
+        assert response.status_code == 200
+        assert session_cookies(response) == []  # the logout response cleared it already
         assert await store.data(old) is None
         assert len(store.inner) == 0
 

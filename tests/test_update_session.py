@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -16,41 +16,18 @@ from typed_sessions import (
     Ok,
     Result,
     Session,
-    SessionId,
     SessionNotFound,
-    SessionStore,
     TooManyConflicts,
     new_session,
     update_session,
 )
 
+from .racing import Yielding
 from .stores import HARNESSES, StoreHarness
 
 pytestmark = pytest.mark.anyio
 T = TypeVar("T")
 EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
-
-
-class Yielding(Generic[T]):
-    """A store that lets other tasks run between every step, to force races."""
-
-    def __init__(self, inner: SessionStore[T]) -> None:
-        self.inner = inner
-        self.saves = 0
-
-    async def load(self, session_id: SessionId) -> Session[T] | None:
-        await asyncio.sleep(0)
-        loaded = await self.inner.load(session_id)
-        await asyncio.sleep(0)
-        return loaded
-
-    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
-        self.saves += 1
-        await asyncio.sleep(0)
-        return await self.inner.save(session)
-
-    async def delete(self, session_id: SessionId) -> None:
-        await self.inner.delete(session_id)
 
 
 @pytest.fixture(params=sorted(HARNESSES))

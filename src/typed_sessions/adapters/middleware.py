@@ -35,9 +35,15 @@ What happens to a request (HTTP or WebSocket; other scopes pass through untouche
    body or a background task) cannot be saved: top-level writes then raise
    :class:`SessionClosedError`. Data that is not JSON raises
    :class:`~typed_sessions.core.codec.SessionEncodeError` there, before anything is
-   written (the client gets a 500). A save refused as stale (another request saved the
-   session meanwhile) is merged: the keys this request changed are applied to the newest
-   record and saved again; a session ended meanwhile stays ended.
+   written (the client gets a 500).
+
+   No lost updates: a save refused as stale (another request saved the session since
+   this one loaded it) is merged. The newest record is loaded, the top-level keys this
+   request changed or removed are applied to it, and it is saved again, up to
+   ``save_attempts`` times with short random waits; a key changed by both requests keeps
+   the value of the one that saved last. A session ended meanwhile (invalidated,
+   regenerated or expired) stays ended: this request's changes are dropped and no cookie
+   is sent, so the old ID never comes back.
 4. A ``Set-Cookie`` is appended (the app's own are kept) only for a new or regenerated
    session, or to clear an invalidated or dead one; it comes with
    ``Cache-Control: no-store``. Responses whose handler used the session get
@@ -58,6 +64,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from typed_sessions.adapters.session_state import (
+    DEFAULT_SAVE_ATTEMPTS,
     SessionManager,
     SessionMiddlewareMissingError,
     SessionSettings,
@@ -113,6 +120,7 @@ def session_middleware(
     logger: logging.Logger | None = None,
     expiry: Expiry = DEFAULT_EXPIRY,
     autoload: bool = True,
+    save_attempts: int = DEFAULT_SAVE_ATTEMPTS,
     clock: Clock = utc_now,
 ) -> SessionMiddleware:
     """Wrap ``app`` with server-side sessions: ``app.add_middleware(session_middleware, ...)``.
@@ -141,10 +149,14 @@ def session_middleware(
         autoload: load the session before the handler when the cookie verifies (default).
             With ``False`` nothing is read until a handler awaits ``load()`` or depends
             on :data:`LoadedSessionDep`.
+        save_attempts: how many times a save that lost a race with another request is
+            merged into the newest record and tried (default 20, with short random
+            waits between); then the request gets 503. See "No lost updates" below.
         clock: the current time (tests pass a fake).
 
     Raises:
-        ValueError: ``cookie`` given with flat cookie options, an invalid cookie setting,
+        ValueError: ``save_attempts`` below 1, ``cookie`` given with flat cookie options,
+            an invalid cookie setting,
             an empty secret, a ``state_attribute`` that is not an identifier, or an
             invalid ``skip_header``.
     """
@@ -183,6 +195,7 @@ def session_middleware(
         clock=clock,
         autoload=autoload,
         logger=logger,
+        save_attempts=save_attempts,
     )
     return SessionMiddleware(app, settings, state_attribute=state_attribute, skip_header=skip)
 

@@ -17,6 +17,7 @@ newest record (:func:`apply_changes`) and saves again, a bounded number of times
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ from typed_sessions.core.cookies import (
     render_set_cookie,
 )
 from typed_sessions.core.result import Err, Ok
+from typed_sessions.core.retry import retry_delay
 from typed_sessions.core.session import (
     Expiry,
     Session,
@@ -71,8 +73,8 @@ __all__ = [
     "id_digest",
 ]
 
-MAX_SAVE_ATTEMPTS: Final = 3
-"""How many times a save refused as stale is merged into the newest record and retried."""
+DEFAULT_SAVE_ATTEMPTS: Final = 20
+"""How many times a save refused as stale is merged into the newest record and tried."""
 
 # Tokens whose signature held but that cannot be used: the cookie is ours, so it is cleared.
 _DEAD_TOKEN: Final = frozenset({TokenError.EXPIRED, TokenError.FUTURE})
@@ -336,9 +338,12 @@ class SessionSettings:
     clock: Clock
     autoload: bool = True
     logger: logging.Logger | None = None
+    save_attempts: int = DEFAULT_SAVE_ATTEMPTS
     clear_cookie: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.save_attempts < 1:
+            raise ValueError("save_attempts must be at least 1")
         object.__setattr__(self, "clear_cookie", render_clear_cookie(self.cookie))
 
     def log(self, level: int, message: str, session_id: str | None = None) -> None:
@@ -680,17 +685,24 @@ class SessionManager:
             touch_session(record, settings.expiry, now=now), dict(data), now=now
         )
         changes: KeyChanges | None = None
-        for _ in range(MAX_SAVE_ATTEMPTS):
+        for attempt in range(settings.save_attempts):
             result = await settings.store.save(candidate)
             if isinstance(result, Ok):
                 settings.log(logging.DEBUG, "session saved", record.id)
                 return None
+            if attempt + 1 == settings.save_attempts:
+                break
+            # Lost a race: wait a little (so colliding writers spread out), then merge
+            # this request's changes into the newest record and try again.
+            await asyncio.sleep(retry_delay(attempt))
             latest = await settings.store.load(record.id)
             if latest is None or is_expired(latest, now=now):
-                # Ended meanwhile (invalidated by another request, or expired): never
-                # bring the old ID back. The changes of this request are dropped.
+                # Ended meanwhile (invalidated, regenerated or expired by another
+                # request): never bring the old ID back; this request's changes are
+                # dropped. No cookie either: the other response set the right one
+                # (cleared, or the regenerated ID), and clearing here could undo it.
                 settings.log(logging.INFO, "session ended meanwhile; changes dropped", record.id)
-                return settings.clear_cookie
+                return None
             if changes is None:
                 assert self._snapshot is not None  # set with the data, from the record
                 changes = diff_data(json.loads(self._snapshot), data)
@@ -701,7 +713,7 @@ class SessionManager:
                 now=now,
             )
         settings.log(logging.WARNING, "session kept changing; not saved", record.id)
-        raise SessionConflictError(f"session still stale after {MAX_SAVE_ATTEMPTS} attempts")
+        raise SessionConflictError(f"session still stale after {settings.save_attempts} attempts")
 
 
 class SkippedSessionManager(SessionManager):

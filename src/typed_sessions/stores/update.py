@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.result import Err, Ok, Result
+from typed_sessions.core.retry import retry_delay
 from typed_sessions.core.session import Expiry, Session, is_expired, replace_data, touch_session
 from typed_sessions.core.signing import SessionId
 from typed_sessions.stores.protocol import Conflict, SessionStore
@@ -73,6 +73,5 @@ async def update_session(
                 last = conflict
                 if conflict.found is None:  # deleted (or expired) under us
                     return Err(SessionNotFound())
-        # Full jitter: spread the retries of many writers so they stop colliding.
-        await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))  # noqa: S311 - timing jitter, not security
+        await asyncio.sleep(retry_delay(attempt))
     return Err(TooManyConflicts(attempts, last))

@@ -1,0 +1,114 @@
+"""Issue 7 through the middleware: concurrent writers lose nothing; ended IDs stay dead.
+
+Runs against every store harness (memory, Redis, Redis Cluster), with a store that yields
+to the event loop between load and save so that the requests really interleave.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from typed_sessions import (
+    Keyring,
+    Ok,
+    SessionDep,
+    SessionId,
+    session_middleware,
+    verify_session_token,
+)
+
+from .conftest import SECRET
+from .racing import Yielding
+from .stores import HARNESSES, StoreHarness
+
+pytestmark = pytest.mark.anyio
+KEYS = Keyring.from_secrets(SECRET)
+BASE = "https://testserver"
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[StoreHarness]:
+    async with HARNESSES[request.param]() as made:
+        yield made
+
+
+def make_app(store: Yielding[dict[str, Any]], harness: StoreHarness) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(session_middleware, store=store, keys=KEYS, clock=harness.now)
+
+    @app.post("/set/{key}")
+    async def set_key(key: str, manager: SessionDep) -> str:
+        manager.get_session()[key] = key.upper()
+        await asyncio.sleep(0)
+        return key
+
+    @app.post("/regenerate")
+    async def regenerate(manager: SessionDep) -> str:
+        manager.get_session()["role"] = "admin"
+        manager.regenerate()
+        return "ok"
+
+    return app
+
+
+def id_in(response: httpx.Response, harness: StoreHarness) -> SessionId:
+    result = verify_session_token(response.cookies["session"], KEYS, now=harness.now())
+    assert isinstance(result, Ok)
+    return result.value
+
+
+def session_id_of(client: httpx.AsyncClient, harness: StoreHarness) -> SessionId:
+    result = verify_session_token(client.cookies["session"], KEYS, now=harness.now())
+    assert isinstance(result, Ok)
+    return result.value
+
+
+async def test_fifty_concurrent_writers_keep_every_key(harness: StoreHarness) -> None:
+    store = Yielding(harness.store)
+    app = make_app(store, harness)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        assert (await client.post("/set/base")).status_code == 200
+        session_id = session_id_of(client, harness)
+        responses = await asyncio.gather(*(client.post(f"/set/k{i}") for i in range(50)))
+    assert [r.status_code for r in responses] == [200] * 50
+    assert all("set-cookie" not in r.headers for r in responses)  # same ID throughout
+    record = await harness.store.load(session_id)
+    assert record is not None
+    assert record.data == {"base": "BASE", **{f"k{i}": f"K{i}" for i in range(50)}}
+    assert store.conflicts > 0  # the writers did collide, and were merged
+
+
+async def test_regenerate_racing_a_write_keeps_the_old_id_dead(harness: StoreHarness) -> None:
+    store = Yielding(harness.store)
+    app = make_app(store, harness)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await client.post("/set/base")
+        old_id = session_id_of(client, harness)
+        old_cookie = client.cookies["session"]
+        writes = [client.post(f"/set/w{i}") for i in range(10)]
+        results = await asyncio.gather(client.post("/regenerate"), *writes)
+        assert [r.status_code for r in results] == [200] * 11
+        new_id = id_in(results[0], harness)  # the regenerate response names the new ID
+        # A write that loaded before the regeneration merges into the old record or finds
+        # it gone (changes dropped, no cookie); one that loaded after finds no live record
+        # and starts a fresh session. None of them ever names the old ID again.
+        others = [id_in(r, harness) for r in results[1:] if "set-cookie" in r.headers]
+        assert old_id not in others
+        assert new_id not in others
+    assert new_id != old_id
+    assert await harness.store.load(old_id) is None  # never resurrected
+    record = await harness.store.load(new_id)
+    assert record is not None
+    assert record.data["role"] == "admin"
+    assert record.data["base"] == "BASE"
+    # And the old cookie is worth nothing now.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as replay:
+        replay.cookies.set("session", old_cookie)
+        response = await replay.post("/set/late")
+    assert response.status_code == 200
+    assert id_in(response, harness) not in (old_id, new_id)  # not adopted: a new ID
+    assert await harness.store.load(old_id) is None
