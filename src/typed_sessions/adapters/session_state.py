@@ -378,6 +378,7 @@ class SessionManager:
         "_delete_id",
         "_load_failed",
         "_loaded",
+        "_moment",
         "_new_id",
         "_record",
         "_session_id",
@@ -413,6 +414,7 @@ class SessionManager:
         self._clear_cookie = False
         self._closed = False
         self._load_failed = False
+        self._moment: datetime | None = None
 
     # --- the page's API -----------------------------------------------------------------
 
@@ -549,7 +551,11 @@ class SessionManager:
             )
 
     def _now(self) -> datetime:
-        return self._settings.clock()
+        """The request's time: read from the clock once, then the same for every step."""
+        moment = self._moment
+        if moment is None:
+            moment = self._moment = self._settings.clock()
+        return moment
 
     def _verify(self, now: datetime) -> SessionId | None:
         """Verify the request's token once; a token that fails is never used again."""
@@ -645,7 +651,7 @@ class SessionManager:
             text = _validate_json(data)
             if text != self._snapshot:
                 return await self._save_changes(record, data)
-        now = settings.clock()
+        now = self._now()
         touched = touch_session(record, settings.expiry, now=now)
         if touched is not record:
             result = await settings.store.save(touched)
@@ -659,7 +665,7 @@ class SessionManager:
         self, data: dict[str, Any], previous: Session[dict[str, Any]] | None
     ) -> str | None:
         settings = self._settings
-        now = settings.clock()
+        now = self._now()
         session_id = self._new_id or new_session_id()
         if previous is None:
             session = new_session(data, settings.expiry, now=now, session_id=session_id)
@@ -678,7 +684,7 @@ class SessionManager:
 
     async def _save_changes(self, record: Session[dict[str, Any]], data: SessionData) -> str | None:
         settings = self._settings
-        now = settings.clock()
+        now = self._now()
         # Touch first: it returns the record itself when the deadline barely moves, so
         # the common case builds one new record (replace_data), not two.
         candidate = replace_data(
