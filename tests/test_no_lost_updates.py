@@ -6,17 +6,22 @@ to the event loop between load and save so that the requests really interleave.
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from typed_sessions import (
+    Expiry,
     Keyring,
     Ok,
     SessionDep,
     SessionId,
+    new_session,
+    replace_data,
+    rotate_session,
     session_middleware,
     verify_session_token,
 )
@@ -28,6 +33,7 @@ from .stores import HARNESSES, StoreHarness
 pytestmark = pytest.mark.anyio
 KEYS = Keyring.from_secrets(SECRET)
 BASE = "https://testserver"
+EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
 
 
 @pytest.fixture(params=sorted(HARNESSES))
@@ -112,3 +118,45 @@ async def test_regenerate_racing_a_write_keeps_the_old_id_dead(harness: StoreHar
     assert response.status_code == 200
     assert id_in(response, harness) not in (old_id, new_id)  # not adopted: a new ID
     assert await harness.store.load(old_id) is None
+
+
+async def test_a_write_saved_while_regenerating_is_carried_to_the_new_id(
+    harness: StoreHarness,
+) -> None:
+    store = Yielding(harness.store)
+    app = make_app(store, harness)
+    gate = asyncio.Event()
+
+    @app.post("/login")
+    async def login(manager: SessionDep) -> str:
+        manager.get_session()["user"] = "ada"
+        manager.regenerate()
+        await gate.wait()  # another request saves to the old record meanwhile
+        return "ok"
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await client.post("/set/base")
+        old_id = session_id_of(client, harness)
+        login_task = asyncio.ensure_future(client.post("/login"))
+        await asyncio.sleep(0.05)
+        assert (await client.post("/set/item")).status_code == 200
+        gate.set()
+        new_id = id_in(await login_task, harness)
+    assert await harness.store.load(old_id) is None
+    record = await harness.store.load(new_id)
+    assert record is not None
+    assert record.data == {"base": "BASE", "item": "ITEM", "user": "ada"}
+
+
+async def test_rotate_session_carries_a_concurrent_write(harness: StoreHarness) -> None:
+    loaded = await harness.store.save(new_session({"n": 1}, EXPIRY, now=harness.now()))
+    assert isinstance(loaded, Ok)
+    stale = loaded.value
+    newer = await harness.store.save(replace_data(stale, {"n": 2}, now=harness.now()))
+    assert isinstance(newer, Ok)
+    response = Response()
+    rotated = await rotate_session(response, harness.store, stale, keys=KEYS, clock=harness.now)
+    assert rotated.id != stale.id
+    assert rotated.data == {"n": 2}  # the newest data, not the stale copy
+    assert await harness.store.load(stale.id) is None
+    assert response.headers["set-cookie"].startswith("session=")

@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from typed_sessions import Conflict, Err, Expiry, Ok, Session, new_session, replace_data
+from typed_sessions import (
+    Conflict,
+    Err,
+    Expiry,
+    Ok,
+    Session,
+    expire_session,
+    new_session,
+    replace_data,
+)
 
 from .stores import HARNESSES, StoreHarness
 
@@ -159,3 +168,15 @@ async def test_sessions_are_independent(harness: StoreHarness) -> None:
     await harness.store.delete(one.id)
     assert await harness.store.load(one.id) is None
     assert await harness.store.load(two.id) == two
+
+
+async def test_saving_an_ended_record_is_a_compare_and_set_delete(harness: StoreHarness) -> None:
+    first = await saved(harness)
+    second = await harness.store.save(replace_data(first, {"n": 1}, now=harness.now()))
+    assert isinstance(second, Ok)
+    # From a stale version: refused, and the record stays.
+    assert await harness.store.save(expire_session(first)) == Err(Conflict(expected=1, found=2))
+    assert await harness.store.load(first.id) == second.value
+    # From the current version: gone.
+    assert isinstance(await harness.store.save(expire_session(second.value)), Ok)
+    assert await harness.store.load(first.id) is None

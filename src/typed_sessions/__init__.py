@@ -57,6 +57,7 @@ from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import (
     Expiry,
     Session,
+    expire_session,
     is_expired,
     new_session,
     replace_data,
@@ -140,6 +141,7 @@ __all__ = [
     "__version__",
     "default_error_mapping",
     "end_session",
+    "expire_session",
     "get_session_manager",
     "is_expired",
     "issue_session",

@@ -19,6 +19,7 @@ raise :class:`StoreError`; register ``store_error_handler`` to answer them with 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -28,7 +29,8 @@ from typed_sessions.adapters.dependencies import DEFAULT_COOKIE, DEFAULT_EXPIRY
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, render_clear_cookie, render_set_cookie
 from typed_sessions.core.result import Ok
-from typed_sessions.core.session import Expiry, Session, new_session
+from typed_sessions.core.retry import retry_delay
+from typed_sessions.core.session import Expiry, Session, expire_session, new_session
 from typed_sessions.core.signing import Keyring, SessionId, sign_session_id
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
@@ -99,17 +101,32 @@ async def rotate_session(
     cookie: CookieSettings = DEFAULT_COOKIE,
     expiry: Expiry = DEFAULT_EXPIRY,
     clock: Clock = utc_now,
+    attempts: int = 20,
 ) -> Session[T]:
-    """Move ``session``'s data to a new ID, delete the old one and set the new cookie.
+    """Move ``session``'s data to a new ID, end the old one and set the new cookie.
 
     Call it when privileges change (after login), so an ID planted or seen before
-    stops working (session fixation). The new session starts a fresh lifetime.
+    stops working (session fixation). The old record is ended with a compare-and-set:
+    if another request saved it since ``session`` was loaded, its newest data is the
+    one carried over, so no write is lost. The new session starts a fresh lifetime.
 
     Raises:
-        StoreError: the store failed. If saving failed, the old session is untouched.
+        StoreError: the store failed (if ending the old record failed, nothing changed),
+            or the old record kept changing for ``attempts`` tries.
     """
-    issued = await issue_session(store, session.data, keys=keys, expiry=expiry, clock=clock)
-    await store.delete(session.id)
+    current = session
+    for attempt in range(attempts):
+        ended = await store.save(expire_session(current))
+        if isinstance(ended, Ok) or ended.error.found is None:
+            break  # ended now, or already gone: the old ID is dead either way
+        await asyncio.sleep(retry_delay(attempt))
+        latest = await store.load(session.id)
+        if latest is None:
+            break
+        current = latest
+    else:
+        raise StoreError(f"the session kept changing; not rotated after {attempts} attempts")
+    issued = await issue_session(store, current.data, keys=keys, expiry=expiry, clock=clock)
     _set_cookie(response, render_set_cookie(cookie, issued.token))
     return issued.session
 

@@ -39,6 +39,7 @@ from typed_sessions.core.retry import retry_delay
 from typed_sessions.core.session import (
     Expiry,
     Session,
+    expire_session,
     is_expired,
     new_session,
     replace_data,
@@ -641,16 +642,21 @@ class SessionManager:
                 settings.log(logging.INFO, "session invalidated", self._delete_id)
             return settings.clear_cookie if self._clear_cookie else None
         if self._new_id is not None:  # regenerate
-            current = record.data if data is None else dict(data)
             if data is not None:
                 _validate_json(data)
-            await settings.store.delete(record.id)
-            settings.log(logging.INFO, "session regenerated; old record deleted", record.id)
+            # End the old record with a compare-and-set, merging in whatever another
+            # request saved to it meanwhile, so the new ID starts from the latest data.
+            ended = await self._merge_and_save(record, data, end=True)
+            current = dict(data) if ended is None and data is not None else record.data
+            if ended is not None:
+                current = ended.data
+            settings.log(logging.INFO, "session regenerated; old record ended", record.id)
             return await self._create(current, record)
         if data is not None:
             text = _validate_json(data)
             if text != self._snapshot:
-                return await self._save_changes(record, data)
+                await self._save_changes(record, data)
+                return None
         now = self._now()
         touched = touch_session(record, settings.expiry, now=now)
         if touched is not record:
@@ -682,42 +688,58 @@ class SessionManager:
             settings.cookie, sign_session_id(session_id, settings.keyring, now=now)
         )
 
-    async def _save_changes(self, record: Session[dict[str, Any]], data: SessionData) -> str | None:
+    async def _save_changes(self, record: Session[dict[str, Any]], data: SessionData) -> None:
+        if await self._merge_and_save(record, data, end=False) is None:
+            # Ended meanwhile (invalidated, regenerated or expired by another request):
+            # never bring the old ID back; this request's changes are dropped. No cookie
+            # either: the other response set the right one (cleared, or the regenerated
+            # ID), and clearing here could undo it.
+            self._settings.log(logging.INFO, "session ended meanwhile; changes dropped", record.id)
+
+    async def _merge_and_save(
+        self, record: Session[dict[str, Any]], data: SessionData | None, *, end: bool
+    ) -> Session[dict[str, Any]] | None:
+        """Save this request's version of ``record`` (or end it), merging on conflict.
+
+        The candidate is ``record`` with ``data`` (touched, or marked ended). When the
+        store refuses it as stale, wait a little, load the newest record, apply the
+        top-level keys this request changed, and try again, up to ``save_attempts``.
+        Returns the candidate that was written, or ``None`` when the record had ended.
+
+        Raises:
+            SessionConflictError: still stale after ``save_attempts`` attempts.
+        """
         settings = self._settings
+        store = settings.store
         now = self._now()
-        # Touch first: it returns the record itself when the deadline barely moves, so
-        # the common case builds one new record (replace_data), not two.
-        candidate = replace_data(
-            touch_session(record, settings.expiry, now=now), dict(data), now=now
-        )
         changes: KeyChanges | None = None
+        base = record
         for attempt in range(settings.save_attempts):
-            result = await settings.store.save(candidate)
+            merged = base.data if data is None else dict(data) if changes is None else (
+                apply_changes(base.data, changes)
+            )  # fmt: skip
+            # Touch first: it returns the record itself when the deadline barely moves,
+            # so the common case builds one new record (replace_data), not two.
+            candidate = replace_data(touch_session(base, settings.expiry, now=now), merged, now=now)
+            result = await store.save(expire_session(candidate) if end else candidate)
             if isinstance(result, Ok):
-                settings.log(logging.DEBUG, "session saved", record.id)
+                settings.log(logging.DEBUG, "session ended" if end else "session saved", record.id)
+                return candidate
+            if result.error.found is None:
                 return None
             if attempt + 1 == settings.save_attempts:
                 break
             # Lost a race: wait a little (so colliding writers spread out), then merge
             # this request's changes into the newest record and try again.
             await asyncio.sleep(retry_delay(attempt))
-            latest = await settings.store.load(record.id)
+            latest = await store.load(record.id)
             if latest is None or is_expired(latest, now=now):
-                # Ended meanwhile (invalidated, regenerated or expired by another
-                # request): never bring the old ID back; this request's changes are
-                # dropped. No cookie either: the other response set the right one
-                # (cleared, or the regenerated ID), and clearing here could undo it.
-                settings.log(logging.INFO, "session ended meanwhile; changes dropped", record.id)
                 return None
-            if changes is None:
+            if changes is None and data is not None:
                 assert self._snapshot is not None  # set with the data, from the record
                 changes = diff_data(json.loads(self._snapshot), data)
             settings.log(logging.DEBUG, "session changed meanwhile; merging", record.id)
-            candidate = replace_data(
-                touch_session(latest, settings.expiry, now=now),
-                apply_changes(latest.data, changes),
-                now=now,
-            )
+            base = latest
         settings.log(logging.WARNING, "session kept changing; not saved", record.id)
         raise SessionConflictError(f"session still stale after {settings.save_attempts} attempts")
 

@@ -8,7 +8,7 @@ use it for their compare-and-set.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 from typed_sessions.core.signing import SessionId, new_session_id
@@ -16,6 +16,7 @@ from typed_sessions.core.signing import SessionId, new_session_id
 __all__ = [
     "Expiry",
     "Session",
+    "expire_session",
     "is_expired",
     "new_session",
     "replace_data",
@@ -114,3 +115,16 @@ def replace_data(session: Session[T], data: U, *, now: datetime) -> Session[U]:
         expires_at=session.expires_at,
         version=session.version,
     )
+
+
+_ENDED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def expire_session(session: Session[T]) -> Session[T]:
+    """Return ``session`` marked as ended (its deadline at the Unix epoch).
+
+    Saving the result is a compare-and-set *delete*: every store removes an expired
+    record it is asked to save, but only when the version matches, so an ending never
+    wipes out a write it has not seen (the save returns ``Err(Conflict)`` instead).
+    """
+    return replace(session, expires_at=_ENDED)
