@@ -60,6 +60,7 @@ def test_insecure_for_local_development() -> None:
         ({"domain": "exa mple.com"}, "cookie domain"),
         ({"domain": "example.com\n"}, "cookie domain"),
         ({"max_age": -1}, "max_age"),
+        ({"max_age": 0}, "max_age"),
     ],
 )
 def test_configuration_errors(kwargs: dict[str, Any], message: str) -> None:

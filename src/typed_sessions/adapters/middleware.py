@@ -173,11 +173,6 @@ def session_middleware(
         cookie = flat
     elif flat != _DEFAULT_COOKIE:
         raise ValueError("pass either `cookie=CookieSettings(...)` or the flat cookie options")
-    elif cookie.max_age == 0:  # the page's meaning of 0: a browser-session cookie
-        cookie = CookieSettings(
-            cookie.name, cookie.path, cookie.domain, None, cookie.secure, cookie.httponly,
-            cookie.samesite,
-        )  # fmt: skip
     keyring = keys if isinstance(keys, Keyring) else Keyring.from_secrets(keys)
     if not state_attribute.isidentifier():
         raise ValueError(f"state_attribute must be an identifier, not {state_attribute!r}")

@@ -34,7 +34,7 @@ class CookieSettings:
 
     Raises:
         ValueError: at construction, for a name, path or domain a browser would misread
-            (``;``, spaces, CR/LF, other separators), a negative ``max_age``, an unknown
+            (``;``, spaces, CR/LF, other separators), a ``max_age`` of zero or less, an unknown
             ``samesite``, ``samesite="none"`` without ``secure``, a ``__Secure-`` name
             without ``secure``, or a ``__Host-`` name with a domain, a path other than
             ``/`` or without ``secure``.
@@ -55,8 +55,11 @@ class CookieSettings:
             raise ValueError(f"invalid cookie path {self.path!r}: must start with '/', no ';'")
         if self.domain is not None and not _DOMAIN.fullmatch(self.domain):
             raise ValueError(f"invalid cookie domain {self.domain!r}")
-        if self.max_age is not None and (isinstance(self.max_age, bool) or self.max_age < 0):
-            raise ValueError("cookie max_age must be None or a non-negative number of seconds")
+        if self.max_age is not None and (isinstance(self.max_age, bool) or self.max_age <= 0):
+            raise ValueError(
+                "cookie max_age must be None (a browser-session cookie) or a positive number "
+                "of seconds; 0 would make browsers delete the cookie at once"
+            )
         if self.samesite not in ("lax", "strict", "none"):
             raise ValueError(f"samesite must be 'lax', 'strict' or 'none', not {self.samesite!r}")
         if self.samesite == "none" and not self.secure:

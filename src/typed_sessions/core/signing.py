@@ -85,7 +85,7 @@ def new_session_id() -> SessionId:
 
 @dataclass(frozen=True, slots=True)
 class SigningKey:
-    """One derived signing key and its 4-byte key id. Its bytes never appear in a repr."""
+    """One derived signing key and its 5-byte key id. Its bytes never appear in a repr."""
 
     key_id: int
     key: bytes = field(repr=False)

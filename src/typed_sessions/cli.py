@@ -1,0 +1,73 @@
+"""The command line: ``python -m typed_sessions keygen`` and ``python -m typed_sessions demo``."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+_KEYGEN_HELP = """\
+Print a fresh random secret (256 bits, URL-safe text) for Keyring.from_secrets.
+
+Keep secrets out of source control: read them from the environment, e.g.
+    older = [os.environ["SESSION_SECRET_OLD"]] if "SESSION_SECRET_OLD" in os.environ else []
+    keys = Keyring.from_secrets(os.environ["SESSION_SECRET"], *older)
+
+Rotating without logging anybody out:
+  1. Generate a new secret and deploy it FIRST, with the current one second:
+         Keyring.from_secrets(new, current)
+     New tokens are signed with `new`; tokens signed with `current` still verify.
+  2. Wait until every token signed with `current` has expired (the Expiry's
+     absolute lifetime), then deploy with `current` removed:
+         Keyring.from_secrets(new)
+  To revoke a leaked secret at once, skip the wait: everyone signed with it is
+  logged out, which is what you want.
+"""
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    for _ in range(args.count):
+        print(secrets.token_urlsafe(args.bytes))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from typed_sessions.demo import serve  # imported here: it needs uvicorn
+
+    return serve(host="127.0.0.1", port=args.port, redis_url=args.redis)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m typed_sessions")
+    commands = parser.add_subparsers(dest="command", required=True)
+    keygen = commands.add_parser(
+        "keygen",
+        help="print a fresh secret for Keyring.from_secrets",
+        description=_KEYGEN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    keygen.add_argument("--bytes", type=int, default=32, help="random bytes (default 32)")
+    keygen.add_argument("--count", type=int, default=1, help="how many secrets (default 1)")
+    keygen.set_defaults(run=_keygen)
+    demo = commands.add_parser(
+        "demo",
+        help="serve the demo app on 127.0.0.1",
+        description="Serve a small app showing typed-sessions in a browser (127.0.0.1 only).",
+    )
+    demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    demo.add_argument("--redis", metavar="URL", default=None, help="use Redis at URL")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "keygen" and args.bytes < 32:
+        print("refusing: use at least 32 bytes", file=sys.stderr)
+        return 2
+    code: int = args.run(args)
+    return code
