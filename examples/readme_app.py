@@ -1,0 +1,43 @@
+import os
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Response
+from pydantic import BaseModel
+
+from typed_sessions import (
+    Keyring,
+    MemoryStore,
+    Session,
+    end_session,
+    make_cookie_dependency,
+    start_session,
+)
+
+
+class User(BaseModel):
+    name: str
+
+
+keys = Keyring.from_secrets(
+    os.environ.get("SESSION_SECRET", "dev-only-secret-use-keygen-in-production")
+)
+store = MemoryStore(User)  # or RedisStore.from_url("redis://...", User) for many workers
+current = make_cookie_dependency(store, lambda session: True, keys=keys)
+app = FastAPI()
+
+
+@app.post("/login/{name}")
+async def login(name: str, response: Response) -> str:
+    await start_session(response, store, User(name=name), keys=keys)
+    return f"hello {name}"
+
+
+@app.get("/whoami")
+async def whoami(session: Annotated[Session[User], Depends(current)]) -> User:
+    return session.data
+
+
+@app.post("/logout")
+async def logout(session: Annotated[Session[User], Depends(current)], response: Response) -> str:
+    await end_session(response, store, session)
+    return "bye"

@@ -1,0 +1,38 @@
+"""The README's example is examples/readme_app.py, verbatim, and it works."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from examples import readme_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_shows_the_example_verbatim() -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert (ROOT / "examples" / "readme_app.py").read_text() in blocks
+
+
+def test_readme_commands_are_the_ci_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = re.search(r"\*\*Test it\*\*.*?```bash\n(.*?)\n```", readme, flags=re.DOTALL)
+    assert test_command is not None
+    assert test_command.group(1) in ci
+
+
+@pytest.mark.anyio
+async def test_readme_app() -> None:
+    transport = httpx.ASGITransport(app=readme_app.app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        assert (await client.get("/whoami")).status_code == 401
+        assert (await client.post("/login/ada")).json() == "hello ada"
+        assert (await client.get("/whoami")).json() == {"name": "ada"}
+        assert (await client.post("/logout")).json() == "bye"
+        assert (await client.get("/whoami")).status_code == 401
