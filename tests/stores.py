@@ -37,17 +37,30 @@ async def memory_harness() -> AsyncIterator[StoreHarness]:
     yield StoreHarness(MemoryStore(dict[str, Any], clock=clock), clock, pass_time)
 
 
+class RealTimeClock(FakeClock):
+    """For real servers: a clock that stands still between steps (so ``now()`` is stable
+    within a test, as with the memory store) and moves by real sleeps in :meth:`pass_time`,
+    which native TTLs then follow."""
+
+    def __init__(self) -> None:
+        super().__init__(utc_now())
+
+    async def pass_time(self, delta: timedelta) -> None:
+        await asyncio.sleep(delta.total_seconds())
+        self.advance(delta)
+
+
 @asynccontextmanager
 async def redis_harness() -> AsyncIterator[StoreHarness]:
-    """The real Redis (``TYPED_SESSIONS_REDIS_URL``), a prefix of the test's own, real time."""
+    """The real Redis (``TYPED_SESSIONS_REDIS_URL``), a prefix of the test's own, real TTLs."""
     client = Redis.from_url(require_redis())
     prefix = unique_prefix()
-
-    async def pass_time(delta: timedelta) -> None:
-        await asyncio.sleep(delta.total_seconds())
-
+    clock = RealTimeClock()
     try:
-        yield StoreHarness(RedisStore(client, dict[str, Any], prefix=prefix), utc_now, pass_time)
+        store: RedisStore[dict[str, Any]] = RedisStore(
+            client, dict[str, Any], prefix=prefix, clock=clock
+        )
+        yield StoreHarness(store, clock, clock.pass_time)
     finally:
         await delete_prefix(client, prefix)
         await client.aclose()
@@ -57,14 +70,12 @@ async def redis_harness() -> AsyncIterator[StoreHarness]:
 async def redis_cluster_harness() -> AsyncIterator[StoreHarness]:
     """A three-node Redis Cluster of the test run's own: keys spread over slots and nodes."""
     client = RedisCluster.from_url(require_cluster())
-
-    async def pass_time(delta: timedelta) -> None:
-        await asyncio.sleep(delta.total_seconds())
-
+    clock = RealTimeClock()
     try:
-        yield StoreHarness(
-            RedisStore(client, dict[str, Any], prefix="cluster:"), utc_now, pass_time
+        store: RedisStore[dict[str, Any]] = RedisStore(
+            client, dict[str, Any], prefix="cluster:", clock=clock
         )
+        yield StoreHarness(store, clock, clock.pass_time)
     finally:
         await client.flushall(target_nodes=RedisCluster.PRIMARIES)
         await client.aclose()

@@ -1,7 +1,10 @@
 """typed-sessions: server-side sessions for FastAPI, typed and secure by default.
 
-Everything public is importable from here.
+Everything public is importable from here. ``RedisStore`` is imported on first use, so
+``import typed_sessions`` works without the ``redis`` extra installed.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from typed_sessions.adapters.dependencies import (
     OptionalSessionDependency,
@@ -89,7 +92,20 @@ from typed_sessions.stores.update import (
     update_session,
 )
 
+if TYPE_CHECKING:
+    from typed_sessions.stores.redis import RedisStore
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``RedisStore`` lazily: it needs the ``redis`` extra."""
+    if name == "RedisStore":
+        from typed_sessions.stores.redis import RedisStore
+
+        return RedisStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_CLOCK_SKEW",
@@ -109,6 +125,7 @@ __all__ = [
     "MemoryStore",
     "Ok",
     "OptionalSessionDependency",
+    "RedisStore",
     "Result",
     "SameSite",
     "Session",

@@ -237,8 +237,8 @@ def make_cookie_dependency(
         auto_error: ``False`` yields ``None`` instead of answering 401.
         clock: the current time, for tests.
         on_error: maps a :class:`SessionFailure` to the exception to raise.
-        scheme_name, description: the OpenAPI security scheme's name
-            (default ``"SessionCookie"``) and description.
+        scheme_name: the OpenAPI security scheme's name (default ``"SessionCookie"``).
+        description: the OpenAPI security scheme's description.
     """
     cls = SessionDependency if auto_error else OptionalSessionDependency
     return cls(

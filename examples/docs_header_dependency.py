@@ -1,0 +1,57 @@
+"""Tokens in a header instead of a cookie: for API clients that are not browsers.
+
+Run: ``uvicorn examples.docs_header_dependency:app``, then::
+
+    token=$(curl -s -X POST localhost:8000/login/alice | jq -r .token)
+    curl -s -H "X-Session: $token" localhost:8000/whoami
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel
+
+from typed_sessions import (
+    Keyring,
+    MemoryStore,
+    Session,
+    StoreError,
+    issue_session,
+    make_header_dependency,
+    store_error_handler,
+)
+
+
+class User(BaseModel):
+    name: str
+
+
+class LoginReply(BaseModel):
+    token: str
+
+
+def signed_in(session: Session[User]) -> bool:
+    return True
+
+
+DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
+keys = Keyring.from_secrets(os.environ.get("SESSION_SECRET", DEMO_SECRET))
+store = MemoryStore(User)
+current_user = make_header_dependency(store, signed_in, keys=keys, header="X-Session")
+
+app = FastAPI()
+app.add_exception_handler(StoreError, store_error_handler)
+
+
+@app.post("/login/{name}")
+async def login(name: str) -> LoginReply:
+    issued = await issue_session(store, User(name=name), keys=keys)
+    return LoginReply(token=issued.token)  # the client sends it back in X-Session
+
+
+@app.get("/whoami")
+async def whoami(session: Annotated[Session[User], Depends(current_user)]) -> User:
+    return session.data

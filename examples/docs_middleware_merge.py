@@ -1,0 +1,55 @@
+"""Concurrent requests of one session through the middleware.
+
+Changes to different keys are merged; a key two requests change keeps the later save.
+A counter that must not lose increments goes through ``update_session`` instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from typed_sessions import (
+    Keyring,
+    Ok,
+    SessionDep,
+    SessionStore,
+    session_middleware,
+    update_session,
+)
+
+
+def _increment(data: dict[str, Any]) -> dict[str, Any]:
+    return {**data, "visits": data.get("visits", 0) + 1}
+
+
+def create_app(store: SessionStore[dict[str, Any]], keys: Keyring) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(session_middleware, store=store, keys=keys)
+
+    @app.post("/prefs/{key}/{value}")
+    async def set_pref(key: str, value: str, session: SessionDep) -> dict[str, str]:
+        session.get_session()[key] = value  # one key per request: always merged
+        return {key: value}
+
+    @app.post("/visits")
+    async def count(session: SessionDep) -> dict[str, int]:
+        data = session.get_session()
+        data["visits"] = data.get("visits", 0) + 1  # concurrent requests: later save wins
+        return {"visits": data["visits"]}
+
+    @app.post("/visits/exact")
+    async def count_exactly(session: SessionDep) -> dict[str, int]:
+        data = session.get_session()
+        session_id = session.get_session_id()
+        if session_id is not None:
+            # Read-modify-write in the store itself, retried on conflict. The middleware
+            # then saves only keys this request changed in `data`: none here.
+            result = await update_session(store, session_id, _increment)
+            if isinstance(result, Ok):
+                return {"visits": result.value.data["visits"]}
+        data["visits"] = 1  # no stored session yet: this request creates it
+        return {"visits": 1}
+
+    return app

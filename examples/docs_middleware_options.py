@@ -1,0 +1,54 @@
+"""Every option of session_middleware, with its default unless a comment says otherwise."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+
+from typed_sessions import (
+    CookieSettings,
+    Expiry,
+    Keyring,
+    MemoryStore,
+    session_middleware,
+    utc_now,
+)
+
+
+def create_app(secret: str) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(
+        session_middleware,
+        store=MemoryStore(dict[str, Any]),  # required: where the records live
+        keys=Keyring.from_secrets(secret),  # required: a Keyring, or one secret
+        cookie_name="session",
+        secure=True,  # sent over HTTPS only
+        http_only=True,  # hidden from JavaScript
+        max_age=None,  # None or 0: a browser-session cookie
+        same_site="lax",
+        path="/",
+        domain=None,  # the request's host only
+        state_attribute="session",  # request.state.session
+        skip_header=None,  # e.g. "x-skip-session" or ("x-health-check", "1")
+        logger=logging.getLogger("sessions"),  # default None: no logging
+        expiry=Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=12)),
+        autoload=True,  # load before the handler when the cookie verifies
+        save_attempts=20,  # merges tried after a lost race, then 503
+        clock=utc_now,  # tests pass a fake clock
+    )
+    return app
+
+
+def create_app_with_cookie_settings(secret: str) -> FastAPI:
+    """The cookie options as one CookieSettings (then give none of the flat ones)."""
+    app = FastAPI()
+    app.add_middleware(
+        session_middleware,
+        store=MemoryStore(dict[str, Any]),
+        keys=secret,
+        cookie=CookieSettings(name="__Host-session", samesite="strict"),
+    )
+    return app

@@ -1,0 +1,360 @@
+"""The shared store: Redis or Valkey, for many processes and machines.
+
+Install it with the extra ``typed-sessions[redis]`` (``redis.asyncio`` from redis-py 5.0.2
+or later: 5.0.1's ``BlockingConnectionPool`` deadlocks when a call is cancelled, which is
+how timeouts end a call).
+
+Layout in Redis
+---------------
+One string key per session: ``prefix + sha256(session_id).hexdigest()``. Neither the key
+nor the value holds the session ID itself, so reading Redis (a dump, ``MONITOR``, a
+replica) reveals no session ID. The value is a small header and the record's JSON
+(pydantic, never pickle), its ``id`` left empty::
+
+    b"<version> <write id>|" + SessionCodec.encode(replace(session, id=""))
+
+``version`` is what the compare-and-set compares; ``write id`` is 16 random hex digits
+drawn per save, so a save the client library sent twice (a retry after a dropped
+reply) is recognised as already done instead of reported as a conflict. The key's
+native TTL is the record's ``expires_at``, so nothing stale lingers.
+
+Round trips
+-----------
+``load`` is one ``GET``; ``delete`` is one ``DEL``; ``save`` is one ``EVALSHA`` of a
+Lua script that reads the stored header and writes only when the version matches. The
+first save on a server that has not seen the script yet gets ``NOSCRIPT`` and falls back
+to one ``EVAL``, which also caches the script on that server: one extra round trip per
+server, once. Every command touches exactly one key, so the store works unchanged on
+Redis Cluster and Valkey (no hash tags needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import re
+import secrets
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar
+
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from typed_sessions.core.clock import Clock, utc_now
+from typed_sessions.core.codec import SessionCodec
+from typed_sessions.core.result import Err, Ok, Result
+from typed_sessions.core.session import Session
+from typed_sessions.core.signing import SessionId
+from typed_sessions.stores.protocol import Conflict, StoreCorruptError, StoreUnavailableError
+
+__all__ = ["DEFAULT_REDIS_TIMEOUT", "OnCorrupt", "RedisClient", "RedisStore"]
+
+T = TypeVar("T")
+
+RedisClient: TypeAlias = Redis | RedisCluster
+"""A ``redis.asyncio`` client: a plain ``Redis`` (also for Valkey) or a ``RedisCluster``."""
+
+OnCorrupt: TypeAlias = Literal["raise", "discard"]
+"""What a :class:`RedisStore` does with a stored record it cannot read."""
+
+DEFAULT_REDIS_TIMEOUT = 2.0
+"""Seconds one store call may take before it fails with ``StoreUnavailableError``."""
+
+_logger = logging.getLogger(__name__)
+
+# A header is "<version> <write id>|": canonical decimal (no sign, no leading zero) and
+# 16 lowercase hex digits. The script reads at most this many bytes of the value.
+_HEADER_MAX = 20 + 1 + 16 + 1
+_HEADER = re.compile(rb"([1-9][0-9]{0,19}) ([0-9a-f]{16})\|")
+
+# KEYS[1] the session key (its first _HEADER_MAX = 38 bytes hold the header).
+# ARGV[1] the new value; ARGV[2] "<expected> <ttl> <discard> <write id>": the expected
+# version ("0": the record must be absent), the time to live in ms ("0": delete instead of
+# writing, the record has ended), "1" to treat an unreadable header as absent, and this
+# save's write id. (One argument for four: fewer to pack on every save.)
+# Returns 0 when written (or deleted), N >= 1 for a conflict with stored version N,
+# -1 for a conflict with no record, -2 when the stored value is not a record.
+_SAVE_SCRIPT = """\
+local expected, ttl, discard, mine = string.match(ARGV[2], '^(%d+) (%d+) ([01]) (%x+)$')
+local head = redis.pcall('GETRANGE', KEYS[1], 0, 37)
+local found, wid = false, false
+if type(head) == 'table' or (head == '' and redis.call('EXISTS', KEYS[1]) == 1) then
+  if discard ~= '1' then return -2 end
+elseif head ~= '' then
+  found, wid = string.match(head, '^([1-9]%d*) (%x+)|')
+  if not found and discard ~= '1' then return -2 end
+end
+if found ~= (expected ~= '0' and expected) then
+  if found and wid == mine and tonumber(found) == tonumber(expected) + 1 then
+    return 0
+  end
+  if found then return tonumber(found) end
+  return -1
+end
+if ttl == '0' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+end
+return 0
+"""
+_SAVE_SHA = hashlib.sha1(_SAVE_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+
+_SAVED, _ABSENT, _NOT_A_RECORD = 0, -1, -2
+_NO_ID = SessionId("")  # records are stored without their ID
+
+
+def _new_write_id() -> str:
+    return secrets.token_hex(8)
+
+
+class RedisStore(Generic[T]):
+    """Sessions in Redis or Valkey, shared by every process and machine that uses it.
+
+    Build it from a ``redis.asyncio`` client you own (``Redis`` or ``RedisCluster``;
+    ``decode_responses`` may be either) or with :meth:`from_url`, which makes and owns
+    one. It satisfies :class:`~typed_sessions.SessionStore` structurally. A client of
+    your own with a plain ``ConnectionPool`` fails at once ("Too many connections", a
+    ``StoreUnavailableError``) when more calls run at once than it has connections; a
+    ``BlockingConnectionPool``, as :meth:`from_url` makes, waits for one instead.
+
+    ``load`` is one ``GET``, ``save`` one ``EVALSHA`` (an atomic compare-and-set on the
+    version, written with the record's own TTL), ``delete`` one ``DEL``; see the module
+    documentation for the key layout. Keys are ``prefix`` plus the SHA-256 of the
+    session ID, never the raw ID.
+
+    Timeouts: every call is bounded by ``timeout`` seconds (``asyncio.timeout`` around
+    the whole call, the client's own retries and waiting for a pooled connection
+    included), so a paused or unreachable server costs a request at most that long.
+    After a timed-out ``save`` the write may or may not have happened: ``load`` tells
+    (a later save from the old version gets ``Err(Conflict)`` if it did). A save the
+    client library itself resends after a lost reply is recognised by its write id and
+    answers ``Ok``, not a conflict with itself.
+
+    Failures: connection errors, timeouts and server errors raise
+    :class:`~typed_sessions.StoreUnavailableError`; a stored value that is not a valid
+    record for ``data_type`` (garbage bytes, another type of key, a record written for an
+    older data model) raises :class:`~typed_sessions.StoreCorruptError`. Both are
+    :class:`~typed_sessions.StoreError`; no raw ``redis`` exception escapes and a failure
+    never reads as "no session". The client reconnects by itself, so service resumes
+    when Redis is back, with the same store.
+
+    ``on_corrupt="discard"`` instead treats an unreadable record as no session: ``load``
+    deletes it (one extra ``DEL``), logs a warning with the key (a hash, not the ID) and
+    returns ``None``, and ``save`` of a new record may overwrite it. Choose it when a
+    change of the data model should log users out rather than fail their requests.
+
+    Mutating the data of a loaded session never changes the stored record: every
+    ``load`` decodes a fresh copy from JSON.
+    """
+
+    def __init__(
+        self,
+        client: RedisClient,
+        data_type: type[T] | Any,
+        *,
+        prefix: str = "session:",
+        timeout: float | None = DEFAULT_REDIS_TIMEOUT,
+        clock: Clock = utc_now,
+        on_corrupt: OnCorrupt = "raise",
+    ) -> None:
+        """Make a store over ``client`` for sessions holding ``data_type``.
+
+        ``timeout`` is in seconds per call; ``None`` leaves calls unbounded (then only the
+        client's own socket timeouts apply; not recommended). ``clock`` gives the time the
+        TTL is computed from and the time ``load`` checks ``expires_at`` against.
+
+        Raises:
+            ValueError: ``timeout`` is not positive, or ``on_corrupt`` is unknown.
+        """
+        if timeout is not None and not timeout > 0:
+            raise ValueError("timeout must be a positive number of seconds or None")
+        if on_corrupt not in ("raise", "discard"):
+            raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
+        self.client = client
+        self.codec: SessionCodec[T] = SessionCodec(data_type)
+        self.prefix = prefix
+        self.timeout = timeout
+        self.on_corrupt: OnCorrupt = on_corrupt
+        self._clock = clock
+        self._owns_client = False
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        data_type: type[T] | Any,
+        *,
+        prefix: str = "session:",
+        timeout: float | None = DEFAULT_REDIS_TIMEOUT,
+        clock: Clock = utc_now,
+        on_corrupt: OnCorrupt = "raise",
+        **client_options: Any,
+    ) -> RedisStore[T]:
+        """Make a store with its own client for ``url`` (``redis://``, ``rediss://``,
+        ``unix://``); close it with :meth:`aclose` or ``async with``.
+
+        The client's pool is a ``BlockingConnectionPool`` of ``max_connections`` (default
+        100): a burst of more concurrent calls waits for a free connection, within
+        ``timeout``, instead of failing at once. ``client_options`` go to
+        ``BlockingConnectionPool.from_url``; the socket and connect timeouts default to
+        ``timeout``. No connection is made until the first call.
+        """
+        client_options.setdefault("max_connections", 100)
+        if timeout is not None:
+            client_options.setdefault("timeout", timeout)
+            client_options.setdefault("socket_timeout", timeout)
+            client_options.setdefault("socket_connect_timeout", timeout)
+        client = Redis.from_pool(BlockingConnectionPool.from_url(url, **client_options))
+        store: RedisStore[T] = cls(
+            client, data_type, prefix=prefix, timeout=timeout, clock=clock, on_corrupt=on_corrupt
+        )
+        store._owns_client = True
+        return store
+
+    async def aclose(self) -> None:
+        """Close the client if this store made it (:meth:`from_url`); otherwise do nothing."""
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> RedisStore[T]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def key_for(self, session_id: SessionId | str) -> str:
+        """Return the Redis key that holds ``session_id``: the prefix and a SHA-256 hex."""
+        return self.prefix + hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+    async def ping(self) -> None:
+        """Check that Redis answers (for readiness probes); raise ``StoreUnavailableError``."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.client.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            _unavailable(exc)
+
+    async def load(self, session_id: SessionId) -> Session[T] | None:
+        """Return the live session ``session_id`` (a fresh copy), or ``None``: one ``GET``.
+
+        Raises:
+            StoreUnavailableError: Redis cannot be reached in time or refused the call.
+            StoreCorruptError: the value is not a valid record (unless discarding).
+        """
+        key = self.key_for(session_id)
+        try:
+            async with asyncio.timeout(self.timeout):
+                raw = await self.client.get(key)
+        except UnicodeDecodeError:  # a decode_responses client met bytes that are not text
+            return await self._corrupt(key, "the stored value is not UTF-8 text")
+        except ResponseError as exc:
+            if _is_wrong_type(exc):
+                return await self._corrupt(key, "the key does not hold a string")
+            _unavailable(exc)
+        except (RedisError, OSError, TimeoutError) as exc:
+            _unavailable(exc)
+        if raw is None:
+            return None
+        payload = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
+        header = _HEADER.match(payload, 0, _HEADER_MAX)
+        if header is None:
+            return await self._corrupt(key, "the stored value has no record header")
+        match self.codec.decode(payload[header.end() :]):
+            case Err(error):
+                return await self._corrupt(key, error.reason)
+            case Ok(session):
+                pass
+        if session.id != _NO_ID or session.version != int(header[1]):
+            return await self._corrupt(key, "the stored record does not match its header")
+        if self._clock() >= session.expires_at:  # native TTL is the rule; this is a backstop
+            return None
+        return replace(session, id=session_id)
+
+    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
+        """Compare-and-set ``session`` on its version, with its TTL: one ``EVALSHA``.
+
+        A record whose ``expires_at`` has passed is deleted instead of written (after the
+        same version check). Returns the saved record with the next version, or
+        ``Err(Conflict)`` with the stored version (``None``: no record) and nothing changed.
+
+        Raises:
+            SessionEncodeError: the data is not JSON-serializable (before any I/O).
+            StoreUnavailableError: Redis cannot be reached in time or refused the call.
+            StoreCorruptError: the stored value is not a record (unless discarding).
+        """
+        saved = replace(session, version=session.version + 1)
+        record = self.codec.encode(replace(saved, id=_NO_ID))  # raises before any I/O
+        write_id = _new_write_id()
+        value = b"%d %s|" % (saved.version, write_id.encode()) + record
+        ttl_ms = max(math.ceil((saved.expires_at - self._clock()) / _MILLISECOND), 0)
+        key = self.key_for(session.id)
+        control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
+        args = (key, value, control)
+        try:
+            async with asyncio.timeout(self.timeout):
+                try:
+                    reply = await self.client.evalsha(_SAVE_SHA, 1, *args)
+                except NoScriptError:  # first save on this server: send the script itself
+                    reply = await self.client.eval(_SAVE_SCRIPT, 1, *args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            _unavailable(exc)
+        if reply == _SAVED and isinstance(reply, int):
+            return Ok(saved)
+        if reply == _NOT_A_RECORD:
+            _corrupt_error("the stored value has no record header")
+        if isinstance(reply, int) and (reply == _ABSENT or reply > 0):
+            return Err(Conflict(expected=session.version, found=None if reply < 0 else reply))
+        raise StoreUnavailableError(f"unexpected reply from the save script: {reply!r:.40}")
+
+    async def delete(self, session_id: SessionId) -> None:
+        """Remove ``session_id``; a missing one is fine. One ``DEL``.
+
+        Raises:
+            StoreUnavailableError: Redis cannot be reached in time or refused the call.
+        """
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.client.delete(self.key_for(session_id))
+        except (RedisError, OSError, TimeoutError) as exc:
+            _unavailable(exc)
+
+    @property
+    def _discard_flag(self) -> str:
+        return "1" if self.on_corrupt == "discard" else "0"
+
+    async def _corrupt(self, key: str, reason: str) -> Session[T] | None:
+        """Raise ``StoreCorruptError`` or, when discarding, delete ``key`` and return None."""
+        if self.on_corrupt == "raise":
+            _corrupt_error(reason)
+        _logger.warning("discarding unreadable session record %s: %s", key, reason)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.client.delete(key)
+        except (RedisError, OSError, TimeoutError) as exc:
+            _unavailable(exc)
+        return None
+
+
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def _is_wrong_type(exc: ResponseError) -> bool:
+    return str(exc).startswith("WRONGTYPE")
+
+
+def _unavailable(exc: BaseException) -> NoReturn:
+    if isinstance(exc, TimeoutError):
+        reason = "timed out"
+    elif isinstance(exc, ResponseError):
+        reason = f"server error: {str(exc)[:200]}"
+    else:
+        reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+    raise StoreUnavailableError(f"Redis unavailable ({reason})") from exc
+
+
+def _corrupt_error(reason: str) -> NoReturn:
+    raise StoreCorruptError(f"unreadable session record in Redis: {reason}")

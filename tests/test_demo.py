@@ -1,0 +1,77 @@
+"""The demo app, in-process: sign in, see the name, count visits, rotate, sign out."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from typed_sessions import MemoryStore
+from typed_sessions.cli import main
+from typed_sessions.demo import create_app
+from typed_sessions.demo.app import User
+
+pytestmark = pytest.mark.anyio
+
+
+def client_for(users: MemoryStore[User], visits: MemoryStore[dict[str, Any]]) -> httpx.AsyncClient:
+    app = create_app(secret="demo-secret-for-tests-0123456789abcdef", users=users, visits=visits)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
+
+
+async def test_sign_in_rotate_sign_out() -> None:
+    users, visits = MemoryStore(User), MemoryStore(dict[str, Any])
+    async with client_for(users, visits) as client:
+        page = await client.get("/")
+        assert "You are not signed in" in page.text
+        assert "Visits in this browser (middleware session): 1" in page.text
+        assert len(users) == 0
+
+        response = await client.post("/login", content="name=Ada+%3Cb%3E", follow_redirects=True)
+        assert "Signed in as <strong>Ada &lt;b&gt;</strong>" in response.text
+        assert "(middleware session): 2" in response.text
+        assert len(users) == 1
+        first = re.search(r'id="sid">(\w+)<', response.text)
+        old_cookie = client.cookies["demo_login"]
+
+        response = await client.post("/rotate", follow_redirects=True)
+        second = re.search(r'id="sid">(\w+)<', response.text)
+        assert first is not None
+        assert second is not None
+        assert first.group(1) != second.group(1)
+        assert "Signed in as <strong>Ada" in response.text
+        assert len(users) == 1
+
+        async with client_for(users, visits) as replay:
+            replay.cookies.set("demo_login", old_cookie)
+            assert (await replay.post("/rotate")).status_code == 401
+
+        response = await client.post("/logout", follow_redirects=True)
+        assert "You are not signed in" in response.text
+        assert len(users) == 0
+        assert "(middleware session): 4" in response.text  # visits survive signing out
+
+
+async def test_bad_name_is_refused() -> None:
+    async with client_for(MemoryStore(User), MemoryStore(dict[str, Any])) as client:
+        response = await client.post("/login", content="name=", follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"] == "/?error=name"
+        assert "set-cookie" not in response.headers
+
+
+def test_keygen(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen", "--count", "2"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert len(lines) == 2
+    assert all(len(line) == 43 for line in lines)
+    assert lines[0] != lines[1]
+    assert main(["keygen", "--bytes", "8"]) == 2
+
+
+def test_keygen_help_explains_rotation(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["keygen", "--help"])
+    assert "Rotating without logging anybody out" in capsys.readouterr().out

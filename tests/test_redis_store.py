@@ -1,0 +1,401 @@
+"""What only the Redis store promises: its key layout, TTLs, corrupt records, round trips.
+
+The shared contract (versions, conflicts, expiry, isolation, concurrency) runs against
+Redis in ``test_store_contract.py``; faults are in ``test_redis_faults.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from redis.asyncio import Connection, ConnectionPool, Redis, RedisCluster
+
+from typed_sessions import (
+    Conflict,
+    Err,
+    Expiry,
+    Ok,
+    Session,
+    SessionEncodeError,
+    SessionStore,
+    StoreCorruptError,
+    new_session,
+    replace_data,
+    utc_now,
+)
+from typed_sessions.stores import redis as redis_module
+from typed_sessions.stores.redis import OnCorrupt, RedisStore
+
+from .conftest import FakeClock
+from .redis_server import (
+    delete_prefix,
+    redis_server,
+    require_cluster,
+    require_redis,
+    unique_prefix,
+)
+
+pytestmark = pytest.mark.anyio
+EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
+Data = dict[str, Any]
+Counted = tuple[RedisStore[Data], list[str]]
+
+
+class Profile(BaseModel):
+    user: str
+    roles: list[str] = []
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[Redis]:
+    made = Redis.from_url(require_redis())
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture
+async def prefix(client: Redis) -> AsyncIterator[str]:
+    chosen = unique_prefix()
+    yield chosen
+    await delete_prefix(client, chosen)
+
+
+def make_store(client: Redis, prefix: str, on_corrupt: OnCorrupt = "raise") -> RedisStore[Data]:
+    return RedisStore(client, dict[str, Any], prefix=prefix, on_corrupt=on_corrupt)
+
+
+async def saved(store: RedisStore[Data], data: Data | None = None) -> Session[Data]:
+    result = await store.save(
+        new_session({"n": 0} if data is None else data, EXPIRY, now=utc_now())
+    )
+    assert isinstance(result, Ok)
+    return result.value
+
+
+async def test_is_a_session_store_for_typed_data(client: Redis, prefix: str) -> None:
+    store: SessionStore[Profile] = RedisStore(client, Profile, prefix=prefix)
+    session = new_session(Profile(user="ada", roles=["admin"]), EXPIRY, now=utc_now())
+    result = await store.save(session)
+    assert isinstance(result, Ok)
+    loaded = await store.load(session.id)
+    assert loaded is not None
+    assert loaded.data == Profile(user="ada", roles=["admin"])
+    assert loaded.version == 1
+    loaded.data.roles.append("root")  # the caller's copy; the stored record is unchanged
+    again = await store.load(session.id)
+    assert again is not None
+    assert again.data.roles == ["admin"]
+
+
+async def test_keys_are_prefix_and_hash_never_the_raw_id(client: Redis, prefix: str) -> None:
+    store = make_store(client, prefix)
+    session = await saved(store)
+    keys = [key async for key in client.scan_iter(match=prefix + "*")]
+    expected = prefix + hashlib.sha256(session.id.encode()).hexdigest()
+    assert keys == [expected.encode()]
+    assert store.key_for(session.id) == expected
+    raw = await client.get(expected)
+    assert isinstance(raw, bytes)
+    assert session.id.encode() not in expected.encode() + raw  # not in the key, nor the value
+    header, _, body = raw.partition(b"|")
+    version, write_id = header.split(b" ")
+    assert version == b"1"
+    assert len(write_id) == 16
+    assert int(write_id, 16) >= 0
+    assert body.startswith(b'{"id":"",')  # the codec's JSON (no pickle), without the ID
+
+
+async def test_ttl_is_the_records_expires_at(client: Redis, prefix: str) -> None:
+    store = make_store(client, prefix)
+    now = utc_now()
+    session = new_session({"n": 1}, Expiry(idle=timedelta(seconds=90)), now=now)
+    assert isinstance(await store.save(session), Ok)
+    ttl_ms = await client.pttl(store.key_for(session.id))
+    assert 85_000 < ttl_ms <= 90_000
+    touched = dataclasses.replace(session, version=1, expires_at=now + timedelta(seconds=300))
+    assert isinstance(await store.save(touched), Ok)
+    assert 295_000 < await client.pttl(store.key_for(session.id)) <= 300_000
+
+
+async def test_saving_an_ended_record_deletes_it(client: Redis, prefix: str) -> None:
+    store = make_store(client, prefix)
+    first = await saved(store)
+    ended = dataclasses.replace(first, expires_at=utc_now() - timedelta(seconds=1))
+    assert await store.save(ended) == Ok(dataclasses.replace(ended, version=2))
+    assert await client.exists(store.key_for(first.id)) == 0
+    # A stale version is still a conflict, even for a record that has ended.
+    assert await store.save(ended) == Err(Conflict(expected=1, found=None))
+
+
+async def test_load_checks_expires_at_against_the_clock_too(client: Redis, prefix: str) -> None:
+    """Native TTL is the rule; a clock ahead of Redis's still never sees an ended record."""
+    session = await saved(make_store(client, prefix))
+    late = FakeClock(utc_now() + EXPIRY.idle + timedelta(seconds=1))
+    ahead: RedisStore[Data] = RedisStore(client, dict[str, Any], prefix=prefix, clock=late)
+    assert await ahead.load(session.id) is None
+
+
+async def test_encode_error_raises_before_any_write(client: Redis, prefix: str) -> None:
+    store = make_store(client, prefix)
+    session = new_session({"bad": object()}, EXPIRY, now=utc_now())
+    with pytest.raises(SessionEncodeError):
+        await store.save(session)
+    assert await client.exists(store.key_for(session.id)) == 0
+
+
+async def test_a_retried_save_is_recognised_not_a_conflict(
+    client: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client library may resend a save whose reply was lost: same write id -> Ok."""
+    store = make_store(client, prefix)
+    first = await saved(store)
+    change = replace_data(first, {"n": 1}, now=utc_now())
+    monkeypatch.setattr(redis_module, "_new_write_id", lambda: "00000000000000aa")
+    once = await store.save(change)
+    assert once == Ok(dataclasses.replace(change, version=2))
+    assert await store.save(change) == once  # the resend: already done
+    monkeypatch.setattr(redis_module, "_new_write_id", lambda: "00000000000000bb")
+    assert await store.save(change) == Err(Conflict(expected=1, found=2))  # another writer
+
+
+async def test_prefixes_isolate_stores(client: Redis, prefix: str) -> None:
+    one = make_store(client, prefix + "one:")
+    two = make_store(client, prefix + "two:")
+    session = await saved(one)
+    assert await two.load(session.id) is None
+    assert isinstance(
+        await two.save(new_session({"n": 9}, EXPIRY, now=utc_now(), session_id=session.id)), Ok
+    )
+    loaded = await one.load(session.id)
+    assert loaded is not None
+    assert loaded.data == {"n": 0}
+
+
+# -- corrupt records ---------------------------------------------------------------------
+
+GARBAGE: list[bytes] = [
+    b"\xff\xfe\x00garbage",
+    b"",
+    b"{}",
+    b"1 0123456789abcdef|not json",
+    b'1 0123456789abcdef|{"id": "x"}',
+    b"0 0123456789abcdef|{}",
+]
+
+
+@pytest.mark.parametrize("value", GARBAGE)
+async def test_garbage_raises_store_corrupt_error(client: Redis, prefix: str, value: bytes) -> None:
+    store = make_store(client, prefix)
+    session = new_session({"n": 0}, EXPIRY, now=utc_now())
+    key = store.key_for(session.id)
+    await client.set(key, value, ex=60)
+    with pytest.raises(StoreCorruptError):
+        await store.load(session.id)
+    if not value.startswith(b"1 "):  # an unreadable header also stops a save
+        with pytest.raises(StoreCorruptError):
+            await store.save(session)
+    assert await client.get(key) == value  # nothing touched
+
+
+async def test_a_record_that_names_an_id_is_corrupt(client: Redis, prefix: str) -> None:
+    """Stored records carry no ID; one that does was not written by this store."""
+    store = make_store(client, prefix)
+    session = await saved(store)
+    raw = await client.get(store.key_for(session.id))
+    assert isinstance(raw, bytes)
+    await client.set(store.key_for(session.id), raw.replace(b'"id":""', b'"id":"x"'), ex=60)
+    with pytest.raises(StoreCorruptError, match="does not match"):
+        await store.load(session.id)
+
+
+async def test_a_record_of_another_data_model_is_corrupt(client: Redis, prefix: str) -> None:
+    old = await saved(make_store(client, prefix), {"n": "not a profile"})
+    new: RedisStore[Profile] = RedisStore(client, Profile, prefix=prefix)
+    with pytest.raises(StoreCorruptError):
+        await new.load(old.id)
+
+
+async def test_a_key_of_another_type_is_corrupt(client: Redis, prefix: str) -> None:
+    store = make_store(client, prefix)
+    session = new_session({"n": 0}, EXPIRY, now=utc_now())
+    await client.hset(store.key_for(session.id), "v", "1")
+    with pytest.raises(StoreCorruptError):
+        await store.load(session.id)
+    with pytest.raises(StoreCorruptError):
+        await store.save(session)
+
+
+async def test_discard_mode_treats_garbage_as_no_session(
+    client: Redis, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = make_store(client, prefix, on_corrupt="discard")
+    session = new_session({"n": 0}, EXPIRY, now=utc_now())
+    key = store.key_for(session.id)
+    await client.set(key, b"\x80garbage", ex=60)
+    with caplog.at_level(logging.WARNING, logger="typed_sessions.stores.redis"):
+        assert await store.load(session.id) is None
+    assert await client.exists(key) == 0
+    assert key in caplog.text
+    assert session.id not in caplog.text
+    # A save over garbage (or another type) written since: a new record takes the key.
+    await client.hset(key, "v", "1")
+    assert await store.save(session) == Ok(dataclasses.replace(session, version=1))
+    await client.set(key, b"garbage", ex=60)
+    assert await store.save(dataclasses.replace(session, version=1)) == Err(
+        Conflict(expected=1, found=None)
+    )
+    await client.hset(prefix + "other", "v", "1")
+    assert await store.load(prefix + "other") is None  # type: ignore[arg-type]  # any text
+
+
+async def test_text_clients_work_and_garbage_is_still_corrupt(client: Redis, prefix: str) -> None:
+    text = Redis.from_url(require_redis(), decode_responses=True)
+    try:
+        store: RedisStore[Data] = RedisStore(text, dict[str, Any], prefix=prefix)
+        session = await saved(store, {"name": "Zoë ✓"})
+        loaded = await store.load(session.id)
+        assert loaded is not None
+        assert loaded.data == {"name": "Zoë ✓"}
+        assert isinstance(await store.save(replace_data(loaded, {"n": 1}, now=utc_now())), Ok)
+        await client.set(store.key_for(session.id), b"1 0123456789abcdef|\xff\xfe", ex=60)
+        with pytest.raises(StoreCorruptError):
+            await store.load(session.id)
+        assert await text.ping()  # the connection is still in a good state
+    finally:
+        await text.aclose()
+
+
+# -- construction ------------------------------------------------------------------------
+
+
+async def test_invalid_configuration_raises_at_construction(client: Redis) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        RedisStore(client, dict[str, Any], timeout=0)
+    with pytest.raises(ValueError, match="on_corrupt"):
+        RedisStore(client, dict[str, Any], on_corrupt="ignore")  # type: ignore[arg-type]  # checked at run time
+
+
+async def test_from_url_owns_its_client_and_a_given_client_stays_open(
+    client: Redis, prefix: str
+) -> None:
+    async with RedisStore[Data].from_url(require_redis(), Data, prefix=prefix) as owned:
+        session = await saved(owned)
+        assert await owned.load(session.id) is not None
+    assert isinstance(owned.client, Redis)
+    assert owned.client.connection_pool.connection_kwargs["socket_timeout"] == owned.timeout
+    borrowed = make_store(client, prefix)
+    await borrowed.aclose()
+    assert await borrowed.load(session.id) is not None  # the user's client was not closed
+
+
+def test_header_bound_matches_the_script() -> None:
+    assert f"'GETRANGE', KEYS[1], 0, {redis_module._HEADER_MAX - 1})" in redis_module._SAVE_SCRIPT
+    assert len(b"%d %s|" % (2**64, b"f" * 16)) <= redis_module._HEADER_MAX
+
+
+# -- round trips -------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def counting_store(
+    url: str, prefix: str
+) -> AsyncIterator[tuple[RedisStore[Data], list[str]]]:
+    """A store whose every command sent over the wire is recorded by name."""
+    sent: list[str] = []
+
+    class CountingConnection(Connection):
+        async def send_command(self, *args: Any, **kwargs: Any) -> None:
+            sent.append(str(args[0]).upper())
+            await super().send_command(*args, **kwargs)
+
+    pool = ConnectionPool.from_url(url, connection_class=CountingConnection)
+    counting = Redis(connection_pool=pool)
+    await counting.ping()  # connect now: the hand-shake is not part of any store call
+    sent.clear()
+    try:
+        yield RedisStore(counting, dict[str, Any], prefix=prefix), sent
+    finally:
+        await counting.aclose(close_connection_pool=True)
+
+
+@pytest.fixture
+async def counted(prefix: str) -> AsyncIterator[Counted]:
+    async with counting_store(require_redis(), prefix) as made:
+        yield made
+
+
+async def test_one_round_trip_per_call(counted: Counted) -> None:
+    store, sent = counted
+    session = new_session({"n": 0}, EXPIRY, now=utc_now())
+    await store.save(session)  # may load the script on this server first (NOSCRIPT -> EVAL)
+    sent.clear()
+
+    assert await store.load(session.id) is not None
+    assert sent == ["GET"]
+    sent.clear()
+    assert await store.load(new_session({}, EXPIRY, now=utc_now()).id) is None
+    assert sent == ["GET"]
+    sent.clear()
+    loaded = await store.load(session.id)
+    assert loaded is not None
+    sent.clear()
+    assert isinstance(await store.save(replace_data(loaded, {"n": 1}, now=utc_now())), Ok)
+    assert sent == ["EVALSHA"]
+    sent.clear()
+    assert isinstance(await store.save(replace_data(loaded, {"n": 2}, now=utc_now())), Err)
+    assert sent == ["EVALSHA"]
+    sent.clear()
+    await store.delete(session.id)
+    assert sent == ["DEL"]
+
+
+async def test_script_is_sent_once_when_the_server_lacks_it() -> None:
+    with redis_server() as server:  # a fresh server of our own: no script cached yet
+        async with counting_store(server.url, "s:") as (store, sent):
+            assert isinstance(await store.save(new_session({}, EXPIRY, now=utc_now())), Ok)
+            assert sent == ["EVALSHA", "EVAL"]  # NOSCRIPT, then the script itself (now cached)
+            sent.clear()
+            assert isinstance(await store.save(new_session({}, EXPIRY, now=utc_now())), Ok)
+            assert sent == ["EVALSHA"]
+
+
+async def test_a_burst_beyond_the_pool_waits_for_connections(prefix: str) -> None:
+    """``from_url`` makes a blocking pool: 300 calls on 10 connections all succeed."""
+    url = require_redis()
+    async with RedisStore[Data].from_url(url, Data, prefix=prefix, max_connections=10) as store:
+        sessions = [new_session({"i": i}, EXPIRY, now=utc_now()) for i in range(300)]
+        results = await asyncio.gather(*(store.save(s) for s in sessions))
+        assert all(isinstance(r, Ok) for r in results)
+        loaded = await asyncio.gather(*(store.load(s.id) for s in sessions))
+        assert [s.data["i"] for s in loaded if s is not None] == list(range(300))
+
+
+async def test_cluster_spreads_keys_over_nodes_and_every_call_works() -> None:
+    """Single-key commands only: every call goes to the node owning the key's slot."""
+    cluster = RedisCluster.from_url(require_cluster())
+    prefix = unique_prefix()
+    try:
+        store: RedisStore[Data] = RedisStore(cluster, Data, prefix=prefix)
+        sessions = [await saved(store, {"i": i}) for i in range(30)]
+        nodes = [cluster.get_node_from_key(store.key_for(session.id)) for session in sessions]
+        owners = {node.name for node in nodes if node is not None}
+        assert len(owners) == 3  # 30 random keys land on all three nodes
+        for session in sessions:
+            loaded = await store.load(session.id)
+            assert loaded == session
+            changed = await store.save(replace_data(session, {"i": -1}, now=utc_now()))
+            assert isinstance(changed, Ok)
+            assert await store.save(session) == Err(Conflict(expected=1, found=2))
+            await store.delete(session.id)
+            assert await store.load(session.id) is None
+    finally:
+        await cluster.aclose()
