@@ -16,9 +16,9 @@ Run two workers (any number works)::
     curl -s -X POST -H "X-Session: $token" localhost:8002/count   # {"count": 1, ...}
     curl -s -H "X-Session: $token" localhost:8001/count           # {"count": 1, ...}
 
-The token travels in the ``X-Session`` header here to keep the example small. The
-routes use the pure core and the store directly; an app would normally use the
-library's FastAPI dependencies or middleware, which do the same with cookies.
+The token travels in the ``X-Session`` header (``make_header_dependency``, with
+``issue_session`` handing it out); the cookie dependency and the middleware work the
+same way over Redis.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the routes' annotations at
@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -39,17 +39,17 @@ from typed_sessions import (
     Expiry,
     Keyring,
     Ok,
+    RedisStore,
     Session,
-    SessionId,
+    SessionFailure,
     SessionNotFound,
     StoreError,
-    new_session,
-    sign_session_id,
+    default_error_mapping,
+    issue_session,
+    make_header_dependency,
     update_session,
     utc_now,
-    verify_session_token,
 )
-from typed_sessions.stores.redis import RedisStore
 
 __all__ = ["EXPIRY", "CountReply", "Counter", "app_from_env", "create_app"]
 
@@ -96,22 +96,22 @@ def create_app(
             {"detail": "session store unavailable"}, status_code=503, headers={"Retry-After": "1"}
         )
 
-    async def session_id(x_session: Annotated[str | None, Header()] = None) -> SessionId:
-        if x_session is None:
-            raise HTTPException(401, "no session")
-        match verify_session_token(x_session, keyring, now=clock(), max_age=expiry.absolute):
-            case Ok(verified):
-                return verified
-            case Err(error):
-                raise HTTPException(401, f"invalid session token: {error}")
+    def on_error(failure: SessionFailure) -> Exception:
+        # The default answers, plus a hint to retry soon while the store is down.
+        if failure.kind == "unavailable":
+            return HTTPException(503, "session store unavailable", headers={"Retry-After": "1"})
+        return default_error_mapping(failure)
 
-    SessionIdDep = Annotated[SessionId, Depends(session_id)]
-
-    async def current(sid: SessionIdDep) -> Session[Counter]:
-        session = await store.load(sid)
-        if session is None:
-            raise HTTPException(401, "session ended")
-        return session
+    current = make_header_dependency(
+        store,
+        lambda session: True,
+        keys=keyring,
+        header="X-Session",
+        expiry=expiry,
+        clock=clock,
+        on_error=on_error,
+    )
+    CurrentSession = Annotated[Session[Counter], Depends(current)]
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -120,21 +120,18 @@ def create_app(
 
     @app.post("/session")
     async def start() -> CountReply:
-        session = new_session(Counter(), expiry, now=clock())
-        match await store.save(session):
-            case Ok(saved):
-                token = sign_session_id(saved.id, keyring, now=clock())
-                return CountReply(count=saved.data.count, worker=os.getpid(), token=token)
-            case Err(conflict):  # pragma: no cover - a fresh 256-bit ID is never taken
-                raise HTTPException(409, f"session ID taken: {conflict}")
+        issued = await issue_session(store, Counter(), keys=keyring, expiry=expiry, clock=clock)
+        return CountReply(count=0, worker=os.getpid(), token=issued.token)
 
     @app.get("/count")
-    async def read(session: Annotated[Session[Counter], Depends(current)]) -> CountReply:
+    async def read(session: CurrentSession) -> CountReply:
         return CountReply(count=session.data.count, worker=os.getpid())
 
     @app.post("/count")
-    async def increment(sid: SessionIdDep) -> CountReply:
-        match await update_session(store, sid, _bump, expiry=expiry, clock=clock):
+    async def increment(session: CurrentSession) -> CountReply:
+        # Starts from the record the dependency loaded: one save when uncontended; when
+        # another worker saved first, it reloads and retries, so no bump is lost.
+        match await update_session(store, session, _bump, expiry=expiry, clock=clock):
             case Ok(saved):
                 return CountReply(count=saved.data.count, worker=os.getpid())
             case Err(SessionNotFound()):

@@ -16,6 +16,7 @@ from typed_sessions import (
     Ok,
     Result,
     Session,
+    SessionId,
     SessionNotFound,
     TooManyConflicts,
     new_session,
@@ -121,3 +122,26 @@ async def test_expiry_slides(harness: StoreHarness) -> None:
     )
     assert isinstance(result, Ok)
     assert result.value.expires_at == session.expires_at + timedelta(minutes=10)
+
+
+async def test_from_a_loaded_record_skips_the_first_load(harness: StoreHarness) -> None:
+    session = await created(harness)
+    store = Yielding(harness.store)
+    loads = 0
+    inner_load = store.load
+
+    async def counting_load(session_id: SessionId) -> Session[dict[str, Any]] | None:
+        nonlocal loads
+        loads += 1
+        return await inner_load(session_id)
+
+    store.load = counting_load  # type: ignore[method-assign]  # count the calls
+    result = await update_session(store, session, increment, clock=harness.now)
+    assert isinstance(result, Ok)
+    assert result.value.data == {"n": 1}
+    assert loads == 0
+    # A stale record: the first save conflicts, the retry loads the newest one.
+    stale = await update_session(store, session, increment, clock=harness.now)
+    assert isinstance(stale, Ok)
+    assert stale.value.data == {"n": 2}
+    assert loads == 1

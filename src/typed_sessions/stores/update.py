@@ -37,29 +37,34 @@ UpdateError: TypeAlias = SessionNotFound | TooManyConflicts
 
 async def update_session(
     store: SessionStore[T],
-    session_id: SessionId,
+    session: SessionId | Session[T],
     fn: Callable[[T], T],
     *,
     expiry: Expiry | None = None,
     attempts: int = 20,
     clock: Clock = utc_now,
 ) -> Result[Session[T], UpdateError]:
-    """Replace the data of session ``session_id`` with ``fn(data)``, retrying on conflict.
+    """Replace the data of a stored session with ``fn(data)``, retrying on conflict.
 
-    Each attempt loads the newest record, applies ``fn`` to (a private copy of) its data
-    and saves with the store's compare-and-set; when another writer saved first, it
-    waits a short random time and starts again, up to ``attempts`` times. So ``fn`` may
-    run more than once and must have no side effects. With ``expiry``, the update also
-    slides the idle deadline.
+    Each attempt takes the newest record, applies ``fn`` to its data and saves with the
+    store's compare-and-set; when another writer saved first, it waits a short random
+    time and starts again, up to ``attempts`` times. So ``fn`` may run more than once and
+    must have no side effects beyond its argument. ``session`` is an ID, or a record
+    already loaded (say, by the session dependency): the first attempt then starts from
+    that record, saving a store round trip, and ``fn`` gets that record's data object.
+    With ``expiry``, the update also slides the idle deadline.
 
     Returns the saved record, ``Err(SessionNotFound())`` when there is no live session,
     or ``Err(TooManyConflicts(...))``. Store failures raise ``StoreError``.
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
+    session_id = session if isinstance(session, str) else session.id
+    known = None if isinstance(session, str) else session
     last = Conflict(expected=0, found=None)
     for attempt in range(attempts):
-        current = await store.load(session_id)
+        current = known if known is not None else await store.load(session_id)
+        known = None
         now = clock()
         if current is None or is_expired(current, now=now):
             return Err(SessionNotFound())
