@@ -286,3 +286,8 @@ def test_property_truncations_are_rejected(session_id: SessionId, cut: int, extr
 @given(value=st.one_of(st.text(), st.text(alphabet=URLSAFE, min_size=127, max_size=127)))
 def test_property_arbitrary_text_never_raises(value: str) -> None:
     assert isinstance(verify_session_token(value, PROPERTY_KEYRING, now=START), Err)
+
+
+def test_now_before_1970_is_a_programming_error(session_id: SessionId, keyring: Keyring) -> None:
+    with pytest.raises(ValueError, match="1970"):
+        sign_session_id(session_id, keyring, now=datetime(1969, 12, 31, tzinfo=UTC))

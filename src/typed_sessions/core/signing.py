@@ -17,13 +17,13 @@ here raises for untrusted input: ``verify_session_token`` returns ``Err(TokenErr
 from __future__ import annotations
 
 import binascii
-import hmac as _constant_time
 import re
 import secrets
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from hmac import compare_digest
 from typing import NewType
 
 from cryptography.hazmat.primitives import hashes, hmac
@@ -178,15 +178,17 @@ def sign_session_id(session_id: SessionId, keyring: Keyring, *, now: datetime) -
 
     Raises:
         ValueError: ``session_id`` is not 43 URL-safe characters (as
-            :func:`new_session_id` makes) or ``now`` is naive. Both are programming
-            errors, not untrusted input.
+            :func:`new_session_id` makes), or ``now`` is naive or before 1970. These
+            are programming errors, not untrusted input.
     """
     if not _ID_TEXT.fullmatch(session_id):
         raise ValueError("not a session ID made by new_session_id()")
     if now.tzinfo is None:
         raise ValueError("`now` must be an aware datetime (use datetime.now(UTC))")
     key = keyring.keys[0]
-    issued = min(max(int(now.timestamp()), 0), _MAX_ISSUED)
+    issued = int(now.timestamp())
+    if not 0 <= issued <= _MAX_ISSUED:
+        raise ValueError("`now` is outside the range a token can carry (1970 onwards)")
     signed = key.prefix + b"%012x" % issued + session_id.encode("ascii")
     mac = key._mac.copy()
     mac.update(signed)
@@ -218,7 +220,7 @@ def verify_session_token(
         return Err(_unknown_prefix(token[:_KEY_LENGTH]))
     mac = key._mac.copy()
     mac.update(token[:_SIGNED_LENGTH].encode("ascii"))
-    if not _constant_time.compare_digest(mac.finalize().hex(), token[_SIGNED_LENGTH:]):
+    if not compare_digest(mac.finalize().hex(), token[_SIGNED_LENGTH:]):
         return Err(TokenError.BAD_SIGNATURE)
     if now.tzinfo is None:
         raise ValueError("`now` must be an aware datetime (use datetime.now(UTC))")
@@ -229,7 +231,8 @@ def verify_session_token(
         return Err(TokenError.FUTURE)
     if max_age is not None and age > max_age.total_seconds():
         return Err(TokenError.EXPIRED)
-    return Ok(SessionId(token[_KEY_LENGTH + 12 : _SIGNED_LENGTH]))
+    session_id: SessionId = token[_KEY_LENGTH + 12 : _SIGNED_LENGTH]  # type: ignore[assignment]  # a NewType without the call: this is the hot path
+    return Ok(session_id)
 
 
 def _unknown_prefix(prefix: str) -> TokenError:
