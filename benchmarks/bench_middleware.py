@@ -32,7 +32,7 @@ from starlette.middleware.sessions import SessionMiddleware as StarletteSessionM
 from starsessions import InMemoryStore, SessionAutoloadMiddleware
 from starsessions import SessionMiddleware as StarSessionMiddleware
 
-from harness import run_async, table
+from harness import Browser, run_async, table
 from typed_sessions.adapters.middleware import session_middleware
 from typed_sessions.core.signing import Keyring
 from typed_sessions.stores.memory import MemoryStore
@@ -119,37 +119,6 @@ def authx_extra() -> FastAPI:
         return bump(await request.state.session.get_session())
 
     return with_plain_route(app)
-
-
-class Browser:
-    """One client over ``httpx.ASGITransport`` that keeps its cookies in a plain dict.
-
-    ``httpx.AsyncClient``'s cookie jar (``http.cookiejar``) costs tens of microseconds
-    per request that carries a cookie, on the client side, which would swamp what the
-    middlewares cost; every contender gets this same cheap cookie keeping instead.
-    (``--httpx-jar`` runs the tables with ``httpx.AsyncClient`` and its jar as well.)
-    """
-
-    def __init__(self, app: FastAPI) -> None:
-        self.transport = httpx.ASGITransport(app=app)
-        self.cookies: dict[str, str] = {}
-
-    async def get(self, path: str) -> int:
-        headers = [(b"host", b"testserver")]
-        if self.cookies:
-            jar = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-            headers.append((b"cookie", jar.encode("latin-1")))
-        request = httpx.Request("GET", BASE + path, headers=headers)
-        response = await self.transport.handle_async_request(request)
-        await response.aread()
-        for header in response.headers.get_list("set-cookie"):
-            name, _, rest = header.partition("=")
-            value = rest.split(";", 1)[0]
-            if "max-age=0" in header.lower() or "1970" in header:
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = value
-        return response.status_code
 
 
 class JarBrowser:

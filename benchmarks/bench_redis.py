@@ -31,7 +31,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from redis.asyncio import Redis
 from starsessions import SessionAutoloadMiddleware
@@ -39,7 +38,7 @@ from starsessions import SessionMiddleware as StarSessionMiddleware
 from starsessions.serializers import JsonSerializer
 from starsessions.stores.redis import RedisStore as StarRedisStore
 
-from harness import run_async, table
+from harness import Browser, run_async, table
 from typed_sessions import Expiry, Ok, new_session, replace_data
 from typed_sessions.stores.redis import RedisStore
 
@@ -182,32 +181,6 @@ def starsessions_app(client: Redis) -> FastAPI:
         return peek(request.session)
 
     return app
-
-
-class Browser:
-    """One client over ``httpx.ASGITransport`` keeping its cookies in a plain dict (cheap,
-    the same for every contender; httpx's cookie jar would swamp what is measured)."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.transport = httpx.ASGITransport(app=app)
-        self.cookies: dict[str, str] = {}
-
-    async def get(self, path: str) -> int:
-        headers = [(b"host", b"testserver")]
-        if self.cookies:
-            jar = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-            headers.append((b"cookie", jar.encode("latin-1")))
-        response = await self.transport.handle_async_request(
-            httpx.Request("GET", BASE + path, headers=headers)
-        )
-        await response.aread()
-        for header in response.headers.get_list("set-cookie"):
-            name, _, rest = header.partition("=")
-            if "max-age=0" in header.lower() or "1970" in header:
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = rest.split(";", 1)[0]
-        return response.status_code
 
 
 def get(browser: Browser, path: str) -> Callable[[], Awaitable[object]]:

@@ -10,6 +10,9 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import httpx
 
 Sync = Callable[[], object]
 Async = Callable[[], Awaitable[object]]
@@ -61,3 +64,34 @@ def table(title: str, medians: dict[str, float], *, baseline: str) -> str:
     for name, value in medians.items():
         lines.append(f"{name:<{width}}  {value * 1e6:>9.2f} us  {value / base:>6.2f}x")
     return "\n".join(lines)
+
+
+class Browser:
+    """One client over ``httpx.ASGITransport`` that keeps its cookies in a plain dict.
+
+    ``httpx.AsyncClient``'s cookie jar (``http.cookiejar``) costs tens of microseconds
+    per request that carries a cookie, on the client side, which would swamp what the
+    session libraries cost; every contender gets this same cheap cookie keeping instead.
+    """
+
+    def __init__(self, app: Any, base: str = "https://testserver") -> None:
+        self.transport = httpx.ASGITransport(app=app)
+        self.base = base
+        self.cookies: dict[str, str] = {}
+
+    async def get(self, path: str) -> int:
+        """GET ``path`` with the cookies kept so far; keep the ones the response sets."""
+        headers = [(b"host", b"testserver")]
+        if self.cookies:
+            jar = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+            headers.append((b"cookie", jar.encode("latin-1")))
+        request = httpx.Request("GET", self.base + path, headers=headers)
+        response = await self.transport.handle_async_request(request)
+        await response.aread()
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            if "max-age=0" in header.lower() or "1970" in header:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = rest.split(";", 1)[0]
+        return response.status_code

@@ -36,7 +36,6 @@ import logging
 import math
 import re
 import secrets
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar
 
@@ -272,7 +271,14 @@ class RedisStore(Generic[T]):
             return await self._corrupt(key, "the stored record does not match its header")
         if self._clock() >= session.expires_at:  # native TTL is the rule; this is a backstop
             return None
-        return replace(session, id=session_id)
+        return Session(
+            session_id,
+            session.data,
+            session.created_at,
+            session.last_active,
+            session.expires_at,
+            session.version,
+        )
 
     async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version, with its TTL: one ``EVALSHA``.
@@ -286,8 +292,15 @@ class RedisStore(Generic[T]):
             StoreUnavailableError: Redis cannot be reached in time or refused the call.
             StoreCorruptError: the stored value is not a record (unless discarding).
         """
-        saved = replace(session, version=session.version + 1)
-        record = self.codec.encode(replace(saved, id=_NO_ID))  # raises before any I/O
+        version = session.version + 1
+        data, created, active, expires = (
+            session.data,
+            session.created_at,
+            session.last_active,
+            session.expires_at,
+        )
+        record = self.codec.encode(Session(_NO_ID, data, created, active, expires, version))
+        saved = Session(session.id, data, created, active, expires, version)
         write_id = _new_write_id()
         value = b"%d %s|" % (saved.version, write_id.encode()) + record
         ttl_ms = max(math.ceil((saved.expires_at - self._clock()) / _MILLISECOND), 0)
