@@ -7,16 +7,21 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
-from typed_sessions import MemoryStore
+from typed_sessions import MemoryStore, RedisStore, SessionStore
 from typed_sessions.cli import main
 from typed_sessions.demo import create_app
 from typed_sessions.demo.app import User
 
+from .redis_server import delete_prefix, require_redis, unique_prefix
+
 pytestmark = pytest.mark.anyio
 
 
-def client_for(users: MemoryStore[User], visits: MemoryStore[dict[str, Any]]) -> httpx.AsyncClient:
+def client_for(
+    users: SessionStore[User], visits: SessionStore[dict[str, Any]]
+) -> httpx.AsyncClient:
     app = create_app(secret="demo-secret-for-tests-0123456789abcdef", users=users, visits=visits)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
 
@@ -60,6 +65,27 @@ async def test_bad_name_is_refused() -> None:
         assert response.status_code == 303
         assert response.headers["location"] == "/?error=name"
         assert "set-cookie" not in response.headers
+
+
+async def test_the_same_flow_on_redis() -> None:
+    """``demo --redis URL`` builds the app over two RedisStores; the flow is the same."""
+    url = require_redis()
+    prefix = unique_prefix()
+    users = RedisStore.from_url(url, User, prefix=prefix + "users:")
+    visits = RedisStore.from_url(url, dict[str, Any], prefix=prefix + "visits:")
+    try:
+        async with client_for(users, visits) as client:
+            response = await client.post("/login", content="name=Ada", follow_redirects=True)
+            assert "Signed in as <strong>Ada</strong>" in response.text
+            response = await client.post("/logout", follow_redirects=True)
+            assert "You are not signed in" in response.text
+            assert "(middleware session): 2" in response.text
+    finally:
+        await users.aclose()
+        await visits.aclose()
+        raw = Redis.from_url(url)
+        await delete_prefix(raw, prefix)
+        await raw.aclose()
 
 
 def test_keygen(capsys: pytest.CaptureFixture[str]) -> None:

@@ -281,7 +281,7 @@ async def test_invalid_configuration_raises_at_construction(client: Redis) -> No
     with pytest.raises(ValueError, match="timeout"):
         RedisStore(client, dict[str, Any], timeout=0)
     with pytest.raises(ValueError, match="on_corrupt"):
-        RedisStore(client, dict[str, Any], on_corrupt="ignore")  # type: ignore[arg-type]  # checked at run time
+        RedisStore(client, dict[str, Any], on_corrupt="ignore")  # type: ignore[call-overload]  # checked at run time
 
 
 async def test_from_url_owns_its_client_and_a_given_client_stays_open(

@@ -37,7 +37,7 @@ import math
 import re
 import secrets
 from datetime import timedelta
-from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -150,10 +150,34 @@ class RedisStore(Generic[T]):
     ``load`` decodes a fresh copy from JSON.
     """
 
+    @overload
+    def __init__(
+        self: RedisStore[T],
+        client: RedisClient,
+        data_type: type[T],
+        *,
+        prefix: str = ...,
+        timeout: float | None = ...,
+        clock: Clock = ...,
+        on_corrupt: OnCorrupt = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: RedisStore[Any],
+        client: RedisClient,
+        data_type: Any,
+        *,
+        prefix: str = ...,
+        timeout: float | None = ...,
+        clock: Clock = ...,
+        on_corrupt: OnCorrupt = ...,
+    ) -> None: ...
+
     def __init__(
         self,
         client: RedisClient,
-        data_type: type[T] | Any,
+        data_type: Any,
         *,
         prefix: str = "session:",
         timeout: float | None = DEFAULT_REDIS_TIMEOUT,
@@ -181,11 +205,39 @@ class RedisStore(Generic[T]):
         self._clock = clock
         self._owns_client = False
 
+    @overload
     @classmethod
     def from_url(
         cls,
         url: str,
-        data_type: type[T] | Any,
+        data_type: type[T],
+        *,
+        prefix: str = ...,
+        timeout: float | None = ...,
+        clock: Clock = ...,
+        on_corrupt: OnCorrupt = ...,
+        **client_options: Any,
+    ) -> RedisStore[T]: ...
+
+    @overload
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        data_type: Any,
+        *,
+        prefix: str = ...,
+        timeout: float | None = ...,
+        clock: Clock = ...,
+        on_corrupt: OnCorrupt = ...,
+        **client_options: Any,
+    ) -> RedisStore[Any]: ...
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        data_type: Any,
         *,
         prefix: str = "session:",
         timeout: float | None = DEFAULT_REDIS_TIMEOUT,
