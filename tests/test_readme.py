@@ -36,3 +36,11 @@ async def test_readme_app() -> None:
         assert (await client.get("/whoami")).json() == {"name": "ada"}
         assert (await client.post("/logout")).json() == "bye"
         assert (await client.get("/whoami")).status_code == 401
+
+
+def test_docs_home_shows_the_readme_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    home = (ROOT / "docs" / "index.md").read_text()
+    commands = re.findall(r"```bash\n(python3 -m venv .*?)\n```", readme)
+    assert len(commands) == 2
+    assert all(command in home for command in commands)
