@@ -584,3 +584,24 @@ async def test_a_stored_record_is_the_handlers_own_copy(env: Env) -> None:
     record = await env.stored(session_id)
     record.data["tags"].append("mutated")
     assert (await env.stored(session_id)).data == {"name": "ada", "tags": ["a"]}
+
+
+async def test_cookies_split_over_several_header_fields(keyring: Keyring, clock: FakeClock) -> None:
+    """HTTP/2 clients may send one Cookie field per cookie; the order must not matter."""
+    store = MemoryStore(dict[str, Any], clock=clock)
+    current = make_cookie_dependency(store, allow, keys=keyring, clock=clock)
+    issued = await issue_session(store, {"name": "ada"}, keys=keyring, clock=clock)
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me(session: Annotated[Session[dict[str, Any]], Depends(current)]) -> str:
+        return str(session.data["name"])
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        for fields in (
+            [("cookie", "theme=dark"), ("cookie", f"session={issued.token}")],
+            [("cookie", f"session={issued.token}"), ("cookie", "theme=dark")],
+        ):
+            response = await client.get("/me", headers=httpx.Headers(fields))
+            assert response.json() == "ada", fields

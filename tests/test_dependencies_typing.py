@@ -84,7 +84,8 @@ async def test_the_dependency_yields_session_of_your_model(keyring: Keyring) -> 
     assert await optional(request_with_cookie("junk")) is None
 
     rotated = await rotate_session(response, store, session, keys=keyring)
-    assert_type(rotated, Session[YourModel])
+    assert_type(rotated, Session[YourModel] | None)  # None: it had ended meanwhile
+    assert rotated is not None
     issued = await issue_session(store, YourModel(username="api"), keys=keyring)
     assert_type(issued, IssuedSession[YourModel])
     assert_type(issued.token, str)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
@@ -143,6 +143,8 @@ def build_app(store: FlakyStore, keys: Keyring, clock: FakeClock) -> FastAPI:
         rotated = await rotate_session(
             response, store, session, keys=keys, cookie=COOKIE, expiry=EXPIRY, clock=clock
         )
+        if rotated is None:  # logged out elsewhere meanwhile
+            raise HTTPException(401)
         await store.save(
             replace_data(rotated, Cart(user=user, items=rotated.data.items), now=clock())
         )

@@ -156,7 +156,72 @@ async def test_rotate_session_carries_a_concurrent_write(harness: StoreHarness) 
     assert isinstance(newer, Ok)
     response = Response()
     rotated = await rotate_session(response, harness.store, stale, keys=KEYS, clock=harness.now)
+    assert rotated is not None
     assert rotated.id != stale.id
     assert rotated.data == {"n": 2}  # the newest data, not the stale copy
     assert await harness.store.load(stale.id) is None
     assert response.headers["set-cookie"].startswith("session=")
+
+
+async def test_rotate_session_never_revives_an_ended_session(harness: StoreHarness) -> None:
+    saved = await harness.store.save(new_session({"role": "admin"}, EXPIRY, now=harness.now()))
+    assert isinstance(saved, Ok)
+    await harness.store.delete(saved.value.id)  # revoked (a logout elsewhere)
+    response = Response()
+    rotated = await rotate_session(
+        response, harness.store, saved.value, keys=KEYS, clock=harness.now
+    )
+    assert rotated is None
+    assert "Max-Age=0" in response.headers["set-cookie"]
+    assert await harness.store.load(saved.value.id) is None
+
+
+async def test_regenerate_never_revives_an_ended_session(harness: StoreHarness) -> None:
+    store = Yielding(harness.store)
+    app = make_app(store, harness)
+    gate = asyncio.Event()
+
+    @app.post("/slow-login")
+    async def slow_login(manager: SessionDep) -> str:
+        manager.get_session()["role"] = "admin"
+        manager.regenerate()
+        await gate.wait()  # a logout ends the session meanwhile
+        return "ok"
+
+    @app.post("/logout")
+    async def logout(manager: SessionDep) -> str:
+        manager.invalidate()
+        return "ok"
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await client.post("/set/base")
+        old_id = session_id_of(client, harness)
+        login = asyncio.ensure_future(client.post("/slow-login"))
+        await asyncio.sleep(0.05)
+        assert (await client.post("/logout")).status_code == 200
+        gate.set()
+        response = await login
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers  # no new session for an ended one
+    assert await harness.store.load(old_id) is None
+
+
+async def test_two_regenerates_leave_one_live_session(harness: StoreHarness) -> None:
+    store = Yielding(harness.store)
+    app = make_app(store, harness)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await client.post("/set/base")
+        old_id = session_id_of(client, harness)
+        first, second = await asyncio.gather(client.post("/regenerate"), client.post("/regenerate"))
+    # A request that loaded the old record after the other one ended it finds no live
+    # session and starts an empty one; only one can ever carry the old session on.
+    heirs = []
+    for response in (first, second):
+        if "set-cookie" in response.headers:
+            record = await harness.store.load(id_in(response, harness))
+            assert record is not None
+            if "base" in record.data:
+                heirs.append(record)
+    assert len(heirs) == 1
+    assert heirs[0].data == {"base": "BASE", "role": "admin"}
+    assert await harness.store.load(old_id) is None

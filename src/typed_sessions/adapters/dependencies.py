@@ -100,8 +100,11 @@ class _SessionScheme(SecurityBase, Generic[T]):
     def _token(self, request: HTTPConnection) -> str | None:
         if self._cookie is None:
             return request.headers.get(self._header)
-        header = request.headers.get("cookie")
-        return None if header is None else parse_cookie(header, self._cookie)
+        # HTTP/2 clients may split cookies over several header fields: read them all.
+        headers = request.headers.getlist("cookie")
+        if not headers:
+            return None
+        return parse_cookie("; ".join(headers) if len(headers) > 1 else headers[0], self._cookie)
 
     async def _authenticate(self, token: str | None) -> Result[Session[T], SessionFailure]:
         """``Ok(session)``, ``Err`` for every 401 cause; raise for 403 and 503."""

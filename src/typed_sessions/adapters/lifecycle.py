@@ -20,7 +20,8 @@ raise :class:`StoreError`; register ``store_error_handler`` to answer them with 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from starlette.responses import Response
@@ -30,7 +31,13 @@ from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, render_clear_cookie, render_set_cookie
 from typed_sessions.core.result import Ok
 from typed_sessions.core.retry import retry_delay
-from typed_sessions.core.session import Expiry, Session, expire_session, new_session
+from typed_sessions.core.session import (
+    Expiry,
+    Session,
+    expire_session,
+    new_session,
+    replace_data,
+)
 from typed_sessions.core.signing import Keyring, SessionId, sign_session_id
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
@@ -41,10 +48,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class IssuedSession(Generic[T]):
-    """A newly saved session and the signed token that names it."""
+    """A newly saved session and the signed token that names it (not in the ``repr``)."""
 
     session: Session[T]
-    token: str
+    token: str = field(repr=False)
 
 
 async def issue_session(
@@ -102,33 +109,61 @@ async def rotate_session(
     expiry: Expiry = DEFAULT_EXPIRY,
     clock: Clock = utc_now,
     attempts: int = 20,
-) -> Session[T]:
+) -> Session[T] | None:
     """Move ``session``'s data to a new ID, end the old one and set the new cookie.
 
     Call it when privileges change (after login), so an ID planted or seen before
-    stops working (session fixation). The old record is ended with a compare-and-set:
-    if another request saved it since ``session`` was loaded, its newest data is the
-    one carried over, so no write is lost. The new session starts a fresh lifetime.
+    stops working (session fixation). The new session starts a fresh lifetime.
+
+    The new record is saved first, then the old one is ended with a compare-and-set: if
+    another request saved it since ``session`` was loaded, its newest data is carried to
+    the new ID, so no write is lost. Returns ``None`` when the old session had already
+    ended (a logout elsewhere): it is not brought back, the new record is removed and
+    the cookie is cleared.
 
     Raises:
-        StoreError: the store failed (if ending the old record failed, nothing changed),
-            or the old record kept changing for ``attempts`` tries.
+        StoreError: the store failed, or the old record kept changing for ``attempts``
+            tries; the old session is left as it was and no cookie is set.
     """
-    current = session
-    for attempt in range(attempts):
-        ended = await store.save(expire_session(current))
-        if isinstance(ended, Ok) or ended.error.found is None:
-            break  # ended now, or already gone: the old ID is dead either way
-        await asyncio.sleep(retry_delay(attempt))
-        latest = await store.load(session.id)
-        if latest is None:
-            break
-        current = latest
-    else:
-        raise StoreError(f"the session kept changing; not rotated after {attempts} attempts")
-    issued = await issue_session(store, current.data, keys=keys, expiry=expiry, clock=clock)
+    issued = await issue_session(store, session.data, keys=keys, expiry=expiry, clock=clock)
+    current, gone = session, False
+    try:
+        for attempt in range(attempts):
+            ended = await store.save(expire_session(current))
+            if isinstance(ended, Ok):
+                break
+            if ended.error.found is None:
+                gone = True
+                break
+            await asyncio.sleep(retry_delay(attempt))
+            latest = await store.load(session.id)
+            if latest is None:
+                gone = True
+                break
+            current = latest
+        else:
+            raise StoreError(f"the session kept changing; not rotated after {attempts} attempts")
+        rotated = issued.session
+        if not gone and current is not session:  # another request saved: carry it over
+            saved = await store.save(replace_data(rotated, current.data, now=clock()))
+            if not isinstance(saved, Ok):  # nobody else knows the new ID yet
+                raise StoreError("the new session changed before it was announced")
+            rotated = saved.value
+    except BaseException:
+        await _discard(store, issued.session.id)
+        raise
+    if gone:
+        await _discard(store, issued.session.id)
+        _set_cookie(response, render_clear_cookie(cookie))
+        return None
     _set_cookie(response, render_set_cookie(cookie, issued.token))
-    return issued.session
+    return rotated
+
+
+async def _discard(store: SessionStore[T], session_id: SessionId) -> None:
+    """Remove a record no client has a token for; failing leaves an orphan that expires."""
+    with contextlib.suppress(StoreError):
+        await store.delete(session_id)
 
 
 async def end_session(

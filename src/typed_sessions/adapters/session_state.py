@@ -618,9 +618,10 @@ class SessionManager:
     async def _commit(self) -> str | None:
         """Save what changed; return the ``Set-Cookie`` value to send, if any.
 
-        Everything is checked (JSON included) before the first write. Writes go: delete
-        the old record (invalidate, regenerate), then save. A WebSocket caller ignores the
-        returned cookie; the session cannot ask for a new one there.
+        Everything is checked (JSON included) before the first write. Invalidate deletes
+        the old record, then saves any new data under a new ID; regenerate saves the new
+        record first, then ends the old one (see :meth:`_regenerate`). A WebSocket caller
+        ignores the returned cookie; the session cannot ask for a new one there.
 
         Raises:
             SessionEncodeError: the data is not JSON; nothing was written.
@@ -644,14 +645,7 @@ class SessionManager:
         if self._new_id is not None:  # regenerate
             if data is not None:
                 _validate_json(data)
-            # End the old record with a compare-and-set, merging in whatever another
-            # request saved to it meanwhile, so the new ID starts from the latest data.
-            ended = await self._merge_and_save(record, data, end=True)
-            current = dict(data) if ended is None and data is not None else record.data
-            if ended is not None:
-                current = ended.data
-            settings.log(logging.INFO, "session regenerated; old record ended", record.id)
-            return await self._create(current, record)
+            return await self._regenerate(record, data)
         if data is not None:
             text = _validate_json(data)
             if text != self._snapshot:
@@ -670,6 +664,12 @@ class SessionManager:
     async def _create(
         self, data: dict[str, Any], previous: Session[dict[str, Any]] | None
     ) -> str | None:
+        return self._cookie_for(await self._save_new(data, previous))
+
+    async def _save_new(
+        self, data: dict[str, Any], previous: Session[dict[str, Any]] | None
+    ) -> Session[dict[str, Any]]:
+        """Save ``data`` under a new ID (keeping ``previous``'s lifetime when given)."""
         settings = self._settings
         now = self._now()
         session_id = self._new_id or new_session_id()
@@ -682,11 +682,57 @@ class SessionManager:
         if not isinstance(result, Ok):  # a fresh 256-bit ID already taken: never expected
             raise SessionConflictError("a new session ID collided with a stored one")
         settings.log(logging.INFO, "session saved under a new ID", session_id)
+        return result.value
+
+    def _cookie_for(self, session: Session[dict[str, Any]]) -> str | None:
         if self._websocket:  # unreachable through the public API; never set a cookie there
             return None
-        return render_set_cookie(
-            settings.cookie, sign_session_id(session_id, settings.keyring, now=now)
-        )
+        settings = self._settings
+        token = sign_session_id(session.id, settings.keyring, now=self._now())
+        return render_set_cookie(settings.cookie, token)
+
+    async def _regenerate(
+        self, record: Session[dict[str, Any]], data: SessionData | None
+    ) -> str | None:
+        """Move the session to a new ID: save the new record, then end the old one.
+
+        In that order, a store failure at either step leaves the old session working
+        (the new record is removed again, best effort) and the client gets 503 without a
+        cookie. Ending the old record is a compare-and-set that merges what other
+        requests saved to it meanwhile; the new record then gets that merged data. If the
+        old session ended meanwhile (a logout elsewhere), it is not brought back: the new
+        record is removed and no cookie is sent.
+        """
+        settings = self._settings
+        first = record.data if data is None else dict(data)
+        created = await self._save_new(first, record)
+        try:
+            ended = await self._merge_and_save(record, data, end=True)
+            if ended is not None and ended.data != first:
+                result = await settings.store.save(
+                    replace_data(created, ended.data, now=self._now())
+                )
+                if not isinstance(result, Ok):  # nobody else knows the new ID yet
+                    raise SessionConflictError("the new session changed before it was announced")
+        except BaseException:
+            await self._discard(created.id)
+            raise
+        if ended is None:
+            await self._discard(created.id)
+            settings.log(logging.INFO, "session ended meanwhile; not regenerated", record.id)
+            return None
+        settings.log(logging.INFO, "session regenerated; old record ended", record.id)
+        return self._cookie_for(created)
+
+    async def _discard(self, session_id: SessionId) -> None:
+        """Delete a record nobody has a cookie for yet; a failure here only leaves an
+        orphan that expires by itself."""
+        try:
+            await self._settings.store.delete(session_id)
+        except StoreError:
+            self._settings.log(
+                logging.WARNING, "could not remove an unannounced record", session_id
+            )
 
     async def _save_changes(self, record: Session[dict[str, Any]], data: SessionData) -> None:
         if await self._merge_and_save(record, data, end=False) is None:

@@ -57,9 +57,12 @@ class Expiry:
 
 @dataclass(frozen=True, slots=True)
 class Session(Generic[T]):
-    """One session: its ID, its data and its lifetime. Immutable; see the functions below."""
+    """One session: its ID, its data and its lifetime. Immutable; see the functions below.
 
-    id: SessionId
+    The ID is a bearer secret, so it is left out of the ``repr`` (safe to log).
+    """
+
+    id: SessionId = field(repr=False)
     data: T
     created_at: datetime
     last_active: datetime
