@@ -162,6 +162,18 @@ def build_app(store: SpyStore, keyring: Keyring, clock: FakeClock, **options: An
         manager.get_session()["when"] = datetime(2026, 1, 1)
         return "ok"
 
+    @app.get("/unstorable/{kind}")
+    async def unstorable(kind: str, manager: SessionDep) -> str:
+        deep: list[Any] = []
+        cursor = deep
+        for _ in range(400):
+            cursor.append([])
+            cursor = cursor[0]
+        manager.get_session()["text" if kind == "surrogate" else "deep"] = (
+            "lone \ud800 surrogate" if kind == "surrogate" else deep
+        )
+        return "ok"
+
     @app.get("/regenerate")
     async def regenerate(manager: SessionDep) -> dict[str, str | None]:
         manager.regenerate()
@@ -573,6 +585,20 @@ async def test_non_json_data_raises_before_anything_is_written(
     with pytest.raises(SessionEncodeError):
         await client.get("/bad-json")
     assert store.saves == 1
+    assert (await client.get("/read")).json() == {"user": "alice"}
+
+
+@pytest.mark.parametrize(("kind", "key"), [("surrogate", "'text'"), ("deep", "'deep'")])
+async def test_data_the_store_cannot_encode_is_refused_before_writing(
+    client: httpx.AsyncClient, store: SpyStore, kind: str, key: str
+) -> None:
+    """A lone surrogate (e.g. from a hostile JSON body) or too-deep nesting: the same
+    clear error as any non-JSON value, raised before the store is touched."""
+    await client.get("/set/user?value=alice")
+    saves = store.saves
+    with pytest.raises(SessionEncodeError, match=key):
+        await client.get(f"/unstorable/{kind}")
+    assert store.saves == saves
     assert (await client.get("/read")).json() == {"user": "alice"}
 
 

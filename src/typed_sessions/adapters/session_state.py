@@ -24,7 +24,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NoReturn
+
+from pydantic_core import PydanticSerializationError, to_json
 
 from typed_sessions.core.clock import Clock
 from typed_sessions.core.codec import SessionEncodeError
@@ -308,21 +310,41 @@ def id_digest(session_id: str) -> str:
 
 
 def _validate_json(data: Mapping[str, Any]) -> str:
-    """Return the JSON text of ``data``; raise :class:`SessionEncodeError` naming the key."""
+    """Return the JSON text of ``data``; raise :class:`SessionEncodeError` naming the key.
+
+    Also refused, as the store's encoder would refuse them: strings holding a lone
+    surrogate (not valid Unicode, so not storable as UTF-8) and nesting deeper than
+    pydantic serializes.
+    """
     try:
-        return encode_json(data)
+        text = encode_json(data)
     except (TypeError, ValueError, RecursionError) as exc:
-        bad = "?"
-        for key, value in data.items():
-            try:
-                encode_json(value)
-            except (TypeError, ValueError, RecursionError):
-                bad = key
-                break
-        raise SessionEncodeError(
-            f"session data is not JSON: key {bad!r}: {exc}. Store only str, int, float, "
-            "bool, None, and lists and dicts of them."
-        ) from exc
+        _refuse_json(data, exc, encode_json)
+    if "\\ud" in text or text.count("[") + text.count("{") > _NESTING_CHECK:
+        try:
+            to_json(data)
+        except PydanticSerializationError as exc:
+            _refuse_json(data, exc, to_json)
+    return text
+
+
+_NESTING_CHECK: Final = 64  # below this many brackets, nesting cannot be too deep
+
+
+def _refuse_json(
+    data: Mapping[str, Any], exc: Exception, encode: Callable[[Any], object]
+) -> NoReturn:
+    bad = "?"
+    for key, value in data.items():
+        try:
+            encode(value)
+        except (TypeError, ValueError, RecursionError, PydanticSerializationError):
+            bad = key
+            break
+    raise SessionEncodeError(
+        f"session data is not JSON: key {bad!r}: {exc}. Store only str (valid Unicode), "
+        "int, float, bool, None, and lists and dicts of them."
+    ) from exc
 
 
 # --- settings and the manager -----------------------------------------------------------
