@@ -30,7 +30,7 @@ from starlette.requests import HTTPConnection
 
 from typed_sessions.adapters.responses import ErrorMapping, SessionFailure, default_error_mapping
 from typed_sessions.core.clock import Clock, utc_now
-from typed_sessions.core.cookies import CookieSettings, parse_cookie
+from typed_sessions.core.cookies import CookieSettings, is_http_token, parse_cookie
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Expiry, Session, is_expired, touch_session
 from typed_sessions.core.signing import Keyring, TokenError, verify_session_token
@@ -327,7 +327,7 @@ def make_header_dependency(
     Raises:
         ValueError: ``header`` is not a valid header name.
     """
-    if not header or not header.isascii() or not all(c.isalnum() or c in "-_" for c in header):
+    if not is_http_token(header):
         raise ValueError(f"invalid header name {header!r}")
     cls = SessionDependency if auto_error else OptionalSessionDependency
     return cls(

@@ -72,7 +72,7 @@ from typed_sessions.adapters.session_state import (
     SkippedSessionManager,
 )
 from typed_sessions.core.clock import Clock, utc_now
-from typed_sessions.core.cookies import CookieSettings, SameSite
+from typed_sessions.core.cookies import CookieSettings, SameSite, is_http_token
 from typed_sessions.core.session import Expiry
 from typed_sessions.core.signing import Keyring
 from typed_sessions.stores.protocol import SessionStore, StoreError
@@ -179,7 +179,7 @@ def session_middleware(
     skip: tuple[bytes, bytes | None] | None = None
     if skip_header is not None:
         name, value = (skip_header, None) if isinstance(skip_header, str) else skip_header
-        if not name or not name.isascii() or any(c in name for c in " :\t\r\n"):
+        if not is_http_token(name):
             raise ValueError(f"invalid skip_header name {name!r}")
         skip = (name.lower().encode("ascii"), None if value is None else value.encode("latin-1"))
     settings = SessionSettings(

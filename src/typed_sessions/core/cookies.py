@@ -49,7 +49,7 @@ class CookieSettings:
     samesite: SameSite = "lax"
 
     def __post_init__(self) -> None:
-        if not _TOKEN.fullmatch(self.name):
+        if not is_http_token(self.name):
             raise ValueError(f"invalid cookie name {self.name!r}: use letters, digits and -._")
         if not _PATH.fullmatch(self.path):
             raise ValueError(f"invalid cookie path {self.path!r}: must start with '/', no ';'")
@@ -70,6 +70,11 @@ class CookieSettings:
             not self.secure or self.domain is not None or self.path != "/"
         ):
             raise ValueError("a __Host- cookie requires secure=True, path='/' and no domain")
+
+
+def is_http_token(text: str) -> bool:
+    """Whether ``text`` is an RFC 9110 token: a valid cookie or header field name."""
+    return _TOKEN.fullmatch(text) is not None
 
 
 def _attributes(settings: CookieSettings) -> str:
