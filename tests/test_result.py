@@ -38,3 +38,12 @@ def test_results_are_frozen_values() -> None:
     assert ok != Err(1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         Ok(1).value = 2  # type: ignore[misc]  # the point of the test
+
+
+def test_results_compare_hash_and_copy_as_values() -> None:
+    import copy
+
+    assert hash(Ok(1)) == hash(Ok(value=1))
+    assert Err("x") == Err(error="x")
+    assert copy.deepcopy(Ok([1, 2])) == Ok([1, 2])
+    assert repr(Err("boom")) == "Err(error='boom')"

@@ -236,7 +236,9 @@ def test_short_secret_warns() -> None:
         Keyring.from_secrets("x" * 32)
 
 
-@pytest.mark.parametrize("bad", ["", "short", "x" * 42 + ";", "é" * 43, "x" * 44])
+@pytest.mark.parametrize(
+    "bad", ["", "short", "x" * 42 + ";", "x" * 41 + "\r\n", "x" * 42 + "=", "é" * 43, "x" * 44]
+)
 def test_sign_refuses_foreign_ids(bad: str, keyring: Keyring) -> None:
     with pytest.raises(ValueError, match="session ID"):
         sign_session_id(SessionId(bad), keyring, now=START)
