@@ -302,6 +302,26 @@ def test_header_bound_matches_the_script() -> None:
     assert len(b"%d %s|" % (2**64, b"f" * 16)) <= redis_module._HEADER_MAX
 
 
+def test_write_ids_are_distinct_across_calls_and_forked_workers() -> None:
+    import os
+    import re
+
+    ids = {redis_module._new_write_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(re.fullmatch(r"[0-9a-f]{16}", write_id) for write_id in ids)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.write(write, redis_module._new_write_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        in_child = pipe.read()
+    assert re.fullmatch(r"[0-9a-f]{16}", in_child)
+    assert in_child != redis_module._new_write_id()  # the child reseeded, not a copy
+
+
 # -- round trips -------------------------------------------------------------------------
 
 

@@ -35,8 +35,8 @@ import hashlib
 import logging
 import math
 import re
-import secrets
 from datetime import timedelta
+from random import getrandbits
 from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
@@ -107,7 +107,10 @@ _NO_ID = SessionId("")  # records are stored without their ID
 
 
 def _new_write_id() -> str:
-    return secrets.token_hex(8)
+    # A write id must be unique, not secret: it never leaves Redis and only tells a
+    # resent save from another writer's. ``random`` reseeds itself in a forked child, so
+    # worker processes do not share a sequence, and no system call is made per save.
+    return f"{getrandbits(64):016x}"
 
 
 class RedisStore(Generic[T]):
