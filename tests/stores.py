@@ -15,7 +15,13 @@ from typed_sessions import MemoryStore, SessionStore, utc_now
 from typed_sessions.stores.redis import RedisStore
 
 from .conftest import FakeClock
-from .redis_server import delete_prefix, require_cluster, require_redis, unique_prefix
+from .redis_server import (
+    delete_prefix,
+    require_cluster,
+    require_redis,
+    require_valkey,
+    unique_prefix,
+)
 
 
 @dataclass
@@ -51,9 +57,9 @@ class RealTimeClock(FakeClock):
 
 
 @asynccontextmanager
-async def redis_harness() -> AsyncIterator[StoreHarness]:
+async def redis_harness(url: str | None = None) -> AsyncIterator[StoreHarness]:
     """The real Redis (``TYPED_SESSIONS_REDIS_URL``), a prefix of the test's own, real TTLs."""
-    client = Redis.from_url(require_redis())
+    client = Redis.from_url(url or require_redis())
     prefix = unique_prefix()
     clock = RealTimeClock()
     try:
@@ -81,8 +87,14 @@ async def redis_cluster_harness() -> AsyncIterator[StoreHarness]:
         await client.aclose()
 
 
+def valkey_harness() -> Any:
+    """A Valkey server of the test run's own, through the same ``redis.asyncio`` client."""
+    return redis_harness(require_valkey())
+
+
 HARNESSES: dict[str, Callable[[], Any]] = {
     "memory": memory_harness,
     "redis": redis_harness,
     "redis-cluster": redis_cluster_harness,
+    "valkey": valkey_harness,
 }

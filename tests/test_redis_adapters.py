@@ -1,7 +1,8 @@
 """The FastAPI adapters over RedisStore: round trips per request, and 503 when Redis fails.
 
 - Through ``session_middleware``: a read-only request costs one Redis round trip (``GET``),
-  a read-and-write one two (``GET``, ``EVALSHA``), a request without a cookie none.
+  a read-and-write one two (``GET``, ``EVALSHA``), a request without a cookie none; on
+  Redis and on Valkey.
 - Through the middleware and through ``make_cookie_dependency``: Redis paused, killed or
   holding garbage gives 503 (never 500, never a fresh session), and service resumes
   without rebuilding anything once Redis is back.
@@ -25,7 +26,14 @@ from typed_sessions.adapters.responses import store_error_handler
 from typed_sessions.stores.redis import RedisStore
 
 from .conftest import SECRET
-from .redis_server import RedisServer, delete_prefix, redis_server, require_redis, unique_prefix
+from .redis_server import (
+    RedisServer,
+    delete_prefix,
+    redis_server,
+    require_redis,
+    require_valkey,
+    unique_prefix,
+)
 
 pytestmark = pytest.mark.anyio
 BASE = "https://testserver"  # the default cookie is Secure
@@ -53,9 +61,12 @@ def middleware_app(store: RedisStore[Data]) -> FastAPI:
 # -- round trips -------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def counted() -> AsyncIterator[tuple[RedisStore[Data], list[str]]]:
-    url, prefix = require_redis(), unique_prefix()
+@pytest.fixture(params=["redis", "valkey"])
+async def counted(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[RedisStore[Data], list[str]]]:
+    url = require_redis() if request.param == "redis" else require_valkey()
+    prefix = unique_prefix()
     sent: list[str] = []
 
     class CountingConnection(Connection):
@@ -93,12 +104,21 @@ async def test_middleware_round_trips_per_request(
         assert sent == []  # no cookie: Redis is not asked at all
 
 
+async def test_the_valkey_server_is_valkey() -> None:
+    client = Redis.from_url(require_valkey())
+    try:
+        info = await client.info("server")
+    finally:
+        await client.aclose()
+    assert "valkey_version" in info, sorted(info)
+
+
 # -- failures through the middleware -----------------------------------------------------
 
 
-@pytest.fixture
-def server() -> Iterator[RedisServer]:
-    with redis_server() as started:
+@pytest.fixture(params=["redis", "valkey"])
+def server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    with redis_server(valkey=request.param == "valkey") as started:
         yield started
 
 
