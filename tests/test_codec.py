@@ -76,3 +76,29 @@ def test_unserializable_data_raises_clearly() -> None:
     session = new_session({"handle": object()}, Expiry(), now=START)
     with pytest.raises(SessionEncodeError, match="not JSON-serializable"):
         codec.encode(session)
+
+
+class Tree(BaseModel):
+    children: list[Tree] = []
+
+
+def tree(depth: int) -> Tree:
+    node = Tree()
+    for _ in range(depth - 1):
+        node = Tree(children=[node])
+    return node
+
+
+def test_what_encodes_decodes_again() -> None:
+    """pydantic writes nesting its parser will not read back: the codec refuses it."""
+    codec = SessionCodec(Tree)
+    fine = new_session(tree(60), Expiry(), now=START)  # 120 levels, 120+ brackets
+    assert codec.decode(codec.encode(fine)) == Ok(fine)
+    assert codec.decode_data(codec.encode_data(fine.data)) == Ok(fine.data)
+    too_deep = new_session(tree(110), Expiry(), now=START)  # 220 levels
+    with pytest.raises(SessionEncodeError, match="could not be read back"):
+        codec.encode(too_deep)
+    with pytest.raises(SessionEncodeError, match="could not be read back"):
+        codec.encode_data(too_deep.data)
+    wide = new_session(Tree(children=[Tree() for _ in range(500)]), Expiry(), now=START)
+    assert codec.decode(codec.encode(wide)) == Ok(wide)  # many brackets, shallow: fine

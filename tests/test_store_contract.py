@@ -16,6 +16,7 @@ from typed_sessions import (
     Expiry,
     Ok,
     Session,
+    SessionEncodeError,
     expire_session,
     new_session,
     replace_data,
@@ -180,3 +181,30 @@ async def test_saving_an_ended_record_is_a_compare_and_set_delete(harness: Store
     # From the current version: gone.
     assert isinstance(await harness.store.save(expire_session(second.value)), Ok)
     assert await harness.store.load(first.id) is None
+
+
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+async def test_every_saved_record_loads_again(harness: StoreHarness) -> None:
+    """Nesting pydantic serializes (up to about 250 levels) but its parser refuses (past
+    about 200) is refused at ``save``, before anything is written; what saves, loads."""
+    store = harness.store
+    fine = await saved(harness, {"tree": nested(150)})
+    loaded = await store.load(fine.id)
+    assert loaded is not None
+    assert loaded.data == {"tree": nested(150)}
+    too_deep = fresh(harness, {"tree": nested(220)})
+    with pytest.raises(SessionEncodeError, match="could not be read back"):
+        await store.save(too_deep)
+    assert await store.load(too_deep.id) is None
+    grown = replace_data(loaded, {"tree": nested(220)}, now=harness.now())
+    with pytest.raises(SessionEncodeError, match="could not be read back"):
+        await store.save(grown)
+    still = await store.load(fine.id)
+    assert still is not None
+    assert still.version == fine.version

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, NoReturn
 
-from pydantic_core import PydanticSerializationError, to_json
+from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from typed_sessions.core.clock import Clock
 from typed_sessions.core.codec import SessionEncodeError
@@ -312,9 +312,9 @@ def id_digest(session_id: str) -> str:
 def _validate_json(data: Mapping[str, Any]) -> str:
     """Return the JSON text of ``data``; raise :class:`SessionEncodeError` naming the key.
 
-    Also refused, as the store's encoder would refuse them: strings holding a lone
+    Also refused, as the store's codec would refuse them: strings holding a lone
     surrogate (not valid Unicode, so not storable as UTF-8) and nesting deeper than
-    pydantic serializes.
+    pydantic serializes or reads back.
     """
     try:
         text = encode_json(data)
@@ -325,7 +325,15 @@ def _validate_json(data: Mapping[str, Any]) -> str:
             to_json(data)
         except PydanticSerializationError as exc:
             _refuse_json(data, exc, to_json)
+        try:
+            from_json(text)
+        except ValueError as exc:
+            _refuse_json(data, exc, _read_back)
     return text
+
+
+def _read_back(value: Any) -> None:
+    from_json(encode_json(value))
 
 
 _NESTING_CHECK: Final = 64  # below this many brackets, nesting cannot be too deep

@@ -3,7 +3,8 @@
 The data type may be anything pydantic validates: a ``BaseModel``, a ``TypedDict``, a
 dataclass, ``dict[str, Any]``. Decoding untrusted or corrupt bytes gives ``Err``;
 encoding data pydantic cannot serialize raises :class:`SessionEncodeError`, before any
-store is written.
+store is written. So does data nested deeper than pydantic's JSON parser reads back
+(about 200 levels of lists and dicts): a store never holds a record it cannot load.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ class SessionCodec(Generic[T]):
             SessionEncodeError: the data holds something JSON cannot represent.
         """
         try:
-            return self._adapter.dump_json(session)
+            raw = self._adapter.dump_json(session)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
+        return _readable(raw, self._adapter)
 
     def decode(self, raw: bytes | str) -> Result[Session[T], DecodeError]:
         """Return the record in ``raw``, or ``Err`` when it is not one. Never raises."""
@@ -76,9 +78,10 @@ class SessionCodec(Generic[T]):
             SessionEncodeError: the data holds something JSON cannot represent.
         """
         try:
-            return self._data_adapter.dump_json(data)
+            raw = self._data_adapter.dump_json(data)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
+        return _readable(raw, self._data_adapter)
 
     def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:
         """Return the session data in ``raw``, validated, or ``Err``. Never raises."""
@@ -88,3 +91,22 @@ class SessionCodec(Generic[T]):
             return Err(DecodeError(f"invalid session data ({exc.error_count()} errors)"))
         except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
             return Err(DecodeError(f"undecodable session data: {type(exc).__name__}"))
+
+
+# pydantic's JSON parser refuses nesting deeper than about 200 levels, which its serializer
+# still writes. JSON that deep has at least that many brackets; below this many, counted at
+# C speed, it cannot be too deep, and only above it is the encoding read back to be sure.
+_READ_BACK_ABOVE = 128
+
+
+def _readable(raw: bytes, adapter: TypeAdapter[Any]) -> bytes:
+    """Return ``raw`` when ``adapter`` can decode it again; raise ``SessionEncodeError``."""
+    if raw.count(b"[") + raw.count(b"{") <= _READ_BACK_ABOVE:
+        return raw
+    try:
+        adapter.validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_context=False)[0]["msg"]
+        message = f"session data would be stored but could not be read back: {first}"
+        raise SessionEncodeError(message + " (nested too deeply?)") from exc
+    return raw
