@@ -18,6 +18,7 @@ from typed_sessions.adapters.middleware import (
     LoadedSessionDep,
     SessionDep,
     SessionMiddleware,
+    _session_headers,
     get_session_manager,
     session_middleware,
 )
@@ -226,6 +227,22 @@ def build_app(store: SpyStore, keyring: Keyring, clock: FakeClock, **options: An
 
     session_errors: list[str] = []
     app.state.session_errors = session_errors
+
+    @app.get("/id-later/{action}")
+    async def id_later(action: str, tasks: BackgroundTasks, manager: SessionDep) -> str:
+        if action == "regenerate":
+            manager.regenerate()
+        else:
+            manager.get_session()["user"] = action
+
+        def later() -> None:  # after the response started: the session is saved (or not)
+            ids_later.append(manager.get_session_id())
+
+        tasks.add_task(later)
+        return "ok"
+
+    ids_later: list[SessionId | None] = []
+    app.state.ids_later = ids_later
 
     @app.websocket("/ws")
     async def ws_read(websocket: WebSocket, manager: SessionDep) -> None:
@@ -485,6 +502,34 @@ async def test_vary_and_cache_control_merge_with_the_apps(client: httpx.AsyncCli
     assert again.headers.get_list("vary") == ["Accept-Encoding, Cookie"]
 
 
+@pytest.mark.parametrize(
+    ("app_headers", "vary", "cache_control"),
+    [
+        ([], ["Cookie"], ["no-store"]),
+        ([(b"vary", b"X-Cookie-Consent")], ["X-Cookie-Consent, Cookie"], ["no-store"]),
+        ([(b"Vary", b"Accept"), (b"vary", b"cookie")], ["Accept", "cookie"], ["no-store"]),
+        ([(b"vary", b"*")], ["*"], ["no-store"]),
+        ([(b"vary", b"")], ["Cookie"], ["no-store"]),
+        ([(b"cache-control", b"private, No-Store")], ["Cookie"], ["private, No-Store"]),
+        ([(b"cache-control", b"x-no-store-ext")], ["Cookie"], ["no-store"]),
+        (
+            [(b"cache-control", b"public"), (b"cache-control", b"max-age=60")],
+            ["Cookie"],
+            ["no-store"],
+        ),
+    ],
+)
+def test_vary_and_cache_control_are_read_as_lists_of_tokens(
+    app_headers: list[tuple[bytes, bytes]], vary: list[str], cache_control: list[str]
+) -> None:
+    out = _session_headers(app_headers, "session=x", vary=True)
+    values = {
+        field: [v.decode() for n, v in out if n.lower() == field.encode()]
+        for field in ("vary", "cache-control", "set-cookie")
+    }
+    assert values == {"vary": vary, "cache-control": cache_control, "set-cookie": ["session=x"]}
+
+
 async def test_reading_routes_vary_on_cookie(client: httpx.AsyncClient) -> None:
     assert (await client.get("/read")).headers["vary"] == "Cookie"
     assert (await client.get("/id")).headers["vary"] == "Cookie"
@@ -616,6 +661,32 @@ async def test_write_after_the_response_started_raises_not_lost_silently(
         assert response.status_code == 200
         assert app.state.session_errors == ["closed"]
         assert (await c.get("/read")).json() == {"before": 1}
+
+
+async def test_session_id_after_the_response_is_the_one_saved(
+    store: SpyStore, keyring: Keyring, clock: FakeClock
+) -> None:
+    """From a background task, get_session_id() names the record the cookie carries: a
+    new session, a regenerated one, and none at all when the save failed."""
+    app = build_app(store, keyring, clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+        created = await c.get("/id-later/ada")
+        new_id = id_of(token_of(created), keyring, clock)
+        regenerated = await c.get("/id-later/regenerate")
+        moved_id = id_of(token_of(regenerated), keyring, clock)
+        assert app.state.ids_later == [new_id, moved_id]
+        assert new_id != moved_id
+        assert await store.inner.load(moved_id) is not None
+        store.fail_save = True
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=BASE
+        ) as fresh:
+            failed = await fresh.get("/id-later/bob")
+        assert failed.status_code == 503
+        assert session_cookies(failed) == []
+        kept = await c.get("/id-later/regenerate")  # regenerating fails: the old ID stays
+        assert kept.status_code == 503
+    assert app.state.ids_later[2:] == [None, moved_id]  # background tasks run after a 503 too
 
 
 # --- sliding expiry ------------------------------------------------------------------------

@@ -348,24 +348,41 @@ def _session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tu
     """The response headers plus ours: appended, never replacing the app's cookies."""
     out: list[tuple[bytes, bytes]] = list(headers)
     if vary:
-        for index, (name, value) in enumerate(out):
-            if name.lower() == b"vary":
-                lowered = value.lower()
-                if b"cookie" not in lowered and value.strip() != b"*":
-                    out[index] = (name, value + b", Cookie")
-                break
-        else:
-            out.append((b"vary", b"Cookie"))
+        _add_token(out, b"vary", b"Cookie", satisfied_by=(b"cookie", b"*"))
     if cookie is not None:
         out.append((b"set-cookie", cookie.encode("latin-1")))
-        for index, (name, value) in enumerate(out):
-            if name.lower() == b"cache-control":
-                if b"no-store" not in value.lower():
-                    out[index] = (name, b"no-store")
-                break
-        else:
+        # A response that sets a session cookie must never be stored by a shared cache.
+        if not _has_token(out, b"cache-control", (b"no-store",)):
+            out = [(n, v) for n, v in out if n.lower() != b"cache-control"]
             out.append((b"cache-control", b"no-store"))
     return out
+
+
+def _has_token(headers: list[tuple[bytes, bytes]], field: bytes, tokens: tuple[bytes, ...]) -> bool:
+    """Whether a ``field`` header lists one of ``tokens`` (comma-separated, any case)."""
+    return any(
+        item.split(b"=", 1)[0].strip().lower() in tokens
+        for name, value in headers
+        if name.lower() == field
+        for item in value.split(b",")
+    )
+
+
+def _add_token(
+    headers: list[tuple[bytes, bytes]],
+    field: bytes,
+    token: bytes,
+    *,
+    satisfied_by: tuple[bytes, ...],
+) -> None:
+    """Add ``token`` to the first ``field`` header (or a new one) unless already listed."""
+    if _has_token(headers, field, satisfied_by):
+        return
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == field:
+            headers[index] = (name, value + b", " + token if value.strip() else token)
+            return
+    headers.append((field, token))
 
 
 async def _refuse(kind: str, send: Send, code: int, body: bytes) -> None:

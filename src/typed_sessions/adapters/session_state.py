@@ -484,8 +484,11 @@ class SessionManager:
         """Return the session's ID, or ``None`` while there is no session.
 
         A new session gets its ID as soon as it holds data, so the ID returned here is the
-        one its record and cookie will carry. Never log it: it is a bearer secret of the
-        user's session (its signed cookie is what authenticates, but treat both alike).
+        one its record and cookie will carry. After the response started (a background
+        task, a streaming body) it names the record that was saved: the new ID after
+        :meth:`regenerate`, and ``None`` when a new session could not be saved. Never log
+        it: it is a bearer secret of the user's session (its signed cookie is what
+        authenticates, but treat both alike).
 
         Raises:
             SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
@@ -497,10 +500,10 @@ class SessionManager:
             return self._new_id
         if self._record is not None:
             return self._record.id
-        if self._data:
+        if self._data and not self._closed:
             self._new_id = new_session_id()
             return self._new_id
-        return None
+        return None  # no session, or (after the response started) none was saved
 
     def regenerate(self) -> None:
         """Give the session a new ID, keeping its data; the old record is deleted.
@@ -702,14 +705,21 @@ class SessionManager:
         """Save ``data`` under a new ID (keeping ``previous``'s lifetime when given)."""
         settings = self._settings
         now = self._now()
-        session_id = self._new_id or new_session_id()
+        # From here on, get_session_id() reports the ID being saved; it is reset when
+        # the save fails, so it never names a record that does not exist.
+        session_id = self._new_id = self._new_id or new_session_id()
         if previous is None:
             session = new_session(data, settings.expiry, now=now, session_id=session_id)
         else:  # regenerated: the same lifetime under a new ID
             session = replace(replace_data(previous, data, now=now), id=session_id, version=0)
             session = touch_session(session, settings.expiry, now=now)
-        result = await settings.store.save(session)
+        try:
+            result = await settings.store.save(session)
+        except BaseException:
+            self._new_id = None
+            raise
         if not isinstance(result, Ok):  # a fresh 256-bit ID already taken: never expected
+            self._new_id = None
             raise SessionConflictError("a new session ID collided with a stored one")
         settings.log(logging.INFO, "session saved under a new ID", session_id)
         return result.value
@@ -745,9 +755,12 @@ class SessionManager:
                 if not isinstance(result, Ok):  # nobody else knows the new ID yet
                     raise SessionConflictError("the new session changed before it was announced")
         except BaseException:
+            self._new_id = None  # the old session stays, under its old ID
             await self._discard(created.id)
             raise
         if ended is None:
+            self._new_id = None
+            self._record = None  # ended elsewhere: there is no session now
             await self._discard(created.id)
             settings.log(logging.INFO, "session ended meanwhile; not regenerated", record.id)
             return None
