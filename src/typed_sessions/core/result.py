@@ -14,9 +14,8 @@ and ``isinstance`` narrows them under ``mypy --strict``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Generic, TypeAlias, TypeVar
 
 __all__ = ["Err", "Ok", "Result"]
 
@@ -26,33 +25,30 @@ T = TypeVar("T")
 E = TypeVar("E")
 
 
-# Both are built on every verification and store call: their ``__init__`` sets the slot
-# through its descriptor, which is what a frozen dataclass does, minus the detour through
-# ``object.__setattr__``.
+# Both are built on every verification and store call, so their ``__init__`` writes the
+# field straight into the instance, which is what a frozen dataclass does, minus the
+# detour through ``object.__setattr__``. No ``slots``: on Python 3.11 a slotted frozen
+# generic dataclass cannot be built through its alias (``Ok[int](1)`` raises TypeError).
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, init=False)
 class Ok(Generic[T_co]):
     """A successful result holding ``value``."""
 
     value: T_co
 
     def __init__(self, value: T_co) -> None:
-        _set_ok_value(self, value)
+        self.__dict__["value"] = value
 
 
-@dataclass(frozen=True, slots=True, init=False)
+@dataclass(frozen=True, init=False)
 class Err(Generic[E_co]):
     """A failed result holding ``error``, a value that names what went wrong."""
 
     error: E_co
 
     def __init__(self, error: E_co) -> None:
-        _set_err_error(self, error)
-
-
-_set_ok_value: Callable[[Ok[Any], Any], None] = Ok.__dict__["value"].__set__
-_set_err_error: Callable[[Err[Any], Any], None] = Err.__dict__["error"].__set__
+        self.__dict__["error"] = error
 
 
 Result: TypeAlias = Ok[T] | Err[E]
