@@ -114,14 +114,3 @@ def test_property_deadline_bounds(idle: int, absolute: int, steps: list[int]) ->
         if touched is not session:
             assert touched.expires_at - session.expires_at >= expiry.step
         session = touched
-
-
-def test_records_build_through_their_generic_alias() -> None:
-    from typed_sessions import IssuedSession, Session
-
-    made = new_session({"n": 1}, Expiry(), now=START)
-    fields = [getattr(made, f.name) for f in dataclasses.fields(made)]
-    assert Session[dict[str, int]](*fields) == made
-    assert IssuedSession[dict[str, int]](made, "token").session == made
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        made.version = 3  # type: ignore[misc]  # the point of the test

@@ -46,9 +46,7 @@ __all__ = ["IssuedSession", "end_session", "issue_session", "rotate_session", "s
 T = TypeVar("T")
 
 
-# No ``slots``: on Python 3.11 a slotted frozen generic dataclass cannot be built
-# through its alias (``IssuedSession[X](...)`` raises TypeError).
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IssuedSession(Generic[T]):
     """A newly saved session and the signed token that names it (not in the ``repr``)."""
 

@@ -14,8 +14,9 @@ and ``isinstance`` narrows them under ``mypy --strict``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 __all__ = ["Err", "Ok", "Result"]
 
@@ -25,30 +26,33 @@ T = TypeVar("T")
 E = TypeVar("E")
 
 
-# Both are built on every verification and store call, so their ``__init__`` writes the
-# field straight into the instance, which is what a frozen dataclass does, minus the
-# detour through ``object.__setattr__``. No ``slots``: on Python 3.11 a slotted frozen
-# generic dataclass cannot be built through its alias (``Ok[int](1)`` raises TypeError).
+# Both are built on every verification and store call: their ``__init__`` sets the slot
+# through its descriptor, which is what a frozen dataclass does, minus the detour through
+# ``object.__setattr__``.
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, slots=True, init=False)
 class Ok(Generic[T_co]):
     """A successful result holding ``value``."""
 
     value: T_co
 
     def __init__(self, value: T_co) -> None:
-        self.__dict__["value"] = value
+        _set_ok_value(self, value)
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, slots=True, init=False)
 class Err(Generic[E_co]):
     """A failed result holding ``error``, a value that names what went wrong."""
 
     error: E_co
 
     def __init__(self, error: E_co) -> None:
-        self.__dict__["error"] = error
+        _set_err_error(self, error)
+
+
+_set_ok_value: Callable[[Ok[Any], Any], None] = Ok.__dict__["value"].__set__
+_set_err_error: Callable[[Err[Any], Any], None] = Err.__dict__["error"].__set__
 
 
 Result: TypeAlias = Ok[T] | Err[E]

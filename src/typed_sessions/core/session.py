@@ -55,9 +55,7 @@ class Expiry:
         return self.idle / 10 if self.touch_step is None else self.touch_step
 
 
-# No ``slots``: on Python 3.11 a slotted frozen generic dataclass cannot be built
-# through its alias (``Session[X](...)`` raises TypeError).
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Session(Generic[T]):
     """One session: its ID, its data and its lifetime. Immutable; see the functions below.
 
