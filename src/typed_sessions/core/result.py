@@ -9,7 +9,10 @@ input. Both variants are frozen dataclasses, so they work with ``match``::
         case Err(error):
             ...
 
-and ``isinstance`` narrows them under ``mypy --strict``.
+and ``isinstance`` narrows them under ``mypy --strict``. Build them as ``Ok(value)``
+and annotate where mypy needs the type: on Python 3.11 the subscripted form
+``Ok[int](1)`` raises ``TypeError`` (a CPython limitation of slotted frozen generic
+dataclasses, which ``Session[T]`` shares).
 """
 
 from __future__ import annotations
