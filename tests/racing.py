@@ -5,7 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Generic, TypeVar
 
-from typed_sessions import Conflict, Err, Result, Session, SessionId, SessionStore
+from typed_sessions import (
+    Conflict,
+    Err,
+    Ok,
+    Result,
+    Session,
+    SessionId,
+    SessionStore,
+    StoreUnavailableError,
+)
 
 T = TypeVar("T")
 
@@ -35,3 +44,23 @@ class Yielding(Generic[T]):
     async def delete(self, session_id: SessionId) -> None:
         await asyncio.sleep(0)
         await self.inner.delete(session_id)
+
+
+class FailsAfterEnding(Yielding[T]):
+    """Like :class:`Yielding`, but the first save after a record was ended (an expired
+    record saved: the compare-and-set delete of a rotation) raises ``StoreUnavailableError``.
+    """
+
+    def __init__(self, inner: SessionStore[T]) -> None:
+        super().__init__(inner)
+        self.armed = False
+        self.failed = 0
+
+    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
+        if self.armed:
+            self.armed, self.failed = False, self.failed + 1
+            raise StoreUnavailableError("the store failed right after the old record ended")
+        result = await super().save(session)
+        if isinstance(result, Ok) and session.expires_at.timestamp() == 0:
+            self.armed = True
+        return result

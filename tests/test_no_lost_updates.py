@@ -27,7 +27,7 @@ from typed_sessions import (
 )
 
 from .conftest import SECRET
-from .racing import Yielding
+from .racing import FailsAfterEnding, Yielding
 from .stores import HARNESSES, StoreHarness
 
 pytestmark = pytest.mark.anyio
@@ -161,6 +161,59 @@ async def test_rotate_session_carries_a_concurrent_write(harness: StoreHarness) 
     assert rotated.data == {"n": 2}  # the newest data, not the stale copy
     assert await harness.store.load(stale.id) is None
     assert response.headers["set-cookie"].startswith("session=")
+
+
+async def test_rotate_session_keeps_the_user_when_the_store_fails_after_ending(
+    harness: StoreHarness,
+) -> None:
+    """The old record is ended; carrying a concurrent write over then fails. The new
+    session is still announced (with the data rotation started from): logging the user
+    out would lose everything."""
+    store = FailsAfterEnding(harness.store)
+    loaded = await store.save(new_session({"n": 1}, EXPIRY, now=harness.now()))
+    assert isinstance(loaded, Ok)
+    stale = loaded.value
+    assert isinstance(await store.save(replace_data(stale, {"n": 2}, now=harness.now())), Ok)
+    response = Response()
+    rotated = await rotate_session(response, store, stale, keys=KEYS, clock=harness.now)
+    assert store.failed == 1
+    assert rotated is not None
+    assert rotated.data == {"n": 1}  # the concurrent {"n": 2} could not be carried over
+    assert await harness.store.load(stale.id) is None
+    assert await harness.store.load(rotated.id) is not None
+    token = response.headers["set-cookie"].split(";", 1)[0].removeprefix("session=")
+    assert verify_session_token(token, KEYS, now=harness.now()) == Ok(rotated.id)
+
+
+async def test_regenerate_keeps_the_user_when_the_store_fails_after_ending(
+    harness: StoreHarness,
+) -> None:
+    store = FailsAfterEnding(harness.store)
+    app = make_app(store, harness)
+    gate = asyncio.Event()
+
+    @app.post("/login")
+    async def login(manager: SessionDep) -> str:
+        manager.get_session()["user"] = "ada"
+        manager.regenerate()
+        await gate.wait()  # another request saves to the old record meanwhile
+        return "ok"
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await client.post("/set/base")
+        old_id = session_id_of(client, harness)
+        login_task = asyncio.ensure_future(client.post("/login"))
+        await asyncio.sleep(0.05)
+        assert (await client.post("/set/item")).status_code == 200
+        gate.set()
+        response = await login_task
+        assert response.status_code == 200
+        new_id = id_in(response, harness)
+    assert store.failed == 1
+    assert await harness.store.load(old_id) is None
+    record = await harness.store.load(new_id)
+    assert record is not None
+    assert record.data == {"base": "BASE", "user": "ada"}  # "item" could not be carried
 
 
 async def test_rotate_session_never_revives_an_ended_session(harness: StoreHarness) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -44,6 +45,8 @@ from typed_sessions.stores.protocol import SessionStore, StoreError
 __all__ = ["IssuedSession", "end_session", "issue_session", "rotate_session", "start_session"]
 
 T = TypeVar("T")
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +124,19 @@ async def rotate_session(
     ended (a logout elsewhere): it is not brought back, the new record is removed and
     the cookie is cleared.
 
+    Once the old record is ended, the new one is the user's only session, so it is
+    announced whatever happens next: if the store fails while carrying another
+    request's newer data over, the new session keeps the data of ``session`` and a
+    warning is logged (that other change is lost; failing would lose the session).
+
     Raises:
-        StoreError: the store failed, or the old record kept changing for ``attempts``
-            tries; the old session is left as it was and no cookie is set.
+        StoreError: the store failed before the old record was ended, or it kept
+            changing for ``attempts`` tries; the old session is left as it was and no
+            cookie is set.
+        ValueError: ``attempts`` is less than 1.
     """
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
     issued = await issue_session(store, session.data, keys=keys, expiry=expiry, clock=clock)
     current, gone = session, False
     try:
@@ -143,12 +155,6 @@ async def rotate_session(
             current = latest
         else:
             raise StoreError(f"the session kept changing; not rotated after {attempts} attempts")
-        rotated = issued.session
-        if not gone and current is not session:  # another request saved: carry it over
-            saved = await store.save(replace_data(rotated, current.data, now=clock()))
-            if not isinstance(saved, Ok):  # nobody else knows the new ID yet
-                raise StoreError("the new session changed before it was announced")
-            rotated = saved.value
     except BaseException:
         await _discard(store, issued.session.id)
         raise
@@ -156,8 +162,26 @@ async def rotate_session(
         await _discard(store, issued.session.id)
         _set_cookie(response, render_clear_cookie(cookie))
         return None
+    rotated = issued.session
+    if current is not session:  # another request saved: carry its data over
+        rotated = await _carry_over(store, rotated, current.data, clock)
     _set_cookie(response, render_set_cookie(cookie, issued.token))
     return rotated
+
+
+async def _carry_over(
+    store: SessionStore[T], rotated: Session[T], data: T, clock: Clock
+) -> Session[T]:
+    """Save ``data`` to the new record (the old one is ended); keep it as is on failure."""
+    try:
+        saved = await store.save(replace_data(rotated, data, now=clock()))
+    except StoreError as exc:
+        _logger.warning("session rotated, but a concurrent change was not carried over: %s", exc)
+        return rotated
+    if not isinstance(saved, Ok):  # nobody else knows the new ID yet: not expected
+        _logger.warning("session rotated, but a concurrent change was not carried over")
+        return rotated
+    return saved.value
 
 
 async def _discard(store: SessionStore[T], session_id: SessionId) -> None:

@@ -741,19 +741,15 @@ class SessionManager:
         cookie. Ending the old record is a compare-and-set that merges what other
         requests saved to it meanwhile; the new record then gets that merged data. If the
         old session ended meanwhile (a logout elsewhere), it is not brought back: the new
-        record is removed and no cookie is sent.
+        record is removed and no cookie is sent. Once the old record is ended, the new one
+        is announced whatever happens: if the store fails while carrying the merged data
+        over, the new session keeps this request's data and a warning is logged.
         """
         settings = self._settings
         first = record.data if data is None else dict(data)
         created = await self._save_new(first, record)
         try:
             ended = await self._merge_and_save(record, data, end=True)
-            if ended is not None and ended.data != first:
-                result = await settings.store.save(
-                    replace_data(created, ended.data, now=self._now())
-                )
-                if not isinstance(result, Ok):  # nobody else knows the new ID yet
-                    raise SessionConflictError("the new session changed before it was announced")
         except BaseException:
             self._new_id = None  # the old session stays, under its old ID
             await self._discard(created.id)
@@ -764,6 +760,19 @@ class SessionManager:
             await self._discard(created.id)
             settings.log(logging.INFO, "session ended meanwhile; not regenerated", record.id)
             return None
+        if ended.data != first:  # another request saved meanwhile: carry its data over
+            try:
+                result = await settings.store.save(
+                    replace_data(created, ended.data, now=self._now())
+                )
+            except StoreError:
+                result = None
+            if not isinstance(result, Ok):  # failed, or (never expected) changed meanwhile
+                settings.log(
+                    logging.WARNING,
+                    "session regenerated, but a concurrent change was not carried over",
+                    record.id,
+                )
         settings.log(logging.INFO, "session regenerated; old record ended", record.id)
         return self._cookie_for(created)
 
