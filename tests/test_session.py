@@ -90,6 +90,8 @@ def test_replace_data_keeps_identity_and_deadlines() -> None:
         {"absolute": timedelta(seconds=-1)},
         {"touch_step": timedelta(hours=1)},
         {"touch_step": timedelta(seconds=-1)},
+        {"absolute": timedelta.max},  # "no limit" would overflow every deadline: a 500
+        {"idle": timedelta(days=36_526), "absolute": timedelta(days=36_526)},
     ],
 )
 def test_expiry_rejects_impossible_policies(kwargs: dict[str, timedelta]) -> None:
@@ -114,3 +116,17 @@ def test_property_deadline_bounds(idle: int, absolute: int, steps: list[int]) ->
         if touched is not session:
             assert touched.expires_at - session.expires_at >= expiry.step
         session = touched
+
+
+def test_the_longest_policy_still_makes_valid_deadlines() -> None:
+    from datetime import UTC, datetime
+
+    from typed_sessions import MAX_LIFETIME
+
+    longest = Expiry(idle=MAX_LIFETIME, absolute=MAX_LIFETIME)
+    late = datetime(2999, 12, 31, tzinfo=UTC)
+    session = new_session({"n": 1}, longest, now=late)
+    assert session.expires_at == late + MAX_LIFETIME
+    assert touch_session(session, longest, now=late + MAX_LIFETIME / 2).expires_at == (
+        late + MAX_LIFETIME
+    )

@@ -58,6 +58,7 @@ from typed_sessions.core.cookies import (
 )
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import (
+    MAX_LIFETIME,
     Expiry,
     Session,
     expire_session,
@@ -109,6 +110,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_CLOCK_SKEW",
+    "MAX_LIFETIME",
     "TOKEN_LENGTH",
     "Clock",
     "Conflict",

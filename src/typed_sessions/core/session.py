@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 from typed_sessions.core.signing import SessionId, new_session_id
 
 __all__ = [
+    "MAX_LIFETIME",
     "Expiry",
     "Session",
     "expire_session",
@@ -27,6 +28,10 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
+MAX_LIFETIME = timedelta(days=36_525)
+"""The longest ``Expiry`` duration: 100 years, so deadlines stay far from year 9999."""
+
+
 @dataclass(frozen=True, slots=True)
 class Expiry:
     """When a session ends: after ``idle`` without use, and ``absolute`` after creation.
@@ -36,7 +41,8 @@ class Expiry:
     ``touch_step`` (default: a tenth of ``idle``) changes nothing.
 
     Raises:
-        ValueError: a duration is not positive, or ``touch_step`` exceeds ``idle``.
+        ValueError: a duration is not positive or longer than :data:`MAX_LIFETIME`, or
+            ``touch_step`` exceeds ``idle``.
     """
 
     idle: timedelta = timedelta(minutes=30)
@@ -46,6 +52,11 @@ class Expiry:
     def __post_init__(self) -> None:
         if self.idle <= timedelta(0) or self.absolute <= timedelta(0):
             raise ValueError("Expiry durations must be positive")
+        if self.idle > MAX_LIFETIME or self.absolute > MAX_LIFETIME:
+            raise ValueError(
+                "Expiry durations must be at most 100 years (MAX_LIFETIME); a session "
+                "deadline must be a date every store and browser can hold"
+            )
         if self.touch_step is not None and not timedelta(0) <= self.touch_step <= self.idle:
             raise ValueError("Expiry.touch_step must be between zero and `idle`")
 
