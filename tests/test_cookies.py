@@ -61,6 +61,10 @@ def test_insecure_for_local_development() -> None:
         ({"domain": "example.com\n"}, "cookie domain"),
         ({"max_age": -1}, "max_age"),
         ({"max_age": 0}, "max_age"),
+        ({"max_age": 43200.0}, "whole number"),  # would render Max-Age=43200.0: ignored
+        ({"max_age": float("nan")}, "max_age"),
+        ({"max_age": True}, "max_age"),
+        ({"max_age": "3600"}, "max_age"),
     ],
 )
 def test_configuration_errors(kwargs: dict[str, Any], message: str) -> None:

@@ -34,10 +34,10 @@ class CookieSettings:
 
     Raises:
         ValueError: at construction, for a name, path or domain a browser would misread
-            (``;``, spaces, CR/LF, other separators), a ``max_age`` of zero or less, an unknown
-            ``samesite``, ``samesite="none"`` without ``secure``, a ``__Secure-`` name
-            without ``secure``, or a ``__Host-`` name with a domain, a path other than
-            ``/`` or without ``secure``.
+            (``;``, spaces, CR/LF, other separators), a ``max_age`` that is not a positive
+            ``int``, an unknown ``samesite``, ``samesite="none"`` without ``secure``, a
+            ``__Secure-`` name without ``secure``, or a ``__Host-`` name with a domain, a
+            path other than ``/`` or without ``secure``.
     """
 
     name: str = "session"
@@ -55,10 +55,15 @@ class CookieSettings:
             raise ValueError(f"invalid cookie path {self.path!r}: must start with '/', no ';'")
         if self.domain is not None and not _DOMAIN.fullmatch(self.domain):
             raise ValueError(f"invalid cookie domain {self.domain!r}")
-        if self.max_age is not None and (isinstance(self.max_age, bool) or self.max_age <= 0):
+        max_age = self.max_age
+        if max_age is not None and (
+            type(max_age) is not int or max_age <= 0  # exactly int: bool and float refused
+        ):
             raise ValueError(
-                "cookie max_age must be None (a browser-session cookie) or a positive number "
-                "of seconds; 0 would make browsers delete the cookie at once"
+                "cookie max_age must be None (a browser-session cookie) or a positive whole "
+                f"number of seconds, not {max_age!r}: 0 would make browsers delete the cookie "
+                "at once, and browsers ignore a Max-Age that is not all digits (use "
+                "int(expiry.absolute.total_seconds()))"
             )
         if self.samesite not in ("lax", "strict", "none"):
             raise ValueError(f"samesite must be 'lax', 'strict' or 'none', not {self.samesite!r}")
