@@ -48,6 +48,7 @@ class SpyStore:
         self.inner: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
         self.loads = self.saves = self.deletes = 0
         self.fail_loads = self.fail_saves = self.conflict_saves = False
+        self.delete_before_save = False  # a logout lands between our load and save
 
     async def load(self, session_id: SessionId) -> Session[dict[str, Any]] | None:
         self.loads += 1
@@ -63,6 +64,8 @@ class SpyStore:
             raise StoreUnavailableError(SECRET_IN_ERROR)
         if self.conflict_saves:
             return Err(Conflict(expected=session.version, found=session.version + 1))
+        if self.delete_before_save:
+            await self.inner.delete(session.id)
         return await self.inner.save(session)
 
     async def delete(self, session_id: SessionId) -> None:
@@ -439,6 +442,17 @@ async def test_a_conflict_on_the_touch_save_is_harmless(env: Env) -> None:
     assert response.status_code == 200
     assert response.json() == 1  # the record as loaded: another writer won
     assert env.store.saves == 2
+
+
+async def test_a_session_ended_before_the_touch_save_is_not_admitted(env: Env) -> None:
+    """A logout deletes the record between the dependency's load and its touch: the
+    request racing it gets 401, not the session that was just ended."""
+    _, token = await env.login(name="ada")
+    env.clock.advance(EXPIRY.idle / 2)
+    env.store.delete_before_save = True
+    response = await env.get("/version", token)
+    assert response.status_code == 401
+    assert len(env.store.inner) == 0  # and the ended session was not written back
 
 
 # --- header dependency ---------------------------------------------------------------------

@@ -134,9 +134,13 @@ class _SessionScheme(SecurityBase, Generic[T]):
             saved = await self.store.save(touched)
         except StoreError as exc:
             raise self._on_error(SessionFailure("unavailable", "store_error", exc)) from exc
-        # A Conflict means another request saved this session meanwhile: its write wins,
-        # and the handler gets the record it loaded (a later save of it will conflict).
-        return Ok(saved.value) if isinstance(saved, Ok) else Ok(session)
+        if isinstance(saved, Ok):
+            return Ok(saved.value)
+        if saved.error.found is None:  # ended meanwhile (a logout, a rotation): not admitted
+            return Err(_UNKNOWN)
+        # Another request saved this session meanwhile: its write wins, and the handler
+        # gets the record it loaded (a later save of it will conflict).
+        return Ok(session)
 
 
 class SessionDependency(_SessionScheme[T]):
