@@ -237,6 +237,8 @@ def make_cookie_dependency(
     Args:
         store: where sessions live.
         verify_fn: ``(session) -> bool``, sync or async; anything but ``True`` gives 403.
+            An exception it raises propagates like any bug in a dependency (a 500):
+            return ``False`` for a session you refuse.
         keys: the keyring that signed the tokens (the one given to ``start_session``).
         cookie: the cookie's settings; only its name is read here.
         expiry: idle and absolute deadlines and the touch step. Tokens older than
@@ -244,7 +246,9 @@ def make_cookie_dependency(
         auto_error: ``False`` yields ``None`` instead of answering 401.
         clock: the current time, for tests.
         on_error: maps a :class:`SessionFailure` to the exception to raise.
-        scheme_name: the OpenAPI security scheme's name (default ``"SessionCookie"``).
+        scheme_name: the OpenAPI security scheme's name (default ``"SessionCookie"``). As
+            with FastAPI's own ``APIKeyCookie``, two dependencies with one scheme name
+            share one OpenAPI entry: give each cookie its own name.
         description: the OpenAPI security scheme's description.
     """
     cls = SessionDependency if auto_error else OptionalSessionDependency
