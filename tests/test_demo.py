@@ -95,6 +95,8 @@ def test_keygen(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(len(line) == 43 for line in lines)
     assert lines[0] != lines[1]
     assert main(["keygen", "--bytes", "8"]) == 2
+    assert main(["keygen", "--count", "0"]) == 2  # an empty secret, silently: refused
+    assert capsys.readouterr().out == ""
 
 
 def test_keygen_help_explains_rotation(capsys: pytest.CaptureFixture[str]) -> None:

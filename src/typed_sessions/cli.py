@@ -69,5 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "keygen" and args.bytes < 32:
         print("refusing: use at least 32 bytes", file=sys.stderr)
         return 2
+    if args.command == "keygen" and args.count < 1:  # `SECRET=$(keygen --count 0)` would be ""
+        print("refusing: --count must be at least 1", file=sys.stderr)
+        return 2
     code: int = args.run(args)
     return code
