@@ -329,3 +329,13 @@ async def test_end_session_accepts_a_record_an_id_or_none(keyring: Keyring) -> N
         await end_session(response, store, target)
         assert response.headers["set-cookie"].startswith('session=""; Max-Age=0')
         assert (await store.load(session.id) is None) == (value is not None)
+
+
+async def test_rotate_session_refuses_zero_attempts_before_writing(keyring: Keyring) -> None:
+    store: MemoryStore[Cart] = MemoryStore(Cart)
+    issued = await issue_session(store, Cart(user="ada"), keys=keyring, expiry=EXPIRY)
+    response = Response()
+    with pytest.raises(ValueError, match="attempts"):
+        await rotate_session(response, store, issued.session, keys=keyring, attempts=0)
+    assert len(store) == 1
+    assert "set-cookie" not in response.headers
