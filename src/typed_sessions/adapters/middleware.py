@@ -360,12 +360,12 @@ def _session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tu
 
 def _has_token(headers: list[tuple[bytes, bytes]], field: bytes, tokens: tuple[bytes, ...]) -> bool:
     """Whether a ``field`` header lists one of ``tokens`` (comma-separated, any case)."""
-    return any(
-        item.split(b"=", 1)[0].strip().lower() in tokens
-        for name, value in headers
-        if name.lower() == field
-        for item in value.split(b",")
-    )
+    for name, value in headers:
+        if name.lower() == field:
+            for item in value.split(b","):
+                if item.split(b"=", 1)[0].strip().lower() in tokens:
+                    return True
+    return False
 
 
 def _add_token(
@@ -376,13 +376,19 @@ def _add_token(
     satisfied_by: tuple[bytes, ...],
 ) -> None:
     """Add ``token`` to the first ``field`` header (or a new one) unless already listed."""
-    if _has_token(headers, field, satisfied_by):
-        return
+    first = -1
     for index, (name, value) in enumerate(headers):
         if name.lower() == field:
-            headers[index] = (name, value + b", " + token if value.strip() else token)
-            return
-    headers.append((field, token))
+            for item in value.split(b","):
+                if item.strip().lower() in satisfied_by:
+                    return
+            if first < 0:
+                first = index
+    if first < 0:
+        headers.append((field, token))
+    else:
+        name, value = headers[first]
+        headers[first] = (name, value + b", " + token if value.strip() else token)
 
 
 async def _refuse(kind: str, send: Send, code: int, body: bytes) -> None:
