@@ -1,0 +1,90 @@
+"""Property tests of the pure core's parsers and renderers: hostile input never raises,
+what is rendered parses back, what is encoded decodes back."""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from typed_sessions import (
+    CookieSettings,
+    Err,
+    Expiry,
+    Ok,
+    SessionCodec,
+    new_session,
+    parse_cookie,
+    render_clear_cookie,
+    render_set_cookie,
+)
+from typed_sessions.core.cookies import is_http_token
+
+from .conftest import START
+
+# RFC 9110 token characters: what cookie names are made of.
+TOKEN_CHARS = string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~"
+names = st.text(TOKEN_CHARS, min_size=1, max_size=20)
+# Cookie values as browsers send them back: no separators, no whitespace, no quotes.
+values = st.text(string.ascii_letters + string.digits + "-_.~!$&'()*+/:<>?@[]^`{|}", max_size=40)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(st.characters(exclude_categories=("Cs",))),  # valid Unicode: no lone surrogates
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+CODEC: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any])
+
+
+@given(st.text(), names)
+def test_parse_cookie_never_raises(header: str, name: str) -> None:
+    found = parse_cookie(header, name)
+    assert found is None or isinstance(found, str)
+
+
+@given(st.lists(st.tuples(names, values), max_size=6), names, values)
+def test_parse_cookie_finds_the_first_of_its_name(
+    others: list[tuple[str, str]], name: str, value: str
+) -> None:
+    pairs = [*others, (name, value)]
+    header = "; ".join(f"{key}={val}" for key, val in pairs)
+    first = next(val for key, val in pairs if key == name)
+    assert parse_cookie(header, name) == first
+
+
+@given(names, values, st.sampled_from(["lax", "strict", "none"]), st.integers(1, 2**31))
+def test_rendered_cookies_are_one_header_line_that_parses_back(
+    name: str, value: str, samesite: Any, max_age: int
+) -> None:
+    settings = CookieSettings(name=name, samesite=samesite, max_age=max_age)
+    for header in (render_set_cookie(settings, value), render_clear_cookie(settings)):
+        assert header.isascii()
+        assert not any(c in header for c in "\r\n\0")
+    # The name=value pair a browser stores is what it sends back in its Cookie header.
+    stored = render_set_cookie(settings, value).split(";", 1)[0]
+    assert parse_cookie(stored, name) == value
+
+
+@given(st.text())
+def test_is_http_token_accepts_exactly_token_characters(text: str) -> None:
+    assert is_http_token(text) == (bool(text) and all(c in TOKEN_CHARS for c in text))
+
+
+@given(st.binary(max_size=300) | st.text(max_size=300))
+def test_decoding_anything_is_a_result_never_an_exception(raw: bytes | str) -> None:
+    assert isinstance(CODEC.decode(raw), Ok | Err)
+    assert isinstance(CODEC.decode_data(raw), Ok | Err)
+
+
+@given(st.dictionaries(st.text(max_size=8), json_values, max_size=6))
+def test_json_data_round_trips(data: dict[str, Any]) -> None:
+    session = new_session(data, Expiry(), now=START)
+    assert CODEC.decode(CODEC.encode(session)) == Ok(session)
+    assert CODEC.decode_data(CODEC.encode_data(data)) == Ok(data)
