@@ -376,19 +376,13 @@ def _add_token(
     satisfied_by: tuple[bytes, ...],
 ) -> None:
     """Add ``token`` to the first ``field`` header (or a new one) unless already listed."""
-    first = -1
+    if _has_token(headers, field, satisfied_by):
+        return
     for index, (name, value) in enumerate(headers):
         if name.lower() == field:
-            for item in value.split(b","):
-                if item.strip().lower() in satisfied_by:
-                    return
-            if first < 0:
-                first = index
-    if first < 0:
-        headers.append((field, token))
-    else:
-        name, value = headers[first]
-        headers[first] = (name, value + b", " + token if value.strip() else token)
+            headers[index] = (name, value + b", " + token if value.strip() else token)
+            return
+    headers.append((field, token))
 
 
 async def _refuse(kind: str, send: Send, code: int, body: bytes) -> None:
