@@ -126,14 +126,25 @@ async def test_ttl_is_the_records_expires_at(client: Redis, prefix: str) -> None
     assert 295_000 < await client.pttl(store.key_for(session.id)) <= 300_000
 
 
-async def test_saving_an_ended_record_deletes_it(client: Redis, prefix: str) -> None:
+async def test_saving_an_ended_record_leaves_a_short_tombstone(
+    client: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = make_store(client, prefix)
     first = await saved(store)
     ended = dataclasses.replace(first, expires_at=utc_now() - timedelta(seconds=1))
+    monkeypatch.setattr(redis_module, "_new_write_id", lambda: "00000000000000aa")
     assert await store.save(ended) == Ok(dataclasses.replace(ended, version=2))
-    assert await client.exists(store.key_for(first.id)) == 0
-    # A stale version is still a conflict, even for a record that has ended.
+    key = store.key_for(first.id)
+    assert await client.get(key) == b"2 00000000000000aa~"  # no data, no ID
+    assert 0 < await client.pttl(key) <= redis_module.TOMBSTONE_SECONDS * 1000
+    assert await store.load(first.id) is None  # reads as no session, not as corrupt
+    # The same ending resent (a lost reply) is done; any other save finds no record.
+    assert await store.save(ended) == Ok(dataclasses.replace(ended, version=2))
+    monkeypatch.setattr(redis_module, "_new_write_id", lambda: "00000000000000bb")
     assert await store.save(ended) == Err(Conflict(expected=1, found=None))
+    touched = replace_data(first, {"n": 5}, now=utc_now())
+    assert await store.save(touched) == Err(Conflict(expected=1, found=None))
+    assert await store.load(first.id) is None  # an ended session is never revived
 
 
 async def test_load_checks_expires_at_against_the_clock_too(client: Redis, prefix: str) -> None:

@@ -132,7 +132,8 @@ async def rotate_session(
     Raises:
         StoreError: the store failed before the old record was ended, or it kept
             changing for ``attempts`` tries; the old session is left as it was and no
-            cookie is set.
+            cookie is set. (If the store ended it but its reply was lost, the old session
+            is gone too: never revived, since that cannot be told from a logout.)
         ValueError: ``attempts`` is less than 1.
     """
     if attempts < 1:

@@ -15,8 +15,13 @@ replica) reveals no session ID. The value is a small header and the record's JSO
 
 ``version`` is what the compare-and-set compares; ``write id`` is 16 random hex digits
 drawn per save, so a save the client library sent twice (a retry after a dropped
-reply) is recognised as already done instead of reported as a conflict. The key's
-native TTL is the record's ``expires_at``, so nothing stale lingers.
+reply) is recognised as already done instead of reported as a conflict. The key's native TTL
+is the record's ``expires_at``, so nothing stale lingers.
+
+Ending a session (saving it expired) leaves ``b"<version> <write id>~"`` for
+``TOMBSTONE_SECONDS`` instead of the record: it reads as no session, and tells that
+same ending, sent again, that it is done, where a bare deletion would answer "ended by
+someone else".
 
 Round trips
 -----------
@@ -68,23 +73,33 @@ _logger = logging.getLogger(__name__)
 # 16 lowercase hex digits. The script reads at most this many bytes of the value.
 _HEADER_MAX = 20 + 1 + 16 + 1
 _HEADER = re.compile(rb"([1-9][0-9]{0,19}) ([0-9a-f]{16})\|")
+# What an ending save leaves for a while instead of the record: "<version> <write id>~".
+_TOMBSTONE = re.compile(rb"[1-9][0-9]{0,19} [0-9a-f]{16}~\Z")
+TOMBSTONE_SECONDS = 60
 
 # KEYS[1] the session key (its first _HEADER_MAX = 38 bytes hold the header).
 # ARGV[1] the new value; ARGV[2] "<expected> <ttl> <discard> <write id>": the expected
-# version ("0": the record must be absent), the time to live in ms ("0": delete instead of
-# writing, the record has ended), "1" to treat an unreadable header as absent, and this
+# version ("0": the record must be absent), the time to live in ms ("0": the record has
+# ended: leave a tombstone instead), "1" to treat an unreadable header as absent, and this
 # save's write id. (One argument for four: fewer to pack on every save.)
-# Returns 0 when written (or deleted), N >= 1 for a conflict with stored version N,
+# A tombstone reads as "no record", except to the very save that left it, sent again.
+# Returns 0 when written (or ended), N >= 1 for a conflict with stored version N,
 # -1 for a conflict with no record, -2 when the stored value is not a record.
-_SAVE_SCRIPT = """\
+_SAVE_SCRIPT = f"""\
 local expected, ttl, discard, mine = string.match(ARGV[2], '^(%d+) (%d+) ([01]) (%x+)$')
 local head = redis.pcall('GETRANGE', KEYS[1], 0, 37)
 local found, wid = false, false
 if type(head) == 'table' or (head == '' and redis.call('EXISTS', KEYS[1]) == 1) then
   if discard ~= '1' then return -2 end
 elseif head ~= '' then
-  found, wid = string.match(head, '^([1-9]%d*) (%x+)|')
-  if not found and discard ~= '1' then return -2 end
+  local version, id, mark = string.match(head, '^([1-9]%d*) (%x+)([|~])')
+  if mark == '~' then
+    if id == mine and tonumber(version) == tonumber(expected) + 1 then return 0 end
+  elseif mark then
+    found, wid = version, id
+  elseif discard ~= '1' then
+    return -2
+  end
 end
 if found ~= (expected ~= '0' and expected) then
   if found and wid == mine and tonumber(found) == tonumber(expected) + 1 then
@@ -94,7 +109,8 @@ if found ~= (expected ~= '0' and expected) then
   return -1
 end
 if ttl == '0' then
-  redis.call('DEL', KEYS[1])
+  local tombstone = string.format('%d %s~', tonumber(expected) + 1, mine)
+  redis.call('SET', KEYS[1], tombstone, 'PX', {TOMBSTONE_SECONDS * 1000})
 else
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 end
@@ -107,9 +123,11 @@ _NO_ID = SessionId("")  # records are stored without their ID
 
 
 def _new_write_id() -> str:
-    # A write id must be unique, not secret: it never leaves Redis and only tells a
-    # resent save from another writer's. ``random`` reseeds itself in a forked child, so
-    # worker processes do not share a sequence, and no system call is made per save.
+    # A write id must be unique per save call, not secret: it never leaves Redis and only
+    # tells this call's own resend (by the client library, after a lost reply) from
+    # another writer's save. (Not a digest of the record: two increments from the same
+    # version write the same bytes, and the second must conflict.) ``random`` reseeds
+    # itself in a forked child, so workers do not share a sequence; no system call.
     return f"{getrandbits(64):016x}"
 
 
@@ -316,6 +334,8 @@ class RedisStore(Generic[T]):
         payload = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
         header = _HEADER.match(payload, 0, _HEADER_MAX)
         if header is None:
+            if _TOMBSTONE.match(payload):  # ended moments ago
+                return None
             return await self._corrupt(key, "the stored value has no record header")
         match self.codec.decode(payload[header.end() :]):
             case Err(error):
@@ -338,9 +358,11 @@ class RedisStore(Generic[T]):
     async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version, with its TTL: one ``EVALSHA``.
 
-        A record whose ``expires_at`` has passed is deleted instead of written (after the
-        same version check). Returns the saved record with the next version, or
-        ``Err(Conflict)`` with the stored version (``None``: no record) and nothing changed.
+        A record whose ``expires_at`` has passed is ended instead of written (after the
+        same version check): a tombstone replaces it for ``TOMBSTONE_SECONDS``, which reads
+        as no record, so that this same ending sent again is recognised as done. Returns
+        the saved record with the next version, or ``Err(Conflict)`` with the stored
+        version (``None``: no record) and nothing changed.
 
         Raises:
             SessionEncodeError: the data is not JSON-serializable (before any I/O).
@@ -356,10 +378,10 @@ class RedisStore(Generic[T]):
         )
         record = self.codec.encode(Session(_NO_ID, data, created, active, expires, version))
         saved = Session(session.id, data, created, active, expires, version)
+        key = self.key_for(session.id)
         write_id = _new_write_id()
         value = b"%d %s|" % (saved.version, write_id.encode()) + record
         ttl_ms = max(math.ceil((saved.expires_at - self._clock()) / _MILLISECOND), 0)
-        key = self.key_for(session.id)
         control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
         args = (key, value, control)
         try:
