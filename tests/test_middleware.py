@@ -29,7 +29,7 @@ from typed_sessions.adapters.session_state import (
     SessionSkippedError,
     WebSocketSessionError,
 )
-from typed_sessions.core.codec import SessionEncodeError
+from typed_sessions.core.codec import SessionCodec, SessionEncodeError
 from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.result import Ok, Result
 from typed_sessions.core.session import Session
@@ -650,6 +650,58 @@ async def test_data_the_store_cannot_encode_is_refused_before_writing(
         await client.get(f"/unstorable/{kind}")
     assert store.saves == saves
     assert (await client.get("/read")).json() == {"user": "alice"}
+
+
+class RecordEncodingStore(SpyStore):
+    """Encodes the whole record before saving, as RedisStore does (one level deeper than
+    the data alone, which is what MemoryStore encodes)."""
+
+    codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any])
+
+    async def save(
+        self, session: Session[dict[str, Any]]
+    ) -> Result[Session[dict[str, Any]], Conflict]:
+        self.codec.encode(session)
+        return await super().save(session)
+
+
+@pytest.mark.parametrize("depth", [198, 199])
+async def test_the_depth_check_comes_before_invalidate_deletes(
+    keyring: Keyring, clock: FakeClock, depth: int
+) -> None:
+    """invalidate() then new data: the old record is deleted first, so the new data must
+    be known storable before that; at the very edge of what a record can nest too."""
+    store = RecordEncodingStore(clock)
+    app = FastAPI()
+    app.add_middleware(session_middleware, store=store, keys=keyring, clock=clock)
+
+    @app.get("/login")
+    async def login(manager: SessionDep) -> str:
+        manager.get_session()["user"] = "ada"
+        return "ok"
+
+    @app.get("/logout-with-flash")
+    async def logout_with_flash(manager: SessionDep) -> str:
+        manager.invalidate()
+        value: Any = 1
+        for _ in range(depth):
+            value = [value]
+        manager.get_session()["flash"] = value
+        return "ok"
+
+    @app.get("/read")
+    async def read(manager: SessionDep) -> dict[str, Any]:
+        return dict(manager.get_session())
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+        await c.get("/login")
+        if depth == 198:  # storable: the old session ends, the flash is a new one
+            assert (await c.get("/logout-with-flash")).status_code == 200
+            assert "user" not in (await c.get("/read")).json()
+            return
+        with pytest.raises(SessionEncodeError, match="'flash'"):
+            await c.get("/logout-with-flash")
+        assert (await c.get("/read")).json() == {"user": "ada"}  # nothing was deleted
 
 
 async def test_write_after_the_response_started_raises_not_lost_silently(

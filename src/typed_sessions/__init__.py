@@ -96,7 +96,7 @@ from typed_sessions.stores.update import (
 if TYPE_CHECKING:
     from typed_sessions.stores.redis import RedisStore
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def __getattr__(name: str) -> Any:

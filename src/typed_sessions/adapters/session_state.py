@@ -326,14 +326,14 @@ def _validate_json(data: Mapping[str, Any]) -> str:
         except PydanticSerializationError as exc:
             _refuse_json(data, exc, to_json)
         try:
-            from_json(text)
+            from_json(f"[{text}]")  # as a store reads it: inside a record, one level down
         except ValueError as exc:
             _refuse_json(data, exc, _read_back)
     return text
 
 
 def _read_back(value: Any) -> None:
-    from_json(encode_json(value))
+    from_json(f"[[{encode_json(value)}]]")  # a value: in the data, in the record
 
 
 _NESTING_CHECK: Final = 64  # below this many brackets, nesting cannot be too deep

@@ -39,9 +39,10 @@ import asyncio
 import hashlib
 import logging
 import math
+import os
+import random
 import re
 from datetime import timedelta
-from random import getrandbits
 from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
@@ -93,10 +94,10 @@ if type(head) == 'table' or (head == '' and redis.call('EXISTS', KEYS[1]) == 1) 
   if discard ~= '1' then return -2 end
 elseif head ~= '' then
   local version, id, mark = string.match(head, '^([1-9]%d*) (%x+)([|~])')
-  if mark == '~' then
-    if id == mine and tonumber(version) == tonumber(expected) + 1 then return 0 end
-  elseif mark then
+  if mark == '|' then
     found, wid = version, id
+  elseif mark == '~' and #id == 16 and string.match(head, '^%d+ [0-9a-f]+~$') then
+    if id == mine and tonumber(version) == tonumber(expected) + 1 then return 0 end
   elseif discard ~= '1' then
     return -2
   end
@@ -122,13 +123,19 @@ _SAVED, _ABSENT, _NOT_A_RECORD = 0, -1, -2
 _NO_ID = SessionId("")  # records are stored without their ID
 
 
+# Write ids come from a generator of our own, seeded from os.urandom and reseeded in
+# every forked child: an application seeding the global ``random`` (in each worker, for
+# reproducibility) cannot make two workers draw the same ids.
+_write_ids = random.Random()  # noqa: S311 - uniqueness, not secrecy
+os.register_at_fork(after_in_child=_write_ids.seed)
+
+
 def _new_write_id() -> str:
     # A write id must be unique per save call, not secret: it never leaves Redis and only
     # tells this call's own resend (by the client library, after a lost reply) from
     # another writer's save. (Not a digest of the record: two increments from the same
-    # version write the same bytes, and the second must conflict.) ``random`` reseeds
-    # itself in a forked child, so workers do not share a sequence; no system call.
-    return f"{getrandbits(64):016x}"
+    # version write the same bytes, and the second must conflict.) No system call.
+    return f"{_write_ids.getrandbits(64):016x}"
 
 
 class RedisStore(Generic[T]):
