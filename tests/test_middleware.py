@@ -1123,6 +1123,26 @@ async def test_logger_never_sees_tokens_or_ids(
     assert "secret-host" not in text  # store error messages are not logged either
 
 
+async def test_a_logger_adapter_works_and_a_duck_typed_logger_is_refused_at_once(
+    make_client: Callable[..., httpx.AsyncClient],
+    store: SpyStore,
+    keyring: Keyring,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    adapter = logging.LoggerAdapter(logging.getLogger("test.adapted"), {"app": "shop"})
+    caplog.set_level(logging.DEBUG, logger="test.adapted")
+    async with make_client(logger=adapter) as client:
+        assert (await client.get("/counter")).status_code == 200
+    assert "session saved" in caplog.text
+
+    class PrintLogger:  # has info() and debug(), as authx-extra's page allows
+        def info(self, message: str) -> None: ...
+        def debug(self, message: str) -> None: ...
+
+    with pytest.raises(TypeError, match=r"logging\.Logger"):  # at start-up, not per request
+        session_middleware(FastAPI(), store=store, keys=keyring, logger=PrintLogger())  # type: ignore[arg-type]
+
+
 # --- WebSockets --------------------------------------------------------------------------------
 
 

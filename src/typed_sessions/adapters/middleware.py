@@ -117,7 +117,7 @@ def session_middleware(
     domain: str | None = None,
     state_attribute: str = "session",
     skip_header: str | tuple[str, str] | None = None,
-    logger: logging.Logger | None = None,
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     expiry: Expiry = DEFAULT_EXPIRY,
     autoload: bool = True,
     save_attempts: int = DEFAULT_SAVE_ATTEMPTS,
@@ -133,8 +133,8 @@ def session_middleware(
         cookie_name: the cookie's name (default ``"session"``, which names no stack).
         secure: send the cookie over HTTPS only (default ``True``).
         http_only: hide the cookie from JavaScript (default ``True``).
-        max_age: cookie lifetime in seconds; ``None`` or ``0`` (the default) makes a
-            browser-session cookie. The session still ends on the server by ``expiry``.
+        max_age: cookie lifetime in whole seconds; ``None`` (the default) or ``0`` makes
+            a browser-session cookie. The session still ends on the server by ``expiry``.
         same_site: ``"lax"`` (default), ``"strict"`` or ``"none"``.
         path: the cookie's path (default ``"/"``).
         domain: the cookie's domain (default: the request host only).
@@ -143,8 +143,8 @@ def session_middleware(
         skip_header: a header name, or ``(name, value)``: requests carrying it get no
             session handling at all; a handler that asks for the session then gets
             :class:`SessionSkippedError` (answered with 400 if not caught).
-        logger: receives session events. It never receives tokens, IDs or secrets,
-            only a 12-digit digest of the ID.
+        logger: a ``logging.Logger`` (or ``LoggerAdapter``) for session events. It never
+            receives tokens, IDs or secrets, only a 12-digit digest of the ID.
         expiry: idle and absolute lifetime of a session (default 30 min / 12 h).
         autoload: load the session before the handler when the cookie verifies (default).
             With ``False`` nothing is read until a handler awaits ``load()`` or depends
@@ -155,6 +155,7 @@ def session_middleware(
         clock: the current time (tests pass a fake).
 
     Raises:
+        TypeError: ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``.
         ValueError: ``save_attempts`` below 1, ``cookie`` given with flat cookie options,
             an invalid cookie setting,
             an empty secret, a ``state_attribute`` that is not an identifier, or an

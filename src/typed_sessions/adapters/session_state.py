@@ -368,13 +368,20 @@ class SessionSettings:
     expiry: Expiry
     clock: Clock
     autoload: bool = True
-    logger: logging.Logger | None = None
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None
     save_attempts: int = DEFAULT_SAVE_ATTEMPTS
     clear_cookie: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.save_attempts < 1:
             raise ValueError("save_attempts must be at least 1")
+        if self.logger is not None and not isinstance(
+            self.logger, logging.Logger | logging.LoggerAdapter
+        ):
+            raise TypeError(
+                "logger must be a logging.Logger (or LoggerAdapter), e.g. "
+                f"logging.getLogger('app.sessions'), not {type(self.logger).__name__}"
+            )
         object.__setattr__(self, "clear_cookie", render_clear_cookie(self.cookie))
 
     def log(self, level: int, message: str, session_id: str | None = None) -> None:
