@@ -229,17 +229,21 @@ def build_app(store: SpyStore, keyring: Keyring, clock: FakeClock, **options: An
     app.state.session_errors = session_errors
 
     @app.get("/id-later/{action}")
-    async def id_later(action: str, tasks: BackgroundTasks, manager: SessionDep) -> str:
-        if action == "regenerate":
+    async def id_later(action: str, tasks: BackgroundTasks, manager: SessionDep) -> Response:
+        if action.startswith("regenerate"):
             manager.regenerate()
         else:
             manager.get_session()["user"] = action
+        if action == "emptied":
+            manager.get_session_id()  # mints an ID for the new session...
+            manager.get_session().clear()  # ...which then holds nothing: never saved
 
         def later() -> None:  # after the response started: the session is saved (or not)
             ids_later.append(manager.get_session_id())
 
         tasks.add_task(later)
-        return "ok"
+        status = 500 if action.endswith("-fails") else 200
+        return Response("ok", status_code=status, background=tasks)
 
     ids_later: list[SessionId | None] = []
     app.state.ids_later = ids_later
@@ -738,7 +742,16 @@ async def test_session_id_after_the_response_is_the_one_saved(
         assert session_cookies(failed) == []
         kept = await c.get("/id-later/regenerate")  # regenerating fails: the old ID stays
         assert kept.status_code == 503
-    assert app.state.ids_later[2:] == [None, moved_id]  # background tasks run after a 503 too
+        store.fail_save = False
+        failed_handler = await c.get("/id-later/regenerate-fails")  # a 500: nothing saved
+        assert failed_handler.status_code == 500
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=BASE
+        ) as fresh:
+            emptied = await fresh.get("/id-later/emptied")
+        assert session_cookies(emptied) == []
+    # Background tasks run after a 503 or a 500 too.
+    assert app.state.ids_later[2:] == [None, moved_id, moved_id, None]
 
 
 # --- sliding expiry ------------------------------------------------------------------------
@@ -1032,8 +1045,22 @@ def test_invalid_options_raise_at_construction(store: SpyStore, keyring: Keyring
         session_middleware(app, store=store, keys=keyring, cookie=CookieSettings(), secure=False)
     with pytest.raises(ValueError, match="identifier"):
         session_middleware(app, store=store, keys=keyring, state_attribute="not valid")
-    with pytest.raises(ValueError, match="skip_header"):
-        session_middleware(app, store=store, keys=keyring, skip_header="bad header")
+    with pytest.raises(ValueError, match="identifier"):  # request.state's own "_state"
+        session_middleware(app, store=store, keys=keyring, state_attribute="_state")
+    bad_skips: list[Any] = [
+        "bad header",
+        "cookie",  # the session cookie itself: never a skip signal
+        {"header_name": "X-Skip", "header_value": "1"},  # authx-extra's shape
+        ["x-skip", "x-health"],  # authx-extra's list of headers
+        ("x-a", 1),
+        ("x-a", "1", "2"),
+        ("x-a", ""),
+        ("x-a", " 1"),
+        ("x-a", "1\r\nX-Evil: 1"),
+    ]
+    for bad in bad_skips:
+        with pytest.raises(ValueError, match="skip_header"):
+            session_middleware(app, store=store, keys=keyring, skip_header=bad)
     with pytest.raises(ValueError, match="SameSite=None"):
         session_middleware(app, store=store, keys=keyring, same_site="none", secure=False)
     with pytest.raises(ValueError, match="empty"):

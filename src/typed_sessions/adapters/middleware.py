@@ -158,7 +158,7 @@ def session_middleware(
         TypeError: ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``.
         ValueError: ``save_attempts`` below 1, ``cookie`` given with flat cookie options,
             an invalid cookie setting,
-            an empty secret, a ``state_attribute`` that is not an identifier, or an
+            an empty secret, a ``state_attribute`` that is not a public identifier, or an
             invalid ``skip_header``.
     """
     flat = CookieSettings(
@@ -175,14 +175,12 @@ def session_middleware(
     elif flat != _DEFAULT_COOKIE:
         raise ValueError("pass either `cookie=CookieSettings(...)` or the flat cookie options")
     keyring = keys if isinstance(keys, Keyring) else Keyring.from_secrets(keys)
-    if not state_attribute.isidentifier():
-        raise ValueError(f"state_attribute must be an identifier, not {state_attribute!r}")
-    skip: tuple[bytes, bytes | None] | None = None
-    if skip_header is not None:
-        name, value = (skip_header, None) if isinstance(skip_header, str) else skip_header
-        if not is_http_token(name):
-            raise ValueError(f"invalid skip_header name {name!r}")
-        skip = (name.lower().encode("ascii"), None if value is None else value.encode("latin-1"))
+    if not state_attribute.isidentifier() or state_attribute.startswith("_"):
+        raise ValueError(
+            f"state_attribute must be a public identifier, not {state_attribute!r} "
+            "(request.state keeps its own data under names starting with '_')"
+        )
+    skip = None if skip_header is None else _skip_header(skip_header)
     settings = SessionSettings(
         store=store,
         keyring=keyring,
@@ -194,6 +192,30 @@ def session_middleware(
         save_attempts=save_attempts,
     )
     return SessionMiddleware(app, settings, state_attribute=state_attribute, skip_header=skip)
+
+
+def _skip_header(option: object) -> tuple[bytes, bytes | None]:
+    """Check ``skip_header`` (a name, or ``(name, value)``) and return it as bytes."""
+    if isinstance(option, str):
+        name, value = option, None
+    elif (
+        isinstance(option, tuple)
+        and len(option) == 2
+        and isinstance(option[0], str)
+        and isinstance(option[1], str)
+    ):
+        name, value = option
+    else:
+        raise ValueError(
+            f"skip_header must be a header name or a (name, value) pair of str, not {option!r}"
+        )
+    if not is_http_token(name) or name.lower() == "cookie":
+        raise ValueError(f"invalid skip_header name {name!r}")
+    if value is not None and (
+        not value or value != value.strip(" \t") or not value.isprintable() or not value.isascii()
+    ):
+        raise ValueError(f"invalid skip_header value {value!r}: visible ASCII, no outer spaces")
+    return name.lower().encode("ascii"), None if value is None else value.encode("ascii")
 
 
 class SessionMiddleware:
@@ -261,9 +283,9 @@ class SessionMiddleware:
                 started = True
                 cookie: str | None = None
                 if not manager._pending():
-                    manager._close()
+                    manager._abandon()
                 elif message["status"] >= 500:
-                    manager._close()  # never save what a failed handler left behind
+                    manager._abandon()  # never save what a failed handler left behind
                 else:
                     try:
                         cookie = await manager._commit()
@@ -302,14 +324,14 @@ class SessionMiddleware:
         try:
             await self.app(scope, receive, send_watching)
         except StoreError as exc:
-            manager._close()
+            manager._abandon()
             if accepted or not manager._load_failed:
                 raise
             self.settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__})")
             await _refuse("websocket", send, 1013, b"")
             return
         except BaseException:
-            manager._close()
+            manager._abandon()
             raise
         if manager._pending():
             try:
@@ -318,7 +340,7 @@ class SessionMiddleware:
                 self.settings.log(logging.ERROR, f"store failed on save ({type(exc).__name__})")
                 raise
         else:
-            manager._close()
+            manager._abandon()
 
     async def _skipped(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The skip header: no session work, but a clear answer if a handler asks anyway."""

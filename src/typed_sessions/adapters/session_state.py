@@ -655,6 +655,12 @@ class SessionManager:
         if self._data is not None:
             self._data._blocked = _closed_error
 
+    def _abandon(self) -> None:
+        """Close without saving (nothing changed, or the handler failed): no new ID was
+        saved, so :meth:`get_session_id` names the stored record, or ``None``."""
+        self._close()
+        self._new_id = None
+
     async def _commit(self) -> str | None:
         """Save what changed; return the ``Set-Cookie`` value to send, if any.
 
