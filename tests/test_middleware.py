@@ -1174,11 +1174,17 @@ async def test_a_logger_adapter_works_and_a_duck_typed_logger_is_refused_at_once
 
 
 async def websocket_call(
-    app: FastAPI, path: str, *, cookie: str | None = None, extra: tuple[bytes, bytes] | None = None
+    app: FastAPI,
+    path: str,
+    *,
+    cookie: str | None = None,
+    extra: tuple[bytes, bytes] | None = None,
+    denial: bool = False,
 ) -> list[Any]:
     """Open a WebSocket on ``app`` over raw ASGI; return what the endpoint sent, decoded.
 
-    (Starlette's TestClient warns on import without httpx2, so these tests talk ASGI.)
+    ``denial``: the server offers the ``websocket.http.response`` extension, as uvicorn
+    does. (Starlette's TestClient warns on import without httpx2, so these tests talk ASGI.)
     """
     route, _, query = path.partition("?")
     headers = [] if cookie is None else [(b"cookie", f"{COOKIE}={cookie}".encode())]
@@ -1196,6 +1202,7 @@ async def websocket_call(
         "client": ("testclient", 50000),
         "server": ("testserver", 443),
         "subprotocols": [],
+        "extensions": {"websocket.http.response": {}} if denial else {},
     }
     inbox: list[Message] = [{"type": "websocket.connect"}]
     sent: list[Any] = []
@@ -1206,6 +1213,8 @@ async def websocket_call(
     async def send(message: Message) -> None:
         if message["type"] == "websocket.send":
             sent.append(json.loads(message["text"]))
+        elif message["type"] == "websocket.http.response.start":
+            sent.append((message["type"], message["status"]))
         else:
             sent.append(message["type"] if message["type"] != "websocket.close" else message)
 
@@ -1251,19 +1260,34 @@ async def test_websocket_cannot_regenerate(
     assert await store.data(id_of(token, keyring, clock)) == {"user": "alice"}
 
 
-async def test_websocket_store_failure_on_load_closes_1013(
-    client: httpx.AsyncClient, store: SpyStore, keyring: Keyring, clock: FakeClock
+CLOSED_1013 = {"type": "websocket.close", "code": 1013, "reason": ""}
+CLOSED_1008 = {"type": "websocket.close", "code": 1008, "reason": ""}
+
+
+@pytest.mark.parametrize("denial", [False, True])
+async def test_websocket_store_failure_on_load_is_a_clear_refusal(
+    client: httpx.AsyncClient, store: SpyStore, keyring: Keyring, clock: FakeClock, denial: bool
 ) -> None:
+    """A close before accept reaches a client as a bare 403 (ASGI): where the server
+    offers denial responses, a 503; elsewhere accepted, then closed with 1013."""
     token = token_of(await client.get("/set/user?value=alice"))
     store.fail_load = True
-    sent = await websocket_call(build_app(store, keyring, clock), "/ws", cookie=token)
-    assert sent == [{"type": "websocket.close", "code": 1013, "reason": ""}]
+    app = build_app(store, keyring, clock)
+    sent = await websocket_call(app, "/ws", cookie=token, denial=denial)
+    if denial:
+        assert sent == [("websocket.http.response.start", 503), "websocket.http.response.body"]
+    else:
+        assert sent == ["websocket.accept", CLOSED_1013]
 
 
+@pytest.mark.parametrize("denial", [False, True])
 async def test_websocket_with_skip_header_is_refused_clearly(
-    store: SpyStore, keyring: Keyring, clock: FakeClock
+    store: SpyStore, keyring: Keyring, clock: FakeClock, denial: bool
 ) -> None:
     app = build_app(store, keyring, clock, skip_header="x-skip")
-    sent = await websocket_call(app, "/ws", extra=(b"x-skip", b"1"))
-    assert sent == [{"type": "websocket.close", "code": 1008, "reason": ""}]
+    sent = await websocket_call(app, "/ws", extra=(b"x-skip", b"1"), denial=denial)
+    if denial:
+        assert sent == [("websocket.http.response.start", 400), "websocket.http.response.body"]
+    else:
+        assert sent == ["websocket.accept", CLOSED_1008]
     assert store.calls == 0

@@ -262,7 +262,7 @@ class SessionMiddleware:
                 await manager._load_record()
             except StoreError as exc:
                 settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__}); 503")
-                await _refuse(kind, send, 503 if kind == "http" else 1013, _UNAVAILABLE)
+                await _refuse(scope, receive, send, 503, _UNAVAILABLE)
                 return
         if kind == "http":
             await self._http(scope, receive, send, manager)
@@ -294,7 +294,7 @@ class SessionMiddleware:
                             logging.ERROR, f"store failed on save ({type(exc).__name__}); 503"
                         )
                         replaced = True
-                        await _refuse("http", send, 503, _UNAVAILABLE)
+                        await _refuse(scope, receive, send, 503, _UNAVAILABLE)
                         return
                 if cookie is not None or manager._accessed:
                     message["headers"] = _session_headers(
@@ -308,12 +308,13 @@ class SessionMiddleware:
             if started or not manager._load_failed:
                 raise
             self.settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__}); 503")
-            await _refuse("http", send, 503, _UNAVAILABLE)
+            await _refuse(scope, receive, send, 503, _UNAVAILABLE)
 
     async def _websocket(
         self, scope: Scope, receive: Receive, send: Send, manager: SessionManager
     ) -> None:
         accepted = False
+        receiving = _Receiving(receive)
 
         async def send_watching(message: Message) -> None:
             nonlocal accepted
@@ -322,13 +323,13 @@ class SessionMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_watching)
+            await self.app(scope, receiving, send_watching)
         except StoreError as exc:
             manager._abandon()
             if accepted or not manager._load_failed:
                 raise
             self.settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__})")
-            await _refuse("websocket", send, 1013, b"")
+            await _refuse(scope, receiving, send, 503, _UNAVAILABLE)
             return
         except BaseException:
             manager._abandon()
@@ -350,6 +351,7 @@ class SessionMiddleware:
         state[self._attribute] = _SKIPPED
         scope[SCOPE_KEY] = _SKIPPED
         started = False
+        receiving = _Receiving(receive) if scope["type"] == "websocket" else receive
 
         async def send_watching(message: Message) -> None:
             nonlocal started
@@ -358,13 +360,12 @@ class SessionMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_watching)
+            await self.app(scope, receiving, send_watching)
         except SessionSkippedError:
             if started:
                 raise
             self.settings.log(logging.INFO, "a handler asked for the session of a skipped request")
-            kind = scope["type"]
-            await _refuse(kind, send, 400 if kind == "http" else 1008, _BAD_REQUEST)
+            await _refuse(scope, receiving, send, 400, _BAD_REQUEST)
 
 
 def _session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tuple[bytes, bytes]]:
@@ -408,23 +409,51 @@ def _add_token(
     headers.append((field, token))
 
 
-async def _refuse(kind: str, send: Send, code: int, body: bytes) -> None:
-    """Answer with a bare status (HTTP) or close code (WebSocket), saying nothing more."""
-    if kind == "websocket":
-        await send({"type": "websocket.close", "code": code, "reason": ""})
+_CLOSE_CODES: Final = {503: 1013, 400: 1008}  # try again later; policy violation
+
+
+class _Receiving:
+    """``receive``, noting whether the app has taken the WebSocket's ``connect`` yet."""
+
+    __slots__ = ("connected", "receive")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.connected = False
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "websocket.connect":
+            self.connected = True
+        return message
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, body: bytes) -> None:
+    """Answer ``status`` with a bare body, before the app answered anything.
+
+    A WebSocket gets the same status as a denial response where the server offers them
+    (the ``websocket.http.response`` extension, as uvicorn and hypercorn do). Elsewhere it
+    is accepted and closed at once with the matching close code (1013 for 503, 1008 for
+    400): a close before accepting would reach the client as a bare 403.
+    """
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"cache-control", b"no-store"),
+    ]
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
         return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": code,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode("ascii")),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    if "websocket.http.response" in scope.get("extensions", ()):
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    connected = isinstance(receive, _Receiving) and receive.connected
+    if not connected and (await receive())["type"] != "websocket.connect":
+        return  # the client left before the handshake
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": _CLOSE_CODES[status], "reason": ""})
 
 
 # --- FastAPI dependencies ---------------------------------------------------------------
