@@ -120,10 +120,11 @@ async def test_regenerate_racing_a_write_keeps_the_old_id_dead(harness: StoreHar
     assert await harness.store.load(old_id) is None
 
 
-async def test_a_write_saved_while_regenerating_is_carried_to_the_new_id(
-    harness: StoreHarness,
-) -> None:
-    store = Yielding(harness.store)
+async def regenerate_while_another_writes(
+    store: Yielding[dict[str, Any]], harness: StoreHarness
+) -> tuple[SessionId, httpx.Response]:
+    """A login regenerates the session while another request of the same user saves
+    ``item`` to the old record; return the old ID and the login's response."""
     app = make_app(store, harness)
     gate = asyncio.Event()
 
@@ -141,7 +142,14 @@ async def test_a_write_saved_while_regenerating_is_carried_to_the_new_id(
         await asyncio.sleep(0.05)
         assert (await client.post("/set/item")).status_code == 200
         gate.set()
-        new_id = id_in(await login_task, harness)
+        return old_id, await login_task
+
+
+async def test_a_write_saved_while_regenerating_is_carried_to_the_new_id(
+    harness: StoreHarness,
+) -> None:
+    old_id, response = await regenerate_while_another_writes(Yielding(harness.store), harness)
+    new_id = id_in(response, harness)
     assert await harness.store.load(old_id) is None
     record = await harness.store.load(new_id)
     assert record is not None
@@ -189,26 +197,9 @@ async def test_regenerate_keeps_the_user_when_the_store_fails_after_ending(
     harness: StoreHarness,
 ) -> None:
     store = FailsAfterEnding(harness.store)
-    app = make_app(store, harness)
-    gate = asyncio.Event()
-
-    @app.post("/login")
-    async def login(manager: SessionDep) -> str:
-        manager.get_session()["user"] = "ada"
-        manager.regenerate()
-        await gate.wait()  # another request saves to the old record meanwhile
-        return "ok"
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        await client.post("/set/base")
-        old_id = session_id_of(client, harness)
-        login_task = asyncio.ensure_future(client.post("/login"))
-        await asyncio.sleep(0.05)
-        assert (await client.post("/set/item")).status_code == 200
-        gate.set()
-        response = await login_task
-        assert response.status_code == 200
-        new_id = id_in(response, harness)
+    old_id, response = await regenerate_while_another_writes(store, harness)
+    assert response.status_code == 200
+    new_id = id_in(response, harness)
     assert store.failed == 1
     assert await harness.store.load(old_id) is None
     record = await harness.store.load(new_id)
