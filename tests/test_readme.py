@@ -19,6 +19,18 @@ def test_readme_shows_the_example_verbatim() -> None:
     assert (ROOT / "examples" / "readme_app.py").read_text() in blocks
 
 
+def test_readme_prompt_session_runs() -> None:
+    """A newcomer can sign and verify from a Python prompt, as the README shows."""
+    import doctest
+
+    readme = (ROOT / "README.md").read_text()
+    (session,) = re.findall(r"```pycon\n(.*?)```", readme, flags=re.DOTALL)
+    test = doctest.DocTestParser().get_doctest(session, {}, "README", "README.md", 0)
+    runner = doctest.DocTestRunner()
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+
+
 def test_readme_commands_are_the_ci_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
