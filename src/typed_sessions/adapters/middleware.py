@@ -211,11 +211,17 @@ def _skip_header(option: object) -> tuple[bytes, bytes | None]:
         )
     if not is_http_token(name) or name.lower() == "cookie":
         raise ValueError(f"invalid skip_header name {name!r}")
-    if value is not None and (
-        not value or value != value.strip(" \t") or not value.isprintable() or not value.isascii()
+    if value is None:
+        return name.lower().encode("ascii"), None
+    # Servers strip a header value's outer whitespace and never pass CR, LF or NUL: such a
+    # value could never match. Latin-1, as ASGI carries header values.
+    if (
+        value != value.strip(" \t")
+        or any(c in value for c in "\r\n\0")
+        or max(value, default="") > "\xff"
     ):
-        raise ValueError(f"invalid skip_header value {value!r}: visible ASCII, no outer spaces")
-    return name.lower().encode("ascii"), None if value is None else value.encode("ascii")
+        raise ValueError(f"invalid skip_header value {value!r}: it could never match a request")
+    return name.lower().encode("ascii"), value.encode("latin-1")
 
 
 class SessionMiddleware:

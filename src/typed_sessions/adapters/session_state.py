@@ -656,8 +656,9 @@ class SessionManager:
             self._data._blocked = _closed_error
 
     def _abandon(self) -> None:
-        """Close without saving (nothing changed, or the handler failed): no new ID was
-        saved, so :meth:`get_session_id` names the stored record, or ``None``."""
+        """Close without saving (nothing changed, or the handler failed). No new ID was
+        saved, so :meth:`get_session_id` names the record this request loaded, or
+        ``None`` (also after ``invalidate()``, whose deletion did not happen either)."""
         self._close()
         self._new_id = None
 
