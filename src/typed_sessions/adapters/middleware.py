@@ -213,15 +213,15 @@ def _skip_header(option: object) -> tuple[bytes, bytes | None]:
         raise ValueError(f"invalid skip_header name {name!r}")
     if value is None:
         return name.lower().encode("ascii"), None
-    # Servers strip a header value's outer whitespace and never pass CR, LF or NUL: such a
-    # value could never match. Latin-1, as ASGI carries header values.
-    if (
-        value != value.strip(" \t")
-        or any(c in value for c in "\r\n\0")
-        or max(value, default="") > "\xff"
-    ):
-        raise ValueError(f"invalid skip_header value {value!r}: it could never match a request")
-    return name.lower().encode("ascii"), value.encode("latin-1")
+    # Servers strip a header value's outer whitespace, never pass CR, LF or NUL, and carry
+    # values as Latin-1 bytes: any other value could never match a request.
+    unmatchable = ValueError(f"invalid skip_header value {value!r}: no request can carry it")
+    if value != value.strip(" \t") or any(c in value for c in "\r\n\0"):
+        raise unmatchable
+    try:
+        return name.lower().encode("ascii"), value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise unmatchable from None
 
 
 class SessionMiddleware:
