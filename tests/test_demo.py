@@ -67,6 +67,23 @@ async def test_bad_name_is_refused() -> None:
         assert "set-cookie" not in response.headers
 
 
+async def test_cross_site_forms_are_refused() -> None:
+    """CSRF: SameSite=Lax keeps the cookie off a cross-site POST, but signing in or out
+    needs no cookie; the demo checks Origin on every POST."""
+    users = MemoryStore(User)
+    async with client_for(users, MemoryStore(dict[str, Any])) as client:
+        own = {"origin": "http://127.0.0.1"}
+        assert (await client.post("/login", content="name=Ada", headers=own)).status_code == 303
+        cookie = client.cookies["demo_login"]
+        for origin in ("http://evil.example", "null", "http://127.0.0.1:9"):
+            for path in ("/login", "/rotate", "/logout"):
+                response = await client.post(path, content="name=Eve", headers={"origin": origin})
+                assert response.status_code == 403, (origin, path)
+                assert "set-cookie" not in response.headers
+        assert client.cookies["demo_login"] == cookie  # still signed in as Ada
+        assert len(users) == 1
+
+
 async def test_the_same_flow_on_redis() -> None:
     """``demo --redis URL`` builds the app over two RedisStores; the flow is the same."""
     url = require_redis()
