@@ -219,6 +219,7 @@ async def test_updating_data_is_a_save_of_a_new_record(env: Env) -> None:
 
 async def test_rotate_session_moves_the_data_to_a_new_id(env: Env) -> None:
     first = (await env.client.post("/app/visit")).json()
+    started = env.clock()
     old_token = env.token()
     await env.client.post("/app/cart/apple")
     env.clock.advance(timedelta(minutes=20))
@@ -233,11 +234,12 @@ async def test_rotate_session_moves_the_data_to_a_new_id(env: Env) -> None:
     assert response.headers["cache-control"] == "no-store"
     assert env.sessions() == 1
     assert await env.store.inner.load(first) is None
-    # The new session keeps the data and starts a fresh lifetime.
+    # The new session keeps the data and the old one's lifetime (not a fresh one).
     rotated = await env.store.inner.load(second)
     assert rotated is not None
     assert rotated.data == Cart(user="ada", items=["apple"])
-    assert rotated.created_at == env.clock()
+    assert rotated.created_at == started
+    assert rotated.expires_at <= started + EXPIRY.absolute
 
     cart = await env.client.get("/app/cart")
     assert cart.json() == {"user": "ada", "items": ["apple"]}
@@ -339,3 +341,16 @@ async def test_rotate_session_refuses_zero_attempts_before_writing(keyring: Keyr
         await rotate_session(response, store, issued.session, keys=keyring, attempts=0)
     assert len(store) == 1
     assert "set-cookie" not in response.headers
+
+
+async def test_rotating_never_extends_the_absolute_lifetime(env: Env) -> None:
+    """A route that rotates on every use cannot keep a session (or a stolen cookie) alive
+    past the absolute deadline counted from its start."""
+    await env.client.post("/app/visit")
+    started = env.clock()
+    step = EXPIRY.idle / 2
+    while env.clock() + step < started + EXPIRY.absolute:
+        env.clock.advance(step)
+        assert (await env.client.post("/app/login/ada")).status_code == 200
+    env.clock.advance(step)
+    assert (await env.client.get("/app/cart")).status_code == 401

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
 from starlette.responses import Response
@@ -38,8 +38,9 @@ from typed_sessions.core.session import (
     expire_session,
     new_session,
     replace_data,
+    touch_session,
 )
-from typed_sessions.core.signing import Keyring, SessionId, sign_session_id
+from typed_sessions.core.signing import Keyring, SessionId, new_session_id, sign_session_id
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
 __all__ = ["IssuedSession", "end_session", "issue_session", "rotate_session", "start_session"]
@@ -116,7 +117,9 @@ async def rotate_session(
     """Move ``session``'s data to a new ID, end the old one and set the new cookie.
 
     Call it when privileges change (after login), so an ID planted or seen before
-    stops working (session fixation). The new session starts a fresh lifetime.
+    stops working (session fixation). The new session keeps the old one's lifetime:
+    its absolute deadline still counts from when the old one started, so rotating can
+    never keep a session (or a stolen cookie) alive for ever.
 
     The new record is saved first, then the old one is ended with a compare-and-set: if
     another request saved it since ``session`` was loaded, its newest data is carried to
@@ -138,7 +141,7 @@ async def rotate_session(
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
-    issued = await issue_session(store, session.data, keys=keys, expiry=expiry, clock=clock)
+    issued = await _save_moved(store, session, keys=keys, expiry=expiry, clock=clock)
     current, gone = session, False
     try:
         for attempt in range(attempts):
@@ -168,6 +171,18 @@ async def rotate_session(
         rotated = await _carry_over(store, rotated, current.data, clock)
     _set_cookie(response, render_set_cookie(cookie, issued.token))
     return rotated
+
+
+async def _save_moved(
+    store: SessionStore[T], session: Session[T], *, keys: Keyring, expiry: Expiry, clock: Clock
+) -> IssuedSession[T]:
+    """Save ``session``'s data and lifetime under a fresh ID; return it and its token."""
+    now = clock()
+    moved = touch_session(replace(session, id=new_session_id(), version=0), expiry, now=now)
+    saved = await store.save(moved)
+    if not isinstance(saved, Ok):
+        raise StoreError("the store already holds a freshly generated session ID")
+    return IssuedSession(saved.value, sign_session_id(saved.value.id, keys, now=now))
 
 
 async def _carry_over(
