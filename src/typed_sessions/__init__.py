@@ -102,8 +102,13 @@ __version__ = "0.2.0"
 def __getattr__(name: str) -> Any:
     """Import ``RedisStore`` lazily: it needs the ``redis`` extra."""
     if name == "RedisStore":
-        from typed_sessions.stores.redis import RedisStore
-
+        try:
+            from typed_sessions.stores.redis import RedisStore
+        except ModuleNotFoundError as exc:
+            raise ModuleNotFoundError(
+                f"RedisStore needs the redis extra: pip install 'typed-sessions[redis]' ({exc})",
+                name=exc.name,
+            ) from exc
         return RedisStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -29,7 +29,7 @@ from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
 from typed_sessions.adapters.responses import ErrorMapping, SessionFailure, default_error_mapping
-from typed_sessions.core.clock import Clock, utc_now
+from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, is_http_token, parse_cookie
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Expiry, Session, is_expired, touch_session
@@ -91,7 +91,7 @@ class _SessionScheme(SecurityBase, Generic[T]):
         self.keys = keys
         self.expiry = expiry
         self._verify = verify_fn
-        self._clock = clock
+        self._clock = checked_clock(clock)
         self._on_error = on_error
         self._max_age: timedelta = expiry.absolute
         self._cookie = name if location == "cookie" else None

@@ -28,7 +28,7 @@ from typing import Any, Final, NoReturn
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
-from typed_sessions.core.clock import Clock
+from typed_sessions.core.clock import Clock, checked_clock
 from typed_sessions.core.codec import SessionEncodeError
 from typed_sessions.core.cookies import (
     CookieSettings,
@@ -375,6 +375,7 @@ class SessionSettings:
     def __post_init__(self) -> None:
         if self.save_attempts < 1:
             raise ValueError("save_attempts must be at least 1")
+        checked_clock(self.clock)
         if self.logger is not None and not isinstance(
             self.logger, logging.Logger | logging.LoggerAdapter
         ):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeAlias
 
-__all__ = ["Clock", "utc_now"]
+__all__ = ["Clock", "checked_clock", "utc_now"]
 
 Clock: TypeAlias = Callable[[], datetime]
 """A zero-argument callable returning the current time as an aware ``datetime``."""
@@ -15,3 +15,20 @@ Clock: TypeAlias = Callable[[], datetime]
 def utc_now() -> datetime:
     """Return the current time as an aware UTC ``datetime`` (the default clock)."""
     return datetime.now(UTC)
+
+
+def checked_clock(clock: Clock) -> Clock:
+    """Return ``clock`` after one call shows it gives an aware ``datetime``.
+
+    Called where a clock is configured, so a naive one (``datetime.now``) fails at
+    start-up instead of on every request.
+
+    Raises:
+        ValueError: the clock returned something other than an aware ``datetime``.
+    """
+    now = clock()
+    if not isinstance(now, datetime) or now.utcoffset() is None:  # type: ignore[redundant-expr]  # any value at run time
+        raise ValueError(
+            f"clock must return an aware datetime (like typed_sessions.utc_now), not {now!r}"
+        )
+    return clock

@@ -15,6 +15,7 @@ __all__ = [
 ]
 
 SameSite: TypeAlias = Literal["lax", "strict", "none"]
+"""The ``SameSite`` values browsers recognise, spelled as the attribute is sent."""
 
 # RFC 6265 cookie-name: an RFC 2616 token (no controls, no separators, no spaces).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")

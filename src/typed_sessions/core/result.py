@@ -36,7 +36,8 @@ E = TypeVar("E")
 
 @dataclass(frozen=True, slots=True, init=False)
 class Ok(Generic[T_co]):
-    """A successful result holding ``value``."""
+    """A successful result holding ``value``. Build it as ``Ok(value)``: on Python 3.11
+    the subscripted ``Ok[int](1)`` raises ``TypeError`` (slotted frozen dataclasses)."""
 
     value: T_co
 
@@ -46,7 +47,8 @@ class Ok(Generic[T_co]):
 
 @dataclass(frozen=True, slots=True, init=False)
 class Err(Generic[E_co]):
-    """A failed result holding ``error``, a value that names what went wrong."""
+    """A failed result holding ``error``, a value that names what went wrong. Build it as
+    ``Err(error)``, not ``Err[E](error)`` (see :class:`Ok`)."""
 
     error: E_co
 

@@ -70,7 +70,10 @@ class Expiry:
 class Session(Generic[T]):
     """One session: its ID, its data and its lifetime. Immutable; see the functions below.
 
-    The ID is a bearer secret, so it is left out of the ``repr`` (safe to log).
+    The ID is a bearer secret, so it is left out of the ``repr`` (safe to log). Make
+    records with :func:`new_session` and the other functions; on Python 3.11 the
+    subscripted constructor ``Session[T](...)`` raises ``TypeError`` (slotted frozen
+    dataclasses), so annotate the variable instead.
     """
 
     id: SessionId = field(repr=False)

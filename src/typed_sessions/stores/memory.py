@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, overload
 
-from typed_sessions.core.clock import Clock, utc_now
+from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
@@ -71,13 +71,13 @@ class MemoryStore(Generic[T]):
         """Make an empty store for sessions holding ``data_type``.
 
         Raises:
-            ValueError: ``max_sessions`` is less than 1.
+            ValueError: ``max_sessions`` is less than 1, or ``clock`` gives naive times.
         """
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         self.codec: SessionCodec[T] = SessionCodec(data_type)
         self.max_sessions = max_sessions
-        self._clock = clock
+        self._clock = checked_clock(clock)
         self._sweep_interval = sweep_interval
         self._next_sweep = clock() + sweep_interval
         self._entries: OrderedDict[SessionId, _Entry] = OrderedDict()

@@ -48,7 +48,7 @@ from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar, overload
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from typed_sessions.core.clock import Clock, utc_now
+from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
@@ -230,7 +230,7 @@ class RedisStore(Generic[T]):
         self.prefix = prefix
         self.timeout = timeout
         self.on_corrupt: OnCorrupt = on_corrupt
-        self._clock = clock
+        self._clock = checked_clock(clock)
         self._owns_client = False
 
     @overload

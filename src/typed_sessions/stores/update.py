@@ -33,6 +33,7 @@ class TooManyConflicts:
 
 
 UpdateError: TypeAlias = SessionNotFound | TooManyConflicts
+"""Why :func:`update_session` gave up: the session is gone, or it kept changing."""
 
 
 async def update_session(
