@@ -25,10 +25,10 @@ import httpx
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi_sessions.backends.implementations import InMemoryBackend
 from fastapi_sessions.frontends.implementations import CookieParameters, SessionCookie
-from fastapi_sessions.session_verifier import SessionVerifier
 from pydantic import BaseModel
 
 from harness import run_async, table
+from peers import BasicVerifier
 from typed_sessions.adapters.dependencies import make_cookie_dependency
 from typed_sessions.adapters.lifecycle import issue_session
 from typed_sessions.core.session import Session
@@ -83,40 +83,6 @@ peer_cookie = SessionCookie(
     cookie_params=CookieParameters(),
 )
 peer_backend = InMemoryBackend[UUID, SessionData]()
-
-
-class BasicVerifier(SessionVerifier[UUID, SessionData]):  # type: ignore[misc]  # untyped peer
-    def __init__(
-        self,
-        *,
-        identifier: str,
-        auto_error: bool,
-        backend: InMemoryBackend[UUID, SessionData],
-        auth_http_exception: HTTPException,
-    ) -> None:
-        self._identifier = identifier
-        self._auto_error = auto_error
-        self._backend = backend
-        self._auth_http_exception = auth_http_exception
-
-    @property
-    def identifier(self) -> str:
-        return self._identifier
-
-    @property
-    def backend(self) -> InMemoryBackend[UUID, SessionData]:
-        return self._backend
-
-    @property
-    def auto_error(self) -> bool:
-        return self._auto_error
-
-    @property
-    def auth_http_exception(self) -> HTTPException:
-        return self._auth_http_exception
-
-    def verify_session(self, model: SessionData) -> bool:
-        return True
 
 
 peer_verifier = BasicVerifier(

@@ -60,7 +60,6 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi_sessions.backends.implementations import InMemoryBackend
 from fastapi_sessions.backends.session_backend import SessionBackend
 from fastapi_sessions.frontends.implementations import CookieParameters, SessionCookie
-from fastapi_sessions.session_verifier import SessionVerifier
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 from starlette.middleware.sessions import SessionMiddleware as StarletteSessionMiddleware
@@ -69,6 +68,7 @@ from starsessions import SessionMiddleware as StarSessionMiddleware
 from starsessions.stores.base import SessionStore as StarSessionStore
 from starsessions.stores.redis import RedisStore as StarRedisStore
 
+from peers import BasicVerifier
 from typed_sessions import (
     Err,
     Expiry,
@@ -382,42 +382,6 @@ def typed_dependency(options: Options) -> Kit:
 
     count = None if options.redis is not None else (lambda: len(store))
     return Kit(app, "session", count, has_id, expiry_option, "`start_session`")
-
-
-class BasicVerifier(SessionVerifier[UUID, Data]):
-    """fastapi-sessions' verifier, as on its getting-started page."""
-
-    def __init__(
-        self,
-        *,
-        identifier: str,
-        auto_error: bool,
-        backend: InMemoryBackend[UUID, Data],
-        auth_http_exception: HTTPException,
-    ) -> None:
-        self._identifier = identifier
-        self._auto_error = auto_error
-        self._backend = backend
-        self._auth_http_exception = auth_http_exception
-
-    @property
-    def identifier(self) -> str:
-        return self._identifier
-
-    @property
-    def backend(self) -> InMemoryBackend[UUID, Data]:
-        return self._backend
-
-    @property
-    def auto_error(self) -> bool:
-        return self._auto_error
-
-    @property
-    def auth_http_exception(self) -> HTTPException:
-        return self._auth_http_exception
-
-    def verify_session(self, model: Data) -> bool:
-        return True
 
 
 def fastapi_sessions(options: Options) -> Kit:
