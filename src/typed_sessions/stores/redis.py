@@ -42,8 +42,9 @@ import math
 import os
 import random
 import re
+from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar, overload
+from typing import Any, Final, Generic, Literal, NoReturn, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -53,6 +54,7 @@ from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.core.signing import SessionId
+from typed_sessions.stores.deadlines import Deadlines
 from typed_sessions.stores.protocol import Conflict, StoreCorruptError, StoreUnavailableError
 
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "OnCorrupt", "RedisClient", "RedisStore"]
@@ -153,9 +155,10 @@ class RedisStore(Generic[T]):
     documentation for the key layout. Keys are ``prefix`` plus the SHA-256 of the
     session ID, never the raw ID.
 
-    Timeouts: every call is bounded by ``timeout`` seconds (``asyncio.timeout`` around
-    the whole call, the client's own retries and waiting for a pooled connection
-    included), so a paused or unreachable server costs a request at most that long.
+    Timeouts: every call is bounded by ``timeout`` seconds (the whole call, the
+    client's own retries and waiting for a pooled connection included; one timer per
+    event loop ends late calls, as ``asyncio.timeout`` would), so a paused or
+    unreachable server costs a request at most that long.
     After a timed-out ``save`` the write may or may not have happened: ``load`` tells
     (a later save from the old version gets ``Err(Conflict)`` if it did). A save the
     client library itself resends after a lost reply is recognised by its write id and
@@ -232,6 +235,7 @@ class RedisStore(Generic[T]):
         self.on_corrupt: OnCorrupt = on_corrupt
         self._clock = checked_clock(clock)
         self._owns_client = False
+        self._deadlines: Deadlines | None = None
 
     @overload
     @classmethod
@@ -312,7 +316,7 @@ class RedisStore(Generic[T]):
     async def ping(self) -> None:
         """Check that Redis answers (for readiness probes); raise ``StoreUnavailableError``."""
         try:
-            async with asyncio.timeout(self.timeout):
+            with self._limit():
                 await self.client.ping()
         except (RedisError, OSError, TimeoutError) as exc:
             _unavailable(exc)
@@ -326,7 +330,7 @@ class RedisStore(Generic[T]):
         """
         key = self.key_for(session_id)
         try:
-            async with asyncio.timeout(self.timeout):
+            with self._limit():
                 raw = await self.client.get(key)
         except UnicodeDecodeError:  # a decode_responses client met bytes that are not text
             return await self._corrupt(key, "the stored value is not UTF-8 text")
@@ -392,7 +396,7 @@ class RedisStore(Generic[T]):
         control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
         args = (key, value, control)
         try:
-            async with asyncio.timeout(self.timeout):
+            with self._limit():
                 try:
                     reply = await self.client.evalsha(_SAVE_SHA, 1, *args)
                 except NoScriptError:  # first save on this server: send the script itself
@@ -414,10 +418,21 @@ class RedisStore(Generic[T]):
             StoreUnavailableError: Redis cannot be reached in time or refused the call.
         """
         try:
-            async with asyncio.timeout(self.timeout):
+            with self._limit():
                 await self.client.delete(self.key_for(session_id))
         except (RedisError, OSError, TimeoutError) as exc:
             _unavailable(exc)
+
+    def _limit(self) -> AbstractContextManager[None]:
+        """A context manager bounding one call by ``timeout`` (raises TimeoutError)."""
+        timeout = self.timeout
+        if timeout is None:
+            return _UNBOUNDED
+        loop = asyncio.get_running_loop()
+        deadlines = self._deadlines
+        if deadlines is None or deadlines.loop is not loop:
+            deadlines = self._deadlines = Deadlines(loop)
+        return deadlines.bound(timeout)
 
     @property
     def _discard_flag(self) -> str:
@@ -429,7 +444,7 @@ class RedisStore(Generic[T]):
             _corrupt_error(reason)
         _logger.warning("discarding unreadable session record %s: %s", key, reason)
         try:
-            async with asyncio.timeout(self.timeout):
+            with self._limit():
                 await self.client.delete(key)
         except (RedisError, OSError, TimeoutError) as exc:
             _unavailable(exc)
@@ -437,6 +452,7 @@ class RedisStore(Generic[T]):
 
 
 _MILLISECOND = timedelta(milliseconds=1)
+_UNBOUNDED: Final = nullcontext()
 
 
 def _is_wrong_type(exc: ResponseError) -> bool:

@@ -1,0 +1,106 @@
+"""Per-call time limits for store calls: one timer per event loop, not one per call.
+
+``asyncio.timeout`` arms a timer handle on every call and cancels it afterwards, which
+costs about 3 us, twice per request for a store that reads and writes. :class:`Deadlines`
+keeps the calls in flight in a dict instead, with one timer armed at the earliest
+deadline; when it fires, it cancels the calls past theirs and re-arms itself for the
+rest. A call that finishes in time costs a dict insertion and removal.
+
+The outcome is the one ``asyncio.timeout`` gives: a call cancelled for its deadline
+raises ``TimeoutError``; a cancellation from anywhere else (the request's task being
+cancelled) propagates as ``CancelledError``, even when it coincides with the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Final
+
+__all__ = ["Deadlines"]
+
+_NEVER: Final = float("inf")
+
+
+class Deadlines:
+    """The bounded calls in flight on one event loop, and the timer that ends late ones.
+
+    Use ``with deadlines.bound(seconds): await call()`` inside a task on ``loop``.
+    """
+
+    __slots__ = ("_calls", "_handle", "_when", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Track calls on ``loop``; no timer is armed until a call is in flight."""
+        self.loop = loop
+        self._calls: dict[_Bound, None] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._when = _NEVER
+
+    def bound(self, seconds: float) -> _Bound:
+        """A context manager that limits its block to ``seconds`` (raises TimeoutError).
+
+        Raises:
+            RuntimeError: not called from a task running on this loop.
+        """
+        loop = self.loop
+        task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError("a time-limited store call must run inside an asyncio task")
+        return _Bound(self, task, loop.time() + seconds)
+
+    def _watch(self, call: _Bound) -> None:
+        self._calls[call] = None
+        if call.deadline < self._when:  # only when no timer is armed, or times vary
+            self._arm(call.deadline)
+
+    def _arm(self, when: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._when = when
+        self._handle = self.loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        """End the calls past their deadline; re-arm for the earliest of the others."""
+        self._handle = None
+        self._when = _NEVER
+        now = self.loop.time()
+        calls = self._calls
+        late = [call for call in calls if call.deadline <= now]
+        for call in late:
+            del calls[call]
+            call.expired = True
+            call.task.cancel()
+        if calls:
+            self._arm(min(call.deadline for call in calls))
+
+
+class _Bound:
+    """One time-limited block: registered on entry, removed on exit."""
+
+    __slots__ = ("cancelling", "deadline", "deadlines", "expired", "task")
+
+    def __init__(self, deadlines: Deadlines, task: asyncio.Task[object], deadline: float) -> None:
+        self.deadlines = deadlines
+        self.task = task
+        self.deadline = deadline
+        self.expired = False
+        self.cancelling = 0
+
+    def __enter__(self) -> None:
+        self.cancelling = self.task.cancelling()
+        self.deadlines._watch(self)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not self.expired:
+            del self.deadlines._calls[self]
+            return
+        # Ours was the cancellation; as asyncio.timeout does, turn it into TimeoutError
+        # unless someone else asked to cancel the task meanwhile.
+        if self.task.uncancel() <= self.cancelling and exc_type is asyncio.CancelledError:
+            raise TimeoutError from exc
