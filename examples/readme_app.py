@@ -8,9 +8,11 @@ from typed_sessions import (
     Keyring,
     MemoryStore,
     Session,
+    StoreError,
     end_session,
     make_cookie_dependency,
     start_session,
+    store_error_handler,
 )
 
 
@@ -24,6 +26,7 @@ keys = Keyring.from_secrets(
 store = MemoryStore(User)  # or RedisStore.from_url("redis://...", User) for many workers
 current = make_cookie_dependency(store, lambda session: True, keys=keys)
 app = FastAPI()
+app.add_exception_handler(StoreError, store_error_handler)  # store down: 503, not 500
 
 
 @app.post("/login/{name}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
 from typed_sessions import (
@@ -16,6 +16,7 @@ from typed_sessions import (
     SessionCodec,
     SessionEncodeError,
     new_session,
+    replace_data,
 )
 
 from .conftest import START
@@ -102,3 +103,36 @@ def test_what_encodes_decodes_again() -> None:
         codec.encode_data(too_deep.data)
     wide = new_session(Tree(children=[Tree() for _ in range(500)]), Expiry(), now=START)
     assert codec.decode(codec.encode(wide)) == Ok(wide)  # many brackets, shallow: fine
+
+
+class Named(BaseModel):
+    name: str = Field(max_length=10)
+
+
+class Guest(BaseModel):
+    guest: bool = True
+
+
+def test_data_that_no_longer_validates_is_refused_before_any_write() -> None:
+    """pydantic serializes a model changed without validation; it would never load again."""
+    codec = SessionCodec(Named)
+    session = new_session(Named(name="ada"), Expiry(), now=START)
+    changed = session.data.model_copy(update={"name": "a name longer than ten"})
+    with pytest.raises(SessionEncodeError, match=r"data\.name: String should have at most 10"):
+        codec.encode(replace_data(session, changed, now=START))
+    with pytest.raises(SessionEncodeError, match=r"could not be read back: name:"):
+        codec.encode_data(changed)
+    assigned = Named(name="ada")
+    assigned.name = "another name too long"  # no validate_assignment: pydantic allows it
+    with pytest.raises(SessionEncodeError, match="could not be read back"):
+        codec.encode_data(assigned)
+
+
+def test_a_value_of_another_type_is_refused() -> None:
+    codec: SessionCodec[Any] = SessionCodec(Named | Guest)
+    with (
+        pytest.warns(UserWarning, match="serializ"),  # pydantic's own warning, then ours
+        pytest.raises(SessionEncodeError, match="could not be read back"),
+    ):
+        codec.encode_data(42)
+    assert codec.decode_data(codec.encode_data(Guest())) == Ok(Guest())

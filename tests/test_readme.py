@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import pytest
 
 from examples import readme_app
+from typed_sessions import StoreUnavailableError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +50,23 @@ async def test_readme_app() -> None:
         assert (await client.get("/whoami")).json() == {"name": "ada"}
         assert (await client.post("/logout")).json() == "bye"
         assert (await client.get("/whoami")).status_code == 401
+
+
+@pytest.mark.anyio
+async def test_readme_app_answers_503_while_the_store_is_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def down(*args: object) -> NoReturn:
+        raise StoreUnavailableError("down")
+
+    transport = httpx.ASGITransport(app=readme_app.app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        assert (await client.post("/login/ada")).status_code == 200
+        for method in ("load", "save", "delete"):
+            monkeypatch.setattr(readme_app.store, method, down)
+        assert (await client.post("/login/bob")).status_code == 503
+        assert (await client.get("/whoami")).status_code == 503
+        assert (await client.post("/logout")).status_code == 503
 
 
 def test_docs_home_shows_the_readme_commands() -> None:

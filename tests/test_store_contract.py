@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, Field
 
 from typed_sessions import (
     Conflict,
@@ -21,6 +22,8 @@ from typed_sessions import (
     new_session,
     replace_data,
 )
+from typed_sessions.stores.memory import MemoryStore
+from typed_sessions.stores.redis import RedisStore
 
 from .stores import HARNESSES, StoreHarness
 
@@ -208,3 +211,25 @@ async def test_every_saved_record_loads_again(harness: StoreHarness) -> None:
     still = await store.load(fine.id)
     assert still is not None
     assert still.version == fine.version
+
+
+class Named(BaseModel):
+    name: str = Field(max_length=10)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_data_that_would_not_load_again_is_never_stored(kind: str) -> None:
+    """A model changed without validation is refused; the stored record stays readable."""
+    async with HARNESSES[kind]() as harness:
+        redis: Any = harness.store  # a RedisStore[dict] when kind == "redis"
+        store: Any = (
+            MemoryStore(Named, clock=harness.now)
+            if kind == "memory"
+            else RedisStore(redis.client, Named, prefix=redis.prefix)
+        )
+        first = await store.save(new_session(Named(name="ada"), EXPIRY, now=harness.now()))
+        assert isinstance(first, Ok)
+        changed = first.value.data.model_copy(update={"name": "a name longer than ten"})
+        with pytest.raises(SessionEncodeError, match="could not be read back"):
+            await store.save(replace_data(first.value, changed, now=harness.now()))
+        assert await store.load(first.value.id) == first.value

@@ -3,14 +3,17 @@
 The data type may be anything pydantic validates: a ``BaseModel``, a ``TypedDict``, a
 dataclass, ``dict[str, Any]``. Decoding untrusted or corrupt bytes gives ``Err``;
 encoding data pydantic cannot serialize raises :class:`SessionEncodeError`, before any
-store is written. So does data nested deeper than pydantic's JSON parser reads back
-(about 200 levels of lists and dicts): a store never holds a record it cannot load.
+store is written. So does data that would not load again: data that does not validate
+as the data type (a model changed with ``model_copy(update=...)`` or plain attribute
+assignment, which pydantic does not validate, or a value of another type), and data
+nested deeper than pydantic's JSON parser reads back (about 200 levels of lists and
+dicts). A store never holds a record it cannot load.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Final, Generic, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
@@ -37,7 +40,7 @@ class DecodeError:
 class SessionCodec(Generic[T]):
     """Encodes ``Session[T]`` records as JSON bytes and decodes them back, validated."""
 
-    __slots__ = ("_adapter", "_data_adapter", "data_type")
+    __slots__ = ("_adapter", "_always_read_back", "_data_adapter", "data_type")
 
     @overload
     def __init__(self: SessionCodec[T], data_type: type[T]) -> None: ...
@@ -49,18 +52,22 @@ class SessionCodec(Generic[T]):
         self.data_type = data_type
         self._adapter: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])
         self._data_adapter: TypeAdapter[T] = TypeAdapter(data_type)
+        # Any JSON object loads again as a dict of JSON values; other types must be
+        # checked, since pydantic serializes data that no longer validates.
+        self._always_read_back = not any(data_type is t or data_type == t for t in _ANY_JSON)
 
     def encode(self, session: Session[T]) -> bytes:
         """Return the JSON for ``session``.
 
         Raises:
-            SessionEncodeError: the data holds something JSON cannot represent.
+            SessionEncodeError: the data holds something JSON cannot represent, or would
+                not load again (see the module documentation).
         """
         try:
             raw = self._adapter.dump_json(session)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        return _readable(raw, self._adapter)
+        return _readable(raw, self._adapter, always=self._always_read_back)
 
     def decode(self, raw: bytes | str) -> Result[Session[T], DecodeError]:
         """Return the record in ``raw``, or ``Err`` when it is not one. Never raises."""
@@ -75,13 +82,14 @@ class SessionCodec(Generic[T]):
         """Return the JSON for the session data alone (for stores that keep the rest).
 
         Raises:
-            SessionEncodeError: the data holds something JSON cannot represent.
+            SessionEncodeError: the data holds something JSON cannot represent, or would
+                not load again.
         """
         try:
             raw = self._data_adapter.dump_json(data)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        return _readable(raw, self._data_adapter)
+        return _readable(raw, self._data_adapter, always=self._always_read_back)
 
     def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:
         """Return the session data in ``raw``, validated, or ``Err``. Never raises."""
@@ -93,20 +101,32 @@ class SessionCodec(Generic[T]):
             return Err(DecodeError(f"undecodable session data: {type(exc).__name__}"))
 
 
+# Data types whose every JSON encoding validates again (nesting depth aside).
+_ANY_JSON: Final[tuple[object, ...]] = (dict[str, Any], dict, Any)
+
 # pydantic's JSON parser refuses nesting deeper than about 200 levels, which its serializer
 # still writes. JSON that deep has at least that many brackets; below this many, counted at
 # C speed, it cannot be too deep, and only above it is the encoding read back to be sure.
 _READ_BACK_ABOVE = 128
 
 
-def _readable(raw: bytes, adapter: TypeAdapter[Any]) -> bytes:
-    """Return ``raw`` when ``adapter`` can decode it again; raise ``SessionEncodeError``."""
-    if raw.count(b"[") + raw.count(b"{") <= _READ_BACK_ABOVE:
+def _readable(raw: bytes, adapter: TypeAdapter[Any], *, always: bool) -> bytes:
+    """Return ``raw`` when ``adapter`` can decode it again; raise ``SessionEncodeError``.
+
+    Decodes ``raw`` to be sure when ``always`` is set or it may be nested too deeply.
+    """
+    if not always and raw.count(b"[") + raw.count(b"{") <= _READ_BACK_ABOVE:
         return raw
     try:
         adapter.validate_json(raw)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_context=False)[0]["msg"]
-        message = f"session data would be stored but could not be read back: {first}"
-        raise SessionEncodeError(message + " (nested too deeply?)") from exc
+        first = exc.errors(include_url=False, include_context=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "data"
+        hint = " (nested too deeply?)" if first["type"] == "json_invalid" else ""
+        message = (
+            f"session data would be stored but could not be read back: {where}: "
+            f"{first['msg']}{hint}. Validate changed data (for example with "
+            "model_validate) before saving it."
+        )
+        raise SessionEncodeError(message) from exc
     return raw
