@@ -8,7 +8,9 @@ timer is re-armed for calls that start while it waits, on every loop the store m
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
+import weakref
 
 import pytest
 
@@ -132,3 +134,33 @@ async def test_outside_a_task_is_a_clear_error() -> None:
     await asyncio.sleep(0.01)
     assert len(failures) == 1
     assert "asyncio task" in str(failures[0])
+
+
+def test_a_store_keeps_one_deadlines_per_loop_and_no_closed_loop() -> None:
+    """Loops taking turns reuse their own Deadlines; a finished loop is not kept alive."""
+    from typing import Any
+
+    from redis.asyncio import Redis
+
+    from typed_sessions.stores.redis import RedisStore
+
+    store: RedisStore[dict[str, Any]] = RedisStore(Redis(), dict[str, Any], timeout=1)
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+    seen: list[Deadlines] = []
+
+    async def limited() -> None:
+        with store._limit():
+            await asyncio.sleep(0)
+        assert store._deadlines is not None
+        seen.append(store._deadlines)
+
+    for _ in range(5):
+        first.run_until_complete(limited())
+        second.run_until_complete(limited())
+    assert len({id(deadlines) for deadlines in seen}) == 2
+    gone = weakref.ref(first)
+    first.close()
+    second.close()
+    del first, second
+    gc.collect()
+    assert gone() is None

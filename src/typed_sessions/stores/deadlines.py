@@ -14,6 +14,7 @@ cancelled) propagates as ``CancelledError``, even when it coincides with the dea
 from __future__ import annotations
 
 import asyncio
+import weakref
 from types import TracebackType
 from typing import Final
 
@@ -25,16 +26,18 @@ _NEVER: Final = float("inf")
 class Deadlines:
     """The bounded calls in flight on one event loop, and the timer that ends late ones.
 
-    Use ``with deadlines.bound(seconds): await call()`` inside a task on ``loop``.
+    Use ``with deadlines.bound(seconds): await call()`` inside a task on ``loop``. The
+    loop and the timer are held weakly: a store keeping its ``Deadlines`` does not keep a
+    closed loop alive.
     """
 
-    __slots__ = ("_calls", "_handle", "_when", "loop")
+    __slots__ = ("__weakref__", "_calls", "_handle", "_when", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Track calls on ``loop``; no timer is armed until a call is in flight."""
-        self.loop = loop
+        self.loop = weakref.ref(loop)
         self._calls: dict[_Bound, None] = {}
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: weakref.ref[asyncio.TimerHandle] | None = None
         self._when = _NEVER
 
     def bound(self, seconds: float) -> _Bound:
@@ -43,9 +46,9 @@ class Deadlines:
         Raises:
             RuntimeError: not called from a task running on this loop.
         """
-        loop = self.loop
-        task = asyncio.current_task(loop)
-        if task is None:
+        loop = self.loop()
+        task = asyncio.current_task(loop) if loop is not None else None
+        if loop is None or task is None:
             raise RuntimeError("a time-limited store call must run inside an asyncio task")
         return _Bound(self, task, loop.time() + seconds)
 
@@ -55,16 +58,17 @@ class Deadlines:
             self._arm(call.deadline)
 
     def _arm(self, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
+        armed = None if self._handle is None else self._handle()
+        if armed is not None:
+            armed.cancel()
         self._when = when
-        self._handle = self.loop.call_at(when, self._expire)
+        self._handle = weakref.ref(asyncio.get_running_loop().call_at(when, self._expire))
 
     def _expire(self) -> None:
         """End the calls past their deadline; re-arm for the earliest of the others."""
         self._handle = None
         self._when = _NEVER
-        now = self.loop.time()
+        now = asyncio.get_running_loop().time()
         calls = self._calls
         late = [call for call in calls if call.deadline <= now]
         for call in late:

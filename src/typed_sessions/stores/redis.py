@@ -42,6 +42,7 @@ import math
 import os
 import random
 import re
+import weakref
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
 from typing import Any, Final, Generic, Literal, NoReturn, TypeAlias, TypeVar, overload
@@ -235,7 +236,10 @@ class RedisStore(Generic[T]):
         self.on_corrupt: OnCorrupt = on_corrupt
         self._clock = checked_clock(clock)
         self._owns_client = False
-        self._deadlines: Deadlines | None = None
+        self._deadlines: Deadlines | None = None  # the last loop's, then one per loop:
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @overload
     @classmethod
@@ -430,8 +434,11 @@ class RedisStore(Generic[T]):
             return _UNBOUNDED
         loop = asyncio.get_running_loop()
         deadlines = self._deadlines
-        if deadlines is None or deadlines.loop is not loop:
-            deadlines = self._deadlines = Deadlines(loop)
+        if deadlines is None or deadlines.loop() is not loop:
+            deadlines = self._loops.get(loop)
+            if deadlines is None:
+                deadlines = self._loops[loop] = Deadlines(loop)
+            self._deadlines = deadlines
         return deadlines.bound(timeout)
 
     @property
