@@ -141,13 +141,17 @@ def build_app(store: FlakyStore, keys: Keyring, clock: FakeClock) -> FastAPI:
     @app.post("/app/login/{user}")
     async def login(user: str, session: CurrentSession, response: Response) -> str:
         rotated = await rotate_session(
-            response, store, session, keys=keys, cookie=COOKIE, expiry=EXPIRY, clock=clock
+            response,
+            store,
+            session,
+            keys=keys,
+            cookie=COOKIE,
+            expiry=EXPIRY,
+            clock=clock,
+            update=lambda cart: cart.model_copy(update={"user": user}),
         )
         if rotated is None:  # logged out elsewhere meanwhile
             raise HTTPException(401)
-        await store.save(
-            replace_data(rotated, Cart(user=user, items=rotated.data.items), now=clock())
-        )
         return rotated.id
 
     @app.post("/app/logout")

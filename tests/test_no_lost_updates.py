@@ -171,6 +171,54 @@ async def test_rotate_session_carries_a_concurrent_write(harness: StoreHarness) 
     assert response.headers["set-cookie"].startswith("session=")
 
 
+async def test_rotate_session_with_update_keeps_both_changes(harness: StoreHarness) -> None:
+    """Signing in while another request saves: the sign-in's change and the other's."""
+    loaded = await harness.store.save(new_session({"cart": ["apple"]}, EXPIRY, now=harness.now()))
+    assert isinstance(loaded, Ok)
+    stale = loaded.value
+    other = {"cart": ["apple"], "theme": "dark"}
+    assert isinstance(await harness.store.save(replace_data(stale, other, now=harness.now())), Ok)
+    seen: list[dict[str, Any]] = []
+
+    def sign_in(data: dict[str, Any]) -> dict[str, Any]:
+        seen.append(data)
+        return {**data, "user": "ada"}
+
+    rotated = await rotate_session(
+        Response(), harness.store, stale, keys=KEYS, clock=harness.now, update=sign_in
+    )
+    assert rotated is not None
+    assert rotated.data == {"cart": ["apple"], "theme": "dark", "user": "ada"}
+    assert await harness.store.load(rotated.id) == rotated
+    assert seen == [{"cart": ["apple"]}, other]  # applied to the newest data again
+
+
+async def test_rotate_session_announces_the_session_when_update_fails_late(
+    harness: StoreHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    loaded = await harness.store.save(new_session({"n": 1}, EXPIRY, now=harness.now()))
+    assert isinstance(loaded, Ok)
+    stale = loaded.value
+    assert isinstance(
+        await harness.store.save(replace_data(stale, {"n": 2}, now=harness.now())), Ok
+    )
+
+    def only_once(data: dict[str, Any]) -> dict[str, Any]:
+        if data["n"] == 2:
+            raise RuntimeError("a bug in update")
+        return {**data, "user": "ada"}
+
+    response = Response()
+    rotated = await rotate_session(
+        response, harness.store, stale, keys=KEYS, clock=harness.now, update=only_once
+    )
+    assert rotated is not None  # the old record is ended: the new one is announced
+    assert rotated.data == {"n": 1, "user": "ada"}
+    assert await harness.store.load(stale.id) is None
+    assert response.headers["set-cookie"].startswith("session=")
+    assert "`update` failed" in caplog.text
+
+
 async def test_rotate_session_keeps_the_user_when_the_store_fails_after_ending(
     harness: StoreHarness,
 ) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
@@ -29,6 +30,7 @@ from starlette.responses import Response
 
 from typed_sessions.adapters.dependencies import DEFAULT_COOKIE, DEFAULT_EXPIRY
 from typed_sessions.core.clock import Clock, utc_now
+from typed_sessions.core.codec import SessionEncodeError
 from typed_sessions.core.cookies import CookieSettings, render_clear_cookie, render_set_cookie
 from typed_sessions.core.result import Ok
 from typed_sessions.core.retry import retry_delay
@@ -113,6 +115,7 @@ async def rotate_session(
     expiry: Expiry = DEFAULT_EXPIRY,
     clock: Clock = utc_now,
     attempts: int = 20,
+    update: Callable[[T], T] | None = None,
 ) -> Session[T] | None:
     """Move ``session``'s data to a new ID, end the old one and set the new cookie.
 
@@ -121,16 +124,22 @@ async def rotate_session(
     its absolute deadline still counts from when the old one started, so rotating can
     never keep a session (or a stolen cookie) alive for ever.
 
+    To change the data as it moves (say, to record who signed in), pass ``update``, a
+    function of the data, as for :func:`~typed_sessions.update_session`: it is applied
+    to the newest data, so may run twice and must have no side effects. Pass
+    ``session`` as loaded; a change made to ``session`` itself instead is lost if
+    another request saved meanwhile (its newer data is what moves).
+
     The new record is saved first, then the old one is ended with a compare-and-set: if
-    another request saved it since ``session`` was loaded, its newest data is carried to
-    the new ID, so no write is lost. Returns ``None`` when the old session had already
-    ended (a logout elsewhere): it is not brought back, the new record is removed and
-    the cookie is cleared.
+    another request saved it since ``session`` was loaded, its newest data (with
+    ``update`` applied) is carried to the new ID, so no write is lost. Returns ``None``
+    when the old session had already ended (a logout elsewhere): it is not brought back,
+    the new record is removed and the cookie is cleared.
 
     Once the old record is ended, the new one is the user's only session, so it is
     announced whatever happens next: if the store fails while carrying another
-    request's newer data over, the new session keeps the data of ``session`` and a
-    warning is logged (that other change is lost; failing would lose the session).
+    request's newer data over, the new session keeps the data it was first saved with
+    and a warning is logged (that other change is lost; failing would lose the session).
 
     Raises:
         StoreError: the store failed before the old record was ended, or it kept
@@ -141,7 +150,8 @@ async def rotate_session(
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
-    issued = await _save_moved(store, session, keys=keys, expiry=expiry, clock=clock)
+    moving = session if update is None else replace(session, data=update(session.data))
+    issued = await _save_moved(store, moving, keys=keys, expiry=expiry, clock=clock)
     current, gone = session, False
     try:
         for attempt in range(attempts):
@@ -168,7 +178,7 @@ async def rotate_session(
         return None
     rotated = issued.session
     if current is not session:  # another request saved: carry its data over
-        rotated = await _carry_over(store, rotated, current.data, clock)
+        rotated = await _carry_over(store, rotated, current.data, update, clock)
     _set_cookie(response, render_set_cookie(cookie, issued.token))
     return rotated
 
@@ -186,13 +196,23 @@ async def _save_moved(
 
 
 async def _carry_over(
-    store: SessionStore[T], rotated: Session[T], data: T, clock: Clock
+    store: SessionStore[T],
+    rotated: Session[T],
+    data: T,
+    update: Callable[[T], T] | None,
+    clock: Clock,
 ) -> Session[T]:
-    """Save ``data`` to the new record (the old one is ended); keep it as is on failure."""
+    """Save the newer ``data`` (``update`` applied) to the new record, the old one being
+    ended; on any failure keep the new record as it is: it is the user's only session."""
     try:
+        if update is not None:
+            data = update(data)
         saved = await store.save(replace_data(rotated, data, now=clock()))
-    except StoreError as exc:
+    except (StoreError, SessionEncodeError) as exc:
         _logger.warning("session rotated, but a concurrent change was not carried over: %s", exc)
+        return rotated
+    except Exception:
+        _logger.exception("session rotated, but `update` failed on a concurrent change")
         return rotated
     if not isinstance(saved, Ok):  # nobody else knows the new ID yet: not expected
         _logger.warning("session rotated, but a concurrent change was not carried over")
