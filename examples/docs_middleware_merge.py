@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 
 from typed_sessions import (
     Keyring,
     Ok,
     SessionDep,
     SessionStore,
+    TooManyConflicts,
     session_middleware,
     update_session,
 )
@@ -43,13 +44,16 @@ def create_app(store: SessionStore[dict[str, Any]], keys: Keyring) -> FastAPI:
     async def count_exactly(session: SessionDep) -> dict[str, int]:
         data = session.get_session()
         session_id = session.get_session_id()
-        if session_id is not None:
-            # Read-modify-write in the store itself, retried on conflict. The middleware
-            # then saves only keys this request changed in `data`: none here.
-            result = await update_session(store, session_id, _increment)
-            if isinstance(result, Ok):
-                return {"visits": result.value.data["visits"]}
-        data["visits"] = 1  # no stored session yet: this request creates it
-        return {"visits": 1}
+        if session_id is None:
+            data["visits"] = 1  # no stored session yet: this request creates it
+            return {"visits": 1}
+        # Read-modify-write in the store itself, retried on conflict. The middleware
+        # then saves only keys this request changed in `data`: none here.
+        result = await update_session(store, session_id, _increment)
+        if isinstance(result, Ok):
+            return {"visits": result.value.data["visits"]}
+        if isinstance(result.error, TooManyConflicts):
+            raise HTTPException(503, "the session is busy; try again")
+        raise HTTPException(409, "the session ended meanwhile")  # SessionNotFound
 
     return app

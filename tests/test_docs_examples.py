@@ -27,6 +27,8 @@ from starlette.types import Message, Scope
 
 from typed_sessions import (
     TOKEN_LENGTH,
+    Conflict,
+    Err,
     Expiry,
     Keyring,
     MemoryStore,
@@ -453,6 +455,34 @@ async def test_merge_example_exact_counter_counts_every_request() -> None:
     assert record is not None
     assert record.data == {"theme": "dark", "visits": 30}
     assert store.conflicts > 0
+
+
+async def test_merge_example_exact_counter_never_resets_when_it_gives_up() -> None:
+    """update_session giving up (TooManyConflicts) is a 503, not a fresh count of 1."""
+    from examples.docs_middleware_merge import create_app
+
+    memory: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    async with client_for(create_app(memory, KEYS)) as client:
+        for _ in range(5):
+            await client.post("/visits/exact")
+        session_id = session_id_in(client.cookies["session"])
+
+        real_save = memory.save
+        lost = 0
+
+        async def loses_20_races(session: Session[dict[str, Any]]) -> Any:
+            nonlocal lost
+            if lost == 20:  # update_session has given up; later saves go through
+                return await real_save(session)
+            lost += 1
+            return Err(Conflict(expected=session.version, found=session.version + 1))
+
+        memory.save = loses_20_races  # type: ignore[method-assign]
+        response = await client.post("/visits/exact")
+        assert response.status_code == 503
+        record = await memory.load(session_id)
+    assert record is not None
+    assert record.data["visits"] == 5
 
 
 async def test_merge_example_exact_counter_starts_a_session() -> None:

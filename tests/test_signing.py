@@ -161,6 +161,9 @@ def test_key_id_not_in_keyring(token: str, keyring: Keyring) -> None:
         assert verify(forged, keyring) == Err(TokenError.UNKNOWN_KEY)
     other_version = base64.urlsafe_b64encode(b"\x02" + raw[1:]).decode() + token[KEY_PART:]
     assert verify(other_version, keyring) == Err(TokenError.MALFORMED)
+    padded = base64.urlsafe_b64encode(b"\x01" + raw[1:4]).decode()  # 4 bytes: "...=="
+    assert len(padded) == KEY_PART
+    assert verify(padded + token[KEY_PART:], keyring) == Err(TokenError.MALFORMED)
 
 
 def test_max_age(session_id: SessionId, keyring: Keyring) -> None:

@@ -252,4 +252,7 @@ def _unknown_prefix(prefix: str) -> TokenError:
         raw = binascii.a2b_base64(prefix.encode("ascii").translate(_FROM_URLSAFE), strict_mode=True)
     except binascii.Error:
         return TokenError.MALFORMED
-    return TokenError.UNKNOWN_KEY if raw[0] == TOKEN_VERSION else TokenError.MALFORMED
+    # Six bytes, as sign_session_id writes them (padding would decode to fewer).
+    if len(raw) == 6 and raw[0] == TOKEN_VERSION:
+        return TokenError.UNKNOWN_KEY
+    return TokenError.MALFORMED
