@@ -12,6 +12,7 @@ dicts). A store never holds a record it cannot load.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar, overload
 
@@ -40,7 +41,7 @@ class DecodeError:
 class SessionCodec(Generic[T]):
     """Encodes ``Session[T]`` records as JSON bytes and decodes them back, validated."""
 
-    __slots__ = ("_adapter", "_always_read_back", "_data_adapter", "data_type")
+    __slots__ = ("_always_read_back", "_dump", "_dump_data", "_load", "_load_data", "data_type")
 
     @overload
     def __init__(self: SessionCodec[T], data_type: type[T]) -> None: ...
@@ -50,8 +51,14 @@ class SessionCodec(Generic[T]):
     def __init__(self, data_type: Any) -> None:
         """Build the codec for records holding ``data_type`` (any type pydantic validates)."""
         self.data_type = data_type
-        self._adapter: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])
-        self._data_adapter: TypeAdapter[T] = TypeAdapter(data_type)
+        record: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])
+        data: TypeAdapter[T] = TypeAdapter(data_type)
+        # pydantic-core's own calls: TypeAdapter's Python wrappers around them cost more
+        # than encoding a small session.
+        self._dump: Callable[[Session[T]], bytes] = record.serializer.to_json
+        self._load: Callable[[bytes | str], Session[T]] = record.validator.validate_json
+        self._dump_data: Callable[[T], bytes] = data.serializer.to_json
+        self._load_data: Callable[[bytes | str], T] = data.validator.validate_json
         # Any JSON object loads again as a dict of JSON values; other types must be
         # checked, since pydantic serializes data that no longer validates.
         self._always_read_back = not any(data_type is t or data_type == t for t in _ANY_JSON)
@@ -64,15 +71,15 @@ class SessionCodec(Generic[T]):
                 not load again (see the module documentation).
         """
         try:
-            raw = self._adapter.dump_json(session)
+            raw = self._dump(session)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        return _readable(raw, self._adapter, always=self._always_read_back)
+        return _readable(raw, self._load, always=self._always_read_back)
 
     def decode(self, raw: bytes | str) -> Result[Session[T], DecodeError]:
         """Return the record in ``raw``, or ``Err`` when it is not one. Never raises."""
         try:
-            return Ok(self._adapter.validate_json(raw))
+            return Ok(self._load(raw))
         except ValidationError as exc:
             return Err(DecodeError(f"invalid session record ({exc.error_count()} errors)"))
         except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
@@ -86,15 +93,15 @@ class SessionCodec(Generic[T]):
                 not load again.
         """
         try:
-            raw = self._data_adapter.dump_json(data)
+            raw = self._dump_data(data)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        return _readable(raw, self._data_adapter, always=self._always_read_back)
+        return _readable(raw, self._load_data, always=self._always_read_back)
 
     def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:
         """Return the session data in ``raw``, validated, or ``Err``. Never raises."""
         try:
-            return Ok(self._data_adapter.validate_json(raw))
+            return Ok(self._load_data(raw))
         except ValidationError as exc:
             return Err(DecodeError(f"invalid session data ({exc.error_count()} errors)"))
         except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
@@ -110,15 +117,15 @@ _ANY_JSON: Final[tuple[object, ...]] = (dict[str, Any], dict, Any)
 _READ_BACK_ABOVE = 128
 
 
-def _readable(raw: bytes, adapter: TypeAdapter[Any], *, always: bool) -> bytes:
-    """Return ``raw`` when ``adapter`` can decode it again; raise ``SessionEncodeError``.
+def _readable(raw: bytes, load: Callable[[bytes], object], *, always: bool) -> bytes:
+    """Return ``raw`` when ``load`` can decode it again; raise ``SessionEncodeError``.
 
     Decodes ``raw`` to be sure when ``always`` is set or it may be nested too deeply.
     """
     if not always and raw.count(b"[") + raw.count(b"{") <= _READ_BACK_ABOVE:
         return raw
     try:
-        adapter.validate_json(raw)
+        load(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_context=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "data"

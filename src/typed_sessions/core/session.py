@@ -124,14 +124,7 @@ def replace_data(session: Session[T], data: U, *, now: datetime) -> Session[U]:
 
     The deadlines are kept; combine with :func:`touch_session` to slide them.
     """
-    return Session(
-        id=session.id,
-        data=data,
-        created_at=session.created_at,
-        last_active=now,
-        expires_at=session.expires_at,
-        version=session.version,
-    )
+    return Session(session.id, data, session.created_at, now, session.expires_at, session.version)
 
 
 _ENDED = datetime(1970, 1, 1, tzinfo=UTC)

@@ -361,14 +361,9 @@ class RedisStore(Generic[T]):
             return await self._corrupt(key, "the stored record does not match its header")
         if self._clock() >= session.expires_at:  # native TTL is the rule; this is a backstop
             return None
-        return Session(
-            session_id,
-            session.data,
-            session.created_at,
-            session.last_active,
-            session.expires_at,
-            session.version,
-        )
+        # Fresh from the decoder and not shared yet: name it in place (a copy costs more).
+        object.__setattr__(session, "id", session_id)
+        return session
 
     async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version, with its TTL: one ``EVALSHA``.
@@ -391,12 +386,14 @@ class RedisStore(Generic[T]):
             session.last_active,
             session.expires_at,
         )
-        record = self.codec.encode(Session(_NO_ID, data, created, active, expires, version))
-        saved = Session(session.id, data, created, active, expires, version)
+        saved = Session(_NO_ID, data, created, active, expires, version)
+        record = self.codec.encode(saved)  # stored without its ID
+        # The encoder keeps no reference: name the record in place (a copy costs more).
+        object.__setattr__(saved, "id", session.id)
         key = self.key_for(session.id)
         write_id = _new_write_id()
-        value = b"%d %s|" % (saved.version, write_id.encode()) + record
-        ttl_ms = max(math.ceil((saved.expires_at - self._clock()) / _MILLISECOND), 0)
+        value = b"%d %s|" % (version, write_id.encode()) + record
+        ttl_ms = max(math.ceil((expires - self._clock()) / _MILLISECOND), 0)
         control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
         args = (key, value, control)
         try:
