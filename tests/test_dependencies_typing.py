@@ -111,6 +111,34 @@ def test_a_verifier_for_another_model_is_a_type_error(keyring: Keyring) -> None:
     make_cookie_dependency(store, verify_other, keys=keyring)  # type: ignore[arg-type]
 
 
+class Account(BaseModel):
+    username: str
+
+
+class Admin(Account):
+    level: int = 1
+
+
+def verify_account(session: Session[Account]) -> bool:
+    return session.data.username != ""
+
+
+def test_one_verifier_for_a_base_model_serves_its_subclasses(keyring: Keyring) -> None:
+    """Session is covariant (frozen, read-only data): a Session[Admin] is a Session[Account]."""
+    store: MemoryStore[Admin] = MemoryStore(Admin)
+    assert_type(
+        make_cookie_dependency(store, verify_account, keys=keyring), SessionDependency[Admin]
+    )
+    sessions: list[Session[Account]] = [store_record(Admin(username="ada"))]
+    assert sessions[0].data.username == "ada"
+
+
+def store_record(data: Admin) -> Session[Admin]:
+    from typed_sessions import Expiry, new_session, utc_now
+
+    return new_session(data, Expiry(), now=utc_now())
+
+
 def test_annotated_parameters_in_routes(keyring: Keyring) -> None:
     store: MemoryStore[YourModel] = MemoryStore(YourModel)
     required = make_cookie_dependency(store, verify, keys=keyring)

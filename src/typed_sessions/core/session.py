@@ -26,6 +26,7 @@ __all__ = [
 
 T = TypeVar("T")
 U = TypeVar("U")
+T_co = TypeVar("T_co", covariant=True)
 
 
 MAX_LIFETIME = timedelta(days=36_525)
@@ -67,7 +68,7 @@ class Expiry:
 
 
 @dataclass(frozen=True, slots=True)
-class Session(Generic[T]):
+class Session(Generic[T_co]):
     """One session: its ID, its data and its lifetime. Immutable; see the functions below.
 
     The ID is a bearer secret, so it is left out of the ``repr`` (safe to log). Make
@@ -77,7 +78,7 @@ class Session(Generic[T]):
     """
 
     id: SessionId = field(repr=False)
-    data: T
+    data: T_co
     created_at: datetime
     last_active: datetime
     expires_at: datetime
