@@ -136,3 +136,23 @@ def test_a_value_of_another_type_is_refused() -> None:
     ):
         codec.encode_data(42)
     assert codec.decode_data(codec.encode_data(Guest())) == Ok(Guest())
+
+
+class Later(BaseModel):
+    cart: LaterCart | None = None
+
+
+LATER = SessionCodec(Later)  # built while LaterCart does not exist yet
+
+
+class LaterCart(BaseModel):
+    items: list[str] = []
+
+
+Later.model_rebuild()
+
+
+def test_a_codec_built_before_its_model_is_complete_works_once_it_is() -> None:
+    session = new_session(Later(cart=LaterCart(items=["x"])), Expiry(), now=START)
+    assert LATER.decode(LATER.encode(session)) == Ok(session)
+    assert LATER.decode_data(LATER.encode_data(session.data)) == Ok(session.data)

@@ -41,7 +41,7 @@ class DecodeError:
 class SessionCodec(Generic[T]):
     """Encodes ``Session[T]`` records as JSON bytes and decodes them back, validated."""
 
-    __slots__ = ("_always_read_back", "_dump", "_dump_data", "_load", "_load_data", "data_type")
+    __slots__ = ("_always_read_back", "_data", "_record", "data_type")
 
     @overload
     def __init__(self: SessionCodec[T], data_type: type[T]) -> None: ...
@@ -51,14 +51,11 @@ class SessionCodec(Generic[T]):
     def __init__(self, data_type: Any) -> None:
         """Build the codec for records holding ``data_type`` (any type pydantic validates)."""
         self.data_type = data_type
-        record: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])
-        data: TypeAdapter[T] = TypeAdapter(data_type)
-        # pydantic-core's own calls: TypeAdapter's Python wrappers around them cost more
-        # than encoding a small session.
-        self._dump: Callable[[Session[T]], bytes] = record.serializer.to_json
-        self._load: Callable[[bytes | str], Session[T]] = record.validator.validate_json
-        self._dump_data: Callable[[T], bytes] = data.serializer.to_json
-        self._load_data: Callable[[bytes | str], T] = data.validator.validate_json
+        # Calls go to the adapters' pydantic-core serializer and validator, looked up on
+        # each call: TypeAdapter's Python wrappers cost more than encoding a small session,
+        # and a model whose forward references are resolved later builds on first use.
+        self._record: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])
+        self._data: TypeAdapter[T] = TypeAdapter(data_type)
         # Any JSON object loads again as a dict of JSON values; other types must be
         # checked, since pydantic serializes data that no longer validates.
         self._always_read_back = not any(data_type is t or data_type == t for t in _ANY_JSON)
@@ -71,15 +68,15 @@ class SessionCodec(Generic[T]):
                 not load again (see the module documentation).
         """
         try:
-            raw = self._dump(session)
+            raw: bytes = self._record.serializer.to_json(session)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        return _readable(raw, self._load, always=self._always_read_back)
+        return _readable(raw, self._record.validator.validate_json, always=self._always_read_back)
 
     def decode(self, raw: bytes | str) -> Result[Session[T], DecodeError]:
         """Return the record in ``raw``, or ``Err`` when it is not one. Never raises."""
         try:
-            return Ok(self._load(raw))
+            return Ok(self._record.validator.validate_json(raw))
         except ValidationError as exc:
             return Err(DecodeError(f"invalid session record ({exc.error_count()} errors)"))
         except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
@@ -93,15 +90,15 @@ class SessionCodec(Generic[T]):
                 not load again.
         """
         try:
-            raw = self._dump_data(data)
+            raw: bytes = self._data.serializer.to_json(data)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        return _readable(raw, self._load_data, always=self._always_read_back)
+        return _readable(raw, self._data.validator.validate_json, always=self._always_read_back)
 
     def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:
         """Return the session data in ``raw``, validated, or ``Err``. Never raises."""
         try:
-            return Ok(self._load_data(raw))
+            return Ok(self._data.validator.validate_json(raw))
         except ValidationError as exc:
             return Err(DecodeError(f"invalid session data ({exc.error_count()} errors)"))
         except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
