@@ -7,18 +7,23 @@ to the event loop between load and save so that the requests really interleave.
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 from fastapi import FastAPI, Response
 
 from typed_sessions import (
+    Conflict,
     Expiry,
     Keyring,
     Ok,
+    Result,
+    Session,
     SessionDep,
     SessionId,
+    SessionStore,
+    StoreUnavailableError,
     new_session,
     replace_data,
     rotate_session,
@@ -29,6 +34,8 @@ from typed_sessions import (
 from .conftest import SECRET
 from .racing import FailsAfterEnding, Yielding
 from .stores import HARNESSES, StoreHarness
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.anyio
 KEYS = Keyring.from_secrets(SECRET)
@@ -193,38 +200,37 @@ async def test_rotate_session_with_update_keeps_both_changes(harness: StoreHarne
     assert seen == [{"cart": ["apple"]}, other]  # applied to the newest data again
 
 
-async def test_rotate_session_announces_the_session_when_update_fails_late(
-    harness: StoreHarness, caplog: pytest.LogCaptureFixture
+async def test_rotate_session_update_failing_on_newer_data_leaves_the_old_session(
+    harness: StoreHarness,
 ) -> None:
-    loaded = await harness.store.save(new_session({"n": 1}, EXPIRY, now=harness.now()))
+    """update is applied to the newer data before the old record ends: when it refuses
+    (say, the account was locked meanwhile), the error reaches the caller and the old
+    session, with the other request's change, is untouched."""
+    store = Yielding(harness.store)
+    loaded = await store.save(new_session({"n": 1}, EXPIRY, now=harness.now()))
     assert isinstance(loaded, Ok)
     stale = loaded.value
-    assert isinstance(
-        await harness.store.save(replace_data(stale, {"n": 2}, now=harness.now())), Ok
-    )
+    newer = await store.save(replace_data(stale, {"n": 2, "locked": True}, now=harness.now()))
+    assert isinstance(newer, Ok)
 
-    def only_once(data: dict[str, Any]) -> dict[str, Any]:
-        if data["n"] == 2:
-            raise RuntimeError("a bug in update")
+    def sign_in(data: dict[str, Any]) -> dict[str, Any]:
+        if data.get("locked"):
+            raise PermissionError("locked")
         return {**data, "user": "ada"}
 
     response = Response()
-    rotated = await rotate_session(
-        response, harness.store, stale, keys=KEYS, clock=harness.now, update=only_once
-    )
-    assert rotated is not None  # the old record is ended: the new one is announced
-    assert rotated.data == {"n": 1, "user": "ada"}
-    assert await harness.store.load(stale.id) is None
-    assert response.headers["set-cookie"].startswith("session=")
-    assert "`update` failed" in caplog.text
+    with pytest.raises(PermissionError):
+        await rotate_session(response, store, stale, keys=KEYS, clock=harness.now, update=sign_in)
+    assert await harness.store.load(stale.id) == newer.value
+    assert "set-cookie" not in response.headers
+    assert store.saves == 4  # 2 above, the new record, the refused ending: nothing more
 
 
-async def test_rotate_session_keeps_the_user_when_the_store_fails_after_ending(
+async def test_rotate_session_carries_a_write_before_ending_so_nothing_is_left_to_fail(
     harness: StoreHarness,
 ) -> None:
-    """The old record is ended; carrying a concurrent write over then fails. The new
-    session is still announced (with the data rotation started from): logging the user
-    out would lose everything."""
+    """The concurrent write reaches the new record before the old one ends, so a store
+    failing right after the ending has nothing left to lose."""
     store = FailsAfterEnding(harness.store)
     loaded = await store.save(new_session({"n": 1}, EXPIRY, now=harness.now()))
     assert isinstance(loaded, Ok)
@@ -232,13 +238,47 @@ async def test_rotate_session_keeps_the_user_when_the_store_fails_after_ending(
     assert isinstance(await store.save(replace_data(stale, {"n": 2}, now=harness.now())), Ok)
     response = Response()
     rotated = await rotate_session(response, store, stale, keys=KEYS, clock=harness.now)
-    assert store.failed == 1
     assert rotated is not None
-    assert rotated.data == {"n": 1}  # the concurrent {"n": 2} could not be carried over
+    assert rotated.data == {"n": 2}
+    assert store.failed == 0
     assert await harness.store.load(stale.id) is None
-    assert await harness.store.load(rotated.id) is not None
+    assert await harness.store.load(rotated.id) == rotated
     token = response.headers["set-cookie"].split(";", 1)[0].removeprefix("session=")
     assert verify_session_token(token, KEYS, now=harness.now()) == Ok(rotated.id)
+
+
+class FailsOnSave(Yielding[T]):
+    """Raises StoreUnavailableError on save number ``fail_at`` (counting from 1)."""
+
+    def __init__(self, inner: SessionStore[T], fail_at: int) -> None:
+        super().__init__(inner)
+        self.fail_at = fail_at
+        self.first_new: SessionId | None = None
+
+    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
+        if self.saves + 1 == self.fail_at:
+            self.saves += 1
+            raise StoreUnavailableError("down")
+        if session.version == 0 and self.first_new is None and self.saves >= 2:
+            self.first_new = session.id
+        return await super().save(session)
+
+
+async def test_rotate_session_failing_to_carry_a_write_leaves_the_old_session(
+    harness: StoreHarness,
+) -> None:
+    store = FailsOnSave(harness.store, fail_at=5)  # 2 setup saves, new, ending, carry
+    loaded = await store.save(new_session({"n": 1}, EXPIRY, now=harness.now()))
+    assert isinstance(loaded, Ok)
+    newer = await store.save(replace_data(loaded.value, {"n": 2}, now=harness.now()))
+    assert isinstance(newer, Ok)
+    response = Response()
+    with pytest.raises(StoreUnavailableError):
+        await rotate_session(response, store, loaded.value, keys=KEYS, clock=harness.now)
+    assert await harness.store.load(loaded.value.id) == newer.value
+    assert store.first_new is not None
+    assert await harness.store.load(store.first_new) is None  # the new record was removed
+    assert "set-cookie" not in response.headers
 
 
 async def test_regenerate_keeps_the_user_when_the_store_fails_after_ending(

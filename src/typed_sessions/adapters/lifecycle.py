@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
@@ -30,7 +29,6 @@ from starlette.responses import Response
 
 from typed_sessions.adapters.dependencies import DEFAULT_COOKIE, DEFAULT_EXPIRY
 from typed_sessions.core.clock import Clock, utc_now
-from typed_sessions.core.codec import SessionEncodeError
 from typed_sessions.core.cookies import CookieSettings, render_clear_cookie, render_set_cookie
 from typed_sessions.core.result import Ok
 from typed_sessions.core.retry import retry_delay
@@ -48,8 +46,6 @@ from typed_sessions.stores.protocol import SessionStore, StoreError
 __all__ = ["IssuedSession", "end_session", "issue_session", "rotate_session", "start_session"]
 
 T = TypeVar("T")
-
-_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,33 +122,32 @@ async def rotate_session(
 
     To change the data as it moves (say, to record who signed in), pass ``update``, a
     function of the data, as for :func:`~typed_sessions.update_session`: it is applied
-    to the newest data, so may run twice and must have no side effects. Pass
+    to the newest data, so may run more than once and must have no side effects. Pass
     ``session`` as loaded; a change made to ``session`` itself instead is lost if
     another request saved meanwhile (its newer data is what moves).
 
-    The new record is saved first, then the old one is ended with a compare-and-set: if
-    another request saved it since ``session`` was loaded, its newest data (with
-    ``update`` applied) is carried to the new ID, so no write is lost. Returns ``None``
-    when the old session had already ended (a logout elsewhere): it is not brought back,
-    the new record is removed and the cookie is cleared.
-
-    Once the old record is ended, the new one is the user's only session, so it is
-    announced whatever happens next: if the store fails while carrying another
-    request's newer data over, the new session keeps the data it was first saved with
-    and a warning is logged (that other change is lost; failing would lose the session).
+    The new record is saved first, then the old one is ended with a compare-and-set. If
+    another request saved the old one since ``session`` was loaded, its newest data
+    (with ``update`` applied) is first written to the new record, then the ending is
+    tried again: nothing is lost, and whatever fails (the store, or ``update`` on the
+    newer data) fails while the old session is still there. Returns ``None`` when the
+    old session had already ended (a logout elsewhere): it is not brought back, the new
+    record is removed and the cookie is cleared.
 
     Raises:
         StoreError: the store failed before the old record was ended, or it kept
-            changing for ``attempts`` tries; the old session is left as it was and no
-            cookie is set. (If the store ended it but its reply was lost, the old session
-            is gone too: never revived, since that cannot be told from a logout.)
+            changing for ``attempts`` tries; the old session is left as it was, the new
+            record is removed and no cookie is set. (If the store ended it but its reply
+            was lost, the old session is gone too: never revived, since that cannot be
+            told from a logout.)
         ValueError: ``attempts`` is less than 1.
+        Exception: whatever ``update`` raised, with the old session left as it was.
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
     moving = session if update is None else replace(session, data=update(session.data))
     issued = await _save_moved(store, moving, keys=keys, expiry=expiry, clock=clock)
-    current, gone = session, False
+    rotated, current, gone = issued.session, session, False
     try:
         for attempt in range(attempts):
             ended = await store.save(expire_session(current))
@@ -161,12 +156,19 @@ async def rotate_session(
             if ended.error.found is None:
                 gone = True
                 break
+            # Another request saved meanwhile: carry its data to the new record first,
+            # while the old session still stands, then end the newest version.
             await asyncio.sleep(retry_delay(attempt))
             latest = await store.load(session.id)
             if latest is None:
                 gone = True
                 break
             current = latest
+            data = latest.data if update is None else update(latest.data)
+            carried = await store.save(replace_data(rotated, data, now=clock()))
+            if not isinstance(carried, Ok):  # nobody else has the new ID: not expected
+                raise StoreError("the new session record changed while rotating")
+            rotated = carried.value
         else:
             raise StoreError(f"the session kept changing; not rotated after {attempts} attempts")
     except BaseException:
@@ -176,9 +178,6 @@ async def rotate_session(
         await _discard(store, issued.session.id)
         _set_cookie(response, render_clear_cookie(cookie))
         return None
-    rotated = issued.session
-    if current is not session:  # another request saved: carry its data over
-        rotated = await _carry_over(store, rotated, current.data, update, clock)
     _set_cookie(response, render_set_cookie(cookie, issued.token))
     return rotated
 
@@ -193,31 +192,6 @@ async def _save_moved(
     if not isinstance(saved, Ok):
         raise StoreError("the store already holds a freshly generated session ID")
     return IssuedSession(saved.value, sign_session_id(saved.value.id, keys, now=now))
-
-
-async def _carry_over(
-    store: SessionStore[T],
-    rotated: Session[T],
-    data: T,
-    update: Callable[[T], T] | None,
-    clock: Clock,
-) -> Session[T]:
-    """Save the newer ``data`` (``update`` applied) to the new record, the old one being
-    ended; on any failure keep the new record as it is: it is the user's only session."""
-    try:
-        if update is not None:
-            data = update(data)
-        saved = await store.save(replace_data(rotated, data, now=clock()))
-    except (StoreError, SessionEncodeError) as exc:
-        _logger.warning("session rotated, but a concurrent change was not carried over: %s", exc)
-        return rotated
-    except Exception:
-        _logger.exception("session rotated, but `update` failed on a concurrent change")
-        return rotated
-    if not isinstance(saved, Ok):  # nobody else knows the new ID yet: not expected
-        _logger.warning("session rotated, but a concurrent change was not carried over")
-        return rotated
-    return saved.value
 
 
 async def _discard(store: SessionStore[T], session_id: SessionId) -> None:
