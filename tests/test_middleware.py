@@ -235,8 +235,9 @@ def build_app(store: SpyStore, keyring: Keyring, clock: FakeClock, **options: An
         else:
             manager.get_session()["user"] = action
         if action == "emptied":
-            manager.get_session_id()  # mints an ID for the new session...
+            minted = manager.get_session_id()  # mints an ID for the new session...
             manager.get_session().clear()  # ...which then holds nothing: never saved
+            ids_during.extend([minted, manager.get_session_id()])
 
         def later() -> None:  # after the response started: the session is saved (or not)
             ids_later.append(manager.get_session_id())
@@ -247,6 +248,8 @@ def build_app(store: SpyStore, keyring: Keyring, clock: FakeClock, **options: An
 
     ids_later: list[SessionId | None] = []
     app.state.ids_later = ids_later
+    ids_during: list[SessionId | None] = []
+    app.state.ids_during = ids_during
 
     @app.websocket("/ws")
     async def ws_read(websocket: WebSocket, manager: SessionDep) -> None:
@@ -752,6 +755,26 @@ async def test_session_id_after_the_response_is_the_one_saved(
         assert session_cookies(emptied) == []
     # Background tasks run after a 503 or a 500 too.
     assert app.state.ids_later[2:] == [None, moved_id, moved_id, None]
+
+
+async def test_an_emptied_new_session_has_no_id_during_and_after_the_request(
+    store: SpyStore, keyring: Keyring, clock: FakeClock
+) -> None:
+    """A new session emptied again is no session: get_session_id() says None in the
+    handler and afterwards, also when a dead cookie of ours is cleared on the way."""
+    app = build_app(store, keyring, clock)
+    dead = sign_session_id(new_session_id(), keyring, now=clock())  # names no record
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+        c.cookies.set(COOKIE, dead)
+        response = await c.get("/id-later/emptied")
+    assert response.status_code == 200
+    [cleared] = session_cookies(response)
+    assert "Max-Age=0" in cleared
+    minted, emptied = app.state.ids_during
+    assert minted is not None
+    assert emptied is None
+    assert app.state.ids_later == [None]
+    assert await store.inner.load(minted) is None
 
 
 # --- sliding expiry ------------------------------------------------------------------------

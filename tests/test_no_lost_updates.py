@@ -127,6 +127,43 @@ async def test_regenerate_racing_a_write_keeps_the_old_id_dead(harness: StoreHar
     assert await harness.store.load(old_id) is None
 
 
+async def test_regenerate_carries_a_change_python_calls_equal(harness: StoreHarness) -> None:
+    """1 -> True is a change (stored JSON differs), though 1 == True in Python."""
+    store = Yielding(harness.store)
+    app = make_app(store, harness)
+    loaded, saved = asyncio.Event(), asyncio.Event()
+
+    @app.post("/one")
+    async def one(manager: SessionDep) -> str:
+        manager.get_session()["a"] = 1
+        return "ok"
+
+    @app.post("/flag")
+    async def flag(manager: SessionDep) -> str:
+        await loaded.wait()
+        manager.get_session()["a"] = True
+        return "ok"
+
+    @app.post("/login")
+    async def login(manager: SessionDep) -> str:
+        manager.get_session()
+        loaded.set()
+        await saved.wait()  # /flag saved to the old record meanwhile
+        manager.regenerate()
+        return "ok"
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await client.post("/one")
+        login_task = asyncio.ensure_future(client.post("/login"))
+        assert (await client.post("/flag")).status_code == 200
+        saved.set()
+        response = await login_task
+    record = await harness.store.load(id_in(response, harness))
+    assert record is not None
+    assert record.data == {"a": True}
+    assert record.data["a"] is True
+
+
 async def regenerate_while_another_writes(
     store: Yielding[dict[str, Any]], harness: StoreHarness
 ) -> tuple[SessionId, httpx.Response]:

@@ -504,8 +504,10 @@ class SessionManager:
         if not self._loaded:
             raise self._not_loaded("get_session_id()")
         self._accessed = True
-        if self._new_id is not None:
-            return self._new_id
+        new_id = self._new_id
+        # A new session's ID stays the same while it holds data; emptied, it is no session.
+        if new_id is not None and (self._record is not None or self._data or self._closed):
+            return new_id
         if self._record is not None:
             return self._record.id
         if self._data and not self._closed:
@@ -689,6 +691,7 @@ class SessionManager:
             if self._delete_id is not None:
                 await settings.store.delete(self._delete_id)
                 settings.log(logging.INFO, "session invalidated", self._delete_id)
+            self._new_id = None  # an emptied new session: nothing was saved under it
             return settings.clear_cookie if self._clear_cookie else None
         if self._new_id is not None:  # regenerate
             if data is not None:
@@ -775,7 +778,9 @@ class SessionManager:
             await self._discard(created.id)
             settings.log(logging.INFO, "session ended meanwhile; not regenerated", record.id)
             return None
-        if ended.data != first:  # another request saved meanwhile: carry its data over
+        # Another request saved meanwhile: carry its data over. Compared as JSON, as
+        # everywhere: 1, 1.0 and True are equal in Python but not as stored data.
+        if encode_json(ended.data) != encode_json(first):
             try:
                 result = await settings.store.save(
                     replace_data(created, ended.data, now=self._now())
