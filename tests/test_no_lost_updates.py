@@ -318,18 +318,35 @@ async def test_rotate_session_failing_to_carry_a_write_leaves_the_old_session(
     assert "set-cookie" not in response.headers
 
 
-async def test_regenerate_keeps_the_user_when_the_store_fails_after_ending(
+async def test_regenerate_carries_a_write_before_ending_so_nothing_is_left_to_fail(
     harness: StoreHarness,
 ) -> None:
+    """The concurrent write reaches the new record before the old one ends, so a store
+    failing right after the ending has nothing left to lose."""
     store = FailsAfterEnding(harness.store)
     old_id, response = await regenerate_while_another_writes(store, harness)
     assert response.status_code == 200
     new_id = id_in(response, harness)
-    assert store.failed == 1
+    assert store.failed == 0
     assert await harness.store.load(old_id) is None
     record = await harness.store.load(new_id)
     assert record is not None
-    assert record.data == {"base": "BASE", "user": "ada"}  # "item" could not be carried
+    assert record.data == {"base": "BASE", "item": "ITEM", "user": "ada"}
+
+
+async def test_regenerate_failing_to_carry_a_write_leaves_the_old_session(
+    harness: StoreHarness,
+) -> None:
+    # Saves: /set/base, /set/item, the new record, the refused ending, then the carry.
+    store = FailsOnSave(harness.store, fail_at=5)
+    old_id, response = await regenerate_while_another_writes(store, harness)
+    assert response.status_code == 503
+    assert "set-cookie" not in response.headers
+    record = await harness.store.load(old_id)
+    assert record is not None
+    assert record.data == {"base": "BASE", "item": "ITEM"}  # the old session, intact
+    assert store.first_new is not None
+    assert await harness.store.load(store.first_new) is None  # the new record was removed
 
 
 async def test_rotate_session_never_revives_an_ended_session(harness: StoreHarness) -> None:

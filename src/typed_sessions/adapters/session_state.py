@@ -21,7 +21,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final, NoReturn
@@ -754,20 +754,29 @@ class SessionManager:
     ) -> str | None:
         """Move the session to a new ID: save the new record, then end the old one.
 
-        In that order, a store failure at either step leaves the old session working
-        (the new record is removed again, best effort) and the client gets 503 without a
-        cookie. Ending the old record is a compare-and-set that merges what other
-        requests saved to it meanwhile; the new record then gets that merged data. If the
-        old session ended meanwhile (a logout elsewhere), it is not brought back: the new
-        record is removed and no cookie is sent. Once the old record is ended, the new one
-        is announced whatever happens: if the store fails while carrying the merged data
-        over, the new session keeps this request's data and a warning is logged.
+        In that order, a store failure at any step leaves the old session working (the
+        new record is removed again, best effort) and the client gets 503 without a
+        cookie. Ending the old record is a compare-and-set: when other requests saved to
+        it meanwhile, the merged data is first written to the new record, then the ending
+        is tried again, so nothing is lost once the old record is gone. If the old
+        session ended meanwhile (a logout elsewhere), it is not brought back: the new
+        record is removed and no cookie is sent.
         """
         settings = self._settings
         first = record.data if data is None else dict(data)
-        created = await self._save_new(first, record)
+        created = moved = await self._save_new(first, record)
+
+        async def carry(merged: dict[str, Any]) -> None:
+            nonlocal moved
+            if encode_json(merged) == encode_json(moved.data):  # as JSON: 1 is not True
+                return
+            result = await settings.store.save(replace_data(moved, merged, now=self._now()))
+            if not isinstance(result, Ok):  # nobody else has the new ID: not expected
+                raise SessionConflictError("the new session record changed while regenerating")
+            moved = result.value
+
         try:
-            ended = await self._merge_and_save(record, data, end=True)
+            ended = await self._merge_and_save(record, data, end=True, before_ending=carry)
         except BaseException:
             self._new_id = None  # the old session stays, under its old ID
             await self._discard(created.id)
@@ -778,21 +787,6 @@ class SessionManager:
             await self._discard(created.id)
             settings.log(logging.INFO, "session ended meanwhile; not regenerated", record.id)
             return None
-        # Another request saved meanwhile: carry its data over. Compared as JSON, as
-        # everywhere: 1, 1.0 and True are equal in Python but not as stored data.
-        if encode_json(ended.data) != encode_json(first):
-            try:
-                result = await settings.store.save(
-                    replace_data(created, ended.data, now=self._now())
-                )
-            except StoreError:
-                result = None
-            if not isinstance(result, Ok):  # failed, or (never expected) changed meanwhile
-                settings.log(
-                    logging.WARNING,
-                    "session regenerated, but a concurrent change was not carried over",
-                    record.id,
-                )
         settings.log(logging.INFO, "session regenerated; old record ended", record.id)
         return self._cookie_for(created)
 
@@ -815,13 +809,19 @@ class SessionManager:
             self._settings.log(logging.INFO, "session ended meanwhile; changes dropped", record.id)
 
     async def _merge_and_save(
-        self, record: Session[dict[str, Any]], data: SessionData | None, *, end: bool
+        self,
+        record: Session[dict[str, Any]],
+        data: SessionData | None,
+        *,
+        end: bool,
+        before_ending: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> Session[dict[str, Any]] | None:
         """Save this request's version of ``record`` (or end it), merging on conflict.
 
         The candidate is ``record`` with ``data`` (touched, or marked ended). When the
         store refuses it as stale, wait a little, load the newest record, apply the
         top-level keys this request changed, and try again, up to ``save_attempts``.
+        ``before_ending`` gets each merged data before the ending is tried again.
         Returns the candidate that was written, or ``None`` when the record had ended.
 
         Raises:
@@ -839,6 +839,8 @@ class SessionManager:
             # Touch first: it returns the record itself when the deadline barely moves,
             # so the common case builds one new record (replace_data), not two.
             candidate = replace_data(touch_session(base, settings.expiry, now=now), merged, now=now)
+            if before_ending is not None and attempt > 0:
+                await before_ending(merged)
             result = await store.save(expire_session(candidate) if end else candidate)
             if isinstance(result, Ok):
                 settings.log(logging.DEBUG, "session ended" if end else "session saved", record.id)
