@@ -188,9 +188,12 @@ def build_app(store: SpyStore, keyring: Keyring, clock: FakeClock, **options: An
         return "bye"
 
     @app.get("/invalidate-then-flash")
-    async def invalidate_then_flash(manager: SessionDep) -> dict[str, str | None]:
+    async def invalidate_then_flash(
+        manager: SessionDep, tasks: BackgroundTasks
+    ) -> dict[str, str | None]:
         manager.invalidate()
         manager.get_session()["flash"] = "logged out"
+        tasks.add_task(lambda: ids_later.append(manager.get_session_id()))
         return {"id": manager.get_session_id()}
 
     @app.get("/loaded")
@@ -755,6 +758,21 @@ async def test_session_id_after_the_response_is_the_one_saved(
         assert session_cookies(emptied) == []
     # Background tasks run after a 503 or a 500 too.
     assert app.state.ids_later[2:] == [None, moved_id, moved_id, None]
+
+
+async def test_no_id_after_the_response_when_the_store_failed_before_saving(
+    store: SpyStore, keyring: Keyring, clock: FakeClock
+) -> None:
+    """Invalidate, then a flash message: the old record's deletion fails, so the flash
+    session is never saved, and a background task is told there is no session ID."""
+    app = build_app(store, keyring, clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+        await c.get("/set/user?value=alice")
+        store.fail_delete = True
+        response = await c.get("/invalidate-then-flash")
+    assert response.status_code == 503
+    assert session_cookies(response) == []
+    assert app.state.ids_later == [None]
 
 
 async def test_an_emptied_new_session_has_no_id_during_and_after_the_request(

@@ -23,15 +23,19 @@ from typed_sessions import (
     SessionDep,
     SessionId,
     SessionStore,
+    StoreError,
     StoreUnavailableError,
     new_session,
     replace_data,
     rotate_session,
     session_middleware,
+    sign_session_id,
+    utc_now,
     verify_session_token,
 )
+from typed_sessions.stores.memory import MemoryStore
 
-from .conftest import SECRET
+from .conftest import SECRET, FakeClock
 from .racing import FailsAfterEnding, Yielding
 from .stores import HARNESSES, StoreHarness
 
@@ -411,3 +415,100 @@ async def test_two_regenerates_leave_one_live_session(harness: StoreHarness) -> 
     assert len(heirs) == 1
     assert heirs[0].data == {"base": "BASE", "role": "admin"}
     assert await harness.store.load(old_id) is None
+
+
+class ExpiresAtTheCarry(Yielding[dict[str, Any]]):
+    """The first ending is refused (another request saved); time then passes the
+    session's deadline just before the merged data is carried to the new record."""
+
+    def __init__(
+        self, inner: SessionStore[dict[str, Any]], clock: FakeClock, old: SessionId
+    ) -> None:
+        super().__init__(inner)
+        self.clock, self.old, self.endings = clock, old, 0
+
+    async def save(
+        self, session: Session[dict[str, Any]]
+    ) -> Result[Session[dict[str, Any]], Conflict]:
+        if session.id == self.old and session.expires_at.timestamp() == 0:
+            self.endings += 1
+            if self.endings == 1:  # another request saves first
+                current = await self.inner.load(self.old)
+                assert current is not None
+                changed = {**current.data, "item": 1}
+                await self.inner.save(replace_data(current, changed, now=self.clock()))
+        elif session.id != self.old and session.version > 0:  # the carry
+            self.clock.advance(timedelta(hours=1))
+        return await super().save(session)
+
+
+SHORT = Expiry(idle=timedelta(hours=1), absolute=timedelta(hours=1))
+
+
+async def test_rotate_session_expiring_at_the_carry_is_ended_not_an_error() -> None:
+    clock = FakeClock()
+    inner: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
+    saved = await inner.save(new_session({"base": 1}, SHORT, now=clock()))
+    assert isinstance(saved, Ok)
+    store = ExpiresAtTheCarry(inner, clock, saved.value.id)
+    response = Response()
+    rotated = await rotate_session(
+        response, store, saved.value, keys=KEYS, clock=clock, expiry=SHORT
+    )
+    assert rotated is None  # ended meanwhile, as a logout would be
+    assert "Max-Age=0" in response.headers["set-cookie"]
+    assert await inner.load(saved.value.id) is None
+
+
+async def test_regenerate_expiring_at_the_carry_is_ended_not_a_503() -> None:
+    clock = FakeClock()
+    inner: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
+    saved = await inner.save(new_session({"base": 1}, SHORT, now=clock()))
+    assert isinstance(saved, Ok)
+    store = ExpiresAtTheCarry(inner, clock, saved.value.id)
+    app = FastAPI()
+    app.add_middleware(session_middleware, store=store, keys=KEYS, clock=clock, expiry=SHORT)
+
+    @app.post("/login")
+    async def login(manager: SessionDep) -> str:
+        manager.get_session()["user"] = "ada"
+        manager.regenerate()
+        return "ok"
+
+    token = sign_session_id(saved.value.id, KEYS, now=clock())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        client.cookies.set("session", token)
+        response = await client.post("/login")
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers
+    assert await inner.load(saved.value.id) is None
+
+
+async def test_rotate_session_stops_at_its_last_attempt() -> None:
+    """No load, update or carry after the last refused ending: it only fails."""
+    inner: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    saved = await inner.save(new_session({"n": 0}, EXPIRY, now=utc_now()))
+    assert isinstance(saved, Ok)
+    calls: list[dict[str, Any]] = []
+    old = saved.value
+
+    class AlwaysAhead(Yielding[dict[str, Any]]):
+        async def save(
+            self, session: Session[dict[str, Any]]
+        ) -> Result[Session[dict[str, Any]], Conflict]:
+            if session.id == old.id and session.expires_at.timestamp() == 0:
+                current = await self.inner.load(session.id)  # someone always saves first
+                assert current is not None
+                await self.inner.save(replace_data(current, current.data, now=utc_now()))
+            return await super().save(session)
+
+    def update(data: dict[str, Any]) -> dict[str, Any]:
+        calls.append(data)
+        return data
+
+    with pytest.raises(StoreError, match="not rotated after 2 tries"):
+        await rotate_session(
+            Response(), AlwaysAhead(inner), old, keys=KEYS, attempts=2, update=update
+        )
+    assert len(calls) == 2  # the first data, and one retry's newer data
+    assert len(inner) == 1  # the new record was removed; the old session stands

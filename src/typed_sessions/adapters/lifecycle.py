@@ -156,6 +156,8 @@ async def rotate_session(
             if ended.error.found is None:
                 gone = True
                 break
+            if attempt + 1 == attempts:
+                raise StoreError(f"the session kept changing; not rotated after {attempts} tries")
             # Another request saved meanwhile: carry its data to the new record first,
             # while the old session still stands, then end the newest version.
             await asyncio.sleep(retry_delay(attempt))
@@ -166,11 +168,12 @@ async def rotate_session(
             current = latest
             data = latest.data if update is None else update(latest.data)
             carried = await store.save(replace_data(rotated, data, now=clock()))
-            if not isinstance(carried, Ok):  # nobody else has the new ID: not expected
-                raise StoreError("the new session record changed while rotating")
+            if not isinstance(carried, Ok):
+                if carried.error.found is None:  # expired with the old one (same deadline)
+                    gone = True
+                    break
+                raise StoreError("the new session record changed while rotating")  # unexpected
             rotated = carried.value
-        else:
-            raise StoreError(f"the session kept changing; not rotated after {attempts} attempts")
     except BaseException:
         await _discard(store, issued.session.id)
         raise

@@ -296,6 +296,7 @@ class SessionMiddleware:
                     try:
                         cookie = await manager._commit()
                     except StoreError as exc:
+                        manager._abandon()  # nothing new was announced: no new ID either
                         self.settings.log(
                             logging.ERROR, f"store failed on save ({type(exc).__name__}); 503"
                         )
@@ -344,6 +345,7 @@ class SessionMiddleware:
             try:
                 await manager._commit()  # any cookie it returns cannot be sent here
             except StoreError as exc:
+                manager._abandon()
                 self.settings.log(logging.ERROR, f"store failed on save ({type(exc).__name__})")
                 raise
         else:

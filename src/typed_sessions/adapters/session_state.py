@@ -765,15 +765,19 @@ class SessionManager:
         settings = self._settings
         first = record.data if data is None else dict(data)
         created = moved = await self._save_new(first, record)
+        expired = False
 
         async def carry(merged: dict[str, Any]) -> None:
-            nonlocal moved
-            if encode_json(merged) == encode_json(moved.data):  # as JSON: 1 is not True
+            nonlocal moved, expired
+            if expired or encode_json(merged) == encode_json(moved.data):  # JSON: 1 != True
                 return
             result = await settings.store.save(replace_data(moved, merged, now=self._now()))
-            if not isinstance(result, Ok):  # nobody else has the new ID: not expected
+            if isinstance(result, Ok):
+                moved = result.value
+            elif result.error.found is None:  # expired, with the old one (same deadline)
+                expired = True
+            else:  # nobody else has the new ID: not expected
                 raise SessionConflictError("the new session record changed while regenerating")
-            moved = result.value
 
         try:
             ended = await self._merge_and_save(record, data, end=True, before_ending=carry)
@@ -781,7 +785,7 @@ class SessionManager:
             self._new_id = None  # the old session stays, under its old ID
             await self._discard(created.id)
             raise
-        if ended is None:
+        if ended is None or expired:
             self._new_id = None
             self._record = None  # ended elsewhere: there is no session now
             await self._discard(created.id)
