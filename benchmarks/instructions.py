@@ -1,7 +1,9 @@
 """Work per request, counted in CPU instructions (valgrind's callgrind), not in seconds.
 
 Timings on a shared two-core machine are noisy; instruction counts are not: the same
-program, inputs and environment give the same count, whatever else the machine does.
+program, inputs and environment give the same count, whatever else the machine does
+(hash randomisation is fixed with ``PYTHONHASHSEED=0``; the Redis runs still vary a
+little with how replies arrive).
 Each contender serves the seed's counter route ``N1`` and then ``N2`` times, each run in
 a process of its own under callgrind; the difference over ``N2 - N1`` is its
 instructions per request, without start-up and imports. The Redis contenders count only
@@ -20,6 +22,7 @@ minutes).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -79,6 +82,7 @@ def count(name: str, requests: int) -> int:
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
          sys.executable, __file__, "--child", name, str(requests)],
         capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # the same hashes, the same count
     )  # fmt: skip
     found = re.search(r"Collected : (\d+)", done.stderr)
     if found is None:  # pragma: no cover - valgrind missing or changed
