@@ -31,7 +31,7 @@ from typed_sessions.adapters.session_state import (
 )
 from typed_sessions.core.codec import SessionCodec, SessionEncodeError
 from typed_sessions.core.cookies import CookieSettings
-from typed_sessions.core.result import Ok, Result
+from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.core.signing import (
     Keyring,
@@ -1336,3 +1336,45 @@ async def test_websocket_with_skip_header_is_refused_clearly(
     else:
         assert sent == ["websocket.accept", CLOSED_1008]
     assert store.calls == 0
+
+
+async def test_a_save_that_keeps_losing_races_is_a_503_logged_as_a_warning(
+    keyring: Keyring, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After save_attempts, 503; the store worked, so the log says WARNING, not ERROR."""
+    inner: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
+
+    class AlwaysStale:
+        load, delete = inner.load, inner.delete
+
+        async def save(
+            self, session: Session[dict[str, Any]]
+        ) -> Result[Session[dict[str, Any]], Conflict]:
+            if session.version == 0:
+                return await inner.save(session)
+            return Err(Conflict(expected=session.version, found=session.version + 1))
+
+    app = FastAPI()
+    app.add_middleware(
+        session_middleware,
+        store=AlwaysStale(),
+        keys=keyring,
+        clock=clock,
+        save_attempts=3,
+        logger=logging.getLogger("sessions"),
+    )
+
+    @app.get("/bump")
+    async def bump(manager: SessionDep) -> int:
+        data = manager.get_session()
+        data["n"] = data.get("n", 0) + 1
+        return int(data["n"])
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+        assert (await c.get("/bump")).status_code == 200
+        with caplog.at_level(logging.DEBUG, logger="sessions"):
+            response = await c.get("/bump")
+    assert response.status_code == 503
+    levels = {record.levelname for record in caplog.records}
+    assert "ERROR" not in levels
+    assert any("kept changing" in r.message and r.levelname == "WARNING" for r in caplog.records)

@@ -65,6 +65,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from typed_sessions.adapters.session_state import (
     DEFAULT_SAVE_ATTEMPTS,
+    SessionConflictError,
     SessionManager,
     SessionMiddlewareMissingError,
     SessionSettings,
@@ -297,9 +298,7 @@ class SessionMiddleware:
                         cookie = await manager._commit()
                     except StoreError as exc:
                         manager._abandon()  # nothing new was announced: no new ID either
-                        self.settings.log(
-                            logging.ERROR, f"store failed on save ({type(exc).__name__}); 503"
-                        )
+                        _log_save_failure(self.settings, exc, "; 503")
                         replaced = True
                         await _refuse(scope, receive, send, 503, _UNAVAILABLE)
                         return
@@ -346,7 +345,7 @@ class SessionMiddleware:
                 await manager._commit()  # any cookie it returns cannot be sent here
             except StoreError as exc:
                 manager._abandon()
-                self.settings.log(logging.ERROR, f"store failed on save ({type(exc).__name__})")
+                _log_save_failure(self.settings, exc, "")
                 raise
         else:
             manager._abandon()
@@ -374,6 +373,13 @@ class SessionMiddleware:
                 raise
             self.settings.log(logging.INFO, "a handler asked for the session of a skipped request")
             await _refuse(scope, receiving, send, 400, _BAD_REQUEST)
+
+
+def _log_save_failure(settings: SessionSettings, exc: StoreError, outcome: str) -> None:
+    """Log a failed save at ERROR, unless the store worked and the session kept
+    changing (a ``SessionConflictError``, logged at WARNING where it arose)."""
+    if not isinstance(exc, SessionConflictError):
+        settings.log(logging.ERROR, f"store failed on save ({type(exc).__name__}){outcome}")
 
 
 def _session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tuple[bytes, bytes]]:

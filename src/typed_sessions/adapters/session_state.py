@@ -493,8 +493,9 @@ class SessionManager:
 
         A new session gets its ID as soon as it holds data, so the ID returned here is the
         one its record and cookie will carry. After the response started (a background
-        task, a streaming body) it names the record that was saved: the new ID after
-        :meth:`regenerate`, and ``None`` when a new session could not be saved. Never log
+        task, a streaming body) it names the stored record the client holds: the one it
+        loaded, the new ID after :meth:`regenerate`, or ``None`` when there is none (a
+        new session that could not be saved, an invalidated one). Never log
         it: it is a bearer secret of the user's session (its signed cookie is what
         authenticates, but treat both alike).
 
@@ -715,7 +716,9 @@ class SessionManager:
     async def _create(
         self, data: dict[str, Any], previous: Session[dict[str, Any]] | None
     ) -> str | None:
-        return self._cookie_for(await self._save_new(data, previous))
+        created = await self._save_new(data, previous)
+        self._settings.log(logging.INFO, "session saved under a new ID", created.id)
+        return self._cookie_for(created)
 
     async def _save_new(
         self, data: dict[str, Any], previous: Session[dict[str, Any]] | None
@@ -738,8 +741,9 @@ class SessionManager:
             raise
         if not isinstance(result, Ok):  # a fresh 256-bit ID already taken: never expected
             self._new_id = None
+            settings.log(logging.WARNING, "a new session ID collided with a stored one")
             raise SessionConflictError("a new session ID collided with a stored one")
-        settings.log(logging.INFO, "session saved under a new ID", session_id)
+        settings.log(logging.DEBUG, "record saved under a new ID", session_id)
         return result.value
 
     def _cookie_for(self, session: Session[dict[str, Any]]) -> str | None:
@@ -777,6 +781,7 @@ class SessionManager:
             elif result.error.found is None:  # expired, with the old one (same deadline)
                 expired = True
             else:  # nobody else has the new ID: not expected
+                settings.log(logging.WARNING, "the new record changed while regenerating")
                 raise SessionConflictError("the new session record changed while regenerating")
 
         try:
