@@ -165,6 +165,10 @@ def build_app(store: SpyStore, keyring: Keyring, clock: FakeClock, **options: An
 
     @app.get("/unstorable/{kind}")
     async def unstorable(kind: str, manager: SessionDep) -> str:
+        if kind.startswith("keys"):  # JSON object keys are str: 1 and "1" would collide
+            nested: dict[Any, str] = {1: "a", "1": "b"} if kind == "keys" else {None: "c"}
+            manager.get_session()["prefs"] = [{"ok": nested}]
+            return "ok"
         deep: list[Any] = []
         cursor = deep
         # "deep": past what pydantic serializes; "readable-depth": it serializes this
@@ -647,7 +651,13 @@ async def test_non_json_data_raises_before_anything_is_written(
 
 @pytest.mark.parametrize(
     ("kind", "key"),
-    [("surrogate", "'text'"), ("deep", "'deep'"), ("readable-depth", "'deep'")],
+    [
+        ("surrogate", "'text'"),
+        ("deep", "'deep'"),
+        ("readable-depth", "'deep'"),
+        ("keys", "'prefs' holds a dict with the key 1"),
+        ("keys-none", "'prefs' holds a dict with the key None"),
+    ],
 )
 async def test_data_the_store_cannot_encode_is_refused_before_writing(
     client: httpx.AsyncClient, store: SpyStore, kind: str, key: str

@@ -320,6 +320,12 @@ def _validate_json(data: Mapping[str, Any]) -> str:
         text = encode_json(data)
     except (TypeError, ValueError, RecursionError) as exc:
         _refuse_json(data, exc, encode_json)
+    if text.count("{", 1) and (bad_key := _nested_non_str_key(data)) is not None:
+        key, inner = bad_key
+        raise SessionEncodeError(
+            f"session data is not JSON: key {key!r} holds a dict with the key {inner!r}; "
+            "JSON object keys are str (another key would come back as a str, or collide)"
+        )
     if "\\ud" in text or text.count("[") + text.count("{") > _NESTING_CHECK:
         try:
             to_json(data)
@@ -330,6 +336,23 @@ def _validate_json(data: Mapping[str, Any]) -> str:
         except ValueError as exc:
             _refuse_json(data, exc, _read_back)
     return text
+
+
+def _nested_non_str_key(data: Mapping[str, Any]) -> tuple[str, object] | None:
+    """The first dict key below the top level that is not a ``str``, with the top-level
+    key holding it (top-level keys are checked as they are set)."""
+    for key, value in data.items():
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                for inner, nested in item.items():
+                    if type(inner) is not str:
+                        return key, inner
+                    stack.append(nested)
+            elif isinstance(item, list | tuple):
+                stack.extend(item)
+    return None
 
 
 def _read_back(value: Any) -> None:
