@@ -1094,6 +1094,14 @@ def test_invalid_options_raise_at_construction(store: SpyStore, keyring: Keyring
 
     with pytest.raises(ValueError, match="either"):
         session_middleware(app, store=store, keys=keyring, cookie=CookieSettings(), secure=False)
+    with pytest.raises(ValueError, match=r"not both \(given: secure\)"):  # even at its default
+        session_middleware(
+            app, store=store, keys=keyring, cookie=CookieSettings(secure=False), secure=True
+        )
+    with pytest.raises(TypeError, match="cookie_nmae"):
+        session_middleware(app, store=store, keys=keyring, cookie_nmae="x")  # type: ignore[call-arg]
+    typed = FastAPI()  # mypy checks the flat options through add_middleware too
+    typed.add_middleware(session_middleware, store=store, keys=keyring, secure="yes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="identifier"):
         session_middleware(app, store=store, keys=keyring, state_attribute="not valid")
     with pytest.raises(ValueError, match="identifier"):  # request.state's own "_state"

@@ -21,6 +21,7 @@ from typed_sessions.adapters.lifecycle import (
     start_session,
 )
 from typed_sessions.adapters.middleware import (
+    CookieOptions,
     LoadedSessionDep,
     SessionDep,
     SessionMiddleware,
@@ -119,6 +120,7 @@ __all__ = [
     "TOKEN_LENGTH",
     "Clock",
     "Conflict",
+    "CookieOptions",
     "CookieSettings",
     "DecodeError",
     "Err",

@@ -57,11 +57,12 @@ regenerating a session there raises :class:`WebSocketSessionError`: no cookie ca
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypedDict
 
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typing_extensions import Unpack
 
 from typed_sessions.adapters.session_state import (
     DEFAULT_SAVE_ATTEMPTS,
@@ -81,6 +82,7 @@ from typed_sessions.stores.protocol import SessionStore, StoreError
 __all__ = [
     "DEFAULT_EXPIRY",
     "SCOPE_KEY",
+    "CookieOptions",
     "LoadedSessionDep",
     "SessionDep",
     "SessionMiddleware",
@@ -102,6 +104,21 @@ _UNAVAILABLE: Final = b"Service Unavailable"
 _BAD_REQUEST: Final = b"Bad Request"
 
 
+class CookieOptions(TypedDict, total=False):
+    """The flat cookie options of :func:`session_middleware` (as on the authx-extra page).
+
+    Each is optional; unset ones take :class:`CookieSettings`' defaults.
+    """
+
+    cookie_name: str
+    secure: bool
+    http_only: bool
+    max_age: int | None
+    same_site: SameSite
+    path: str
+    domain: str | None
+
+
 def session_middleware(
     app: ASGIApp,
     /,
@@ -109,13 +126,6 @@ def session_middleware(
     store: SessionStore[dict[str, Any]],
     keys: Keyring | str | bytes,
     cookie: CookieSettings | None = None,
-    cookie_name: str = _DEFAULT_COOKIE.name,
-    secure: bool = _DEFAULT_COOKIE.secure,
-    http_only: bool = _DEFAULT_COOKIE.httponly,
-    max_age: int | None = None,
-    same_site: SameSite = _DEFAULT_COOKIE.samesite,
-    path: str = _DEFAULT_COOKIE.path,
-    domain: str | None = None,
     state_attribute: str = "session",
     skip_header: str | tuple[str, str] | None = None,
     logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
@@ -123,6 +133,7 @@ def session_middleware(
     autoload: bool = True,
     save_attempts: int = DEFAULT_SAVE_ATTEMPTS,
     clock: Clock = utc_now,
+    **cookie_options: Unpack[CookieOptions],
 ) -> SessionMiddleware:
     """Wrap ``app`` with server-side sessions: ``app.add_middleware(session_middleware, ...)``.
 
@@ -131,14 +142,6 @@ def session_middleware(
         store: where records live, for example ``MemoryStore(dict[str, Any])``.
         keys: the keyring that signs the cookie, or one secret to derive it from.
         cookie: all cookie settings at once; or use the flat options below, not both.
-        cookie_name: the cookie's name (default ``"session"``, which names no stack).
-        secure: send the cookie over HTTPS only (default ``True``).
-        http_only: hide the cookie from JavaScript (default ``True``).
-        max_age: cookie lifetime in whole seconds; ``None`` (the default) or ``0`` makes
-            a browser-session cookie. The session still ends on the server by ``expiry``.
-        same_site: ``"lax"`` (default), ``"strict"`` or ``"none"``.
-        path: the cookie's path (default ``"/"``).
-        domain: the cookie's domain (default: the request host only).
         state_attribute: the ``request.state`` attribute for the manager
             (default ``"session"``).
         skip_header: a header name, or ``(name, value)``: requests carrying it get no
@@ -154,27 +157,44 @@ def session_middleware(
             merged into the newest record and tried (default 20, with short random
             waits between); then the request gets 503. See "No lost updates" below.
         clock: the current time (tests pass a fake).
+        **cookie_options: the flat cookie options (:class:`CookieOptions`):
+
+            - ``cookie_name``: the cookie's name (default ``"session"``, which names no
+              stack);
+            - ``secure``: send the cookie over HTTPS only (default ``True``);
+            - ``http_only``: hide the cookie from JavaScript (default ``True``);
+            - ``max_age``: cookie lifetime in whole seconds; ``None`` (the default) or
+              ``0`` makes a browser-session cookie (the session still ends on the server
+              by ``expiry``);
+            - ``same_site``: ``"lax"`` (default), ``"strict"`` or ``"none"``;
+            - ``path``: the cookie's path (default ``"/"``);
+            - ``domain``: the cookie's domain (default: the request host only).
 
     Raises:
         TypeError: ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``.
-        ValueError: ``save_attempts`` below 1, ``cookie`` given with flat cookie options,
+        ValueError: ``save_attempts`` below 1, ``cookie`` given with any flat cookie option,
             an invalid cookie setting,
             an empty secret, a ``state_attribute`` that is not a public identifier, or an
             invalid ``skip_header``.
     """
-    flat = CookieSettings(
-        name=cookie_name,
-        path=path,
-        domain=domain,
-        max_age=max_age or None,
-        secure=secure,
-        httponly=http_only,
-        samesite=same_site,
-    )
+    unknown = set(cookie_options) - set(CookieOptions.__annotations__)
+    if unknown:
+        raise TypeError(f"session_middleware() got unknown option(s): {sorted(unknown)}")
+    if cookie is not None and cookie_options:
+        raise ValueError(
+            "pass either `cookie=CookieSettings(...)` or the flat cookie options, not both "
+            f"(given: {', '.join(sorted(cookie_options))})"
+        )
     if cookie is None:
-        cookie = flat
-    elif flat != _DEFAULT_COOKIE:
-        raise ValueError("pass either `cookie=CookieSettings(...)` or the flat cookie options")
+        cookie = CookieSettings(
+            name=cookie_options.get("cookie_name", _DEFAULT_COOKIE.name),
+            path=cookie_options.get("path", _DEFAULT_COOKIE.path),
+            domain=cookie_options.get("domain"),
+            max_age=cookie_options.get("max_age") or None,
+            secure=cookie_options.get("secure", _DEFAULT_COOKIE.secure),
+            httponly=cookie_options.get("http_only", _DEFAULT_COOKIE.httponly),
+            samesite=cookie_options.get("same_site", _DEFAULT_COOKIE.samesite),
+        )
     keyring = keys if isinstance(keys, Keyring) else Keyring.from_secrets(keys)
     if not state_attribute.isidentifier() or state_attribute.startswith("_"):
         raise ValueError(
