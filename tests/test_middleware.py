@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -49,6 +50,10 @@ pytestmark = pytest.mark.anyio
 
 BASE = "https://testserver"
 COOKIE = "session"
+
+
+class Color(enum.StrEnum):
+    RED = "red"
 
 
 class SpyStore:
@@ -165,6 +170,9 @@ def build_app(store: SpyStore, keyring: Keyring, clock: FakeClock, **options: An
 
     @app.get("/unstorable/{kind}")
     async def unstorable(kind: str, manager: SessionDep) -> str:
+        if kind == "str-enum-key":  # a str subclass encodes as its value: allowed
+            manager.get_session()["prefs"] = {Color.RED: 1}
+            return "ok"
         if kind.startswith("keys"):  # JSON object keys are str: 1 and "1" would collide
             nested: dict[Any, str] = {1: "a", "1": "b"} if kind == "keys" else {None: "c"}
             manager.get_session()["prefs"] = [{"ok": nested}]
@@ -670,6 +678,13 @@ async def test_data_the_store_cannot_encode_is_refused_before_writing(
         await client.get(f"/unstorable/{kind}")
     assert store.saves == saves
     assert (await client.get("/read")).json() == {"user": "alice"}
+
+
+async def test_a_nested_str_subclass_key_is_stored_as_its_value(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.get("/unstorable/str-enum-key")).status_code == 200
+    assert (await client.get("/read")).json() == {"prefs": {"red": 1}}
 
 
 class RecordEncodingStore(SpyStore):

@@ -111,12 +111,19 @@ class CookieOptions(TypedDict, total=False):
     """
 
     cookie_name: str
+    """The cookie's name (default ``"session"``, which names no stack)."""
     secure: bool
+    """Send the cookie over HTTPS only (default ``True``)."""
     http_only: bool
+    """Hide the cookie from JavaScript (default ``True``)."""
     max_age: int | None
+    """Lifetime in whole seconds; ``None`` (default) or ``0``: a browser-session cookie."""
     same_site: SameSite
+    """``"lax"`` (default), ``"strict"`` or ``"none"``."""
     path: str
+    """The cookie's path (default ``"/"``)."""
     domain: str | None
+    """The cookie's domain (default ``None``: the request host only)."""
 
 
 def session_middleware(
@@ -171,7 +178,8 @@ def session_middleware(
             - ``domain``: the cookie's domain (default: the request host only).
 
     Raises:
-        TypeError: ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``.
+        TypeError: ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``, or an
+            option is unknown.
         ValueError: ``save_attempts`` below 1, ``cookie`` given with any flat cookie option,
             an invalid cookie setting,
             an empty secret, a ``state_attribute`` that is not a public identifier, or an

@@ -314,18 +314,13 @@ def _validate_json(data: Mapping[str, Any]) -> str:
 
     Also refused, as the store's codec would refuse them: strings holding a lone
     surrogate (not valid Unicode, so not storable as UTF-8) and nesting deeper than
-    pydantic serializes or reads back.
+    pydantic serializes or reads back. Nested keys are checked by :func:`_check_keys`,
+    only for data about to be saved.
     """
     try:
         text = encode_json(data)
     except (TypeError, ValueError, RecursionError) as exc:
         _refuse_json(data, exc, encode_json)
-    if text.count("{", 1) and (bad_key := _nested_non_str_key(data)) is not None:
-        key, inner = bad_key
-        raise SessionEncodeError(
-            f"session data is not JSON: key {key!r} holds a dict with the key {inner!r}; "
-            "JSON object keys are str (another key would come back as a str, or collide)"
-        )
     if "\\ud" in text or text.count("[") + text.count("{") > _NESTING_CHECK:
         try:
             to_json(data)
@@ -338,6 +333,17 @@ def _validate_json(data: Mapping[str, Any]) -> str:
     return text
 
 
+def _check_keys(data: Mapping[str, Any], text: str) -> None:
+    """Refuse a dict below the top level with a key that is not a ``str``: JSON would
+    turn it into one, or make it collide with one. (``text``: the JSON of ``data``.)"""
+    if text.count("{", 1) and (bad_key := _nested_non_str_key(data)) is not None:
+        key, inner = bad_key
+        raise SessionEncodeError(
+            f"session data is not JSON: key {key!r} holds a dict with the key {inner!r}; "
+            "JSON object keys are str (another key would come back as a str, or collide)"
+        )
+
+
 def _nested_non_str_key(data: Mapping[str, Any]) -> tuple[str, object] | None:
     """The first dict key below the top level that is not a ``str``, with the top-level
     key holding it (top-level keys are checked as they are set)."""
@@ -347,7 +353,7 @@ def _nested_non_str_key(data: Mapping[str, Any]) -> tuple[str, object] | None:
             item = stack.pop()
             if isinstance(item, dict):
                 for inner, nested in item.items():
-                    if type(inner) is not str:
+                    if not isinstance(inner, str):  # a str subclass encodes as its value
                         return key, inner
                     stack.append(nested)
             elif isinstance(item, list | tuple):
@@ -516,9 +522,10 @@ class SessionManager:
 
         A new session gets its ID as soon as it holds data, so the ID returned here is the
         one its record and cookie will carry. After the response started (a background
-        task, a streaming body) it names the stored record the client holds: the one it
-        loaded, the new ID after :meth:`regenerate`, or ``None`` when there is none (a
-        new session that could not be saved, an invalidated one). Never log
+        task, a streaming body) it names the stored record this request leaves the client
+        with: the one it loaded, the new ID after :meth:`regenerate`, or ``None`` when
+        there is none (a new session that could not be saved) or the request ended it
+        with :meth:`invalidate`. Never log
         it: it is a bearer secret of the user's session (its signed cookie is what
         authenticates, but treat both alike).
 
@@ -707,7 +714,7 @@ class SessionManager:
         data = self._data
         if record is None:
             if data:
-                _validate_json(data)
+                _check_keys(data, _validate_json(data))
                 if self._delete_id is not None:
                     await settings.store.delete(self._delete_id)
                     settings.log(logging.INFO, "session invalidated", self._delete_id)
@@ -719,11 +726,12 @@ class SessionManager:
             return settings.clear_cookie if self._clear_cookie else None
         if self._new_id is not None:  # regenerate
             if data is not None:
-                _validate_json(data)
+                _check_keys(data, _validate_json(data))
             return await self._regenerate(record, data)
         if data is not None:
             text = _validate_json(data)
             if text != self._snapshot:
+                _check_keys(data, text)
                 await self._save_changes(record, data)
                 return None
         now = self._now()
