@@ -445,27 +445,28 @@ class ExpiresAtTheCarry(Yielding[dict[str, Any]]):
 SHORT = Expiry(idle=timedelta(hours=1), absolute=timedelta(hours=1))
 
 
-async def test_rotate_session_expiring_at_the_carry_is_ended_not_an_error() -> None:
+async def expiring_at_the_carry() -> tuple[
+    FakeClock, MemoryStore[dict[str, Any]], Session[dict[str, Any]], ExpiresAtTheCarry
+]:
+    """A session of one hour, in a store that lets that hour pass at the carry."""
     clock = FakeClock()
     inner: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
     saved = await inner.save(new_session({"base": 1}, SHORT, now=clock()))
     assert isinstance(saved, Ok)
-    store = ExpiresAtTheCarry(inner, clock, saved.value.id)
+    return clock, inner, saved.value, ExpiresAtTheCarry(inner, clock, saved.value.id)
+
+
+async def test_rotate_session_expiring_at_the_carry_is_ended_not_an_error() -> None:
+    clock, inner, old, store = await expiring_at_the_carry()
     response = Response()
-    rotated = await rotate_session(
-        response, store, saved.value, keys=KEYS, clock=clock, expiry=SHORT
-    )
+    rotated = await rotate_session(response, store, old, keys=KEYS, clock=clock, expiry=SHORT)
     assert rotated is None  # ended meanwhile, as a logout would be
     assert "Max-Age=0" in response.headers["set-cookie"]
-    assert await inner.load(saved.value.id) is None
+    assert await inner.load(old.id) is None
 
 
 async def test_regenerate_expiring_at_the_carry_is_ended_not_a_503() -> None:
-    clock = FakeClock()
-    inner: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
-    saved = await inner.save(new_session({"base": 1}, SHORT, now=clock()))
-    assert isinstance(saved, Ok)
-    store = ExpiresAtTheCarry(inner, clock, saved.value.id)
+    clock, inner, old, store = await expiring_at_the_carry()
     app = FastAPI()
     app.add_middleware(session_middleware, store=store, keys=KEYS, clock=clock, expiry=SHORT)
 
@@ -475,13 +476,13 @@ async def test_regenerate_expiring_at_the_carry_is_ended_not_a_503() -> None:
         manager.regenerate()
         return "ok"
 
-    token = sign_session_id(saved.value.id, KEYS, now=clock())
+    token = sign_session_id(old.id, KEYS, now=clock())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         client.cookies.set("session", token)
         response = await client.post("/login")
     assert response.status_code == 200
     assert "set-cookie" not in response.headers
-    assert await inner.load(saved.value.id) is None
+    assert await inner.load(old.id) is None
 
 
 async def test_rotate_session_stops_at_its_last_attempt() -> None:
