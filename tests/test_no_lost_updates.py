@@ -173,14 +173,21 @@ async def regenerate_while_another_writes(
 ) -> tuple[SessionId, httpx.Response]:
     """A login regenerates the session while another request of the same user saves
     ``item`` to the old record; return the old ID and the login's response."""
-    app = make_app(store, harness)
+    return await regenerate_while(make_app(store, harness), harness, "/set/item")
+
+
+async def regenerate_while(
+    app: FastAPI, harness: StoreHarness, other: str
+) -> tuple[SessionId, httpx.Response]:
+    """A login regenerates the session while the same user's request to ``other`` runs
+    to completion; return the old ID and the login's response."""
     gate = asyncio.Event()
 
     @app.post("/login")
     async def login(manager: SessionDep) -> str:
         manager.get_session()["user"] = "ada"
         manager.regenerate()
-        await gate.wait()  # another request saves to the old record meanwhile
+        await gate.wait()  # the other request runs meanwhile
         return "ok"
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
@@ -188,7 +195,7 @@ async def regenerate_while_another_writes(
         old_id = session_id_of(client, harness)
         login_task = asyncio.ensure_future(client.post("/login"))
         await asyncio.sleep(0.05)
-        assert (await client.post("/set/item")).status_code == 200
+        assert (await client.post(other)).status_code == 200
         gate.set()
         return old_id, await login_task
 
@@ -367,30 +374,14 @@ async def test_rotate_session_never_revives_an_ended_session(harness: StoreHarne
 
 
 async def test_regenerate_never_revives_an_ended_session(harness: StoreHarness) -> None:
-    store = Yielding(harness.store)
-    app = make_app(store, harness)
-    gate = asyncio.Event()
-
-    @app.post("/slow-login")
-    async def slow_login(manager: SessionDep) -> str:
-        manager.get_session()["role"] = "admin"
-        manager.regenerate()
-        await gate.wait()  # a logout ends the session meanwhile
-        return "ok"
+    app = make_app(Yielding(harness.store), harness)
 
     @app.post("/logout")
     async def logout(manager: SessionDep) -> str:
-        manager.invalidate()
+        manager.invalidate()  # ends the session while the login waits
         return "ok"
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        await client.post("/set/base")
-        old_id = session_id_of(client, harness)
-        login = asyncio.ensure_future(client.post("/slow-login"))
-        await asyncio.sleep(0.05)
-        assert (await client.post("/logout")).status_code == 200
-        gate.set()
-        response = await login
+    old_id, response = await regenerate_while(app, harness, "/logout")
     assert response.status_code == 200
     assert "set-cookie" not in response.headers  # no new session for an ended one
     assert await harness.store.load(old_id) is None
