@@ -21,9 +21,10 @@ from typed_sessions.adapters.responses import (
     SessionFailure,
     default_error_mapping,
 )
+from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.result import Err, Result
 from typed_sessions.core.session import Expiry, Session
-from typed_sessions.core.signing import Keyring, SessionId, new_session_id, sign_session_id
+from typed_sessions.core.signing import Keyring, sign_session_id
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import Conflict, StoreUnavailableError
 

@@ -25,9 +25,10 @@ from typed_sessions.adapters.lifecycle import (
 from typed_sessions.adapters.responses import store_error_handler
 from typed_sessions.core.clock import utc_now
 from typed_sessions.core.cookies import CookieSettings
+from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Expiry, Session, new_session, replace_data
-from typed_sessions.core.signing import Keyring, SessionId, verify_session_token
+from typed_sessions.core.signing import Keyring, verify_session_token
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import Conflict, StoreError, StoreUnavailableError
 

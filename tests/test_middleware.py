@@ -32,15 +32,10 @@ from typed_sessions.adapters.session_state import (
 )
 from typed_sessions.core.codec import SessionCodec, SessionEncodeError
 from typed_sessions.core.cookies import CookieSettings
+from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
-from typed_sessions.core.signing import (
-    Keyring,
-    SessionId,
-    new_session_id,
-    sign_session_id,
-    verify_session_token,
-)
+from typed_sessions.core.signing import Keyring, sign_session_id, verify_session_token
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import Conflict, StoreUnavailableError
 

@@ -57,6 +57,7 @@ from typed_sessions.core.cookies import (
     render_clear_cookie,
     render_set_cookie,
 )
+from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import (
     MAX_LIFETIME,
@@ -72,10 +73,8 @@ from typed_sessions.core.signing import (
     DEFAULT_CLOCK_SKEW,
     TOKEN_LENGTH,
     Keyring,
-    SessionId,
     SigningKey,
     TokenError,
-    new_session_id,
     sign_session_id,
     verify_session_token,
 )
@@ -97,7 +96,7 @@ from typed_sessions.stores.update import (
 if TYPE_CHECKING:
     from typed_sessions.stores.redis import RedisStore
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 def __getattr__(name: str) -> Any:

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from typed_sessions.adapters.dependencies import DEFAULT_COOKIE, DEFAULT_EXPIRY
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, render_clear_cookie, render_set_cookie
+from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.result import Ok
 from typed_sessions.core.retry import retry_delay
 from typed_sessions.core.session import (
@@ -40,7 +41,7 @@ from typed_sessions.core.session import (
     replace_data,
     touch_session,
 )
-from typed_sessions.core.signing import Keyring, SessionId, new_session_id, sign_session_id
+from typed_sessions.core.signing import Keyring, sign_session_id
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
 __all__ = ["IssuedSession", "end_session", "issue_session", "rotate_session", "start_session"]

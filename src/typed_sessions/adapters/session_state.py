@@ -36,6 +36,7 @@ from typed_sessions.core.cookies import (
     render_clear_cookie,
     render_set_cookie,
 )
+from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.result import Err, Ok
 from typed_sessions.core.retry import retry_delay
 from typed_sessions.core.session import (
@@ -47,14 +48,7 @@ from typed_sessions.core.session import (
     replace_data,
     touch_session,
 )
-from typed_sessions.core.signing import (
-    Keyring,
-    SessionId,
-    TokenError,
-    new_session_id,
-    sign_session_id,
-    verify_session_token,
-)
+from typed_sessions.core.signing import Keyring, TokenError, sign_session_id, verify_session_token
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
 __all__ = [

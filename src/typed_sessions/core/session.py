@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
-from typed_sessions.core.signing import SessionId, new_session_id
+from typed_sessions.core.ids import SessionId, new_session_id
 
 __all__ = [
     "MAX_LIFETIME",

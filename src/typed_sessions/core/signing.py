@@ -17,37 +17,30 @@ here raises for untrusted input: ``verify_session_token`` returns ``Err(TokenErr
 from __future__ import annotations
 
 import binascii
-import secrets
 import warnings
 from binascii import hexlify
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from hmac import compare_digest
-from typing import NewType
 
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 
 __all__ = [
     "DEFAULT_CLOCK_SKEW",
     "TOKEN_LENGTH",
     "Keyring",
-    "SessionId",
     "SigningKey",
     "TokenError",
-    "new_session_id",
     "sign_session_id",
     "verify_session_token",
 ]
 
-SessionId = NewType("SessionId", str)
-"""A session ID: 43 URL-safe characters encoding 256 random bits."""
-
 TOKEN_VERSION = 1
-_ID_BYTES = 32
 _URLSAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _KEY_LENGTH = 8  # base64 of 6 bytes: version and key id
 _SIGNED_LENGTH = _KEY_LENGTH + 12 + 43
@@ -76,11 +69,6 @@ class TokenError(StrEnum):
     """Issued longer ago than ``max_age``."""
     FUTURE = "future"
     """Issued later than ``now`` plus the allowed clock skew."""
-
-
-def new_session_id() -> SessionId:
-    """Return a fresh session ID: 256 bits from :mod:`secrets`, URL-safe text."""
-    return SessionId(secrets.token_urlsafe(_ID_BYTES))
 
 
 @dataclass(frozen=True, slots=True)

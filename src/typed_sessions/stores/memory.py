@@ -10,9 +10,9 @@ from typing import Any, Generic, TypeVar, overload
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.codec import SessionCodec
+from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
-from typed_sessions.core.signing import SessionId
 from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 
 __all__ = ["MemoryStore"]

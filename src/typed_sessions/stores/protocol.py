@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Result
 from typed_sessions.core.session import Session
-from typed_sessions.core.signing import SessionId
 
 __all__ = [
     "Conflict",

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import TypeAlias, TypeVar
 
 from typed_sessions.core.clock import Clock, utc_now
+from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.retry import retry_delay
 from typed_sessions.core.session import Expiry, Session, is_expired, replace_data, touch_session
-from typed_sessions.core.signing import SessionId
 from typed_sessions.stores.protocol import Conflict, SessionStore
 
 __all__ = ["SessionNotFound", "TooManyConflicts", "UpdateError", "update_session"]

@@ -1,0 +1,20 @@
+"""Session IDs: what names a record in a store, and how a fresh one is made."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Final, NewType
+
+__all__ = ["ID_LENGTH", "SessionId", "new_session_id"]
+
+SessionId = NewType("SessionId", str)
+"""A session ID: 43 URL-safe characters encoding 256 random bits."""
+
+_ID_BYTES: Final = 32
+ID_LENGTH: Final = 43
+"""Length of every ID :func:`new_session_id` returns."""
+
+
+def new_session_id() -> SessionId:
+    """Return a fresh session ID: 256 bits from :mod:`secrets`, URL-safe text."""
+    return SessionId(secrets.token_urlsafe(_ID_BYTES))
