@@ -14,7 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from typed_sessions.adapters.middleware import SessionDep, session_middleware
+from typed_sessions.adapters.middleware import session_middleware
+from typed_sessions.adapters.session_deps import SessionDep
+from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.signing import Keyring
 from typed_sessions.stores.memory import MemoryStore
 
@@ -31,10 +33,7 @@ def create_app(secret: str | None = None) -> FastAPI:
         keys=Keyring.from_secrets(
             secret or os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
         ),
-        http_only=True,
-        secure=True,
-        max_age=0,  # a browser-session cookie, as on the page
-        cookie_name="sid",
+        cookie=CookieSettings(name="sid"),  # Secure, HttpOnly, a browser-session cookie
         state_attribute="session",
         skip_header="x-skip-session",
         logger=logger,

@@ -24,13 +24,15 @@ def create_app(secret: str) -> FastAPI:
         session_middleware,
         store=MemoryStore(dict[str, Any]),  # required: where the records live
         keys=Keyring.from_secrets(secret),  # required: a Keyring, or one secret
-        cookie_name="session",
-        secure=True,  # sent over HTTPS only
-        http_only=True,  # hidden from JavaScript
-        max_age=None,  # None or 0: a browser-session cookie
-        same_site="lax",
-        path="/",
-        domain=None,  # the request's host only
+        cookie=CookieSettings(  # the same settings as the dependencies take
+            name="session",
+            secure=True,  # sent over HTTPS only
+            httponly=True,  # hidden from JavaScript
+            max_age=None,  # None: a browser-session cookie
+            samesite="lax",
+            path="/",
+            domain=None,  # the request's host only
+        ),
         state_attribute="session",  # request.state.session
         skip_header=None,  # e.g. "x-skip-session" or ("x-health-check", "1")
         logger=logging.getLogger("sessions"),  # default None: no logging

@@ -366,7 +366,7 @@ async def test_middleware_options_example(caplog: pytest.LogCaptureFixture) -> N
 
 
 def _sid(set_cookie: str) -> str:
-    from typed_sessions.adapters.session_state import id_digest
+    from typed_sessions.core.ids import id_digest
 
     token = set_cookie.split(";", 1)[0].split("=", 1)[1]
     return f" [sid#{id_digest(session_id_in(token))}]"

@@ -11,15 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from typed_sessions.adapters.session_state import (
-    KeyChanges,
-    SessionClosedError,
-    SessionData,
-    apply_changes,
-    diff_data,
-    encode_json,
-    id_digest,
-)
+from typed_sessions.adapters.errors import SessionClosedError
+from typed_sessions.adapters.session_data import SessionData
+from typed_sessions.core.changes import KeyChanges, apply_changes, diff_data
+from typed_sessions.core.ids import id_digest
+from typed_sessions.core.jsondata import encode_json
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=5)
 json_values = st.recursive(

@@ -6,6 +6,7 @@ Everything public is importable from here. ``RedisStore`` is imported on first u
 
 from typing import TYPE_CHECKING, Any
 
+from typed_sessions.adapters.actions import SessionActions
 from typed_sessions.adapters.dependencies import (
     OptionalSessionDependency,
     SessionDependency,
@@ -13,22 +14,25 @@ from typed_sessions.adapters.dependencies import (
     make_cookie_dependency,
     make_header_dependency,
 )
+from typed_sessions.adapters.errors import (
+    SessionClosedError,
+    SessionConflictError,
+    SessionMiddlewareMissingError,
+    SessionNotLoadedError,
+    SessionSkippedError,
+    SessionUsageError,
+    WebSocketSessionError,
+)
 from typed_sessions.adapters.lifecycle import (
     IssuedSession,
     end_session,
     issue_session,
+    reissue_session,
     rotate_session,
     start_session,
 )
-from typed_sessions.adapters.middleware import (
-    CookieOptions,
-    LoadedSessionDep,
-    SessionDep,
-    SessionMiddleware,
-    get_session_manager,
-    load_session_manager,
-    session_middleware,
-)
+from typed_sessions.adapters.manager import SessionManager
+from typed_sessions.adapters.middleware import SessionMiddleware, session_middleware
 from typed_sessions.adapters.responses import (
     ErrorMapping,
     FailureKind,
@@ -37,17 +41,14 @@ from typed_sessions.adapters.responses import (
     default_error_mapping,
     store_error_handler,
 )
-from typed_sessions.adapters.session_state import (
-    SessionClosedError,
-    SessionConflictError,
-    SessionData,
-    SessionManager,
-    SessionMiddlewareMissingError,
-    SessionNotLoadedError,
-    SessionSkippedError,
-    SessionUsageError,
-    WebSocketSessionError,
+from typed_sessions.adapters.session_data import SessionData
+from typed_sessions.adapters.session_deps import (
+    LoadedSessionDep,
+    SessionDep,
+    get_session_manager,
+    load_session_manager,
 )
+from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.codec import DecodeError, SessionCodec, SessionEncodeError
 from typed_sessions.core.cookies import (
@@ -56,6 +57,13 @@ from typed_sessions.core.cookies import (
     parse_cookie,
     render_clear_cookie,
     render_set_cookie,
+)
+from typed_sessions.core.defaults import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_CLOCK_SKEW,
+    DEFAULT_COOKIE,
+    DEFAULT_EXPIRY,
+    DEFAULT_HEADER,
 )
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.result import Err, Ok, Result
@@ -70,27 +78,28 @@ from typed_sessions.core.session import (
     touch_session,
 )
 from typed_sessions.core.signing import (
-    DEFAULT_CLOCK_SKEW,
     TOKEN_LENGTH,
     Keyring,
+    Keys,
     SigningKey,
     TokenError,
+    as_keyring,
     sign_session_id,
     verify_session_token,
 )
 from typed_sessions.stores.memory import MemoryStore
+from typed_sessions.stores.operations import (
+    SessionNotFound,
+    TooManyConflicts,
+    UpdateError,
+    update_session,
+)
 from typed_sessions.stores.protocol import (
     Conflict,
     SessionStore,
     StoreCorruptError,
     StoreError,
     StoreUnavailableError,
-)
-from typed_sessions.stores.update import (
-    SessionNotFound,
-    TooManyConflicts,
-    UpdateError,
-    update_session,
 )
 
 if TYPE_CHECKING:
@@ -114,12 +123,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DEFAULT_ATTEMPTS",
     "DEFAULT_CLOCK_SKEW",
+    "DEFAULT_COOKIE",
+    "DEFAULT_EXPIRY",
+    "DEFAULT_HEADER",
     "MAX_LIFETIME",
     "TOKEN_LENGTH",
     "Clock",
     "Conflict",
-    "CookieOptions",
     "CookieSettings",
     "DecodeError",
     "Err",
@@ -129,6 +141,7 @@ __all__ = [
     "FailureReason",
     "IssuedSession",
     "Keyring",
+    "Keys",
     "LoadedSessionDep",
     "MemoryStore",
     "Ok",
@@ -137,6 +150,7 @@ __all__ = [
     "Result",
     "SameSite",
     "Session",
+    "SessionActions",
     "SessionClosedError",
     "SessionCodec",
     "SessionConflictError",
@@ -151,6 +165,7 @@ __all__ = [
     "SessionMiddlewareMissingError",
     "SessionNotFound",
     "SessionNotLoadedError",
+    "SessionSettings",
     "SessionSkippedError",
     "SessionStore",
     "SessionUsageError",
@@ -164,6 +179,7 @@ __all__ = [
     "Verifier",
     "WebSocketSessionError",
     "__version__",
+    "as_keyring",
     "default_error_mapping",
     "end_session",
     "expire_session",
@@ -176,6 +192,7 @@ __all__ = [
     "new_session",
     "new_session_id",
     "parse_cookie",
+    "reissue_session",
     "render_clear_cookie",
     "render_set_cookie",
     "replace_data",

@@ -22,24 +22,23 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Generic, Literal, TypeAlias, TypeVar, overload
+from typing import Generic, Literal, NamedTuple, TypeAlias, TypeVar, overload
 
 from fastapi.openapi.models import APIKey, APIKeyIn
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 
+from typed_sessions.adapters.actions import SessionActions
 from typed_sessions.adapters.responses import ErrorMapping, SessionFailure, default_error_mapping
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, is_http_token, parse_cookie
+from typed_sessions.core.defaults import DEFAULT_COOKIE, DEFAULT_EXPIRY, DEFAULT_HEADER
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Expiry, Session, is_expired, touch_session
-from typed_sessions.core.signing import Keyring, TokenError, verify_session_token
+from typed_sessions.core.signing import Keys, TokenError, as_keyring, verify_session_token
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
 __all__ = [
-    "DEFAULT_COOKIE",
-    "DEFAULT_EXPIRY",
-    "DEFAULT_HEADER",
     "OptionalSessionDependency",
     "SessionDependency",
     "Verifier",
@@ -53,10 +52,6 @@ Verifier: TypeAlias = Callable[[Session[T]], bool | Awaitable[bool]]
 """Decides whether a live session may use the route: ``True`` admits it, anything else
 gives 403. Sync verifiers run on the event loop, so keep them quick; do I/O in an async one."""
 
-DEFAULT_COOKIE = CookieSettings()
-DEFAULT_EXPIRY = Expiry()
-DEFAULT_HEADER = "X-Session"
-
 _MISSING = SessionFailure("unauthenticated", "missing")
 _UNKNOWN = SessionFailure("unauthenticated", "unknown_session")
 _EXPIRED = SessionFailure("unauthenticated", "session_expired")
@@ -64,8 +59,9 @@ _REFUSED = SessionFailure("forbidden", "refused")
 _TOKEN_FAILURES = {error: SessionFailure.from_token_error(error) for error in TokenError}
 
 
-class _SessionScheme(SecurityBase, Generic[T]):
-    """What the two dependency kinds share: the OpenAPI scheme and the checks."""
+class _SessionScheme(SecurityBase, SessionActions[T], Generic[T]):
+    """What the two dependency kinds share: the OpenAPI scheme, the checks, and the
+    settings-once actions (``start``, ``rotate``, ``end``, ``issue``, ``reissue``)."""
 
     model: APIKey
 
@@ -74,43 +70,50 @@ class _SessionScheme(SecurityBase, Generic[T]):
         store: SessionStore[T],
         verify_fn: Verifier[T],
         *,
-        location: Literal["cookie", "header"],
-        name: str,
-        keys: Keyring,
+        cookie: CookieSettings | None,
+        header: str,
+        keys: Keys,
         expiry: Expiry,
         clock: Clock,
         on_error: ErrorMapping,
         scheme_name: str | None,
         description: str | None,
     ) -> None:
+        location = "header" if cookie is None else "cookie"
+        name = header if cookie is None else cookie.name
         self.model = APIKey(**{"in": APIKeyIn(location)}, name=name, description=description)
         self.scheme_name = scheme_name or (
-            "SessionCookie" if location == "cookie" else "SessionHeader"
+            "SessionCookie" if cookie is not None else "SessionHeader"
         )
         self.store = store
-        self.keys = keys
+        self.keys = as_keyring(keys)
+        self.cookie = cookie
         self.expiry = expiry
+        self.clock = checked_clock(clock)
         self._verify = verify_fn
-        self._clock = checked_clock(clock)
         self._on_error = on_error
         self._max_age: timedelta = expiry.absolute
-        self._cookie = name if location == "cookie" else None
-        self._header = name.lower()
+        self._cookie_name = None if cookie is None else cookie.name
+        self._header = header.lower()
+        self._options = _Options(cookie, header, self.keys, expiry, clock, on_error,
+                                 scheme_name, description)  # fmt: skip
 
     def _token(self, request: HTTPConnection) -> str | None:
-        if self._cookie is None:
+        if self._cookie_name is None:
             return request.headers.get(self._header)
         # HTTP/2 clients may split cookies over several header fields: read them all.
         headers = request.headers.getlist("cookie")
         if not headers:
             return None
-        return parse_cookie("; ".join(headers) if len(headers) > 1 else headers[0], self._cookie)
+        return parse_cookie(
+            "; ".join(headers) if len(headers) > 1 else headers[0], self._cookie_name
+        )
 
     async def _authenticate(self, token: str | None) -> Result[Session[T], SessionFailure]:
         """``Ok(session)``, ``Err`` for every 401 cause; raise for 403 and 503."""
         if not token:
             return Err(_MISSING)
-        now = self._clock()
+        now = self.clock()
         checked = verify_session_token(token, self.keys, now=now, max_age=self._max_age)
         if isinstance(checked, Err):
             return Err(_TOKEN_FAILURES[checked.error])
@@ -143,6 +146,17 @@ class _SessionScheme(SecurityBase, Generic[T]):
         return Ok(session)
 
 
+class _Options(NamedTuple):
+    cookie: CookieSettings | None
+    header: str
+    keys: Keys
+    expiry: Expiry
+    clock: Clock
+    on_error: ErrorMapping
+    scheme_name: str | None
+    description: str | None
+
+
 class SessionDependency(_SessionScheme[T]):
     """A dependency giving the request's verified ``Session[T]``; it raises otherwise.
 
@@ -155,6 +169,11 @@ class SessionDependency(_SessionScheme[T]):
         if isinstance(result, Ok):
             return result.value
         raise self._on_error(result.error)
+
+    def optional(self) -> OptionalSessionDependency[T]:
+        """The same dependency, with these settings, giving ``None`` instead of a 401
+        (as ``auto_error=False``): for pages that serve visitors and users alike."""
+        return OptionalSessionDependency(self.store, self._verify, **self._options._asdict())
 
 
 class OptionalSessionDependency(_SessionScheme[T]):
@@ -176,7 +195,7 @@ def make_cookie_dependency(
     store: SessionStore[T],
     verify_fn: Verifier[T],
     *,
-    keys: Keyring,
+    keys: Keys,
     cookie: CookieSettings = ...,
     expiry: Expiry = ...,
     auto_error: Literal[True] = ...,
@@ -192,7 +211,7 @@ def make_cookie_dependency(
     store: SessionStore[T],
     verify_fn: Verifier[T],
     *,
-    keys: Keyring,
+    keys: Keys,
     cookie: CookieSettings = ...,
     expiry: Expiry = ...,
     auto_error: Literal[False],
@@ -208,7 +227,7 @@ def make_cookie_dependency(
     store: SessionStore[T],
     verify_fn: Verifier[T],
     *,
-    keys: Keyring,
+    keys: Keys,
     cookie: CookieSettings = ...,
     expiry: Expiry = ...,
     auto_error: bool,
@@ -223,7 +242,7 @@ def make_cookie_dependency(
     store: SessionStore[T],
     verify_fn: Verifier[T],
     *,
-    keys: Keyring,
+    keys: Keys,
     cookie: CookieSettings = DEFAULT_COOKIE,
     expiry: Expiry = DEFAULT_EXPIRY,
     auto_error: bool = True,
@@ -255,8 +274,8 @@ def make_cookie_dependency(
     return cls(
         store,
         verify_fn,
-        location="cookie",
-        name=cookie.name,
+        cookie=cookie,
+        header=DEFAULT_HEADER,
         keys=keys,
         expiry=expiry,
         clock=clock,
@@ -271,7 +290,7 @@ def make_header_dependency(
     store: SessionStore[T],
     verify_fn: Verifier[T],
     *,
-    keys: Keyring,
+    keys: Keys,
     header: str = ...,
     expiry: Expiry = ...,
     auto_error: Literal[True] = ...,
@@ -287,7 +306,7 @@ def make_header_dependency(
     store: SessionStore[T],
     verify_fn: Verifier[T],
     *,
-    keys: Keyring,
+    keys: Keys,
     header: str = ...,
     expiry: Expiry = ...,
     auto_error: Literal[False],
@@ -303,7 +322,7 @@ def make_header_dependency(
     store: SessionStore[T],
     verify_fn: Verifier[T],
     *,
-    keys: Keyring,
+    keys: Keys,
     header: str = ...,
     expiry: Expiry = ...,
     auto_error: bool,
@@ -318,7 +337,7 @@ def make_header_dependency(
     store: SessionStore[T],
     verify_fn: Verifier[T],
     *,
-    keys: Keyring,
+    keys: Keys,
     header: str = DEFAULT_HEADER,
     expiry: Expiry = DEFAULT_EXPIRY,
     auto_error: bool = True,
@@ -341,8 +360,8 @@ def make_header_dependency(
     return cls(
         store,
         verify_fn,
-        location="header",
-        name=header,
+        cookie=None,
+        header=header,
         keys=keys,
         expiry=expiry,
         clock=clock,

@@ -6,45 +6,40 @@ builds and returns itself (FastAPI ignores the injected one then). The helpers a
 ``Set-Cookie`` header, leaving any other cookie alone, and set ``Cache-Control: no-store``
 so no cache keeps a response that sets or clears a session.
 
-Changing a session's data is a save of a new record made by the pure functions; the
-dependency already slid its expiry::
-
-    match await store.save(replace_data(session, new_data, now=utc_now())):
-        case Ok(saved): ...
-        case Err(Conflict()): ...  # another request saved it first: reload and retry, or 409
-
-Use the same ``keys``, ``cookie`` and ``expiry`` as the session dependency. Store failures
-raise :class:`StoreError`; register ``store_error_handler`` to answer them with 503.
+Settings given once: the dependency from ``make_cookie_dependency`` offers these as
+methods (``current.start(response, data)``, ``current.rotate(...)``, ``current.end(...)``)
+with the store, keys, cookie, expiry and clock it was made with, so a session is always
+started with the settings it is read with. The free functions below are for direct use;
+give them the same settings as the dependency. Store failures raise
+:class:`StoreError`; register ``store_error_handler`` to answer them with 503.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from starlette.responses import Response
 
-from typed_sessions.adapters.dependencies import DEFAULT_COOKIE, DEFAULT_EXPIRY
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, render_clear_cookie, render_set_cookie
-from typed_sessions.core.ids import SessionId, new_session_id
+from typed_sessions.core.defaults import DEFAULT_ATTEMPTS, DEFAULT_COOKIE, DEFAULT_EXPIRY
+from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Ok
-from typed_sessions.core.retry import retry_delay
-from typed_sessions.core.session import (
-    Expiry,
-    Session,
-    expire_session,
-    new_session,
-    replace_data,
-    touch_session,
-)
-from typed_sessions.core.signing import Keyring, sign_session_id
+from typed_sessions.core.session import Expiry, Session, new_session
+from typed_sessions.core.signing import Keys, as_keyring, sign_session_id
+from typed_sessions.stores.operations import SessionNotFound, move_session
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
-__all__ = ["IssuedSession", "end_session", "issue_session", "rotate_session", "start_session"]
+__all__ = [
+    "IssuedSession",
+    "end_session",
+    "issue_session",
+    "reissue_session",
+    "rotate_session",
+    "start_session",
+]
 
 T = TypeVar("T")
 
@@ -61,7 +56,7 @@ async def issue_session(
     store: SessionStore[T],
     data: T,
     *,
-    keys: Keyring,
+    keys: Keys,
     expiry: Expiry = DEFAULT_EXPIRY,
     clock: Clock = utc_now,
 ) -> IssuedSession[T]:
@@ -76,7 +71,7 @@ async def issue_session(
     saved = await store.save(new_session(data, expiry, now=now))
     if not isinstance(saved, Ok):
         raise StoreError("the store already holds a freshly generated session ID")
-    return IssuedSession(saved.value, sign_session_id(saved.value.id, keys, now=now))
+    return IssuedSession(saved.value, sign_session_id(saved.value.id, as_keyring(keys), now=now))
 
 
 async def start_session(
@@ -84,7 +79,7 @@ async def start_session(
     store: SessionStore[T],
     data: T,
     *,
-    keys: Keyring,
+    keys: Keys,
     cookie: CookieSettings = DEFAULT_COOKIE,
     expiry: Expiry = DEFAULT_EXPIRY,
     clock: Clock = utc_now,
@@ -102,16 +97,47 @@ async def start_session(
     return issued.session
 
 
+async def reissue_session(
+    store: SessionStore[T],
+    session: Session[T],
+    *,
+    keys: Keys,
+    expiry: Expiry = DEFAULT_EXPIRY,
+    clock: Clock = utc_now,
+    attempts: int = DEFAULT_ATTEMPTS,
+    update: Callable[[T], T] | None = None,
+) -> IssuedSession[T] | None:
+    """Move ``session`` to a new ID and end the old one; return the new one and its token.
+
+    What :func:`rotate_session` does, without a cookie: for header clients. ``None`` when
+    the old session had already ended (it is not brought back).
+
+    Raises:
+        StoreError: as for :func:`rotate_session`.
+        ValueError: ``attempts`` is less than 1.
+    """
+    change = (lambda data: data) if update is None else update
+    moved = await move_session(
+        store, session, change(session.data), change, expiry=expiry, attempts=attempts, clock=clock
+    )
+    if isinstance(moved, Ok):
+        token = sign_session_id(moved.value.id, as_keyring(keys), now=clock())
+        return IssuedSession(moved.value, token)
+    if isinstance(moved.error, SessionNotFound):
+        return None
+    raise StoreError(f"the session kept changing; not rotated after {attempts} tries")
+
+
 async def rotate_session(
     response: Response,
     store: SessionStore[T],
     session: Session[T],
     *,
-    keys: Keyring,
+    keys: Keys,
     cookie: CookieSettings = DEFAULT_COOKIE,
     expiry: Expiry = DEFAULT_EXPIRY,
     clock: Clock = utc_now,
-    attempts: int = 20,
+    attempts: int = DEFAULT_ATTEMPTS,
     update: Callable[[T], T] | None = None,
 ) -> Session[T] | None:
     """Move ``session``'s data to a new ID, end the old one and set the new cookie.
@@ -144,64 +170,14 @@ async def rotate_session(
         ValueError: ``attempts`` is less than 1.
         Exception: whatever ``update`` raised, with the old session left as it was.
     """
-    if attempts < 1:
-        raise ValueError("attempts must be at least 1")
-    moving = session if update is None else replace(session, data=update(session.data))
-    issued = await _save_moved(store, moving, keys=keys, expiry=expiry, clock=clock)
-    rotated, current, gone = issued.session, session, False
-    try:
-        for attempt in range(attempts):
-            ended = await store.save(expire_session(current))
-            if isinstance(ended, Ok):
-                break
-            if ended.error.found is None:
-                gone = True
-                break
-            if attempt + 1 == attempts:
-                raise StoreError(f"the session kept changing; not rotated after {attempts} tries")
-            # Another request saved meanwhile: carry its data to the new record first,
-            # while the old session still stands, then end the newest version.
-            await asyncio.sleep(retry_delay(attempt))
-            latest = await store.load(session.id)
-            if latest is None:
-                gone = True
-                break
-            current = latest
-            data = latest.data if update is None else update(latest.data)
-            carried = await store.save(replace_data(rotated, data, now=clock()))
-            if not isinstance(carried, Ok):
-                if carried.error.found is None:  # expired with the old one (same deadline)
-                    gone = True
-                    break
-                raise StoreError("the new session record changed while rotating")  # unexpected
-            rotated = carried.value
-    except BaseException:
-        await _discard(store, issued.session.id)
-        raise
-    if gone:
-        await _discard(store, issued.session.id)
+    issued = await reissue_session(
+        store, session, keys=keys, expiry=expiry, clock=clock, attempts=attempts, update=update
+    )
+    if issued is None:
         _set_cookie(response, render_clear_cookie(cookie))
         return None
     _set_cookie(response, render_set_cookie(cookie, issued.token))
-    return rotated
-
-
-async def _save_moved(
-    store: SessionStore[T], session: Session[T], *, keys: Keyring, expiry: Expiry, clock: Clock
-) -> IssuedSession[T]:
-    """Save ``session``'s data and lifetime under a fresh ID; return it and its token."""
-    now = clock()
-    moved = touch_session(replace(session, id=new_session_id(), version=0), expiry, now=now)
-    saved = await store.save(moved)
-    if not isinstance(saved, Ok):
-        raise StoreError("the store already holds a freshly generated session ID")
-    return IssuedSession(saved.value, sign_session_id(saved.value.id, keys, now=now))
-
-
-async def _discard(store: SessionStore[T], session_id: SessionId) -> None:
-    """Remove a record no client has a token for; failing leaves an orphan that expires."""
-    with contextlib.suppress(StoreError):
-        await store.delete(session_id)
+    return issued.session
 
 
 async def end_session(

@@ -23,19 +23,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from hmac import compare_digest
+from typing import TypeAlias
 
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from typed_sessions.core.defaults import DEFAULT_CLOCK_SKEW
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 
 __all__ = [
-    "DEFAULT_CLOCK_SKEW",
     "TOKEN_LENGTH",
     "Keyring",
+    "Keys",
     "SigningKey",
     "TokenError",
+    "as_keyring",
     "sign_session_id",
     "verify_session_token",
 ]
@@ -48,8 +51,6 @@ TOKEN_LENGTH = _SIGNED_LENGTH + 64
 """Length of every token ``sign_session_id`` returns."""
 _MAX_ISSUED = 16**12 - 1
 
-DEFAULT_CLOCK_SKEW = timedelta(seconds=60)
-"""How far in the future a token's issue time may be before it is refused."""
 _DEFAULT_SKEW_SECONDS = DEFAULT_CLOCK_SKEW.total_seconds()
 
 MIN_SECRET_BYTES = 32
@@ -148,6 +149,24 @@ class Keyring:
     def key_for(self, token: str) -> SigningKey | None:
         """Return the key that ``token`` names, or ``None`` when this keyring lacks it."""
         return self._by_prefix.get(token[:_KEY_LENGTH])
+
+
+Keys: TypeAlias = Keyring | str | bytes
+"""What every ``keys=`` option accepts: a :class:`Keyring`, or one secret to derive it from."""
+
+
+def as_keyring(keys: Keys) -> Keyring:
+    """Return ``keys`` as a :class:`Keyring` (a secret gets the default purpose).
+
+    Raises:
+        ValueError: an empty secret (see :meth:`Keyring.from_secrets`).
+        TypeError: ``keys`` is neither a ``Keyring`` nor a secret.
+    """
+    if isinstance(keys, Keyring):
+        return keys
+    if isinstance(keys, str | bytes):
+        return Keyring.from_secrets(keys)
+    raise TypeError(f"keys must be a Keyring or a secret (str or bytes), not {type(keys).__name__}")
 
 
 _FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/!!")  # "!" is refused by strict decoding

@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from typed_sessions.adapters.dependencies import make_cookie_dependency
-from typed_sessions.adapters.lifecycle import end_session, rotate_session, start_session
-from typed_sessions.adapters.middleware import SessionDep, session_middleware
+from typed_sessions.adapters.middleware import session_middleware
 from typed_sessions.adapters.responses import store_error_handler
+from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.session import Session
 from typed_sessions.core.signing import Keyring
@@ -59,7 +59,7 @@ def create_app(
     keys = Keyring.from_secrets(secret, purpose="demo-login")
     cookie = CookieSettings(name="demo_login", secure=False)
     current_user = make_cookie_dependency(users, _admit, keys=keys, cookie=cookie)
-    maybe_user = make_cookie_dependency(users, _admit, keys=keys, cookie=cookie, auto_error=False)
+    maybe_user = current_user.optional()
 
     app = FastAPI(title="typed-sessions demo")
     app.add_exception_handler(StoreError, store_error_handler)
@@ -67,8 +67,7 @@ def create_app(
         session_middleware,
         store=visits,
         keys=Keyring.from_secrets(secret, purpose="demo-visits"),
-        cookie_name="demo_visits",
-        secure=False,
+        cookie=CookieSettings(name="demo_visits", secure=False),
     )
 
     @app.get("/", response_class=HTMLResponse)
@@ -91,13 +90,13 @@ def create_app(
         response = RedirectResponse("/", status_code=303)
         if user is not None:  # signed in already: the old ID must die (fixation defence)
             await users.delete(user.id)
-        await start_session(response, users, who, keys=keys, cookie=cookie)
+        await current_user.start(response, who)
         return response
 
     @app.post("/rotate", dependencies=[Depends(_same_origin)])
     async def rotate(user: Annotated[Session[User], Depends(current_user)]) -> RedirectResponse:
         response = RedirectResponse("/", status_code=303)
-        await rotate_session(response, users, user, keys=keys, cookie=cookie)
+        await current_user.rotate(response, user)
         return response
 
     @app.post("/logout", dependencies=[Depends(_same_origin)])
@@ -105,7 +104,7 @@ def create_app(
         user: Annotated[Session[User] | None, Depends(maybe_user)],
     ) -> RedirectResponse:
         response = RedirectResponse("/", status_code=303)
-        await end_session(response, users, user, cookie=cookie)
+        await current_user.end(response, user)
         return response
 
     return app

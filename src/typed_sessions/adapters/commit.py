@@ -1,0 +1,180 @@
+"""Carrying out a request's :class:`~typed_sessions.adapters.outcome.Outcome`: the writes.
+
+The only I/O of the middleware's session handling besides the load. Conflicts are left
+to the stores layer's operations (:mod:`typed_sessions.stores.operations`), entered only
+after a real conflict: the common save is one ``store.save``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from typed_sessions.adapters.errors import SessionConflictError
+from typed_sessions.adapters.outcome import Create, Outcome, Record, Regenerate, Touch, Update
+from typed_sessions.adapters.settings import SessionSettings
+from typed_sessions.core.changes import KeyChanges, apply_changes, diff_data
+from typed_sessions.core.cookies import render_set_cookie
+from typed_sessions.core.ids import SessionId, new_session_id
+from typed_sessions.core.result import Ok
+from typed_sessions.core.session import new_session, replace_data, touch_session
+from typed_sessions.core.signing import sign_session_id
+from typed_sessions.stores.operations import (
+    SessionNotFound,
+    TooManyConflicts,
+    move_session,
+    save_rebasing,
+)
+
+__all__ = ["Settled", "carry_out"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What carrying out an outcome left: the ``Set-Cookie`` value to send (if any) and
+    the stored session the client holds afterwards (if any)."""
+
+    cookie: str | None
+    session_id: SessionId | None
+
+
+_NO_COOKIE: Final = Settled(None, None)
+
+
+async def carry_out(outcome: Outcome, settings: SessionSettings) -> Settled:
+    """Write what ``outcome`` says: delete, then save; return the cookie to send.
+
+    Raises:
+        StoreError: the store failed, or the session kept changing
+            (:class:`SessionConflictError`); the client gets 503 and no cookie.
+    """
+    if outcome.delete is not None:
+        await settings.store.delete(outcome.delete)
+        settings.log(logging.INFO, "session invalidated", outcome.delete)
+    write = outcome.write
+    if type(write) is Update:
+        saved = await _save_changes(write, settings, outcome.now)
+        return Settled(None, None if saved is None else write.record.id)
+    if type(write) is Touch:
+        return await _touch(write.record, settings)
+    if type(write) is Create:
+        return await _create(write, settings, outcome.now)
+    if type(write) is Regenerate:
+        return await _regenerate(write, settings, outcome.now)
+    return Settled(settings.clear_cookie, None) if outcome.clear_cookie else _NO_COOKIE
+
+
+async def _touch(record: Record, settings: SessionSettings) -> Settled:
+    result = await settings.store.save(record)
+    if isinstance(result, Ok):
+        settings.log(logging.DEBUG, "session expiry extended", record.id)
+    else:  # saved meanwhile (which slid the expiry too) or ended: leave it be
+        settings.log(logging.DEBUG, "expiry not extended: record changed", record.id)
+    return Settled(None, record.id)
+
+
+async def _create(write: Create, settings: SessionSettings, now: datetime) -> Settled:
+    session_id = write.session_id or new_session_id()
+    session = new_session(write.data, settings.expiry, now=now, session_id=session_id)
+    result = await settings.store.save(session)
+    if not isinstance(result, Ok):  # a fresh 256-bit ID already taken: never expected
+        settings.log(logging.WARNING, "a new session ID collided with a stored one")
+        raise SessionConflictError("a new session ID collided with a stored one")
+    settings.log(logging.INFO, "session saved under a new ID", session_id)
+    return Settled(_cookie(session_id, settings, now), session_id)
+
+
+def _cookie(session_id: SessionId, settings: SessionSettings, now: datetime) -> str:
+    return render_set_cookie(
+        settings.cookie, sign_session_id(session_id, settings.keyring, now=now)
+    )
+
+
+class _Merge:
+    """Replays this request's key changes onto newer data (found once, when first needed)."""
+
+    __slots__ = ("_before", "_changes", "_data")
+
+    def __init__(self, before: str | None, data: dict[str, Any] | None) -> None:
+        self._before = before
+        self._data = data
+        self._changes: KeyChanges | None = None
+
+    def __call__(self, newest: dict[str, Any]) -> dict[str, Any]:
+        if self._data is None or self._before is None:  # the request changed nothing
+            return newest
+        if self._changes is None:
+            self._changes = diff_data(json.loads(self._before), self._data)
+        return apply_changes(newest, self._changes)
+
+
+async def _save_changes(write: Update, settings: SessionSettings, now: datetime) -> Record | None:
+    """Save the request's data; on a conflict, merge its changes into the newest record.
+
+    Returns the saved record, or ``None`` when the session ended meanwhile (invalidated,
+    regenerated or expired elsewhere): it is never brought back, and this request's
+    changes are dropped. No cookie either: the other response set the right one.
+    """
+    expiry = settings.expiry
+    record = write.record
+    merge = _Merge(write.before, write.data)
+
+    async def rebase(newest: Record) -> Record:
+        settings.log(logging.DEBUG, "session changed meanwhile; merging", record.id)
+        return replace_data(touch_session(newest, expiry, now=now), merge(newest.data), now=now)
+
+    candidate = replace_data(touch_session(record, expiry, now=now), dict(write.data), now=now)
+    result = await save_rebasing(
+        settings.store, candidate, rebase, attempts=settings.save_attempts, clock=lambda: now
+    )
+    if isinstance(result, Ok):
+        settings.log(logging.DEBUG, "session saved", record.id)
+        return result.value
+    if isinstance(result.error, SessionNotFound):
+        settings.log(logging.INFO, "session ended meanwhile; changes dropped", record.id)
+        return None
+    raise _gave_up(result.error, record.id, settings)
+
+
+def _gave_up(
+    error: TooManyConflicts, session_id: SessionId, settings: SessionSettings
+) -> SessionConflictError:
+    """The error for a session that kept changing (logged once, at WARNING)."""
+    settings.log(logging.WARNING, "session kept changing; not saved", session_id)
+    return SessionConflictError(f"session still stale after {error.attempts} attempts")
+
+
+async def _regenerate(write: Regenerate, settings: SessionSettings, now: datetime) -> Settled:
+    """Move the session to its new ID: save the new record, then end the old one.
+
+    In that order, a store failure at any step leaves the old session working (the new
+    record is removed again, best effort) and the client gets 503 without a cookie.
+    Changes other requests saved meanwhile are carried to the new record before the
+    old one ends. If the old session ended meanwhile (a logout elsewhere), it is not
+    brought back: the new record is removed and no cookie is sent.
+    """
+    record = write.record
+    merge = _Merge(write.before, write.data)
+    result = await move_session(
+        settings.store,
+        record,
+        record.data if write.data is None else write.data,
+        merge,
+        expiry=settings.expiry,
+        attempts=settings.save_attempts,
+        clock=lambda: now,
+        new_id=write.new_id,
+        on_orphan=lambda orphan: settings.log(
+            logging.WARNING, "could not remove an unannounced record", orphan
+        ),
+    )
+    if isinstance(result, Ok):
+        settings.log(logging.INFO, "session regenerated; old record ended", record.id)
+        return Settled(_cookie(write.new_id, settings, now), write.new_id)
+    if isinstance(result.error, SessionNotFound):
+        settings.log(logging.INFO, "session ended meanwhile; not regenerated", record.id)
+        return _NO_COOKIE
+    raise _gave_up(result.error, record.id, settings)

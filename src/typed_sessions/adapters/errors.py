@@ -1,0 +1,78 @@
+"""The errors a session user can meet, in one place: usage mistakes and given-up saves."""
+
+from __future__ import annotations
+
+from typed_sessions.stores.protocol import StoreError
+
+__all__ = [
+    "SessionClosedError",
+    "SessionConflictError",
+    "SessionMiddlewareMissingError",
+    "SessionNotLoadedError",
+    "SessionSkippedError",
+    "SessionUsageError",
+    "WebSocketSessionError",
+    "closed_error",
+    "websocket_error",
+]
+
+
+class SessionUsageError(RuntimeError):
+    """The session was used in a way this request cannot honour. Base of the errors below."""
+
+
+class SessionNotLoadedError(SessionUsageError):
+    """``get_session()`` (or ``get_session_id()``, ``regenerate()``) before the session loaded.
+
+    Only with ``autoload=False``: await ``load()``, or depend on ``LoadedSessionDep``,
+    before using the session synchronously.
+    """
+
+
+class SessionSkippedError(SessionUsageError):
+    """The request carried the skip header, so it has no session.
+
+    When a handler lets this escape, the middleware answers 400 Bad Request.
+    """
+
+
+class SessionClosedError(SessionUsageError):
+    """The session was changed after the response started, when it can no longer be saved.
+
+    The middleware saves when the response starts (so that a failed save can still become
+    a 503); later writes, for example in a background task, raise this error instead of
+    being silently lost.
+    """
+
+
+class WebSocketSessionError(SessionUsageError):
+    """A WebSocket tried to do what needs a new cookie: create or regenerate a session.
+
+    A cookie cannot be sent once a WebSocket is open, so a WebSocket can read its session
+    and change an existing one, but cannot start one.
+    """
+
+
+class SessionMiddlewareMissingError(SessionUsageError):
+    """A session dependency was used in an app without ``session_middleware``."""
+
+
+class SessionConflictError(StoreError):
+    """The session kept changing under this request; saving was retried and gave up.
+
+    A :class:`~typed_sessions.stores.protocol.StoreError`, so the middleware answers 503.
+    """
+
+
+def closed_error() -> SessionUsageError:
+    return SessionClosedError(
+        "the response has already started, so changes to the session can no longer be "
+        "saved; change the session before returning the response"
+    )
+
+
+def websocket_error() -> SessionUsageError:
+    return WebSocketSessionError(
+        "this WebSocket has no session and cannot start one: its cookie cannot be sent "
+        "on a WebSocket. Create the session in an HTTP request first."
+    )

@@ -1,0 +1,97 @@
+"""The middleware's own ASGI messages: session headers on a response, and refusals."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from starlette.types import Message, Receive, Scope, Send
+
+__all__ = ["Receiving", "refuse", "session_headers"]
+
+
+def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tuple[bytes, bytes]]:
+    """The response headers plus ours: appended, never replacing the app's cookies."""
+    out: list[tuple[bytes, bytes]] = list(headers)
+    if vary:
+        _add_token(out, b"vary", b"Cookie", satisfied_by=(b"cookie", b"*"))
+    if cookie is not None:
+        out.append((b"set-cookie", cookie.encode("latin-1")))
+        # A response that sets a session cookie must never be stored by a shared cache.
+        if not _has_token(out, b"cache-control", (b"no-store",)):
+            out = [(n, v) for n, v in out if n.lower() != b"cache-control"]
+            out.append((b"cache-control", b"no-store"))
+    return out
+
+
+def _has_token(headers: list[tuple[bytes, bytes]], field: bytes, tokens: tuple[bytes, ...]) -> bool:
+    """Whether a ``field`` header lists one of ``tokens`` (comma-separated, any case)."""
+    for name, value in headers:
+        if name.lower() == field:
+            for item in value.split(b","):
+                if item.split(b"=", 1)[0].strip().lower() in tokens:
+                    return True
+    return False
+
+
+def _add_token(
+    headers: list[tuple[bytes, bytes]],
+    field: bytes,
+    token: bytes,
+    *,
+    satisfied_by: tuple[bytes, ...],
+) -> None:
+    """Add ``token`` to the first ``field`` header (or a new one) unless already listed."""
+    if _has_token(headers, field, satisfied_by):
+        return
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == field:
+            headers[index] = (name, value + b", " + token if value.strip() else token)
+            return
+    headers.append((field, token))
+
+
+CLOSE_CODES: Final = {503: 1013, 400: 1008}  # try again later; policy violation
+
+
+class Receiving:
+    """``receive``, noting whether the app has taken the WebSocket's ``connect`` yet."""
+
+    __slots__ = ("connected", "receive")
+
+    def __init__(self, receive: Receive) -> None:
+        self.receive = receive
+        self.connected = False
+
+    async def __call__(self) -> Message:
+        message = await self.receive()
+        if message["type"] == "websocket.connect":
+            self.connected = True
+        return message
+
+
+async def refuse(scope: Scope, receive: Receive, send: Send, status: int, body: bytes) -> None:
+    """Answer ``status`` with a bare body, before the app answered anything.
+
+    A WebSocket gets the same status as a denial response where the server offers them
+    (the ``websocket.http.response`` extension, as uvicorn and hypercorn do). Elsewhere it
+    is accepted and closed at once with the matching close code (1013 for 503, 1008 for
+    400): a close before accepting would reach the client as a bare 403.
+    """
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"cache-control", b"no-store"),
+    ]
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return
+    if "websocket.http.response" in scope.get("extensions", ()):
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+        return
+    connected = isinstance(receive, Receiving) and receive.connected
+    if not connected and (await receive())["type"] != "websocket.connect":
+        return  # the client left before the handshake
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": CLOSE_CODES[status], "reason": ""})

@@ -1,0 +1,380 @@
+"""One request's session: what the middleware puts on ``request.state.session``.
+
+:class:`SessionManager` offers the synchronous ``get_session()`` and ``get_session_id()``
+of the authx-extra page, plus ``regenerate()``, ``invalidate()`` and an awaitable
+``load()``. The middleware drives it through its public driver methods: ``preload()``
+before the handler, ``outcome(status)`` when the response starts (a pure computation of
+what to write), then ``settle()`` or ``abandon()`` once that was carried out.
+
+How changes are found: when a handler first asks for a stored session, the manager keeps
+the JSON text of its data; at the outcome it encodes the data again, and only a different
+text is a change. Nested changes are therefore found like top-level ones, and encoding
+doubles as the check that the data is JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from typed_sessions.adapters.errors import (
+    SessionClosedError,
+    SessionNotLoadedError,
+    WebSocketSessionError,
+    closed_error,
+    websocket_error,
+)
+from typed_sessions.adapters.outcome import Create, Outcome, Regenerate, Touch, Update, Write
+from typed_sessions.adapters.session_data import SessionData
+from typed_sessions.adapters.settings import SessionSettings
+from typed_sessions.core.cookies import parse_cookie
+from typed_sessions.core.ids import SessionId, new_session_id
+from typed_sessions.core.jsondata import check_keys, encode_json, validate_json
+from typed_sessions.core.result import Err, Ok
+from typed_sessions.core.session import Session, is_expired, touch_session
+from typed_sessions.core.signing import TokenError, verify_session_token
+from typed_sessions.stores.protocol import StoreError
+
+__all__ = ["SessionManager"]
+
+# Tokens whose signature held but that cannot be used: the cookie is ours, so it is cleared.
+_DEAD_TOKEN: Final = frozenset({TokenError.EXPIRED, TokenError.FUTURE})
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_NOTHING: Final = Outcome(None, None, clear_cookie=False, vary=False, now=_EPOCH)
+_NOTHING_VARY: Final = Outcome(None, None, clear_cookie=False, vary=True, now=_EPOCH)
+
+
+class SessionManager:
+    """The session of one request: on ``request.state.session`` and from ``SessionDep``.
+
+    Built by the middleware for every HTTP and WebSocket request; not constructed by
+    applications. All methods but :meth:`load` are synchronous, as on the authx-extra
+    page. With ``autoload=True`` (the default) a request whose cookie verifies has its
+    record loaded before the handler runs; with ``autoload=False`` await :meth:`load`
+    first, or :class:`SessionNotLoadedError` is raised.
+
+    Changes are saved when the response starts, and only when the data changed or
+    sliding expiry needs it; never when the response is a 5xx.
+    """
+
+    __slots__ = (
+        "_accessed",
+        "_clear_cookie",
+        "_closed",
+        "_cookie_header",
+        "_data",
+        "_delete_id",
+        "_final_id",
+        "_load_failed",
+        "_loaded",
+        "_moment",
+        "_new_id",
+        "_record",
+        "_settings",
+        "_snapshot",
+        "_verified_id",
+        "_websocket",
+    )
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        cookie_header: bytes | None = None,
+        *,
+        websocket: bool = False,
+    ) -> None:
+        """Start the state for a request with this ``Cookie`` header (or none).
+
+        The header is parsed and the token verified only when the session is needed:
+        before the handler with ``autoload=True``, at :meth:`load` or :meth:`invalidate`
+        otherwise.
+        """
+        self._settings = settings
+        self._cookie_header = cookie_header
+        self._verified_id: SessionId | None = None
+        self._websocket = websocket
+        self._loaded = cookie_header is None and settings.autoload
+        self._record: Session[dict[str, Any]] | None = None
+        self._data: SessionData | None = None
+        self._snapshot: str | None = None
+        self._accessed = False
+        self._new_id: SessionId | None = None
+        self._delete_id: SessionId | None = None
+        self._final_id: SessionId | None = None
+        self._clear_cookie = False
+        self._closed = False
+        self._load_failed = False
+        self._moment: datetime | None = None
+
+    # --- the page's API -----------------------------------------------------------------
+
+    def get_session(self) -> SessionData:
+        """Return the session: a ``dict`` of JSON values, empty for a new session.
+
+        A new session is stored, and its cookie set, only if it holds data when the
+        response starts.
+
+        Raises:
+            SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
+        """
+        data = self._data
+        if data is not None:
+            self._accessed = True
+            return data
+        if not self._loaded:
+            raise self._not_loaded("get_session()")
+        self._accessed = True
+        record = self._record
+        if record is None:
+            data = SessionData()
+            if self._closed:
+                data.block(closed_error)
+            elif self._websocket:
+                data.block(websocket_error)
+        else:
+            data = SessionData(record.data)
+            self._snapshot = encode_json(record.data)
+            if self._closed:
+                data.block(closed_error)
+        self._data = data
+        return data
+
+    def get_session_id(self) -> SessionId | None:
+        """Return the session's ID, or ``None`` while there is no session.
+
+        A new session gets its ID as soon as it holds data, so the ID returned here is the
+        one its record and cookie will carry. After the response started (a background
+        task, a streaming body) it names the stored record this request leaves the client
+        with: the one it loaded, the new ID after :meth:`regenerate`, or ``None`` when
+        there is none (a new session that could not be saved) or the request ended it
+        with :meth:`invalidate`. Never log it: it is a bearer secret of the user's
+        session (its signed cookie is what authenticates, but treat both alike).
+
+        Raises:
+            SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
+        """
+        if not self._loaded:
+            raise self._not_loaded("get_session_id()")
+        self._accessed = True
+        if self._closed:
+            return self._final_id
+        if self._new_id is not None and (self._record is not None or self._data):
+            return self._new_id  # regenerated, or a new session holding data
+        if self._record is not None:
+            return self._record.id
+        if self._data:
+            self._new_id = new_session_id()
+            return self._new_id
+        return None
+
+    def regenerate(self) -> None:
+        """Give the session a new ID, keeping its data; the old record is deleted.
+
+        Call it when the user's privileges change (after login) to defeat session
+        fixation. The new cookie is set when the response starts. A session without a
+        stored record gets a fresh ID anyway, so this changes nothing for it.
+
+        Raises:
+            SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
+            WebSocketSessionError: on a WebSocket, which cannot receive the new cookie.
+        """
+        self._check_open("regenerate()")
+        if not self._loaded:
+            raise self._not_loaded("regenerate()")
+        if self._websocket:
+            raise WebSocketSessionError(
+                "regenerate() needs a new cookie, which cannot be sent on a WebSocket"
+            )
+        self._accessed = True
+        if self._record is not None:
+            self._new_id = new_session_id()
+
+    def invalidate(self) -> None:
+        """End the session: its record is deleted and its cookie cleared.
+
+        Needs no :meth:`load`. The mapping from :meth:`get_session` is emptied; data put
+        in it afterwards starts a new session with a new ID (for example a flash message
+        after logout).
+        """
+        self._check_open("invalidate()")
+        self._accessed = True
+        old = self._record.id if self._record is not None else self._verify(self._now())
+        if old is not None:
+            self._delete_id = old
+            self._clear_cookie = True
+        self._record = None
+        self._verified_id = None
+        self._new_id = None
+        self._snapshot = None
+        self._loaded = True
+        data = self._data
+        if data is not None:
+            dict.clear(data)
+            if self._websocket:
+                data.block(websocket_error)
+
+    async def load(self) -> SessionData:
+        """Load the session from the store if not done yet, and return it.
+
+        The only store read a request makes; a request without a cookie that verifies
+        reads nothing.
+
+        Raises:
+            StoreError: the store failed (the middleware answers 503).
+        """
+        if not self._loaded:
+            self._check_open("load()")
+            await self.preload()
+        return self.get_session()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the session is ready for the synchronous methods."""
+        return self._loaded
+
+    # --- the driver's API ---------------------------------------------------------------
+
+    @property
+    def load_failed(self) -> bool:
+        """Whether loading the session raised :class:`StoreError` (the driver answers 503)."""
+        return self._load_failed
+
+    async def preload(self) -> None:
+        """Verify the cookie and read its record, without touching the session.
+
+        A cookie that does not verify, or names no live record, is not adopted (and,
+        when ours, is cleared at the outcome).
+
+        Raises:
+            StoreError: the store failed; :attr:`load_failed` is then true.
+        """
+        now = self._now()
+        session_id = self._verify(now)
+        if session_id is not None:
+            settings = self._settings
+            try:
+                record = await settings.store.load(session_id)
+            except StoreError:
+                self._load_failed = True
+                raise
+            if record is not None and (record.id != session_id or is_expired(record, now=now)):
+                record = None
+            if record is None:
+                settings.log(logging.INFO, "cookie names no live session; not adopted")
+                self._verified_id = None
+                self._clear_cookie = True
+            else:
+                settings.log(logging.DEBUG, "session loaded", session_id)
+            self._record = record
+        self._loaded = True
+
+    def outcome(self, status: int) -> Outcome:
+        """Close the session and return what the response start must write (no I/O).
+
+        Nothing is written for a 5xx response or an unchanged session whose deadline
+        barely moved. After this, writes to the session raise :class:`SessionClosedError`;
+        the driver then carries the outcome out and calls :meth:`settle`, or
+        :meth:`abandon` if that failed.
+
+        Raises:
+            SessionEncodeError: the data is not JSON; nothing is to be written.
+        """
+        self._close()
+        self._final_id = self._record.id if self._record is not None else None
+        if status >= 500 or not self._pending():
+            return _NOTHING_VARY if self._accessed else _NOTHING
+        write = self._write()
+        if write is None and self._delete_id is None and not self._clear_cookie:
+            return _NOTHING_VARY if self._accessed else _NOTHING
+        return Outcome(write, self._delete_id, self._clear_cookie, self._accessed, self._now())
+
+    def settle(self, session_id: SessionId | None) -> None:
+        """Record the stored session the client holds after the outcome was carried out."""
+        self._final_id = session_id
+
+    def abandon(self) -> None:
+        """Close without saving: nothing changed, or the handler or the store failed.
+
+        :meth:`get_session_id` then names the record this request loaded, or ``None``.
+        """
+        self._close()
+        self._final_id = self._record.id if self._record is not None else None
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _write(self) -> Write | None:
+        record = self._record
+        data = self._data
+        if record is None:
+            if not data:
+                return None
+            check_keys(data, validate_json(data))
+            return Create(self._new_id, dict(data))
+        if self._new_id is not None:
+            if data is not None:
+                check_keys(data, validate_json(data))
+                return Regenerate(record, self._new_id, dict(data), self._snapshot)
+            return Regenerate(record, self._new_id, None, None)
+        if data is not None:
+            text = validate_json(data)
+            if text != self._snapshot:
+                check_keys(data, text)
+                assert self._snapshot is not None  # set with the data, from the record
+                return Update(record, data, self._snapshot)
+        touched = touch_session(record, self._settings.expiry, now=self._now())
+        return None if touched is record else Touch(touched)
+
+    def _pending(self) -> bool:
+        return (
+            self._record is not None
+            or bool(self._data)
+            or self._delete_id is not None
+            or self._clear_cookie
+        )
+
+    def _close(self) -> None:
+        self._closed = True
+        if self._data is not None:
+            self._data.block(closed_error)
+
+    def _not_loaded(self, what: str) -> SessionNotLoadedError:
+        return SessionNotLoadedError(
+            f"{what} before the session was loaded: with autoload=False, first "
+            "`await request.state.session.load()` or depend on LoadedSessionDep"
+        )
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise SessionClosedError(
+                f"{what} after the response started: it can no longer be saved"
+            )
+
+    def _now(self) -> datetime:
+        """The request's time: read from the clock once, then the same for every step."""
+        moment = self._moment
+        if moment is None:
+            moment = self._moment = self._settings.clock()
+        return moment
+
+    def _verify(self, now: datetime) -> SessionId | None:
+        """Verify the request's token once; a token that fails is never used again."""
+        header = self._cookie_header
+        if header is None:
+            return self._verified_id
+        self._cookie_header = None
+        settings = self._settings
+        token = parse_cookie(header.decode("latin-1"), settings.cookie.name)
+        if token is None:
+            return None
+        match verify_session_token(
+            token, settings.keyring, now=now, max_age=settings.expiry.absolute
+        ):
+            case Ok(session_id):
+                self._verified_id = session_id
+                return session_id
+            case Err(reason):
+                settings.log(logging.INFO, f"session cookie refused: {reason}")
+                # Ours (the signature held) but unusable: clear it unless a new one is set.
+                self._clear_cookie = reason in _DEAD_TOKEN
+                return None

@@ -1,0 +1,137 @@
+"""The middleware's settings: every option checked once, into one frozen record."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from typed_sessions.core.clock import Clock, checked_clock, utc_now
+from typed_sessions.core.cookies import CookieSettings, is_http_token, render_clear_cookie
+from typed_sessions.core.defaults import DEFAULT_ATTEMPTS, DEFAULT_COOKIE, DEFAULT_EXPIRY
+from typed_sessions.core.ids import id_digest
+from typed_sessions.core.session import Expiry
+from typed_sessions.core.signing import Keyring, Keys, as_keyring
+from typed_sessions.stores.protocol import SessionStore
+
+__all__ = ["Logger", "SessionSettings", "SkipHeader"]
+
+Logger: TypeAlias = logging.Logger | logging.LoggerAdapter[Any]
+"""A ``logging.Logger`` or ``LoggerAdapter`` for session events."""
+
+SkipHeader: TypeAlias = str | tuple[str, str]
+"""A header name, or a ``(name, value)`` pair: requests carrying it get no session."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """Everything the middleware and its session managers need, checked at construction.
+
+    Build it with :meth:`build` (which accepts ``keys`` as a secret and checks every
+    option); :func:`~typed_sessions.session_middleware` does that for you.
+    """
+
+    store: SessionStore[dict[str, Any]]
+    keyring: Keyring
+    cookie: CookieSettings = DEFAULT_COOKIE
+    expiry: Expiry = DEFAULT_EXPIRY
+    clock: Clock = utc_now
+    autoload: bool = True
+    logger: Logger | None = None
+    save_attempts: int = DEFAULT_ATTEMPTS
+    state_attribute: str = "session"
+    skip: tuple[bytes, bytes | None] | None = None
+    clear_cookie: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.save_attempts < 1:
+            raise ValueError("save_attempts must be at least 1")
+        checked_clock(self.clock)
+        if self.logger is not None and not isinstance(
+            self.logger, logging.Logger | logging.LoggerAdapter
+        ):
+            raise TypeError(
+                "logger must be a logging.Logger (or LoggerAdapter), e.g. "
+                f"logging.getLogger('app.sessions'), not {type(self.logger).__name__}"
+            )
+        attribute = self.state_attribute
+        if not attribute.isidentifier() or attribute.startswith("_"):
+            raise ValueError(
+                f"state_attribute must be a public identifier, not {attribute!r} "
+                "(request.state keeps its own data under names starting with '_')"
+            )
+        object.__setattr__(self, "clear_cookie", render_clear_cookie(self.cookie))
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        store: SessionStore[dict[str, Any]],
+        keys: Keys,
+        cookie: CookieSettings = DEFAULT_COOKIE,
+        state_attribute: str = "session",
+        skip_header: SkipHeader | None = None,
+        logger: Logger | None = None,
+        expiry: Expiry = DEFAULT_EXPIRY,
+        autoload: bool = True,
+        save_attempts: int = DEFAULT_ATTEMPTS,
+        clock: Clock = utc_now,
+    ) -> SessionSettings:
+        """Check every option and return the settings (see ``session_middleware``)."""
+        if not isinstance(cookie, CookieSettings):
+            raise TypeError(f"cookie must be a CookieSettings, not {type(cookie).__name__}")
+        return cls(
+            store=store,
+            keyring=as_keyring(keys),
+            cookie=cookie,
+            expiry=expiry,
+            clock=clock,
+            autoload=autoload,
+            logger=logger,
+            save_attempts=save_attempts,
+            state_attribute=state_attribute,
+            skip=None if skip_header is None else parse_skip_header(skip_header),
+        )
+
+    def log(self, level: int, message: str, session_id: str | None = None) -> None:
+        """Log ``message`` with a digest of ``session_id``, never the ID itself."""
+        logger = self.logger
+        if logger is not None and logger.isEnabledFor(level):
+            if session_id is None:
+                logger.log(level, "typed-sessions: %s", message)
+            else:
+                logger.log(level, "typed-sessions: %s [sid#%s]", message, id_digest(session_id))
+
+
+def parse_skip_header(option: object) -> tuple[bytes, bytes | None]:
+    """Check ``skip_header`` (a name, or ``(name, value)``) and return it as bytes.
+
+    Raises:
+        ValueError: not a valid header name, or a value no request could carry.
+    """
+    if isinstance(option, str):
+        name, value = option, None
+    elif (
+        isinstance(option, tuple)
+        and len(option) == 2
+        and isinstance(option[0], str)
+        and isinstance(option[1], str)
+    ):
+        name, value = option
+    else:
+        raise ValueError(
+            f"skip_header must be a header name or a (name, value) pair of str, not {option!r}"
+        )
+    if not is_http_token(name) or name.lower() == "cookie":
+        raise ValueError(f"invalid skip_header name {name!r}")
+    if value is None:
+        return name.lower().encode("ascii"), None
+    # Servers strip a header value's outer whitespace, never pass CR, LF or NUL, and carry
+    # values as Latin-1 bytes: any other value could never match a request.
+    unmatchable = ValueError(f"invalid skip_header value {value!r}: no request can carry it")
+    if value != value.strip(" \t") or any(c in value for c in "\r\n\0"):
+        raise unmatchable
+    try:
+        return name.lower().encode("ascii"), value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise unmatchable from None

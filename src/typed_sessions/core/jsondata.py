@@ -1,0 +1,138 @@
+"""Session data as strict JSON, checked the way a store's codec would check it (pure).
+
+The middleware's session is a ``dict`` of JSON values. :func:`encode_json` gives its
+compact text (NaN and infinities refused), which doubles as the change detector;
+:func:`validate_json` also refuses what the store's codec could not write or read back;
+:func:`check_keys` refuses nested keys that JSON would turn into strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Final, NoReturn
+
+from pydantic_core import PydanticSerializationError, from_json, to_json
+
+from typed_sessions.core.codec import SessionEncodeError
+
+__all__ = ["check_keys", "encode_json", "validate_json"]
+
+
+def _unencodable(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_unencodable)
+
+
+def _c_encoder() -> Callable[[Any, int], list[str]] | None:
+    """The stdlib's C encoder, to call directly: JSONEncoder.encode's wrapper costs more
+    than encoding a small session. Same output; circular data raises RecursionError."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - Pythons without the C accelerator
+        return None
+    try:
+        encode: Callable[[Any, int], list[str]] = make(
+            None, _unencodable, json.encoder.encode_basestring_ascii, None, ":", ",",
+            False, False, False,
+        )  # fmt: skip
+        sample: Any = {"a": [1, 2.5, None, True, "\u00e9"], "b": {}}
+        if "".join(encode(sample, 0)) != _ENCODER.encode(sample):  # pragma: no cover
+            return None
+    except TypeError:  # pragma: no cover - a different C signature
+        return None
+    return encode
+
+
+_c_encode: Final = _c_encoder()
+
+
+def encode_json(value: Any) -> str:
+    """Return compact, strict JSON text of ``value`` (NaN and infinities refused).
+
+    Raises:
+        TypeError: a value is not str, int, float, bool, None, list, tuple or dict.
+        ValueError: a float is NaN or infinite.
+        RecursionError: the data contains itself.
+    """
+    if _c_encode is None:  # pragma: no cover - Pythons without the C accelerator
+        return _ENCODER.encode(value)
+    if isinstance(value, str):
+        return json.encoder.encode_basestring_ascii(value)
+    return "".join(_c_encode(value, 0))
+
+
+def validate_json(data: Mapping[str, Any]) -> str:
+    """Return the JSON text of ``data``; raise :class:`SessionEncodeError` naming the key.
+
+    Also refused, as the store's codec would refuse them: strings holding a lone
+    surrogate (not valid Unicode, so not storable as UTF-8) and nesting deeper than
+    pydantic serializes or reads back. Nested keys are checked by :func:`check_keys`,
+    only for data about to be saved.
+    """
+    try:
+        text = encode_json(data)
+    except (TypeError, ValueError, RecursionError) as exc:
+        _refuse_json(data, exc, encode_json)
+    if "\\ud" in text or text.count("[") + text.count("{") > _NESTING_CHECK:
+        try:
+            to_json(data)
+        except PydanticSerializationError as exc:
+            _refuse_json(data, exc, to_json)
+        try:
+            from_json(f"[{text}]")  # as a store reads it: inside a record, one level down
+        except ValueError as exc:
+            _refuse_json(data, exc, _read_back)
+    return text
+
+
+def check_keys(data: Mapping[str, Any], text: str) -> None:
+    """Refuse a dict below the top level with a key that is not a ``str``: JSON would
+    turn it into one, or make it collide with one. (``text``: the JSON of ``data``.)"""
+    if text.count("{", 1) and (bad_key := _nested_non_str_key(data)) is not None:
+        key, inner = bad_key
+        raise SessionEncodeError(
+            f"session data is not JSON: key {key!r} holds a dict with the key {inner!r}; "
+            "JSON object keys are str (another key would come back as a str, or collide)"
+        )
+
+
+def _nested_non_str_key(data: Mapping[str, Any]) -> tuple[str, object] | None:
+    """The first dict key below the top level that is not a ``str``, with the top-level
+    key holding it (top-level keys are checked as they are set)."""
+    for key, value in data.items():
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                for inner, nested in item.items():
+                    if not isinstance(inner, str):  # a str subclass encodes as its value
+                        return key, inner
+                    stack.append(nested)
+            elif isinstance(item, list | tuple):
+                stack.extend(item)
+    return None
+
+
+def _read_back(value: Any) -> None:
+    from_json(f"[[{encode_json(value)}]]")  # a value: in the data, in the record
+
+
+_NESTING_CHECK: Final = 64  # below this many brackets, nesting cannot be too deep
+
+
+def _refuse_json(
+    data: Mapping[str, Any], exc: Exception, encode: Callable[[Any], object]
+) -> NoReturn:
+    bad = "?"
+    for key, value in data.items():
+        try:
+            encode(value)
+        except (TypeError, ValueError, RecursionError, PydanticSerializationError):
+            bad = key
+            break
+    raise SessionEncodeError(
+        f"session data is not JSON: key {bad!r}: {exc}. Store only str (valid Unicode), "
+        "int, float, bool, None, and lists and dicts of them."
+    ) from exc

@@ -1,0 +1,68 @@
+"""The session middleware: The app's own headers, next to the session's."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from typed_sessions.adapters.headers import session_headers
+
+from .conftest import session_cookies
+
+pytestmark = pytest.mark.anyio
+
+# --- the app's own headers ---------------------------------------------------------------
+
+
+async def test_app_cookies_survive_next_to_one_session_cookie(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/own-cookies")
+    cookies = response.headers.get_list("set-cookie")
+    assert len(cookies) == 3
+    assert any(c.startswith("theme=dark") for c in cookies)
+    assert any(c.startswith("lang=en") for c in cookies)
+    assert len(session_cookies(response)) == 1
+
+
+async def test_vary_and_cache_control_merge_with_the_apps(client: httpx.AsyncClient) -> None:
+    response = await client.get("/own-headers")
+    assert response.headers.get_list("vary") == ["Accept-Encoding, Cookie"]
+    assert response.headers.get_list("cache-control") == ["no-store"]
+    again = await client.get("/own-headers")  # no cookie set: the app's caching stands
+    assert again.headers.get_list("cache-control") == ["public, max-age=60"]
+    assert again.headers.get_list("vary") == ["Accept-Encoding, Cookie"]
+
+
+@pytest.mark.parametrize(
+    ("app_headers", "vary", "cache_control"),
+    [
+        ([], ["Cookie"], ["no-store"]),
+        ([(b"vary", b"X-Cookie-Consent")], ["X-Cookie-Consent, Cookie"], ["no-store"]),
+        ([(b"Vary", b"Accept"), (b"vary", b"cookie")], ["Accept", "cookie"], ["no-store"]),
+        ([(b"vary", b"*")], ["*"], ["no-store"]),
+        ([(b"vary", b"")], ["Cookie"], ["no-store"]),
+        ([(b"cache-control", b"private, No-Store")], ["Cookie"], ["private, No-Store"]),
+        ([(b"cache-control", b"x-no-store-ext")], ["Cookie"], ["no-store"]),
+        (
+            [(b"cache-control", b"public"), (b"cache-control", b"max-age=60")],
+            ["Cookie"],
+            ["no-store"],
+        ),
+    ],
+)
+def test_vary_and_cache_control_are_read_as_lists_of_tokens(
+    app_headers: list[tuple[bytes, bytes]], vary: list[str], cache_control: list[str]
+) -> None:
+    out = session_headers(app_headers, "session=x", vary=True)
+    values = {
+        field: [v.decode() for n, v in out if n.lower() == field.encode()]
+        for field in ("vary", "cache-control", "set-cookie")
+    }
+    assert values == {"vary": vary, "cache-control": cache_control, "set-cookie": ["session=x"]}
+
+
+async def test_reading_routes_vary_on_cookie(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/read")).headers["vary"] == "Cookie"
+    assert (await client.get("/id")).headers["vary"] == "Cookie"
+    assert "vary" not in (await client.get("/none")).headers
