@@ -54,21 +54,14 @@ def create_app(
 ) -> FastAPI:
     """Build the demo app. It serves plain HTTP on loopback, so its cookies are not Secure."""
     secret = secret or os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
-    users = users if users is not None else MemoryStore(User)
-    visits = visits if visits is not None else MemoryStore(dict[str, Any])
-    keys = Keyring.from_secrets(secret, purpose="demo-login")
-    cookie = CookieSettings(name="demo_login", secure=False)
-    current_user = make_cookie_dependency(users, _admit, keys=keys, cookie=cookie)
-    maybe_user = current_user.optional()
-
-    app = FastAPI(title="typed-sessions demo")
-    app.add_exception_handler(StoreError, store_error_handler)
-    app.add_middleware(
-        session_middleware,
-        store=visits,
-        keys=Keyring.from_secrets(secret, purpose="demo-visits"),
-        cookie=CookieSettings(name="demo_visits", secure=False),
+    current_user = make_cookie_dependency(
+        users if users is not None else MemoryStore(User),
+        _admit,
+        keys=Keyring.from_secrets(secret, purpose="demo-login"),
+        cookie=CookieSettings(name="demo_login", secure=False),
     )
+    maybe_user = current_user.optional()
+    app = _app_with_visits(secret, visits)
 
     @app.get("/", response_class=HTMLResponse)
     async def home(
@@ -89,7 +82,7 @@ def create_app(
             return RedirectResponse("/?error=name", status_code=303)
         response = RedirectResponse("/", status_code=303)
         if user is not None:  # signed in already: the old ID must die (fixation defence)
-            await users.delete(user.id)
+            await current_user.store.delete(user.id)
         await current_user.start(response, who)
         return response
 
@@ -107,6 +100,19 @@ def create_app(
         await current_user.end(response, user)
         return response
 
+    return app
+
+
+def _app_with_visits(secret: str, visits: SessionStore[dict[str, Any]] | None) -> FastAPI:
+    """The app, its 503 for store failures, and the middleware counting visits."""
+    app = FastAPI(title="typed-sessions demo")
+    app.add_exception_handler(StoreError, store_error_handler)
+    app.add_middleware(
+        session_middleware,
+        store=visits if visits is not None else MemoryStore(dict[str, Any]),
+        keys=Keyring.from_secrets(secret, purpose="demo-visits"),
+        cookie=CookieSettings(name="demo_visits", secure=False),
+    )
     return app
 
 
