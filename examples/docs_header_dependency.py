@@ -19,7 +19,6 @@ from typed_sessions import (
     MemoryStore,
     Session,
     StoreError,
-    issue_session,
     make_header_dependency,
     store_error_handler,
 )
@@ -48,7 +47,7 @@ app.add_exception_handler(StoreError, store_error_handler)
 
 @app.post("/login/{name}")
 async def login(name: str) -> LoginReply:
-    issued = await issue_session(store, User(name=name), keys=keys)
+    issued = await current_user.issue(User(name=name))
     return LoginReply(token=issued.token)  # the client sends it back in X-Session
 
 

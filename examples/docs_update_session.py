@@ -22,7 +22,6 @@ from typed_sessions import (
     SessionStore,
     StoreError,
     make_cookie_dependency,
-    start_session,
     store_error_handler,
     update_session,
 )
@@ -46,7 +45,7 @@ def create_app(store: SessionStore[Cart], keys: Keyring) -> FastAPI:
 
     @app.post("/cart")
     async def new_cart(response: Response) -> Cart:
-        session = await start_session(response, store, Cart(), keys=keys)
+        session = await current_cart.start(response, Cart())
         return session.data
 
     @app.post("/cart/items/{item}")

@@ -22,9 +22,7 @@ from typed_sessions import (
     MemoryStore,
     Session,
     StoreError,
-    end_session,
     make_cookie_dependency,
-    start_session,
     store_error_handler,
 )
 
@@ -45,7 +43,7 @@ store = MemoryStore(SessionData)
 
 current_session = make_cookie_dependency(store, verify, keys=keys, cookie=cookie)
 # Logging out needs no valid session: a missing or stale cookie is cleared all the same.
-maybe_session = make_cookie_dependency(store, verify, keys=keys, cookie=cookie, auto_error=False)
+maybe_session = current_session.optional()  # the same settings, None instead of a 401
 
 app = FastAPI()
 app.add_exception_handler(StoreError, store_error_handler)
@@ -53,7 +51,7 @@ app.add_exception_handler(StoreError, store_error_handler)
 
 @app.post("/create_session/{name}")
 async def create_session(name: str, response: Response) -> str:
-    await start_session(response, store, SessionData(username=name), keys=keys, cookie=cookie)
+    await current_session.start(response, SessionData(username=name))
     return f"created session for {name}"
 
 
@@ -67,5 +65,5 @@ async def del_session(
     response: Response,
     session: Annotated[Session[SessionData] | None, Depends(maybe_session)],
 ) -> str:
-    await end_session(response, store, session, cookie=cookie)
+    await current_session.end(response, session)
     return "deleted session"

@@ -9,9 +9,7 @@ from typed_sessions import (
     MemoryStore,
     Session,
     StoreError,
-    end_session,
     make_cookie_dependency,
-    start_session,
     store_error_handler,
 )
 
@@ -31,7 +29,7 @@ app.add_exception_handler(StoreError, store_error_handler)  # store down: 503, n
 
 @app.post("/login/{name}")
 async def login(name: str, response: Response) -> str:
-    await start_session(response, store, User(name=name), keys=keys)
+    await current.start(response, User(name=name))
     return f"hello {name}"
 
 
@@ -42,5 +40,5 @@ async def whoami(session: Annotated[Session[User], Depends(current)]) -> User:
 
 @app.post("/logout")
 async def logout(session: Annotated[Session[User], Depends(current)], response: Response) -> str:
-    await end_session(response, store, session)
+    await current.end(response, session)
     return "bye"

@@ -45,7 +45,6 @@ from typed_sessions import (
     SessionNotFound,
     StoreError,
     default_error_mapping,
-    issue_session,
     make_header_dependency,
     update_session,
     utc_now,
@@ -120,7 +119,7 @@ def create_app(
 
     @app.post("/session")
     async def start() -> CountReply:
-        issued = await issue_session(store, Counter(), keys=keyring, expiry=expiry, clock=clock)
+        issued = await current.issue(Counter())
         return CountReply(count=0, worker=os.getpid(), token=issued.token)
 
     @app.get("/count")

@@ -78,7 +78,10 @@ def test_no_layer_imports_upward(layer: str) -> None:
 def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     sneaky = tmp_path / "sneaky.py"
     sneaky.write_text("def f():\n    from starlette.requests import Request\n    return Request\n")
-    assert offences(sneaky, FORBIDDEN["core"]) == ["starlette.requests", "starlette.requests.Request"]
+    assert offences(sneaky, FORBIDDEN["core"]) == [
+        "starlette.requests",
+        "starlette.requests.Request",
+    ]
 
 
 def test_modules_are_small() -> None:
@@ -100,7 +103,9 @@ def test_functions_are_short() -> None:
     long = {}
     for path in modules():
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                if (n := _body_lines(node)) > MAX_FUNCTION_LINES:
-                    long[f"{path.relative_to(PACKAGE)}:{node.name}"] = n
+            if (
+                isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                and (n := _body_lines(node)) > MAX_FUNCTION_LINES
+            ):
+                long[f"{path.relative_to(PACKAGE)}:{node.name}"] = n
     assert long == {}
