@@ -48,7 +48,7 @@ from typed_sessions.adapters.session_deps import (
     get_session_manager,
     load_session_manager,
 )
-from typed_sessions.adapters.settings import SessionSettings
+from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.codec import DecodeError, SessionCodec, SessionEncodeError
 from typed_sessions.core.cookies import (
@@ -144,6 +144,7 @@ __all__ = [
     "Keys",
     "LoadedSessionDep",
     "MemoryStore",
+    "MiddlewareOptions",
     "Ok",
     "OptionalSessionDependency",
     "RedisStore",

@@ -63,18 +63,15 @@ import logging
 from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from typing_extensions import Unpack
 
 from typed_sessions.adapters.commit import carry_out
 from typed_sessions.adapters.errors import SessionConflictError, SessionSkippedError
 from typed_sessions.adapters.headers import Receiving, refuse, session_headers
 from typed_sessions.adapters.manager import SessionManager
 from typed_sessions.adapters.session_deps import SCOPE_KEY
-from typed_sessions.adapters.settings import Logger, SessionSettings, SkipHeader
+from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
 from typed_sessions.adapters.skipped import SkippedSession
-from typed_sessions.core.clock import Clock, utc_now
-from typed_sessions.core.cookies import CookieSettings
-from typed_sessions.core.defaults import DEFAULT_ATTEMPTS, DEFAULT_COOKIE, DEFAULT_EXPIRY
-from typed_sessions.core.session import Expiry
 from typed_sessions.core.signing import Keys
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
@@ -91,14 +88,7 @@ def session_middleware(
     *,
     store: SessionStore[dict[str, Any]],
     keys: Keys,
-    cookie: CookieSettings = DEFAULT_COOKIE,
-    state_attribute: str = "session",
-    skip_header: SkipHeader | None = None,
-    logger: Logger | None = None,
-    expiry: Expiry = DEFAULT_EXPIRY,
-    autoload: bool = True,
-    save_attempts: int = DEFAULT_ATTEMPTS,
-    clock: Clock = utc_now,
+    **options: Unpack[MiddlewareOptions],
 ) -> SessionMiddleware:
     """Wrap ``app`` with server-side sessions: ``app.add_middleware(session_middleware, ...)``.
 
@@ -106,23 +96,25 @@ def session_middleware(
         app: the ASGI app to wrap (given by ``add_middleware``).
         store: where records live, for example ``MemoryStore(dict[str, Any])``.
         keys: the keyring that signs the cookie, or one secret to derive it from.
-        cookie: the cookie's settings (name, secure, httponly, max_age, samesite, path,
-            domain), as everywhere in the library.
-        state_attribute: the ``request.state`` attribute for the manager
-            (default ``"session"``).
-        skip_header: a header name, or ``(name, value)``: requests carrying it get no
-            session handling at all; a handler that asks for the session then gets
-            :class:`SessionSkippedError` (answered with 400 if not caught).
-        logger: a ``logging.Logger`` (or ``LoggerAdapter``) for session events. It never
-            receives tokens, IDs or secrets, only a 12-digit digest of the ID.
-        expiry: idle and absolute lifetime of a session (default 30 min / 12 h).
-        autoload: load the session before the handler when the cookie verifies (default).
-            With ``False`` nothing is read until a handler awaits ``load()`` or depends
-            on :data:`LoadedSessionDep`.
-        save_attempts: how many times a save that lost a race with another request is
-            merged into the newest record and tried (default 20, with short random
-            waits between); then the request gets 503.
-        clock: the current time (tests pass a fake).
+        **options: the optional settings (:class:`MiddlewareOptions`), each checked here:
+
+            - ``cookie``: the cookie's :class:`CookieSettings` (name, secure, httponly,
+              max_age, samesite, path, domain), as everywhere in the library;
+            - ``state_attribute``: the ``request.state`` attribute for the manager
+              (default ``"session"``);
+            - ``skip_header``: a header name, or ``(name, value)``: requests carrying it
+              get no session handling at all; a handler that asks for the session then
+              gets :class:`SessionSkippedError` (answered with 400 if not caught);
+            - ``logger``: a ``logging.Logger`` (or ``LoggerAdapter``) for session
+              events. It never receives tokens, IDs or secrets, only a 12-digit digest;
+            - ``expiry``: idle and absolute lifetime (default 30 min / 12 h);
+            - ``autoload``: load the session before the handler when the cookie
+              verifies (default). With ``False`` nothing is read until a handler awaits
+              ``load()`` or depends on :data:`LoadedSessionDep`;
+            - ``save_attempts``: how many times a save that lost a race with another
+              request is merged into the newest record and tried (default 20, with short
+              random waits between); then the request gets 503;
+            - ``clock``: the current time (tests pass a fake).
 
     Raises:
         TypeError: ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``, ``cookie``
@@ -130,18 +122,7 @@ def session_middleware(
         ValueError: ``save_attempts`` below 1, an empty secret, a ``state_attribute``
             that is not a public identifier, or an invalid ``skip_header``.
     """
-    settings = SessionSettings.build(
-        store=store,
-        keys=keys,
-        cookie=cookie,
-        state_attribute=state_attribute,
-        skip_header=skip_header,
-        logger=logger,
-        expiry=expiry,
-        autoload=autoload,
-        save_attempts=save_attempts,
-        clock=clock,
-    )
+    settings = SessionSettings(store=store, keys=keys, **options)
     return SessionMiddleware(app, settings)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypedDict
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, is_http_token, render_clear_cookie
@@ -14,7 +14,7 @@ from typed_sessions.core.session import Expiry
 from typed_sessions.core.signing import Keyring, Keys, as_keyring
 from typed_sessions.stores.protocol import SessionStore
 
-__all__ = ["Logger", "SessionSettings", "SkipHeader"]
+__all__ = ["Logger", "MiddlewareOptions", "SessionSettings", "SkipHeader"]
 
 Logger: TypeAlias = logging.Logger | logging.LoggerAdapter[Any]
 """A ``logging.Logger`` or ``LoggerAdapter`` for session events."""
@@ -23,27 +23,50 @@ SkipHeader: TypeAlias = str | tuple[str, str]
 """A header name, or a ``(name, value)`` pair: requests carrying it get no session."""
 
 
+class MiddlewareOptions(TypedDict, total=False):
+    """The optional settings of :func:`~typed_sessions.session_middleware`, by name."""
+
+    cookie: CookieSettings
+    state_attribute: str
+    skip_header: SkipHeader | None
+    logger: Logger | None
+    expiry: Expiry
+    autoload: bool
+    save_attempts: int
+    clock: Clock
+
+
 @dataclass(frozen=True, slots=True)
 class SessionSettings:
     """Everything the middleware and its session managers need, checked at construction.
 
-    Build it with :meth:`build` (which accepts ``keys`` as a secret and checks every
-    option); :func:`~typed_sessions.session_middleware` does that for you.
+    The fields are :func:`~typed_sessions.session_middleware`'s options (see there);
+    ``keyring`` and ``skip`` are ``keys`` and ``skip_header`` in checked form.
+
+    Raises:
+        TypeError: ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``, or
+            ``cookie`` is not a ``CookieSettings``.
+        ValueError: ``save_attempts`` below 1, an empty secret, a ``state_attribute``
+            that is not a public identifier, or an invalid ``skip_header``.
     """
 
     store: SessionStore[dict[str, Any]]
-    keyring: Keyring
+    keys: Keys = field(repr=False)
     cookie: CookieSettings = DEFAULT_COOKIE
-    expiry: Expiry = DEFAULT_EXPIRY
-    clock: Clock = utc_now
-    autoload: bool = True
-    logger: Logger | None = None
-    save_attempts: int = DEFAULT_ATTEMPTS
     state_attribute: str = "session"
-    skip: tuple[bytes, bytes | None] | None = None
+    skip_header: SkipHeader | None = None
+    logger: Logger | None = None
+    expiry: Expiry = DEFAULT_EXPIRY
+    autoload: bool = True
+    save_attempts: int = DEFAULT_ATTEMPTS
+    clock: Clock = utc_now
+    keyring: Keyring = field(init=False, repr=False)
+    skip: tuple[bytes, bytes | None] | None = field(init=False, repr=False)
     clear_cookie: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.cookie, CookieSettings):
+            raise TypeError(f"cookie must be a CookieSettings, not {type(self.cookie).__name__}")
         if self.save_attempts < 1:
             raise ValueError("save_attempts must be at least 1")
         checked_clock(self.clock)
@@ -60,38 +83,10 @@ class SessionSettings:
                 f"state_attribute must be a public identifier, not {attribute!r} "
                 "(request.state keeps its own data under names starting with '_')"
             )
+        skip = None if self.skip_header is None else parse_skip_header(self.skip_header)
+        object.__setattr__(self, "keyring", as_keyring(self.keys))
+        object.__setattr__(self, "skip", skip)
         object.__setattr__(self, "clear_cookie", render_clear_cookie(self.cookie))
-
-    @classmethod
-    def build(
-        cls,
-        *,
-        store: SessionStore[dict[str, Any]],
-        keys: Keys,
-        cookie: CookieSettings = DEFAULT_COOKIE,
-        state_attribute: str = "session",
-        skip_header: SkipHeader | None = None,
-        logger: Logger | None = None,
-        expiry: Expiry = DEFAULT_EXPIRY,
-        autoload: bool = True,
-        save_attempts: int = DEFAULT_ATTEMPTS,
-        clock: Clock = utc_now,
-    ) -> SessionSettings:
-        """Check every option and return the settings (see ``session_middleware``)."""
-        if not isinstance(cookie, CookieSettings):
-            raise TypeError(f"cookie must be a CookieSettings, not {type(cookie).__name__}")
-        return cls(
-            store=store,
-            keyring=as_keyring(keys),
-            cookie=cookie,
-            expiry=expiry,
-            clock=clock,
-            autoload=autoload,
-            logger=logger,
-            save_attempts=save_attempts,
-            state_attribute=state_attribute,
-            skip=None if skip_header is None else parse_skip_header(skip_header),
-        )
 
     def log(self, level: int, message: str, session_id: str | None = None) -> None:
         """Log ``message`` with a digest of ``session_id``, never the ID itself."""
