@@ -1,7 +1,9 @@
 """Concurrent requests of one session through the middleware.
 
-Changes to different keys are merged; a key two requests change keeps the later save.
-A counter that must not lose increments goes through ``update_session`` instead.
+Changes to different keys are merged. A request whose change rests on a value another
+request changed meanwhile (a counter it read and increased) is refused with 409 instead
+of overwriting it, so every acknowledged increment counts. A counter that must never
+refuse goes through ``update_session`` (or ``take_turns=True``) instead.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def create_app(store: SessionStore[dict[str, Any]], keys: Keyring) -> FastAPI:
     @app.post("/visits")
     async def count(session: SessionDep) -> dict[str, int]:
         data = session.get_session()
-        data["visits"] = data.get("visits", 0) + 1  # concurrent requests: later save wins
+        data["visits"] = data.get("visits", 0) + 1  # read meanwhile changed: 409, not lost
         return {"visits": data["visits"]}
 
     @app.post("/visits/exact")

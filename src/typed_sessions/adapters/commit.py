@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from typed_sessions.adapters.errors import SessionConflictError
+from typed_sessions.adapters.errors import ConcurrentChangeError, SessionConflictError
 from typed_sessions.adapters.outcome import Create, Outcome, Record, Regenerate, Touch, Update
 from typed_sessions.adapters.settings import SessionSettings
-from typed_sessions.core.changes import KeyChanges, apply_changes, diff_data
+from typed_sessions.core.changes import KeyChanges, ReadSet, apply_changes, diff_data, lost_reads
 from typed_sessions.core.cookies import render_set_cookie
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.result import Ok
@@ -50,6 +50,8 @@ async def carry_out(outcome: Outcome, settings: SessionSettings) -> Settled:
     Raises:
         StoreError: the store failed, or the session kept changing
             (:class:`SessionConflictError`); the client gets 503 and no cookie.
+        ConcurrentChangeError: another request changed what this one read; nothing of
+            this request was saved (the client gets 409).
     """
     if outcome.delete is not None:
         await settings.store.delete(outcome.delete)
@@ -94,21 +96,28 @@ def _cookie(session_id: SessionId, settings: SessionSettings, now: datetime) -> 
 
 
 class _Merge:
-    """Replays this request's key changes onto newer data (found once, when first needed)."""
+    """Replays this request's key changes onto newer data, unless another writer changed
+    something this request read: then it raises :class:`ConcurrentChangeError`."""
 
-    __slots__ = ("_before", "_changes", "_data")
+    __slots__ = ("_before", "_changes", "_data", "_reads")
 
-    def __init__(self, before: str | None, data: dict[str, Any] | None) -> None:
+    def __init__(self, before: str | None, data: dict[str, Any] | None, reads: ReadSet) -> None:
         self._before = before
         self._data = data
-        self._changes: KeyChanges | None = None
+        self._reads = reads
+        self._changes: tuple[dict[str, Any], KeyChanges] | None = None
 
     def __call__(self, newest: dict[str, Any]) -> dict[str, Any]:
         if self._data is None or self._before is None:  # the request changed nothing
             return newest
-        if self._changes is None:
-            self._changes = diff_data(json.loads(self._before), self._data)
-        return apply_changes(newest, self._changes)
+        if self._changes is None:  # found once, when first needed
+            before = json.loads(self._before)
+            self._changes = before, diff_data(before, self._data)
+        before, changes = self._changes
+        lost = lost_reads(before, newest, self._reads)
+        if lost:
+            raise ConcurrentChangeError(lost)
+        return apply_changes(newest, changes)
 
 
 async def _save_changes(write: Update, settings: SessionSettings, now: datetime) -> Record | None:
@@ -120,13 +129,13 @@ async def _save_changes(write: Update, settings: SessionSettings, now: datetime)
     """
     expiry = settings.expiry
     record = write.record
-    merge = _Merge(write.before, write.data)
+    merge = _Merge(write.before, write.data, write.reads)
 
     async def rebase(newest: Record) -> Record:
         settings.log(logging.DEBUG, "session changed meanwhile; merging", record.id)
         return replace_data(touch_session(newest, expiry, now=now), merge(newest.data), now=now)
 
-    candidate = replace_data(touch_session(record, expiry, now=now), dict(write.data), now=now)
+    candidate = replace_data(touch_session(record, expiry, now=now), write.data, now=now)
     result = await save_rebasing(
         settings.store, candidate, rebase, attempts=settings.save_attempts, clock=lambda: now
     )
@@ -157,7 +166,7 @@ async def _regenerate(write: Regenerate, settings: SessionSettings, now: datetim
     brought back: the new record is removed and no cookie is sent.
     """
     record = write.record
-    merge = _Merge(write.before, write.data)
+    merge = _Merge(write.before, write.data, write.reads)
     result = await move_session(
         settings.store,
         record,

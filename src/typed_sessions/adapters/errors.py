@@ -5,6 +5,8 @@ from __future__ import annotations
 from typed_sessions.stores.protocol import StoreError
 
 __all__ = [
+    "ConcurrentChangeError",
+    "SessionBusyError",
     "SessionClosedError",
     "SessionConflictError",
     "SessionMiddlewareMissingError",
@@ -55,6 +57,28 @@ class WebSocketSessionError(SessionUsageError):
 
 class SessionMiddlewareMissingError(SessionUsageError):
     """A session dependency was used in an app without ``session_middleware``."""
+
+
+class ConcurrentChangeError(Exception):
+    """Another request changed what this request read of the session; nothing of this
+    request's changes was saved.
+
+    Saving them would overwrite a value they were computed from (a counter, a cart) with
+    a stale result. The middleware answers with its error mapping's ``conflict`` answer
+    (409 by default); the client may retry. ``keys`` names the keys read and changed.
+    """
+
+    def __init__(self, keys: frozenset[str]) -> None:
+        super().__init__(f"another request changed {sorted(keys)} since this one read them")
+        self.keys = keys
+
+
+class SessionBusyError(Exception):
+    """With ``take_turns=True``: the session's turn did not come within ``turn_timeout``.
+
+    The middleware answers with its error mapping's ``conflict`` answer (409 by
+    default); nothing of the request's session work was done.
+    """
 
 
 class SessionConflictError(StoreError):

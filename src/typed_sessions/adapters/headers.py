@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Final
 
+from pydantic_core import to_json
+from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["Receiving", "refuse", "session_headers"]
+__all__ = ["Receiving", "refuse", "refuse_mapped", "session_headers"]
 
 
 def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tuple[bytes, bytes]]:
@@ -50,7 +53,7 @@ def _add_token(
     headers.append((field, token))
 
 
-CLOSE_CODES: Final = {503: 1013, 400: 1008}  # try again later; policy violation
+CLOSE_CODES: Final = {503: 1013, 409: 1013, 400: 1008}  # try again later; policy violation
 
 
 class Receiving:
@@ -69,8 +72,30 @@ class Receiving:
         return message
 
 
-async def refuse(scope: Scope, receive: Receive, send: Send, status: int, body: bytes) -> None:
-    """Answer ``status`` with a bare body, before the app answered anything.
+async def refuse_mapped(scope: Scope, receive: Receive, send: Send, answer: Exception) -> None:
+    """Answer with what an error mapping gave: an ``HTTPException`` becomes its status,
+    ``{"detail": ...}`` and headers; any other exception is raised (the app chose it)."""
+    if not isinstance(answer, HTTPException):
+        raise answer
+    body = to_json({"detail": answer.detail})
+    extra = [
+        (k.lower().encode("latin-1"), v.encode("latin-1"))
+        for k, v in (answer.headers or {}).items()
+    ]
+    await refuse(scope, receive, send, answer.status_code, body, json=True, extra=extra)
+
+
+async def refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    body: bytes,
+    *,
+    json: bool = False,
+    extra: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer ``status`` with ``body`` (plain text, or JSON), before the app answered.
 
     A WebSocket gets the same status as a denial response where the server offers them
     (the ``websocket.http.response`` extension, as uvicorn and hypercorn do). Elsewhere it
@@ -78,9 +103,10 @@ async def refuse(scope: Scope, receive: Receive, send: Send, status: int, body: 
     400): a close before accepting would reach the client as a bare 403.
     """
     headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-type", b"application/json" if json else b"text/plain; charset=utf-8"),
         (b"content-length", str(len(body)).encode("ascii")),
         (b"cache-control", b"no-store"),
+        *extra,
     ]
     if scope["type"] == "http":
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -5,11 +5,8 @@ of the authx-extra page, plus ``regenerate()``, ``invalidate()`` and an awaitabl
 ``load()``. The middleware drives it through its public driver methods: ``preload()``
 before the handler, ``outcome(status)`` when the response starts (a pure computation of
 what to write), then ``settle()`` or ``abandon()`` once that was carried out.
-
-How changes are found: when a handler first asks for a stored session, the manager keeps
-the JSON text of its data; at the outcome it encodes the data again, and only a different
-text is a change. Nested changes are therefore found like top-level ones, and encoding
-doubles as the check that the data is JSON.
+Changes are found by comparing the data's JSON with the JSON it was loaded as, so nested
+changes count, and encoding doubles as the check that the data is JSON.
 """
 
 from __future__ import annotations
@@ -19,27 +16,25 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from typed_sessions.adapters.errors import (
+    SessionBusyError,
     SessionClosedError,
     SessionNotLoadedError,
     WebSocketSessionError,
     closed_error,
     websocket_error,
 )
-from typed_sessions.adapters.outcome import Create, Outcome, Regenerate, Touch, Update, Write
+from typed_sessions.adapters.outcome import Outcome, Write, plan_write
 from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
-from typed_sessions.core.cookies import parse_cookie
+from typed_sessions.adapters.turns import Turns
+from typed_sessions.core.changes import NOTHING_READ
 from typed_sessions.core.ids import SessionId, new_session_id
-from typed_sessions.core.jsondata import check_keys, encode_json, validate_json
-from typed_sessions.core.result import Err, Ok
-from typed_sessions.core.session import Session, is_expired, touch_session
-from typed_sessions.core.signing import TokenError, verify_session_token
+from typed_sessions.core.jsondata import encode_json
+from typed_sessions.core.session import Session, is_expired
 from typed_sessions.stores.protocol import StoreError
 
 __all__ = ["SessionManager"]
 
-# Tokens whose signature held but that cannot be used: the cookie is ours, so it is cleared.
-_DEAD_TOKEN: Final = frozenset({TokenError.EXPIRED, TokenError.FUTURE})
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _NOTHING: Final = Outcome(None, None, clear_cookie=False, vary=False, now=_EPOCH)
 _NOTHING_VARY: Final = Outcome(None, None, clear_cookie=False, vary=True, now=_EPOCH)
@@ -70,9 +65,12 @@ class SessionManager:
         "_loaded",
         "_moment",
         "_new_id",
+        "_reads",
         "_record",
         "_settings",
         "_snapshot",
+        "_turn",
+        "_turns",
         "_verified_id",
         "_websocket",
     )
@@ -83,6 +81,7 @@ class SessionManager:
         cookie_header: bytes | None = None,
         *,
         websocket: bool = False,
+        turns: Turns[SessionId] | None = None,
     ) -> None:
         """Start the state for a request with this ``Cookie`` header (or none).
 
@@ -106,6 +105,9 @@ class SessionManager:
         self._closed = False
         self._load_failed = False
         self._moment: datetime | None = None
+        self._reads = NOTHING_READ
+        self._turns = turns
+        self._turn: SessionId | None = None
 
     # --- the page's API -----------------------------------------------------------------
 
@@ -137,6 +139,8 @@ class SessionManager:
             self._snapshot = encode_json(record.data)
             if self._closed:
                 data.block(closed_error)
+            else:
+                data.track()
         self._data = data
         return data
 
@@ -225,6 +229,8 @@ class SessionManager:
         """
         if not self._loaded:
             self._check_open("load()")
+            if not await self.take_turn():
+                raise SessionBusyError("this session's turn did not come in time")
             await self.preload()
         return self.get_session()
 
@@ -269,6 +275,34 @@ class SessionManager:
             self._record = record
         self._loaded = True
 
+    async def take_turn(self) -> bool:
+        """With ``take_turns=True``: wait for the turn of the cookie's session in this
+        worker (nothing to wait for without a cookie that verifies). ``False`` when
+        ``turn_timeout`` passed first. The driver calls :meth:`end_turn` after the commit.
+        """
+        turns = self._turns
+        if turns is None or self._turn is not None:
+            return True
+        session_id = self._verify(self._now())
+        if session_id is None:
+            return True
+        if not await turns.take(session_id, self._settings.turn_timeout):
+            return False
+        self._turn = session_id
+        return True
+
+    def end_turn(self) -> None:
+        """Give the session's turn to the next request of it, if this one held it."""
+        turn = self._turn
+        if turn is not None and self._turns is not None:
+            self._turn = None
+            self._turns.give_back(turn)
+
+    @property
+    def has_turn(self) -> bool:
+        """Whether this request holds its session's turn (``take_turns=True``)."""
+        return self._turn is not None
+
     def outcome(self, status: int) -> Outcome:
         """Close the session and return what the response start must write (no I/O).
 
@@ -304,26 +338,10 @@ class SessionManager:
     # --- internals ------------------------------------------------------------------------
 
     def _write(self) -> Write | None:
-        record = self._record
-        data = self._data
-        if record is None:
-            if not data:
-                return None
-            check_keys(data, validate_json(data))
-            return Create(self._new_id, dict(data))
-        if self._new_id is not None:
-            if data is not None:
-                check_keys(data, validate_json(data))
-                return Regenerate(record, self._new_id, dict(data), self._snapshot)
-            return Regenerate(record, self._new_id, None, None)
-        if data is not None:
-            text = validate_json(data)
-            if text != self._snapshot:
-                check_keys(data, text)
-                assert self._snapshot is not None  # set with the data, from the record
-                return Update(record, data, self._snapshot)
-        touched = touch_session(record, self._settings.expiry, now=self._now())
-        return None if touched is record else Touch(touched)
+        return plan_write(
+            self._record, self._data, self._snapshot, self._new_id, self._reads,
+            expiry=self._settings.expiry, now=self._now(),
+        )  # fmt: skip
 
     def _pending(self) -> bool:
         return (
@@ -335,8 +353,10 @@ class SessionManager:
 
     def _close(self) -> None:
         self._closed = True
-        if self._data is not None:
-            self._data.block(closed_error)
+        data = self._data
+        if data is not None:
+            self._reads = data.reads()
+            data.block(closed_error)
 
     def _not_loaded(self, what: str) -> SessionNotLoadedError:
         return SessionNotLoadedError(
@@ -363,18 +383,7 @@ class SessionManager:
         if header is None:
             return self._verified_id
         self._cookie_header = None
-        settings = self._settings
-        token = parse_cookie(header.decode("latin-1"), settings.cookie.name)
-        if token is None:
-            return None
-        match verify_session_token(
-            token, settings.keyring, now=now, max_age=settings.expiry.absolute
-        ):
-            case Ok(session_id):
-                self._verified_id = session_id
-                return session_id
-            case Err(reason):
-                settings.log(logging.INFO, f"session cookie refused: {reason}")
-                # Ours (the signature held) but unusable: clear it unless a new one is set.
-                self._clear_cookie = reason in _DEAD_TOKEN
-                return None
+        session_id, dead = self._settings.verify_cookie(header, now)
+        self._verified_id = session_id
+        self._clear_cookie = dead  # ours, but unusable: cleared unless a new one is set
+        return session_id

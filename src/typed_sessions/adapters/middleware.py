@@ -65,19 +65,30 @@ from typing import Any, Final
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import Unpack
 
-from typed_sessions.adapters.commit import carry_out
-from typed_sessions.adapters.errors import SessionConflictError, SessionSkippedError
-from typed_sessions.adapters.headers import Receiving, refuse, session_headers
+from typed_sessions.adapters.commit import Settled, carry_out
+from typed_sessions.adapters.errors import (
+    ConcurrentChangeError,
+    SessionBusyError,
+    SessionConflictError,
+    SessionSkippedError,
+)
+from typed_sessions.adapters.headers import Receiving, refuse, refuse_mapped, session_headers
 from typed_sessions.adapters.manager import SessionManager
+from typed_sessions.adapters.outcome import Outcome, Regenerate, Update
+from typed_sessions.adapters.responses import SessionFailure
 from typed_sessions.adapters.session_deps import SCOPE_KEY
 from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
 from typed_sessions.adapters.skipped import SkippedSession
+from typed_sessions.adapters.turns import Turns
+from typed_sessions.core.ids import SessionId
 from typed_sessions.core.signing import Keys
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
 __all__ = ["SessionMiddleware", "session_middleware"]
 
 _SKIPPED: Final = SkippedSession()
+_CONFLICT: Final = SessionFailure("conflict", "concurrent_change")
+_BUSY: Final = SessionFailure("conflict", "session_busy")
 _UNAVAILABLE: Final = b"Service Unavailable"
 _BAD_REQUEST: Final = b"Bad Request"
 
@@ -129,12 +140,14 @@ def session_middleware(
 class SessionMiddleware:
     """The pure ASGI middleware :func:`session_middleware` builds. See the module docs."""
 
-    __slots__ = ("app", "settings")
+    __slots__ = ("_commits", "_turns", "app", "settings")
 
     def __init__(self, app: ASGIApp, settings: SessionSettings) -> None:
         """Wrap ``app``; prefer :func:`session_middleware`, which checks the options."""
         self.app = app
         self.settings = settings
+        self._commits: Turns[SessionId] = Turns()  # one commit per session at a time
+        self._turns: Turns[SessionId] | None = Turns() if settings.take_turns else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -149,20 +162,56 @@ class SessionMiddleware:
             elif skip is not None and name == skip[0] and (skip[1] is None or value == skip[1]):
                 await self._skipped(scope, receive, send)
                 return
+        manager = SessionManager(
+            self.settings, cookies, websocket=kind == "websocket", turns=self._turns
+        )
+        _put(scope, self.settings.state_attribute, manager)
+        try:
+            if (
+                cookies is None
+                or not self.settings.autoload
+                or await self._preload(scope, receive, send, manager)
+            ):
+                if kind == "http":
+                    await self._http(scope, receive, send, manager)
+                else:
+                    await self._websocket(scope, receive, send, manager)
+        finally:
+            manager.end_turn()
+
+    async def _preload(
+        self, scope: Scope, receive: Receive, send: Send, manager: SessionManager
+    ) -> bool:
+        """Load the session before the handler (after its turn, with ``take_turns``);
+        ``False`` when the request was answered instead (503, or 409 for no turn)."""
         settings = self.settings
-        manager = SessionManager(settings, cookies, websocket=kind == "websocket")
-        _put(scope, settings.state_attribute, manager)
-        if cookies is not None and settings.autoload:
-            try:
-                await manager.preload()
-            except StoreError as exc:
-                settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__}); 503")
-                await refuse(scope, receive, send, 503, _UNAVAILABLE)
-                return
-        if kind == "http":
-            await self._http(scope, receive, send, manager)
+        if not await manager.take_turn():
+            settings.log(logging.WARNING, "the session's turn did not come in time; 409")
+            await refuse_mapped(scope, receive, send, settings.on_error(_BUSY))
+            return False
+        try:
+            await manager.preload()
+        except StoreError as exc:
+            settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__}); 503")
+            await refuse(scope, receive, send, 503, _UNAVAILABLE)
+            return False
+        return True
+
+    async def _commit(self, outcome: Outcome, manager: SessionManager) -> Settled:
+        """Carry ``outcome`` out, one commit per session at a time in this worker (so
+        they never race each other), then end the request's turn."""
+        write = outcome.write
+        key = write.record.id if type(write) is Update or type(write) is Regenerate else None
+        if key is None or manager.has_turn:
+            settled = await carry_out(outcome, self.settings)
         else:
-            await self._websocket(scope, receive, send, manager)
+            await self._commits.take(key)
+            try:
+                settled = await carry_out(outcome, self.settings)
+            finally:
+                self._commits.give_back(key)
+        manager.settle(settled.session_id)
+        return settled
 
     async def _http(
         self, scope: Scope, receive: Receive, send: Send, manager: SessionManager
@@ -173,23 +222,17 @@ class SessionMiddleware:
 
         async def send_with_session(message: Message) -> None:
             nonlocal started, replaced
-            if replaced:  # we answered 503 instead; the app's response goes nowhere
+            if replaced:  # we answered 503 or 409 instead; the app's response goes nowhere
                 return
             if message["type"] == "http.response.start":
                 started = True
                 outcome = manager.outcome(message["status"])
-                cookie: str | None = None
-                if outcome.acts:
-                    try:
-                        settled = await carry_out(outcome, settings)
-                    except StoreError as exc:
-                        manager.abandon()  # nothing new was announced: no new ID either
-                        _log_save_failure(settings, exc, "; 503")
-                        replaced = True
-                        await refuse(scope, receive, send, 503, _UNAVAILABLE)
-                        return
-                    manager.settle(settled.session_id)
-                    cookie = settled.cookie
+                cookie = await self._try_commit(outcome, manager) if outcome.acts else None
+                manager.end_turn()
+                if isinstance(cookie, bytes | Exception):  # refused: answer that instead
+                    replaced = True
+                    await _answer(scope, receive, send, cookie)
+                    return
                 if cookie is not None or outcome.vary:
                     message["headers"] = session_headers(
                         message.get("headers", ()), cookie, vary=outcome.vary
@@ -203,6 +246,28 @@ class SessionMiddleware:
                 raise
             settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__}); 503")
             await refuse(scope, receive, send, 503, _UNAVAILABLE)
+        except SessionBusyError:
+            if started:
+                raise
+            settings.log(logging.WARNING, "the session's turn did not come in time; 409")
+            await refuse_mapped(scope, receive, send, settings.on_error(_BUSY))
+
+    async def _try_commit(
+        self, outcome: Outcome, manager: SessionManager
+    ) -> str | bytes | Exception | None:
+        """The cookie to send; or the refusal to answer instead: ``bytes`` for a 503 body,
+        an exception from the error mapping for a refused concurrent change."""
+        settings = self.settings
+        try:
+            return (await self._commit(outcome, manager)).cookie
+        except StoreError as exc:
+            manager.abandon()  # nothing new was announced: no new ID either
+            _log_save_failure(settings, exc, "; 503")
+            return _UNAVAILABLE
+        except ConcurrentChangeError as exc:
+            manager.abandon()
+            settings.log(logging.INFO, f"refused: {exc}; 409", manager.get_session_id())
+            return settings.on_error(_CONFLICT)
 
     async def _websocket(
         self, scope: Scope, receive: Receive, send: Send, manager: SessionManager
@@ -232,12 +297,12 @@ class SessionMiddleware:
         if not outcome.acts:
             return
         try:
-            settled = await carry_out(outcome, self.settings)  # no cookie can be sent here
-        except StoreError as exc:
+            await self._commit(outcome, manager)  # no cookie can be sent here
+        except (StoreError, ConcurrentChangeError) as exc:
             manager.abandon()
-            _log_save_failure(self.settings, exc, "")
+            if isinstance(exc, StoreError):
+                _log_save_failure(self.settings, exc, "")
             raise
-        manager.settle(settled.session_id)
 
     async def _skipped(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The skip header: no session work, but a clear answer if a handler asks anyway."""
@@ -258,6 +323,13 @@ class SessionMiddleware:
                 raise
             self.settings.log(logging.INFO, "a handler asked for the session of a skipped request")
             await refuse(scope, receiving, send, 400, _BAD_REQUEST)
+
+
+async def _answer(scope: Scope, receive: Receive, send: Send, refusal: bytes | Exception) -> None:
+    if isinstance(refusal, bytes):
+        await refuse(scope, receive, send, 503, refusal)
+    else:
+        await refuse_mapped(scope, receive, send, refusal)
 
 
 def _put(scope: Scope, attribute: str, session: SessionManager | SkippedSession) -> None:

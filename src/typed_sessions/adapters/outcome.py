@@ -7,14 +7,17 @@ it out with :func:`typed_sessions.adapters.commit.carry_out`, the only place tha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
+from typed_sessions.core.changes import NOTHING_READ, ReadSet
 from typed_sessions.core.ids import SessionId
-from typed_sessions.core.session import Session
+from typed_sessions.core.jsondata import check_keys, validate_json
+from typed_sessions.core.session import Expiry, Session, touch_session
 
-__all__ = ["Create", "Outcome", "Regenerate", "Touch", "Update", "Write"]
+__all__ = ["Create", "Outcome", "Regenerate", "Touch", "Update", "Write", "plan_write"]
 
 Record: TypeAlias = Session[dict[str, Any]]
 
@@ -30,11 +33,13 @@ class Create:
 @dataclass(frozen=True, slots=True)
 class Update:
     """Save the changed ``data`` of ``record``; ``before`` is the JSON the request read,
-    from which its own changes are found when another request saved first."""
+    from which its own changes are found when another request saved first, and
+    ``reads`` what it read (a change of which refuses the request)."""
 
     record: Record
     data: dict[str, Any]
     before: str
+    reads: ReadSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,7 @@ class Regenerate:
     new_id: SessionId
     data: dict[str, Any] | None
     before: str | None
+    reads: ReadSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +82,41 @@ class Outcome:
     def acts(self) -> bool:
         """Whether carrying it out writes, deletes or sends a cookie."""
         return self.write is not None or self.delete is not None or self.clear_cookie
+
+
+def plan_write(
+    record: Record | None,
+    data: Mapping[str, Any] | None,
+    snapshot: str | None,
+    new_id: SessionId | None,
+    reads: ReadSet,
+    *,
+    expiry: Expiry,
+    now: datetime,
+) -> Write | None:
+    """The write a request's session needs (pure): ``record`` as loaded (``None``: none),
+    ``data`` as the handler left it (``None``: never asked for), ``snapshot`` the JSON
+    ``record.data`` was handed out as, ``new_id`` a regeneration's (or a new session's)
+    ID, ``reads`` what the handler read.
+
+    Raises:
+        SessionEncodeError: ``data`` is not JSON the store could hold.
+    """
+    if record is None:
+        if not data:
+            return None
+        check_keys(data, validate_json(data))
+        return Create(new_id, dict(data.items()))
+    if new_id is not None:
+        if data is None:
+            return Regenerate(record, new_id, None, None, NOTHING_READ)
+        check_keys(data, validate_json(data))
+        return Regenerate(record, new_id, dict(data.items()), snapshot, reads)
+    if data is not None:
+        text = validate_json(data)
+        if text != snapshot:
+            check_keys(data, text)
+            assert snapshot is not None  # handed out with the data, from the record
+            return Update(record, dict(data.items()), snapshot, reads)
+    touched = touch_session(record, expiry, now=now)
+    return None if touched is record else Touch(touched)

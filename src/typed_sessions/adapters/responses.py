@@ -28,8 +28,8 @@ __all__ = [
     "store_error_handler",
 ]
 
-FailureKind: TypeAlias = Literal["unauthenticated", "forbidden", "unavailable"]
-"""What the failure means: 401, 403 or 503 with the default mapping."""
+FailureKind: TypeAlias = Literal["unauthenticated", "forbidden", "unavailable", "conflict"]
+"""What the failure means: 401, 403, 503 or 409 with the default mapping."""
 
 FailureReason: TypeAlias = Literal[
     "missing",  # no token in the request
@@ -42,6 +42,8 @@ FailureReason: TypeAlias = Literal[
     "session_expired",  # the session passed its idle or absolute deadline
     "refused",  # verify_fn did not return True
     "store_error",  # the store raised StoreError
+    "concurrent_change",  # another request changed what this one read (middleware)
+    "session_busy",  # take_turns: the session's turn did not come in time (middleware)
 ]
 """The precise cause, for logs and metrics; never tell it to the client."""
 
@@ -75,6 +77,7 @@ ErrorMapping: TypeAlias = Callable[[SessionFailure], Exception]
 """Turns a failure into the exception the dependency raises (usually an ``HTTPException``)."""
 
 NOT_AUTHENTICATED = "Not authenticated"
+CONFLICT = "Conflict: the session was changed by another request; try again"
 SERVICE_UNAVAILABLE = "Service unavailable"
 
 
@@ -85,12 +88,17 @@ def default_error_mapping(failure: SessionFailure) -> HTTPException:
       ``WWW-Authenticate: APIKey``, as FastAPI's own API-key schemes send it, whatever
       the reason;
     - ``forbidden``: 403 ``{"detail": "Forbidden"}``;
-    - ``unavailable``: 503 ``{"detail": "Service unavailable"}`` (nothing about the store).
+    - ``unavailable``: 503 ``{"detail": "Service unavailable"}`` (nothing about the store);
+    - ``conflict``: 409 ``{"detail": "Conflict: the session was changed by another
+      request; try again"}`` (the middleware's refusal of a request whose session
+      changes rest on a value another request changed, or whose turn did not come).
     """
     if failure.kind == "unauthenticated":
         return HTTPException(401, NOT_AUTHENTICATED, headers={"WWW-Authenticate": "APIKey"})
     if failure.kind == "forbidden":
         return HTTPException(403, "Forbidden")
+    if failure.kind == "conflict":
+        return HTTPException(409, CONFLICT)
     return HTTPException(503, SERVICE_UNAVAILABLE)
 
 

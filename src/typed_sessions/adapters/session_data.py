@@ -1,11 +1,15 @@
-"""The dict-like session the middleware hands to handlers."""
+"""The dict-like session the middleware hands to handlers, recording what they read."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from typed_sessions.adapters.errors import SessionUsageError
+from typed_sessions.core.changes import NOTHING_READ, ReadSet
+
+if TYPE_CHECKING:
+    from _collections_abc import dict_items, dict_keys, dict_values
 
 __all__ = ["SessionData"]
 
@@ -14,20 +18,43 @@ class SessionData(dict[str, Any]):
     """The session: a ``dict`` of JSON values (str keys; str, int, float, bool, None,
     lists and dicts of them). Tuples are stored as lists.
 
-    Reads are plain ``dict`` reads. Writes check that the key is a ``str`` and that the
-    session can still be written (see :class:`SessionClosedError` and
-    :class:`WebSocketSessionError`). Nested changes need no special call: they are found
-    by comparing JSON when the response starts.
+    Writes check that the key is a ``str`` and that the session can still be written
+    (see :class:`SessionClosedError` and :class:`WebSocketSessionError`). Nested changes
+    need no special call: they are found by comparing JSON when the response starts.
+
+    Reads of a stored session are recorded (:meth:`reads`): each key read or tested with
+    ``in``, the key set when iterated or measured, everything when copied, compared or
+    listed with ``items()``/``values()``. When another request saved the session
+    meanwhile, a request whose changes rest on a value that changed is refused instead
+    of overwriting it (see the concurrency guide).
     """
 
-    __slots__ = ("_blocked",)
+    __slots__ = ("_blocked", "_everything", "_key_set", "_keys")
 
     _blocked: Callable[[], SessionUsageError] | None
+    _keys: set[str] | None
 
     def __init__(self, data: Mapping[str, Any] | None = None, /) -> None:
         """Make a session holding a shallow copy of ``data``."""
         super().__init__(() if data is None else data)
         self._blocked = None
+        self._keys = None
+        self._key_set = False
+        self._everything = False
+
+    # --- the middleware's controls ------------------------------------------------------
+
+    def track(self) -> None:
+        """Start recording reads (the middleware does, for a stored session)."""
+        self._keys = set()
+
+    def reads(self) -> ReadSet:
+        """Stop recording; return what was read (nothing, when reads were not recorded)."""
+        keys = self._keys
+        self._keys = None
+        if keys is None:
+            return NOTHING_READ
+        return ReadSet(frozenset(keys), self._key_set, self._everything)
 
     def block(self, error: Callable[[], SessionUsageError]) -> None:
         """Refuse every later write with ``error()``: the middleware calls it when the
@@ -37,6 +64,81 @@ class SessionData(dict[str, Any]):
     def _check(self) -> None:
         if self._blocked is not None:
             raise self._blocked()
+
+    def _read_everything(self) -> None:
+        if self._keys is not None:
+            self._everything = True
+
+    def _read_key_set(self) -> None:
+        if self._keys is not None:
+            self._key_set = True
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        keys = self._keys
+        if keys is not None:
+            keys.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None, /) -> Any:
+        """Return ``self[key]``, or ``default`` when missing."""
+        keys = self._keys
+        if keys is not None:
+            keys.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        keys = self._keys
+        if keys is not None and type(key) is str:
+            keys.add(key)
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._read_key_set()
+        return super().__iter__()
+
+    def __reversed__(self) -> Iterator[str]:
+        self._read_key_set()
+        return super().__reversed__()
+
+    def __len__(self) -> int:
+        self._read_key_set()
+        return super().__len__()
+
+    def keys(self) -> dict_keys[str, Any]:
+        """The keys (a read of the key set)."""
+        self._read_key_set()
+        return super().keys()
+
+    def values(self) -> dict_values[str, Any]:
+        """The values (a read of everything)."""
+        self._read_everything()
+        return super().values()
+
+    def items(self) -> dict_items[str, Any]:
+        """The items (a read of everything)."""
+        self._read_everything()
+        return super().items()
+
+    def copy(self) -> dict[str, Any]:
+        """A plain ``dict`` copy (a read of everything)."""
+        self._read_everything()
+        return dict(super().items())
+
+    def __eq__(self, other: object) -> bool:
+        self._read_everything()
+        return super().__eq__(other)
+
+    def __ne__(self, other: object) -> bool:
+        self._read_everything()
+        return super().__ne__(other)
+
+    def __repr__(self) -> str:
+        self._read_everything()
+        return super().__repr__()
+
+    # --- writes ---------------------------------------------------------------------------
 
     def __setitem__(self, key: str, value: Any) -> None:
         if self._blocked is not None:
@@ -55,13 +157,17 @@ class SessionData(dict[str, Any]):
         super().clear()
 
     def pop(self, key: str, /, *default: Any) -> Any:
-        """Remove ``key`` and return its value (or ``default``)."""
+        """Remove ``key`` and return its value (or ``default``): a read and a write."""
         self._check()
+        keys = self._keys
+        if keys is not None:
+            keys.add(key)
         return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, Any]:
-        """Remove and return the last inserted item."""
+        """Remove and return the last inserted item (a read of the key set)."""
         self._check()
+        self._read_key_set()
         return super().popitem()
 
     def setdefault(self, key: str, default: Any = None, /) -> Any:

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypedDict
+from datetime import datetime
+from typing import Any, Final, TypeAlias, TypedDict
 
+from typed_sessions.adapters.responses import ErrorMapping, default_error_mapping
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
-from typed_sessions.core.cookies import CookieSettings, is_http_token, render_clear_cookie
+from typed_sessions.core.cookies import (
+    CookieSettings,
+    is_http_token,
+    parse_cookie,
+    render_clear_cookie,
+)
 from typed_sessions.core.defaults import DEFAULT_ATTEMPTS, DEFAULT_COOKIE, DEFAULT_EXPIRY
-from typed_sessions.core.ids import id_digest
+from typed_sessions.core.ids import SessionId, id_digest
+from typed_sessions.core.result import Err, Ok
 from typed_sessions.core.session import Expiry
-from typed_sessions.core.signing import Keyring, Keys, as_keyring
+from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_session_token
 from typed_sessions.stores.protocol import SessionStore
 
 __all__ = ["Logger", "MiddlewareOptions", "SessionSettings", "SkipHeader"]
@@ -34,6 +42,9 @@ class MiddlewareOptions(TypedDict, total=False):
     autoload: bool
     save_attempts: int
     clock: Clock
+    take_turns: bool
+    turn_timeout: float
+    on_error: ErrorMapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +57,9 @@ class SessionSettings:
     Raises:
         TypeError: ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``, or
             ``cookie`` is not a ``CookieSettings``.
-        ValueError: ``save_attempts`` below 1, an empty secret, a ``state_attribute``
-            that is not a public identifier, or an invalid ``skip_header``.
+        ValueError: ``save_attempts`` below 1, ``turn_timeout`` not positive, an empty
+            secret, a ``state_attribute`` that is not a public identifier, or an invalid
+            ``skip_header``.
     """
 
     store: SessionStore[dict[str, Any]]
@@ -60,6 +72,9 @@ class SessionSettings:
     autoload: bool = True
     save_attempts: int = DEFAULT_ATTEMPTS
     clock: Clock = utc_now
+    take_turns: bool = False
+    turn_timeout: float = 10.0
+    on_error: ErrorMapping = default_error_mapping
     keyring: Keyring = field(init=False, repr=False)
     skip: tuple[bytes, bytes | None] | None = field(init=False, repr=False)
     clear_cookie: str = field(init=False, repr=False)
@@ -69,6 +84,8 @@ class SessionSettings:
             raise TypeError(f"cookie must be a CookieSettings, not {type(self.cookie).__name__}")
         if self.save_attempts < 1:
             raise ValueError("save_attempts must be at least 1")
+        if not self.turn_timeout > 0:
+            raise ValueError("turn_timeout must be a positive number of seconds")
         checked_clock(self.clock)
         if self.logger is not None and not isinstance(
             self.logger, logging.Logger | logging.LoggerAdapter
@@ -88,6 +105,19 @@ class SessionSettings:
         object.__setattr__(self, "skip", skip)
         object.__setattr__(self, "clear_cookie", render_clear_cookie(self.cookie))
 
+    def verify_cookie(self, header: bytes, now: datetime) -> tuple[SessionId | None, bool]:
+        """The session ID in a ``Cookie`` header, if its token verifies at ``now``, and
+        whether the cookie is ours but dead (expired or from the future: clear it)."""
+        token = parse_cookie(header.decode("latin-1"), self.cookie.name)
+        if token is None:
+            return None, False
+        match verify_session_token(token, self.keyring, now=now, max_age=self.expiry.absolute):
+            case Ok(session_id):
+                return session_id, False
+            case Err(reason):
+                self.log(logging.INFO, f"session cookie refused: {reason}")
+                return None, reason in _DEAD_TOKEN
+
     def log(self, level: int, message: str, session_id: str | None = None) -> None:
         """Log ``message`` with a digest of ``session_id``, never the ID itself."""
         logger = self.logger
@@ -96,6 +126,10 @@ class SessionSettings:
                 logger.log(level, "typed-sessions: %s", message)
             else:
                 logger.log(level, "typed-sessions: %s [sid#%s]", message, id_digest(session_id))
+
+
+# Tokens whose signature held but that cannot be used: the cookie is ours, so it is cleared.
+_DEAD_TOKEN: Final = frozenset({TokenError.EXPIRED, TokenError.FUTURE})
 
 
 def parse_skip_header(option: object) -> tuple[bytes, bytes | None]:

@@ -1,0 +1,74 @@
+"""Taking turns, per session, inside one worker process.
+
+The middleware uses :class:`Turns` twice: always, so that the commits of one session in
+one worker never race each other (each sees the one before it, so a lost race costs one
+reload instead of a storm of retries); and, with ``take_turns=True``, from a request's
+load of its session to its commit, so that requests of one session in one worker run
+their session work one after the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Generic, TypeVar
+
+__all__ = ["Turns"]
+
+K = TypeVar("K")
+
+
+class Turns(Generic[K]):
+    """First come, first served turns by key; a key with no holder costs a dict entry.
+
+    Bound to the event loop of its first waiter (one worker, one loop).
+    """
+
+    __slots__ = ("_queues",)
+
+    def __init__(self) -> None:
+        self._queues: dict[K, deque[asyncio.Future[None]]] = {}
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._queues
+
+    async def take(self, key: K, wait: float | None = None) -> bool:
+        """Wait for the turn of ``key``; ``False`` when ``wait`` seconds passed first.
+
+        The caller must :meth:`give_back` every turn it took.
+        """
+        waiters = self._queues.get(key)
+        if waiters is None:
+            self._queues[key] = deque()
+            return True
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters.append(turn)
+        try:
+            async with asyncio.timeout(wait):
+                await turn
+        except TimeoutError:
+            self._forgo(key, turn)
+            return False
+        except BaseException:
+            self._forgo(key, turn)
+            raise
+        return True
+
+    def give_back(self, key: K) -> None:
+        """End the turn of ``key``: the longest waiter gets it, or nobody holds it."""
+        waiters = self._queues.get(key)
+        if waiters is None:
+            return
+        while waiters:
+            turn = waiters.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        del self._queues[key]
+
+    def _forgo(self, key: K, turn: asyncio.Future[None]) -> None:
+        """A waiter left: pass its turn on if it was handed one meanwhile."""
+        if turn.done() and not turn.cancelled():
+            self.give_back(key)
+        else:
+            turn.cancel()
