@@ -19,17 +19,26 @@ from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.signing import Keyring
 from typed_sessions.stores.memory import MemoryStore
+from typed_sessions.stores.protocol import SessionStore
 
 logger = logging.getLogger("counter")
 
 
-def create_app(secret: str | None = None) -> FastAPI:
+def create_app(
+    secret: str | None = None,
+    *,
+    store: SessionStore[dict[str, Any]] | None = None,
+    take_turns: bool = False,
+) -> FastAPI:
     """Build the app; ``secret`` defaults to ``$SESSION_SECRET``, else a random one
-    (sessions then end when the process does)."""
+    (sessions then end when the process does). ``take_turns``: concurrent requests of one
+    session in this process run their session work one after the other (all answered
+    200), instead of a stale one being refused with 409."""
     app = FastAPI()
     app.add_middleware(
         session_middleware,
-        store=MemoryStore(dict[str, Any]),
+        store=store if store is not None else MemoryStore(dict[str, Any]),
+        take_turns=take_turns,
         keys=Keyring.from_secrets(
             secret or os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
         ),
@@ -63,6 +72,23 @@ def create_app(secret: str | None = None) -> FastAPI:
         return {"test_counter": counter}
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app on Redis, for ``uvicorn --factory``: ``TYPED_SESSIONS_REDIS_URL``,
+    ``TYPED_SESSIONS_PREFIX``, ``TYPED_SESSIONS_SECRET`` and ``TAKE_TURNS=1``."""
+    from typed_sessions.stores.redis import RedisStore
+
+    store = RedisStore.from_url(
+        os.environ["TYPED_SESSIONS_REDIS_URL"],
+        dict[str, Any],
+        prefix=os.environ.get("TYPED_SESSIONS_PREFIX", "counter:"),
+    )
+    return create_app(
+        os.environ["TYPED_SESSIONS_SECRET"],
+        store=store,
+        take_turns=os.environ.get("TAKE_TURNS") == "1",
+    )
 
 
 app = create_app()

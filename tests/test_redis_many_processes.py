@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,46 +19,10 @@ import redis
 
 from .conftest import SECRET
 from .redis_server import delete_prefix_sync, free_port, require_redis, unique_prefix
+from .workers import start_worker, stop_workers, wait_ready
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def start_worker(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "examples.redis_app:app_from_env",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def wait_ready(process: subprocess.Popen[bytes], base_url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"worker {base_url} exited with {process.returncode}:\n{output}")
-        try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    pytest.fail(f"worker {base_url} not ready within 30 s")
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +44,7 @@ def workers() -> Iterator[tuple[str, str, str]]:
             wait_ready(process, base)
         yield bases[0], bases[1], prefix
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:  # pragma: no cover - a stuck worker
-                process.kill()
-                process.wait()
-            if process.stdout:
-                process.stdout.close()
+        stop_workers(processes)
         delete_prefix_sync(url, prefix)
 
 
