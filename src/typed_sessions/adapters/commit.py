@@ -14,20 +14,30 @@ from datetime import datetime
 from typing import Any, Final
 
 from typed_sessions.adapters.errors import ConcurrentChangeError, SessionConflictError
-from typed_sessions.adapters.outcome import Create, Outcome, Record, Regenerate, Touch, Update
+from typed_sessions.adapters.outcome import (
+    Create,
+    Outcome,
+    Reads,
+    Record,
+    Regenerate,
+    Touch,
+    Update,
+)
 from typed_sessions.adapters.settings import SessionSettings
-from typed_sessions.core.changes import KeyChanges, ReadSet, apply_changes, diff_data, lost_reads
+from typed_sessions.core.changes import KeyChanges, apply_changes, diff_data, lost_reads
 from typed_sessions.core.cookies import render_set_cookie
 from typed_sessions.core.ids import SessionId, new_session_id
-from typed_sessions.core.result import Ok
+from typed_sessions.core.result import Ok, Result
 from typed_sessions.core.session import new_session, replace_data, touch_session
 from typed_sessions.core.signing import sign_session_id
 from typed_sessions.stores.operations import (
     SessionNotFound,
     TooManyConflicts,
+    UpdateError,
     move_session,
-    save_rebasing,
+    retry_rebasing,
 )
+from typed_sessions.stores.protocol import Conflict
 
 __all__ = ["Settled", "carry_out"]
 
@@ -101,7 +111,7 @@ class _Merge:
 
     __slots__ = ("_before", "_changes", "_data", "_reads")
 
-    def __init__(self, before: str | None, data: dict[str, Any] | None, reads: ReadSet) -> None:
+    def __init__(self, before: str | None, data: dict[str, Any] | None, reads: Reads) -> None:
         self._before = before
         self._data = data
         self._reads = reads
@@ -114,7 +124,7 @@ class _Merge:
             before = json.loads(self._before)
             self._changes = before, diff_data(before, self._data)
         before, changes = self._changes
-        lost = lost_reads(before, newest, self._reads)
+        lost = lost_reads(before, newest, self._reads.reads())
         if lost:
             raise ConcurrentChangeError(lost)
         return apply_changes(newest, changes)
@@ -127,18 +137,13 @@ async def _save_changes(write: Update, settings: SessionSettings, now: datetime)
     regenerated or expired elsewhere): it is never brought back, and this request's
     changes are dropped. No cookie either: the other response set the right one.
     """
-    expiry = settings.expiry
     record = write.record
-    merge = _Merge(write.before, write.data, write.reads)
-
-    async def rebase(newest: Record) -> Record:
-        settings.log(logging.DEBUG, "session changed meanwhile; merging", record.id)
-        return replace_data(touch_session(newest, expiry, now=now), merge(newest.data), now=now)
-
-    candidate = replace_data(touch_session(record, expiry, now=now), write.data, now=now)
-    result = await save_rebasing(
-        settings.store, candidate, rebase, attempts=settings.save_attempts, clock=lambda: now
-    )
+    candidate = replace_data(touch_session(record, settings.expiry, now=now), write.data, now=now)
+    first = await settings.store.save(candidate)
+    if isinstance(first, Ok):  # the common case: no merge machinery at all
+        settings.log(logging.DEBUG, "session saved", record.id)
+        return first.value
+    result = await _merge_after(write, settings, now, candidate, first.error)
     if isinstance(result, Ok):
         settings.log(logging.DEBUG, "session saved", record.id)
         return result.value
@@ -146,6 +151,23 @@ async def _save_changes(write: Update, settings: SessionSettings, now: datetime)
         settings.log(logging.INFO, "session ended meanwhile; changes dropped", record.id)
         return None
     raise _gave_up(result.error, record.id, settings)
+
+
+async def _merge_after(
+    write: Update, settings: SessionSettings, now: datetime, refused: Record, conflict: Conflict
+) -> Result[Record, UpdateError]:
+    """After a lost race: merge the request's changes into the newest record, or refuse."""
+    expiry = settings.expiry
+    merge = _Merge(write.before, write.data, write.reads)
+
+    async def rebase(newest: Record) -> Record:
+        settings.log(logging.DEBUG, "session changed meanwhile; merging", newest.id)
+        return replace_data(touch_session(newest, expiry, now=now), merge(newest.data), now=now)
+
+    return await retry_rebasing(
+        settings.store, refused, conflict, rebase,
+        attempts=settings.save_attempts, clock=lambda: now,
+    )  # fmt: skip
 
 
 def _gave_up(

@@ -23,11 +23,10 @@ from typed_sessions.adapters.errors import (
     closed_error,
     websocket_error,
 )
-from typed_sessions.adapters.outcome import Outcome, Write, plan_write
+from typed_sessions.adapters.outcome import NOTHING, Outcome, Write, plan_write
 from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.adapters.turns import Turns
-from typed_sessions.core.changes import NOTHING_READ
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.jsondata import encode_json
 from typed_sessions.core.session import Session, is_expired
@@ -65,7 +64,6 @@ class SessionManager:
         "_loaded",
         "_moment",
         "_new_id",
-        "_reads",
         "_record",
         "_settings",
         "_snapshot",
@@ -105,7 +103,6 @@ class SessionManager:
         self._closed = False
         self._load_failed = False
         self._moment: datetime | None = None
-        self._reads = NOTHING_READ
         self._turns = turns
         self._turn: SessionId | None = None
 
@@ -339,7 +336,8 @@ class SessionManager:
 
     def _write(self) -> Write | None:
         return plan_write(
-            self._record, self._data, self._snapshot, self._new_id, self._reads,
+            self._record, self._data, self._snapshot, self._new_id,
+            NOTHING if self._data is None else self._data,
             expiry=self._settings.expiry, now=self._now(),
         )  # fmt: skip
 
@@ -355,7 +353,6 @@ class SessionManager:
         self._closed = True
         data = self._data
         if data is not None:
-            self._reads = data.reads()
             data.block(closed_error)
 
     def _not_loaded(self, what: str) -> SessionNotLoadedError:

@@ -10,16 +10,42 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 from typed_sessions.core.changes import NOTHING_READ, ReadSet
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.jsondata import check_keys, validate_json
 from typed_sessions.core.session import Expiry, Session, touch_session
 
-__all__ = ["Create", "Outcome", "Regenerate", "Touch", "Update", "Write", "plan_write"]
+__all__ = [
+    "NOTHING",
+    "Create",
+    "Outcome",
+    "Reads",
+    "Regenerate",
+    "Touch",
+    "Update",
+    "Write",
+    "plan_write",
+]
 
 Record: TypeAlias = Session[dict[str, Any]]
+
+
+class Reads(Protocol):
+    """Where what a request read is found (asked only after a lost race)."""
+
+    def reads(self) -> ReadSet:
+        """What the request read of its session."""
+        ...
+
+
+class _NothingRead:
+    def reads(self) -> ReadSet:
+        return NOTHING_READ
+
+
+NOTHING: Final[Reads] = _NothingRead()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +65,7 @@ class Update:
     record: Record
     data: dict[str, Any]
     before: str
-    reads: ReadSet
+    reads: Reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +77,7 @@ class Regenerate:
     new_id: SessionId
     data: dict[str, Any] | None
     before: str | None
-    reads: ReadSet
+    reads: Reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +115,7 @@ def plan_write(
     data: Mapping[str, Any] | None,
     snapshot: str | None,
     new_id: SessionId | None,
-    reads: ReadSet,
+    reads: Reads,
     *,
     expiry: Expiry,
     now: datetime,
@@ -109,7 +135,7 @@ def plan_write(
         return Create(new_id, dict(data.items()))
     if new_id is not None:
         if data is None:
-            return Regenerate(record, new_id, None, None, NOTHING_READ)
+            return Regenerate(record, new_id, None, None, NOTHING)
         check_keys(data, validate_json(data))
         return Regenerate(record, new_id, dict(data.items()), snapshot, reads)
     if data is not None:

@@ -29,16 +29,18 @@ class SessionData(dict[str, Any]):
     of overwriting it (see the concurrency guide).
     """
 
-    __slots__ = ("_blocked", "_everything", "_key_set", "_keys")
+    __slots__ = ("_blocked", "_everything", "_key_set", "_keys", "_seen")
 
     _blocked: Callable[[], SessionUsageError] | None
     _keys: set[str] | None
+    _seen: set[str] | None
 
     def __init__(self, data: Mapping[str, Any] | None = None, /) -> None:
         """Make a session holding a shallow copy of ``data``."""
         super().__init__(() if data is None else data)
         self._blocked = None
         self._keys = None
+        self._seen = None
         self._key_set = False
         self._everything = False
 
@@ -49,17 +51,19 @@ class SessionData(dict[str, Any]):
         self._keys = set()
 
     def reads(self) -> ReadSet:
-        """Stop recording; return what was read (nothing, when reads were not recorded)."""
-        keys = self._keys
-        self._keys = None
+        """What was read while reads were recorded (nothing, if they never were)."""
+        keys = self._keys if self._seen is None else self._seen
         if keys is None:
             return NOTHING_READ
         return ReadSet(frozenset(keys), self._key_set, self._everything)
 
     def block(self, error: Callable[[], SessionUsageError]) -> None:
-        """Refuse every later write with ``error()``: the middleware calls it when the
-        session can no longer be saved (the response started) or started (a WebSocket)."""
+        """Refuse every later write with ``error()`` and stop recording reads: the
+        middleware calls it when the session can no longer be saved (the response
+        started) or started (a WebSocket)."""
         self._blocked = error
+        if self._keys is not None:
+            self._seen, self._keys = self._keys, None
 
     def _check(self) -> None:
         if self._blocked is not None:

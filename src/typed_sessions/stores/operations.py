@@ -39,6 +39,7 @@ __all__ = [
     "UpdateError",
     "discard",
     "move_session",
+    "retry_rebasing",
     "save_rebasing",
     "update_session",
 ]
@@ -93,22 +94,41 @@ async def save_rebasing(
         ValueError: ``attempts`` is less than 1.
     """
     _check_attempts(attempts)
-    last = Conflict(candidate.version, None)
-    for attempt in range(attempts):
-        result = await store.save(candidate)
-        if isinstance(result, Ok):
-            return result
-        last = result.error
-        if last.found is None:  # deleted or expired under us
+    result = await store.save(candidate)
+    if isinstance(result, Ok):
+        return result
+    return await retry_rebasing(
+        store, candidate, result.error, rebase, attempts=attempts, clock=clock
+    )
+
+
+async def retry_rebasing(
+    store: SessionStore[T],
+    refused: Session[T],
+    conflict: Conflict,
+    rebase: Rebase[T],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    clock: Clock = utc_now,
+) -> Result[Session[T], UpdateError]:
+    """:func:`save_rebasing` after its first save, ``refused``, met ``conflict``: for
+    callers that make the first save themselves and enter this only after a conflict."""
+    candidate = refused
+    for attempt in range(attempts - 1):
+        if conflict.found is None:  # deleted or expired under us
             return _NOT_FOUND
-        if attempt + 1 == attempts:
-            break
         await asyncio.sleep(retry_delay(attempt))
         latest = await store.load(candidate.id)
         if latest is None or is_expired(latest, now=clock()):
             return _NOT_FOUND
         candidate = await rebase(latest)
-    return Err(TooManyConflicts(attempts, last))
+        result = await store.save(candidate)
+        if isinstance(result, Ok):
+            return result
+        conflict = result.error
+    if conflict.found is None:
+        return _NOT_FOUND
+    return Err(TooManyConflicts(attempts, conflict))
 
 
 async def update_session(
