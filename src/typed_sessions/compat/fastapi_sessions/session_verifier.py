@@ -102,7 +102,8 @@ class SessionVerifier(ABC, Generic[ID, DataT]):
         except _Refused as refused:
             failure = refused.failure
             if failure.kind == "unavailable":
-                raise default_error_mapping(failure) from failure.error
+                answer = default_error_mapping(failure)
+                raise HTTPException(answer.status_code, answer.detail) from failure.error
             self._refuse()
             return None
         return session.data

@@ -15,7 +15,7 @@ import typing
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
-from starlette.exceptions import HTTPException
+from fastapi import HTTPException
 
 from typed_sessions import (
     Clock,
@@ -49,7 +49,8 @@ DEFAULT_EXPIRY = Expiry()
 
 def _unavailable(exc: StoreError) -> HTTPException:
     """The 503 the session dependency answers for a store failure, for backend calls too."""
-    return default_error_mapping(SessionFailure("unavailable", "store_error", exc))
+    answer = default_error_mapping(SessionFailure("unavailable", "store_error", exc))
+    return HTTPException(answer.status_code, answer.detail, answer.headers)
 
 
 class StoreBackend(Generic[ID, DataT]):
@@ -60,7 +61,7 @@ class StoreBackend(Generic[ID, DataT]):
         expiry: when sessions end; the verifier slides the idle deadline on each use.
         clock: the current time (tests pass a fake).
 
-    A store failure in any method answers 503 (``HTTPException``).
+    A store failure in any method raises FastAPI's ``HTTPException`` 503.
     """
 
     def __init__(
