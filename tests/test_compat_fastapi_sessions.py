@@ -511,3 +511,36 @@ def test_uuid_for_any_other_text_is_none_or_its_uuid(text: str) -> None:
 
 def test_native_ids_are_not_taken_for_uuids() -> None:
     assert all(uuid_for(new_session_id()) is None for _ in range(1000))
+
+
+# --- RedisBackend ----------------------------------------------------------------------
+
+
+async def test_redis_backend_from_a_url_or_a_client() -> None:
+    from redis.asyncio import Redis
+
+    from typed_sessions import RedisStore
+    from typed_sessions.compat.fastapi_sessions import RedisBackend
+
+    from .redis_server import delete_prefix, require_redis, unique_prefix
+
+    url, prefix = require_redis(), unique_prefix()
+    client = Redis.from_url(url)
+    from_url = RedisBackend[UUID, User](url, prefix=prefix)
+    from_client = RedisBackend[UUID, User](client, prefix=prefix)
+    try:
+        session = uuid4()
+        await from_url.create(session, User(name="ada"))
+        assert await from_client.read(session) == User(name="ada")
+        await from_client.update(session, User(name="grace"))
+        assert await from_url.read(session) == User(name="grace")
+        store = from_url.store
+        assert isinstance(store, RedisStore)
+        assert await client.exists(store.key_for(session_id_for(session))) == 1
+        await from_url.delete(session)
+        assert await from_client.read(session) is None
+    finally:
+        await from_url.aclose()
+        await from_client.aclose()  # does not close the client it was given
+        await delete_prefix(client, prefix)
+        await client.aclose()
