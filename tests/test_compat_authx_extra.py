@@ -411,3 +411,25 @@ async def test_the_session_view_is_a_mutable_mapping_of_json_values() -> None:
             "repr": "SessionView({'b': [1, 2, 3]})",
         }
         assert (await client.get("/read")).json() == {"b": [1, 2, 3]}
+
+
+# --- the migration guide's example -------------------------------------------------------
+
+
+async def test_the_guides_example_counts_in_both_styles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from examples.migration import compat_authx_extra as example
+
+    async with client_for(example.app) as client:
+        counts = [
+            (await client.get(path)).json()["test_counter"]
+            for path in ("/session_test", "/session_test_1_2", "/session_test")
+        ]
+        handle = handle_of(session_id_of(client, secret=example_secret()))
+    assert counts == [1, 2, 3]
+    assert capsys.readouterr().out.splitlines() == ["sessionID:"] + [f"sessionID:{handle}"] * 2
+
+
+def example_secret() -> str:
+    return "my-secret-key-make-one-with-python-m-typed_sessions-keygen"

@@ -544,3 +544,21 @@ async def test_redis_backend_from_a_url_or_a_client() -> None:
         await from_client.aclose()  # does not close the client it was given
         await delete_prefix(client, prefix)
         await client.aclose()
+
+
+# --- the migration guide's example -------------------------------------------------------
+
+
+async def test_the_guides_example_runs_the_pages_flow() -> None:
+    from examples.migration import compat_fastapi_sessions as example
+
+    async with client_for(example.app) as client:
+        assert (await client.get("/whoami")).status_code == 403
+        assert (await client.post("/create_session/ann")).json() == "created session for ann"
+        assert (await client.get("/whoami")).json() == {"username": "ann"}
+        token = client.cookies["cookie"]
+        assert (await client.post("/delete_session")).json() == "deleted session"
+        replay = await client.post("/delete_session", headers=cookie_header("cookie", token))
+        assert replay.status_code == 200
+        gone = await client.get("/whoami", headers=cookie_header("cookie", token))
+        assert (gone.status_code, gone.json()) == (403, {"detail": "invalid session"})
