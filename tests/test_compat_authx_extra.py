@@ -433,3 +433,17 @@ async def test_the_guides_example_counts_in_both_styles(
 
 def example_secret() -> str:
     return "my-secret-key-make-one-with-python-m-typed_sessions-keygen"
+
+
+async def test_sessions_started_through_the_shim_carry_on_in_the_native_style() -> None:
+    from examples.migration.after_authx_extra import create_app
+
+    store = MemoryIO()
+    shim = counter_app(store=store)
+    async with client_for(shim) as client:
+        await client.get("/session_test")
+        await client.get("/session_test")
+        token = client.cookies["sid"]
+    async with client_for(create_app(SECRET, store)) as client:
+        reply = await client.get("/session_test", headers={"cookie": f"sid={token}"})
+        assert reply.json() == {"test_counter": 3}

@@ -562,3 +562,26 @@ async def test_the_guides_example_runs_the_pages_flow() -> None:
         assert replay.status_code == 200
         gone = await client.get("/whoami", headers=cookie_header("cookie", token))
         assert (gone.status_code, gone.json()) == (403, {"detail": "invalid session"})
+
+
+async def test_sessions_started_through_the_shim_carry_on_in_the_native_style() -> None:
+    """The native dependency over the backend's store, with Keyring.from_secrets(secret_key)
+    and the cookie's name, reads the shim's sessions: the next step keeps users signed in."""
+    from typed_sessions import CookieSettings, make_cookie_dependency
+
+    backend = InMemoryBackend[UUID, User]()
+    app, _ = make_app(backend, auto_error=True)
+    current = make_cookie_dependency(
+        backend.store,
+        lambda session: True,
+        keys=Keyring.from_secrets(SECRET),
+        cookie=CookieSettings(name="sid"),
+    )
+
+    @app.get("/native")
+    async def native(session: Session[User] = Depends(current)) -> str:  # noqa: B008
+        return session.data.name
+
+    async with client_for(app) as client:
+        await client.post("/login/ada")
+        assert (await client.get("/native")).json() == "ada"

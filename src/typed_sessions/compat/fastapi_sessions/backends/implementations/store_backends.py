@@ -2,7 +2,7 @@
 
 The backend keeps typed-sessions records: each has an idle and an absolute deadline
 (``expiry``), every save is a compare-and-set, and data is stored as JSON through
-pydantic. The app's UUIDs name the records through :mod:`..ids`.
+pydantic. The app's UUIDs name the records through ``typed_sessions.compat.fastapi_sessions.ids``.
 
 The data type comes from the subscript, as fastapi-sessions apps write it
 (``InMemoryBackend[UUID, SessionData]()``), or from ``data_type=``. It is read on first

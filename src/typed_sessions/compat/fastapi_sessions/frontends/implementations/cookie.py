@@ -2,9 +2,10 @@
 
 The cookie holds a token from :func:`~typed_sessions.sign_session_id`, signed with
 ``Keyring.from_secrets(secret_key)`` (the keyring typed-sessions' own dependencies use
-for that secret, so an app moving on to the native API keeps its users signed in).
-It carries the ID of the app's UUID (see :mod:`...ids`). ``SameSite`` is sent as
-browsers read it (fastapi-sessions sent ``SameSite=SameSiteEnum.lax``, which they ignore).
+for that secret, so an app moving on to the native API keeps its users signed in). It
+carries the ID made from the app's UUID (``typed_sessions.compat.fastapi_sessions.ids``).
+``SameSite`` is sent as browsers read it (fastapi-sessions sent
+``SameSite=SameSiteEnum.lax``, which they ignore).
 """
 
 from __future__ import annotations
