@@ -7,6 +7,7 @@ the UUID mapping, the backends' records, refusals, expiry and store failures.
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -15,8 +16,8 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, HTTPException, Response
-from hypothesis import given
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -51,6 +52,7 @@ from typed_sessions.compat.fastapi_sessions import (
 
 from .compat_pages import PAGE1_IMPORTS, page1_code, rewrite, run
 from .conftest import SECRET, FakeClock
+from .racing import Yielding
 
 pytestmark = pytest.mark.anyio
 
@@ -585,3 +587,61 @@ async def test_sessions_started_through_the_shim_carry_on_in_the_native_style() 
     async with client_for(app) as client:
         await client.post("/login/ada")
         assert (await client.get("/native")).json() == "ada"
+
+
+# --- races and hostile cookies -----------------------------------------------------------
+
+
+async def test_a_logout_racing_requests_of_the_same_session_is_never_undone(
+    clock: FakeClock,
+) -> None:
+    """Each use slides the deadline (a save); a delete in between is never overwritten."""
+    store: Yielding[User] = Yielding(MemoryStore(User, clock=clock))
+    backend = StoreBackend[UUID, User](store, clock=clock)
+    app, _ = make_app(backend, auto_error=True, clock=clock)
+
+    async def delete_after(session: UUID, steps: int) -> None:
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        await backend.delete(session)
+
+    statuses: list[int] = []
+    async with client_for(app) as client:
+        for steps in range(0, 60, 4):  # the logout lands earlier or later among the uses
+            session = UUID((await client.post("/login/ada")).json())
+            clock.advance(timedelta(minutes=5))  # every use now moves the deadline: a save
+            uses = asyncio.gather(*(client.get("/me") for _ in range(5)))
+            replies, _ = await asyncio.gather(uses, delete_after(session, steps))
+            statuses += [r.status_code for r in replies]
+            assert await backend.read(session) is None
+            assert (await client.get("/me")).status_code == 403
+    assert set(statuses) == {200, 403}  # some uses came before the logout, some after
+    assert store.saves > 15  # and the uses did save
+
+
+async def test_concurrent_updates_each_land_whole() -> None:
+    store: Yielding[User] = Yielding(MemoryStore(User))
+    backend = StoreBackend[UUID, User](store)
+    session = uuid4()
+    await backend.create(session, User(name="start"))
+    names = [f"user{i}" for i in range(20)]
+    await asyncio.gather(*(backend.update(session, User(name=n)) for n in names))
+    final = await backend.read(session)
+    assert final is not None
+    assert final.name in names
+    assert store.conflicts > 0  # they did race, and every one was retried to success
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_the_frontend_refuses_any_cookie_without_raising(value: bytes) -> None:
+    cookie = SessionCookie(
+        cookie_name="sid",
+        identifier="users",
+        secret_key=SECRET,
+        cookie_params=CookieParameters(),
+        auto_error=False,
+    )
+    headers = [(b"cookie", b"sid=" + value.replace(b"\r", b"").replace(b"\n", b""))]
+    request = Request({"type": "http", "headers": headers, "state": {}})
+    assert isinstance(cookie(request), FrontendError)

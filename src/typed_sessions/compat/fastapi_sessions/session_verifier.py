@@ -117,7 +117,11 @@ class SessionVerifier(ABC, Generic[ID, DataT]):
 
     def _dependency(self, frontend: SessionCookie) -> SessionDependency[DataT]:
         """The cookie dependency for ``frontend``, made on first use and kept."""
-        cache: dict[SessionCookie, SessionDependency[DataT]] = self.__dict__.setdefault(_CACHE, {})
+        cache: dict[SessionCookie, SessionDependency[DataT]]
+        try:
+            cache = self.__dict__.setdefault(_CACHE, {})
+        except AttributeError:  # a subclass with __slots__ only: made on each call
+            cache = {}
         dependency = cache.get(frontend)
         if dependency is None:
             backend = self.backend
