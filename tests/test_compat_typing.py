@@ -74,7 +74,7 @@ async def test_fastapi_sessions_shim_types() -> None:
         cookie_params=CookieParameters(),
     )
     request = Request({"type": "http", "headers": [], "state": {}})
-    assert isinstance(assert_type(cookie(request), UUID | FrontendError), FrontendError)
+    assert isinstance(assert_type(await cookie(request), UUID | FrontendError), FrontendError)
     verifier = Verifier(backend)
     assert_type(verifier.backend, InMemoryBackend[UUID, SessionData])
     with pytest.raises(HTTPException, match="invalid session"):

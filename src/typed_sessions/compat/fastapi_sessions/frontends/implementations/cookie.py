@@ -126,8 +126,12 @@ class SessionCookie(SecurityBase):
         """The name that ties this frontend to its verifier."""
         return self._identifier
 
-    def __call__(self, request: HTTPConnection) -> UUID | FrontendError:
-        """Return the UUID the request's cookie carries (or refuse, as described above)."""
+    async def __call__(self, request: HTTPConnection) -> UUID | FrontendError:
+        """Return the UUID the request's cookie carries (or refuse, as described above).
+
+        A coroutine function, so FastAPI calls it on the event loop (fastapi-sessions'
+        was synchronous, which FastAPI runs in a worker thread). It does no I/O.
+        """
         found: dict[str, SessionCookie | FrontendError] = (
             getattr(request.state, STATE_ATTRIBUTE, None) or {}
         )
