@@ -1,0 +1,151 @@
+"""authx-extra's ``SessionMiddleware``, with its options under its names, on ours.
+
+``app.add_middleware(SessionMiddleware, secret_key=..., store=MemoryIO(), ...)`` builds
+typed-sessions' :func:`~typed_sessions.session_middleware` with the matching settings
+and puts a :class:`SessionIntegration` on ``request.state.<session_object>``. The
+differences from authx-extra are the safe ones the migration guide lists: sessions end
+(``expiry``), ``SameSite=Lax`` is sent, IDs are never printed or logged, a session starts
+only when a handler puts data in it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Final, TypeAlias
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from typed_sessions import (
+    CookieSettings,
+    Expiry,
+    Keyring,
+    MemoryStore,
+    SameSite,
+    SessionManager,
+    SessionStore,
+    session_middleware,
+)
+from typed_sessions.compat.authx_extra.integration import SessionIntegration
+
+__all__ = ["MemoryIO", "SessionMiddleware", "SkipSessionHeader"]
+
+SkipSessionHeader: TypeAlias = str | Mapping[str, str] | Sequence[Mapping[str, str]]
+"""A header name (any value skips), or authx-extra's ``{"header_name": ..., "header_value":
+...}`` (``"*"``: any value), or a list holding one such dict."""
+
+_DEFAULT_EXPIRY: Final = Expiry()
+
+
+def MemoryIO(*, max_sessions: int = 10_000) -> MemoryStore[dict[str, Any]]:
+    """authx-extra's default store: a bounded :class:`~typed_sessions.MemoryStore` of dicts.
+
+    Sessions live in this process only; pass a ``RedisStore(..., dict[str, Any])`` as
+    ``store`` to share them between workers.
+    """
+    return MemoryStore(dict[str, Any], max_sessions=max_sessions)
+
+
+def _skip_header(option: SkipSessionHeader | None) -> str | tuple[str, str] | None:
+    """authx-extra's ``skip_session_header`` as ``session_middleware``'s ``skip_header``."""
+    if option is None or isinstance(option, str):
+        return option
+    if isinstance(option, Mapping):
+        name, value = option.get("header_name"), option.get("header_value", "*")
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ValueError(
+                "skip_session_header needs str 'header_name' and 'header_value', "
+                f"not {dict(option)!r}"
+            )
+        return name if value == "*" else (name, value)
+    headers = list(option)
+    if len(headers) > 1:
+        raise ValueError("typed-sessions' middleware takes one skip_session_header, not a list")
+    return _skip_header(headers[0]) if headers else None
+
+
+def _expiry(max_age: int) -> Expiry:
+    """Sessions end as typed-sessions' do, and never outlive a cookie given a ``max_age``."""
+    if max_age <= 0:
+        return _DEFAULT_EXPIRY
+    lifetime = timedelta(seconds=max_age)
+    return Expiry(idle=min(_DEFAULT_EXPIRY.idle, lifetime), absolute=lifetime)
+
+
+class SessionMiddleware:
+    """authx-extra's middleware options, mapped onto :func:`~typed_sessions.session_middleware`.
+
+    Args:
+        app: the ASGI app (given by ``add_middleware``).
+        secret_key: signs the cookie (a keyring is derived from it, as typed-sessions'
+            middleware derives one from a secret); or a ``Keyring``.
+        store: where sessions live (default: a new :func:`MemoryIO`), any typed-sessions
+            store of ``dict[str, Any]``.
+        http_only: ``HttpOnly`` cookie (default ``True``).
+        secure: ``Secure`` cookie, sent over HTTPS only (default ``True``).
+        max_age: cookie lifetime in seconds; ``0`` (default): a browser-session cookie.
+            Sessions end after ``expiry``; with a ``max_age``, after it at most.
+        session_cookie: the cookie's name (default ``"sid"``).
+        session_object: the ``request.state`` attribute (default ``"session"``).
+        skip_session_header: requests with this header get no session (see
+            :data:`SkipSessionHeader`); a handler asking for it then gets 400.
+        logger: a ``logging.Logger`` (or ``LoggerAdapter``); it gets events and ID
+            digests, never IDs.
+        same_site: the cookie's ``SameSite`` (default ``"lax"``).
+        expiry: when sessions end (default: 30 minutes idle, 12 hours at most, capped by
+            ``max_age``).
+
+    Raises:
+        ValueError, TypeError: as ``session_middleware`` does for a bad option, and for a
+            list of several skip headers.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        secret_key: str | bytes | Keyring,
+        store: SessionStore[dict[str, Any]] | None = None,
+        http_only: bool = True,
+        secure: bool = True,
+        max_age: int = 0,
+        session_cookie: str = "sid",
+        session_object: str = "session",
+        skip_session_header: SkipSessionHeader | None = None,
+        logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        *,
+        same_site: SameSite = "lax",
+        expiry: Expiry | None = None,
+    ) -> None:
+        self.app = app
+        self.session_object = session_object
+        self.store = MemoryIO() if store is None else store
+        cookie = CookieSettings(
+            name=session_cookie,
+            secure=secure,
+            httponly=http_only,
+            max_age=max_age or None,
+            samesite=same_site,
+        )
+        self._middleware = session_middleware(
+            self._with_integration,
+            store=self.store,
+            keys=secret_key,
+            cookie=cookie,
+            state_attribute=session_object,
+            skip_header=_skip_header(skip_session_header),
+            logger=logger,
+            expiry=_expiry(max_age) if expiry is None else expiry,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._middleware(scope, receive, send)
+
+    async def _with_integration(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Put authx-extra's manager API where the page's handlers look for it."""
+        state = scope.get("state")
+        if state is not None:
+            manager = state.get(self.session_object)
+            if isinstance(manager, SessionManager):
+                state[self.session_object] = SessionIntegration(manager)
+        await self.app(scope, receive, send)

@@ -1,0 +1,1 @@
+"""fastapi-sessions' ``backends`` package: the stores behind the session cookie."""

@@ -1,0 +1,221 @@
+"""fastapi-sessions' backend API (``create``, ``read``, ``update``, ``delete``) over a store.
+
+The backend keeps typed-sessions records: each has an idle and an absolute deadline
+(``expiry``), every save is a compare-and-set, and data is stored as JSON through
+pydantic. The app's UUIDs name the records through ``typed_sessions.compat.fastapi_sessions.ids``.
+
+The data type comes from the subscript, as fastapi-sessions apps write it
+(``InMemoryBackend[UUID, SessionData]()``), or from ``data_type=``. It is read on first
+use, since Python sets the subscript on the instance only after ``__init__``.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from uuid import UUID
+
+from fastapi import HTTPException
+
+from typed_sessions import (
+    Clock,
+    Err,
+    Expiry,
+    MemoryStore,
+    SessionFailure,
+    SessionNotFound,
+    SessionStore,
+    StoreError,
+    default_error_mapping,
+    is_expired,
+    new_session,
+    update_session,
+    utc_now,
+)
+from typed_sessions.compat.fastapi_sessions.backends.session_backend import BackendError
+from typed_sessions.compat.fastapi_sessions.ids import session_id_for
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["DEFAULT_EXPIRY", "InMemoryBackend", "RedisBackend", "StoreBackend"]
+
+ID = TypeVar("ID", bound=UUID)
+DataT = TypeVar("DataT")
+
+DEFAULT_EXPIRY = Expiry()
+"""30 minutes without use, 12 hours at most (fastapi-sessions' sessions never ended)."""
+
+
+def _unavailable(exc: StoreError) -> HTTPException:
+    """The 503 the session dependency answers for a store failure, for backend calls too."""
+    answer = default_error_mapping(SessionFailure("unavailable", "store_error", exc))
+    return HTTPException(answer.status_code, answer.detail, answer.headers)
+
+
+class StoreBackend(Generic[ID, DataT]):
+    """fastapi-sessions' backend interface over any typed-sessions store.
+
+    Args:
+        store: the store; when ``None``, a subclass makes it on first use.
+        expiry: when sessions end; the verifier slides the idle deadline on each use.
+        clock: the current time (tests pass a fake).
+
+    A store failure in any method raises FastAPI's ``HTTPException`` 503.
+    """
+
+    def __init__(
+        self,
+        store: SessionStore[DataT] | None = None,
+        *,
+        data_type: Any = None,
+        expiry: Expiry = DEFAULT_EXPIRY,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._store = store
+        self._data_type = data_type
+        self.expiry = expiry
+        self.clock = clock
+
+    @property
+    def store(self) -> SessionStore[DataT]:
+        """The typed-sessions store holding the records (made on first use)."""
+        if self._store is None:
+            self._store = self._make_store(self.data_type)
+        return self._store
+
+    @property
+    def data_type(self) -> Any:
+        """The sessions' data type: ``data_type=``, else the subscript's second type.
+
+        Raises:
+            TypeError: neither says it.
+        """
+        if self._data_type is not None:
+            return self._data_type
+        bases = getattr(type(self), "__orig_bases__", ())
+        for alias in (getattr(self, "__orig_class__", None), *bases):
+            args = typing.get_args(alias)
+            if len(args) == 2 and not isinstance(args[1], TypeVar):
+                self._data_type = args[1]
+                return args[1]
+        raise TypeError(
+            f"say which data the sessions hold: {type(self).__name__}[UUID, SessionData](...) "
+            f"or {type(self).__name__}(..., data_type=SessionData)"
+        )
+
+    def _make_store(self, data_type: Any) -> SessionStore[DataT]:
+        raise TypeError("StoreBackend needs a store: StoreBackend(store)")
+
+    async def create(self, session_id: ID, data: DataT) -> None:
+        """Store a new session holding ``data`` under the app's ``session_id``.
+
+        Raises:
+            BackendError: a session with that ID exists.
+        """
+        record = new_session(
+            data, self.expiry, now=self.clock(), session_id=session_id_for(session_id)
+        )
+        try:
+            saved = await self.store.save(record)
+        except StoreError as exc:
+            raise _unavailable(exc) from exc
+        if isinstance(saved, Err):
+            raise BackendError("create can't overwrite an existing session")
+
+    async def read(self, session_id: ID) -> DataT | None:
+        """Return the live session's data (a copy of your own), or ``None``."""
+        try:
+            record = await self.store.load(session_id_for(session_id))
+        except StoreError as exc:
+            raise _unavailable(exc) from exc
+        if record is None or is_expired(record, now=self.clock()):
+            return None
+        return record.data
+
+    async def update(self, session_id: ID, data: DataT) -> None:
+        """Replace the session's data with ``data`` (a compare-and-set, retried on conflict).
+
+        Raises:
+            BackendError: there is no live session with that ID.
+        """
+        try:
+            result = await update_session(
+                self.store, session_id_for(session_id), lambda _: data, clock=self.clock
+            )
+        except StoreError as exc:
+            raise _unavailable(exc) from exc
+        if isinstance(result, Err):
+            if isinstance(result.error, SessionNotFound):
+                raise BackendError("session does not exist, cannot update")
+            raise _unavailable(StoreError("the session kept changing"))
+
+    async def delete(self, session_id: ID) -> None:
+        """Delete the session; deleting one already gone is not an error."""
+        try:
+            await self.store.delete(session_id_for(session_id))
+        except StoreError as exc:
+            raise _unavailable(exc) from exc
+
+
+class InMemoryBackend(StoreBackend[ID, DataT]):
+    """fastapi-sessions' ``InMemoryBackend[UUID, SessionData]()`` on a bounded ``MemoryStore``.
+
+    Sessions live in this process only; use :class:`RedisBackend` for several workers.
+    """
+
+    def __init__(
+        self,
+        *,
+        data_type: Any = None,
+        max_sessions: int = 10_000,
+        expiry: Expiry = DEFAULT_EXPIRY,
+        clock: Clock = utc_now,
+    ) -> None:
+        super().__init__(data_type=data_type, expiry=expiry, clock=clock)
+        self.max_sessions = max_sessions
+
+    def _make_store(self, data_type: Any) -> SessionStore[DataT]:
+        store: MemoryStore[DataT] = MemoryStore(
+            data_type, max_sessions=self.max_sessions, clock=self.clock
+        )
+        return store
+
+
+class RedisBackend(StoreBackend[ID, DataT]):
+    """The same backend on Redis or Valkey, shared by every worker: ``RedisBackend[UUID,
+    SessionData]("redis://...")`` (or a ``redis.asyncio`` client). Needs the ``redis`` extra.
+
+    Close it with :meth:`aclose` (it closes a client it made from a URL).
+    """
+
+    def __init__(
+        self,
+        redis: str | Redis,
+        *,
+        data_type: Any = None,
+        prefix: str = "session:",
+        expiry: Expiry = DEFAULT_EXPIRY,
+        clock: Clock = utc_now,
+    ) -> None:
+        super().__init__(data_type=data_type, expiry=expiry, clock=clock)
+        self.redis = redis
+        self.prefix = prefix
+
+    def _make_store(self, data_type: Any) -> SessionStore[DataT]:
+        from typed_sessions import RedisStore
+
+        store: RedisStore[DataT]
+        if isinstance(self.redis, str):
+            store = RedisStore.from_url(self.redis, data_type, prefix=self.prefix, clock=self.clock)
+        else:
+            store = RedisStore(self.redis, data_type, prefix=self.prefix, clock=self.clock)
+        return store
+
+    async def aclose(self) -> None:
+        """Close the Redis client if this backend made it from a URL."""
+        if self._store is not None:
+            from typed_sessions import RedisStore
+
+            if isinstance(self._store, RedisStore):
+                await self._store.aclose()

@@ -1,0 +1,1 @@
+"""fastapi-sessions' ``frontends`` package: where the session ID travels (a cookie)."""

@@ -1,0 +1,449 @@
+"""authx-extra's SessionMiddleware page, imports changed, on typed-sessions (issue 16).
+
+The usage block is read from the seed page itself (``tests/compat_pages.py``); only its two
+import lines change. Then each option of the page is checked to do what the page says,
+and code written for authx-extra 1.2 (whose methods are coroutines) runs too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import warnings
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+
+from typed_sessions import (
+    Keyring,
+    MemoryStore,
+    Ok,
+    SessionId,
+    SessionManager,
+    utc_now,
+    verify_session_token,
+)
+from typed_sessions.compat.authx_extra import (
+    MemoryIO,
+    SessionHandle,
+    SessionIntegration,
+    SessionMiddleware,
+    SessionView,
+)
+
+from .compat_pages import PAGE2_IMPORTS, page2_code, rewrite, run
+from .conftest import SECRET
+
+pytestmark = pytest.mark.anyio
+
+BASE = "https://testserver"
+ROOT = Path(__file__).resolve().parent.parent
+SHORT_SECRET_WARNING = (
+    "secret #1 is 13 bytes; use at least 32 random bytes (`python -m typed_sessions keygen`)"
+)
+
+
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+
+
+def session_id_of(client: httpx.AsyncClient, name: str = "sid", secret: str = SECRET) -> SessionId:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the page's short secret: warned about already
+        keys = Keyring.from_secrets(secret)
+    checked = verify_session_token(client.cookies[name], keys, now=utc_now())
+    assert isinstance(checked, Ok)
+    return checked.value
+
+
+def handle_of(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+async def first_request(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """The first request builds the middleware: the page's short secret warns there, once."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reply = await client.get(path)
+    assert [str(w.message) for w in caught] == [SHORT_SECRET_WARNING]
+    return reply
+
+
+# --- the page's usage block ------------------------------------------------------------
+
+
+async def test_the_page_counter_goes_1_2_3_and_prints_no_session_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rewritten = rewrite(page2_code(), PAGE2_IMPORTS)
+    assert rewritten.changed == [
+        (
+            "from authx._internal import MemoryIO",
+            "from typed_sessions.compat.authx_extra import MemoryIO",
+        ),
+        (
+            "from authx_extra.session import SessionMiddleware",
+            "from typed_sessions.compat.authx_extra.session import SessionMiddleware",
+        ),
+    ]
+    app: FastAPI = run(rewritten.code)["app"]
+    async with client_for(app) as client:
+        first = await first_request(client, "/session_test")
+        replies = [first, await client.get("/session_test"), await client.get("/session_test")]
+        session_id = session_id_of(client, secret="my-secret-key")
+    assert [r.json() for r in replies] == [{"test_counter": n} for n in (1, 2, 3)]
+    # One cookie, for the new session: the page's options, and a SameSite browsers read.
+    assert [r.headers.get_list("set-cookie") for r in replies[1:]] == [[], []]
+    (set_cookie,) = first.headers.get_list("set-cookie")
+    assert set_cookie.startswith("sid=")
+    assert set_cookie.endswith("; Path=/; HttpOnly; SameSite=lax")
+    # get_session_id(): nothing before the session holds data, then one stable label,
+    # which is not the session ID and is not in the cookie.
+    printed = capsys.readouterr().out.splitlines()
+    handle = handle_of(session_id)
+    assert printed == ["sessionID:", f"sessionID:{handle}", f"sessionID:{handle}"]
+    assert session_id not in "\n".join(printed)
+    assert handle not in set_cookie
+
+
+async def test_code_written_for_authx_extra_1_2_awaits_and_runs() -> None:
+    """The guide's "before" app (authx-extra 1.2: awaited methods), imports changed."""
+    code = (ROOT / "examples/migration/before_authx_extra.py").read_text()
+    code = code.replace(
+        "from authx_extra.extra._memory import MemoryIO",
+        "from typed_sessions.compat.authx_extra import MemoryIO",
+    ).replace("from authx_extra.session import", "from typed_sessions.compat.authx_extra import")
+    assert not re.search(r"^from authx", code, re.MULTILINE)
+    app: FastAPI = run(code)["app"]
+    async with client_for(app) as client:
+        counts = [(await first_request(client, "/session_test")).json()]
+        counts += [(await client.get("/session_test")).json() for _ in range(2)]
+    assert counts == [{"test_counter": n} for n in (1, 2, 3)]
+
+
+# --- each option of the page -----------------------------------------------------------
+
+
+def counter_app(**options: Any) -> FastAPI:
+    """The page's handler (synchronous style), with ``options`` for the middleware."""
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=options.pop("secret_key", SECRET), **options)
+    attribute = options.get("session_object", "session")
+
+    @app.get("/session_test")
+    async def session(request: Request) -> dict[str, Any]:
+        session_manager = getattr(request.state, attribute)
+        session = session_manager.get_session()
+        if "test_counter" not in session:
+            session["test_counter"] = 0
+        session["test_counter"] += 1
+        return {"test_counter": session["test_counter"], "id": session_manager.get_session_id()}
+
+    @app.get("/untouched")
+    async def untouched() -> str:
+        return "ok"
+
+    return app
+
+
+async def counts(app: FastAPI, times: int = 3, **headers: str) -> list[int]:
+    async with client_for(app) as client:
+        return [
+            (await client.get("/session_test", headers=headers)).json()["test_counter"]
+            for _ in range(times)
+        ]
+
+
+async def test_secret_key_signs_the_cookie_with_the_native_keyring() -> None:
+    app = counter_app(secret_key=SECRET)
+    async with client_for(app) as client:
+        await client.get("/session_test")
+        session_id_of(client, secret=SECRET)  # verifies with Keyring.from_secrets(secret_key)
+        token = client.cookies["sid"]
+    other = counter_app(secret_key=SECRET + "-other")
+    async with client_for(other) as client:
+        # Signed with another secret: ignored, a new session starts.
+        reply = await client.get("/session_test", headers={"cookie": f"sid={token}"})
+        assert reply.json()["test_counter"] == 1
+
+
+async def test_store_holds_the_sessions_and_defaults_to_a_memory_io() -> None:
+    store = MemoryIO()
+    assert isinstance(store, MemoryStore)
+    app = counter_app(store=store)
+    async with client_for(app) as client:
+        await client.get("/session_test")
+        await client.get("/session_test")
+        record = await store.load(session_id_of(client))
+    assert record is not None
+    assert record.data == {"test_counter": 2}
+    assert await counts(counter_app()) == [1, 2, 3]  # no store given: a MemoryIO of its own
+    middleware = SessionMiddleware(counter_app(), secret_key=SECRET)
+    assert isinstance(middleware.store, MemoryStore)
+    assert SessionMiddleware(counter_app(), secret_key=SECRET).store is not middleware.store
+
+
+@pytest.mark.parametrize(
+    ("options", "present", "absent"),
+    [
+        pytest.param({}, ["HttpOnly", "Secure", "SameSite=lax"], ["Max-Age"], id="defaults"),
+        pytest.param({"http_only": False}, ["Secure"], ["HttpOnly"], id="http_only=False"),
+        pytest.param({"secure": False}, ["HttpOnly"], ["Secure"], id="secure=False"),
+        pytest.param({"max_age": 0}, [], ["Max-Age", "Expires"], id="max_age=0"),
+        pytest.param({"max_age": 600}, ["; Max-Age=600;"], [], id="max_age=600"),
+        pytest.param({"same_site": "strict"}, ["SameSite=strict"], ["lax"], id="same_site"),
+    ],
+)
+async def test_cookie_options(
+    options: dict[str, Any], present: list[str], absent: list[str]
+) -> None:
+    async with client_for(counter_app(**options)) as client:
+        set_cookie = (await client.get("/session_test")).headers["set-cookie"]
+    assert set_cookie.startswith("sid=")
+    for text in present:
+        assert text in set_cookie
+    for text in absent:
+        assert text not in set_cookie
+
+
+async def test_max_age_also_bounds_the_sessions_life() -> None:
+    store = MemoryIO()
+    async with client_for(counter_app(store=store, max_age=600)) as client:
+        await client.get("/session_test")
+        record = await store.load(session_id_of(client))
+    assert record is not None
+    assert record.expires_at - record.created_at == timedelta(seconds=600)
+    store = MemoryIO()
+    async with client_for(counter_app(store=store)) as client:  # 0: 30 min idle, 12 h at most
+        await client.get("/session_test")
+        record = await store.load(session_id_of(client))
+    assert record is not None
+    assert record.expires_at - record.created_at == timedelta(minutes=30)
+
+
+async def test_session_cookie_names_the_cookie() -> None:
+    app = counter_app(session_cookie="app_session")
+    async with client_for(app) as client:
+        await client.get("/session_test")
+        assert set(client.cookies) == {"app_session"}
+        assert (await client.get("/session_test")).json()["test_counter"] == 2
+
+
+async def test_session_object_names_the_request_state_attribute() -> None:
+    app = counter_app(session_object="sess")
+
+    @app.get("/state")
+    async def state(request: Request) -> dict[str, Any]:
+        return {
+            "type": type(request.state.sess).__name__,
+            "session": hasattr(request.state, "session"),
+        }
+
+    assert await counts(app) == [1, 2, 3]
+    async with client_for(app) as client:
+        assert (await client.get("/state")).json() == {
+            "type": "SessionIntegration",
+            "session": False,
+        }
+
+
+@pytest.mark.parametrize(
+    ("option", "header", "skipped"),
+    [
+        pytest.param("X-Skip", ("x-skip", "anything"), True, id="name"),
+        pytest.param({"header_name": "X-Skip", "header_value": "*"}, ("X-Skip", "1"), True, id="*"),
+        pytest.param({"header_name": "X-Skip", "header_value": "yes"}, ("x-skip", "yes"), True),
+        pytest.param({"header_name": "X-Skip", "header_value": "yes"}, ("x-skip", "no"), False),
+        pytest.param([{"header_name": "X-Skip", "header_value": "*"}], ("x-skip", "1"), True),
+        pytest.param("X-Skip", ("x-other", "1"), False, id="other-header"),
+    ],
+)
+async def test_skip_session_header(option: Any, header: tuple[str, str], skipped: bool) -> None:
+    app = counter_app(skip_session_header=option)
+    async with client_for(app) as client:
+        untouched = await client.get("/untouched", headers=[header])
+        assert untouched.status_code == 200
+        used = await client.get("/session_test", headers=[header])
+    if skipped:  # no session at all: a handler asking for it gets 400, no cookie is set
+        assert (used.status_code, used.text) == (400, "Bad Request")
+        assert "set-cookie" not in used.headers
+    else:
+        assert used.json()["test_counter"] == 1
+
+
+def test_skip_session_header_takes_one_header() -> None:
+    several = [{"header_name": "X-A", "header_value": "*"}, {"header_name": "X-B"}]
+    with pytest.raises(ValueError, match="one skip_session_header"):
+        SessionMiddleware(FastAPI(), secret_key=SECRET, skip_session_header=several)
+    with pytest.raises(ValueError, match="header_name"):
+        SessionMiddleware(FastAPI(), secret_key=SECRET, skip_session_header={"name": "X-A"})
+    with pytest.raises(ValueError, match="invalid skip_header name"):
+        SessionMiddleware(FastAPI(), secret_key=SECRET, skip_session_header="a b")
+
+
+async def test_logger_gets_events_and_never_a_session_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("tests.compat.authx")
+    app = counter_app(logger=logger)
+    with caplog.at_level(logging.DEBUG, logger=logger.name):
+        async with client_for(app) as client:
+            await client.get("/session_test")
+            await client.get("/session_test")
+            session_id, token = session_id_of(client), client.cookies["sid"]
+            await client.get("/session_test", headers={"cookie": "sid=forged"})
+    messages = [r.getMessage() for r in caplog.records if r.name == logger.name]
+    assert messages  # events reach the page's logger
+    for message in messages:
+        assert session_id not in message
+        assert token not in message
+
+
+def test_a_logger_that_is_not_a_logging_logger_is_refused() -> None:
+    class ConsoleLogger:  # authx-extra's own fallback
+        def info(self, text: str) -> None: ...
+
+        def debug(self, text: str) -> None: ...
+
+    with pytest.raises(TypeError, match=r"logging\.Logger"):
+        SessionMiddleware(FastAPI(), secret_key=SECRET, logger=ConsoleLogger())  # type: ignore[arg-type]  # the point
+
+
+# --- the manager on request.state ------------------------------------------------------
+
+
+async def test_the_manager_works_both_synchronously_and_awaited() -> None:
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET)
+    seen: dict[str, Any] = {}
+
+    @app.get("/both")
+    async def both(request: Request) -> dict[str, Any]:
+        manager: SessionIntegration = request.state.session
+        assert isinstance(manager.native, SessionManager)
+        session = manager.get_session()
+        awaited = await manager.get_session()
+        assert isinstance(session, SessionView)
+        assert dict(awaited) == dict(session)
+        before = manager.get_session_id()
+        awaited_id = await manager.get_session_id()
+        session["n"] = session.get("n", 0) + 1
+        after = manager.get_session_id()
+        seen.update(before=before, awaited=awaited_id, after=after)
+        return {"n": awaited["n"], "id": str(after)}
+
+    @app.get("/clear")
+    async def clear(request: Request) -> dict[str, Any]:
+        manager: SessionIntegration = request.state.session
+        before = manager.get_session_id()
+        await manager.clear_session()
+        await manager.save_session()
+        manager.save_session()  # not awaited: nothing to warn about
+        return {"same": manager.get_session_id() == before, "data": dict(manager.get_session())}
+
+    async with client_for(app) as client:
+        first = (await client.get("/both")).json()
+        assert seen["before"] == seen["awaited"] == ""
+        assert isinstance(seen["after"], SessionHandle)
+        assert first == {"n": 1, "id": handle_of(session_id_of(client))}
+        second = (await client.get("/both")).json()
+        assert second["id"] == first["id"]
+        assert seen["before"] == seen["awaited"] == first["id"]
+        assert (await client.get("/clear")).json() == {"same": True, "data": {}}
+        assert (await client.get("/both")).json()["id"] == first["id"]
+
+
+async def test_regenerate_through_native_gives_a_new_label() -> None:
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET)
+
+    @app.get("/visit")
+    async def visit(request: Request) -> str:
+        manager: SessionIntegration = request.state.session
+        manager.get_session()["seen"] = True
+        return manager.get_session_id()
+
+    @app.get("/login")
+    async def login(request: Request) -> list[str]:
+        manager: SessionIntegration = request.state.session
+        before = manager.get_session_id()
+        manager.native.regenerate()
+        return [before, manager.get_session_id()]
+
+    async with client_for(app) as client:
+        label = (await client.get("/visit")).json()
+        before, after = (await client.get("/login")).json()
+        assert before == label != after
+        assert (await client.get("/visit")).json() == after == handle_of(session_id_of(client))
+
+
+async def test_the_session_view_is_a_mutable_mapping_of_json_values() -> None:
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET)
+
+    @app.get("/ops")
+    async def ops(request: Request) -> dict[str, Any]:
+        view: SessionView = request.state.session.get_session()
+        view.update(a=1, b=[1, 2])
+        view.setdefault("c", "x")
+        del view["a"]
+        popped = view.pop("c")
+        with pytest.raises(TypeError, match="keys must be str"):
+            view[1] = "x"  # type: ignore[index]  # the point
+        view["b"].append(3)  # a nested change is saved too
+        return {"copy": view.copy(), "len": len(view), "popped": popped, "repr": repr(view)}
+
+    @app.get("/read")
+    async def read(request: Request) -> dict[str, Any]:
+        return dict(request.state.session.get_session())
+
+    async with client_for(app) as client:
+        body = (await client.get("/ops")).json()
+        assert body == {
+            "copy": {"b": [1, 2, 3]},
+            "len": 1,
+            "popped": "x",
+            "repr": "SessionView({'b': [1, 2, 3]})",
+        }
+        assert (await client.get("/read")).json() == {"b": [1, 2, 3]}
+
+
+# --- the migration guide's example -------------------------------------------------------
+
+
+async def test_the_guides_example_counts_in_both_styles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from examples.migration import compat_authx_extra as example
+
+    async with client_for(example.app) as client:
+        counts = [
+            (await client.get(path)).json()["test_counter"]
+            for path in ("/session_test", "/session_test_1_2", "/session_test")
+        ]
+        handle = handle_of(session_id_of(client, secret=example_secret()))
+    assert counts == [1, 2, 3]
+    assert capsys.readouterr().out.splitlines() == ["sessionID:"] + [f"sessionID:{handle}"] * 2
+
+
+def example_secret() -> str:
+    return "my-secret-key-make-one-with-python-m-typed_sessions-keygen"
+
+
+async def test_sessions_started_through_the_shim_carry_on_in_the_native_style() -> None:
+    from examples.migration.after_authx_extra import create_app
+
+    store = MemoryIO()
+    shim = counter_app(store=store)
+    async with client_for(shim) as client:
+        await client.get("/session_test")
+        await client.get("/session_test")
+        token = client.cookies["sid"]
+    async with client_for(create_app(SECRET, store)) as client:
+        reply = await client.get("/session_test", headers={"cookie": f"sid={token}"})
+        assert reply.json() == {"test_counter": 3}
