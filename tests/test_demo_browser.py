@@ -95,3 +95,28 @@ def test_sign_in_and_out_in_chromium(demo_url: str) -> None:
             assert "demo_visits" in cookies
         finally:
             browser.close()
+
+
+def test_twenty_parallel_increments_store_exactly_the_acknowledged_ones(demo_url: str) -> None:
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but Chromium is not installed (apt-get install chromium)")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page()
+            page.goto(demo_url)  # starts the middleware session (a visit)
+            for _ in range(3):
+                page.click("#burst")
+                page.wait_for_selector("#stored")
+                acked = int(page.inner_text("#acked"))
+                refused = int(page.inner_text("#refused"))
+                assert acked + refused == 20
+                assert int(page.inner_text("#stored")) == acked
+                assert acked >= 1
+                page.evaluate("document.getElementById('burst-result').innerHTML = ''")
+        finally:
+            browser.close()

@@ -62,6 +62,7 @@ def create_app(
     )
     maybe_user = current_user.optional()
     app = _app_with_visits(secret, visits)
+    _add_counter_routes(app)
 
     @app.get("/", response_class=HTMLResponse)
     async def home(
@@ -116,6 +117,20 @@ def _app_with_visits(secret: str, visits: SessionStore[dict[str, Any]] | None) -
     return app
 
 
+def _add_counter_routes(app: FastAPI) -> None:
+    """``/count``: a counter in the middleware's session, for the 20-at-once button."""
+
+    @app.post("/count", dependencies=[Depends(_same_origin)])
+    async def count(visit: SessionDep) -> dict[str, int]:
+        clicks = visit.get_session()
+        clicks["clicks"] = clicks.get("clicks", 0) + 1  # read, then write: 409 if stale
+        return {"clicks": clicks["clicks"]}
+
+    @app.get("/count")
+    async def stored(visit: SessionDep) -> dict[str, int]:
+        return {"clicks": visit.get_session().get("clicks", 0)}
+
+
 def _page(user: Session[User] | None, visits: int) -> str:
     if user is None:
         body = """
@@ -138,6 +153,25 @@ expires at {user.expires_at:%H:%M:%S} UTC unless you come back sooner.</p>
 </head><body>
 <h1>typed-sessions demo</h1>{body}
 <p id="visits">Visits in this browser (middleware session): {visits}</p>
+<h2>No lost updates</h2>
+<p>Twenty increments of one counter in this session, sent at once. Each is counted and
+answered 200, or refused with 409 because another increment changed the counter first:
+never answered 200 and then lost.</p>
+<button id="burst">Send 20 increments at once</button>
+<p id="burst-result"></p>
+<script>
+document.getElementById("burst").onclick = async () => {{
+  const before = (await (await fetch("/count")).json()).clicks;
+  const answers = await Promise.all(
+    Array.from({{length: 20}}, () => fetch("/count", {{method: "POST"}})));
+  const acked = answers.filter(r => r.status === 200).length;
+  const refused = answers.filter(r => r.status === 409).length;
+  const after = (await (await fetch("/count")).json()).clicks;
+  document.getElementById("burst-result").innerHTML =
+    `<span id="acked">${{acked}}</span> acknowledged, <span id="refused">${{refused}}</span>` +
+    ` refused; stored: <span id="stored">${{after - before}}</span> more than before`;
+}};
+</script>
 </body></html>"""
 
 
