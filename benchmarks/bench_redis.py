@@ -143,14 +143,14 @@ def no_sessions() -> FastAPI:
     return app
 
 
-def typed_sessions_app(client: Redis) -> FastAPI:
+def typed_sessions_app(client: Redis, *, take_turns: bool = False) -> FastAPI:
     from typed_sessions.adapters.middleware import session_middleware
 
     store: RedisStore[dict[str, Any]] = RedisStore(
         client, dict[str, Any], prefix=f"bench:{RUN}:ours-mw:"
     )
     app = FastAPI()
-    app.add_middleware(session_middleware, store=store, keys=SECRET)
+    app.add_middleware(session_middleware, store=store, keys=SECRET, take_turns=take_turns)
 
     @app.get("/session_test")
     async def session_test(request: Request) -> dict[str, int]:

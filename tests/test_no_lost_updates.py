@@ -85,18 +85,27 @@ def session_id_of(client: httpx.AsyncClient, harness: StoreHarness) -> SessionId
 
 
 async def test_fifty_concurrent_writers_keep_every_key(harness: StoreHarness) -> None:
+    """Through one app (one worker: merged in turn) and through two apps on one store (two
+    workers: merged after the store refused a stale save), every key lands."""
     store = Yielding(harness.store)
-    app = make_app(store, harness)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        assert (await client.post("/set/base")).status_code == 200
-        session_id = session_id_of(client, harness)
-        responses = await asyncio.gather(*(client.post(f"/set/k{i}") for i in range(50)))
+    apps = [make_app(store, harness), make_app(store, harness)]
+    clients = [
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) for app in apps
+    ]
+    async with clients[0], clients[1]:
+        assert (await clients[0].post("/set/base")).status_code == 200
+        session_id = session_id_of(clients[0], harness)
+        clients[1].cookies = clients[0].cookies
+        in_one = await asyncio.gather(*(clients[0].post(f"/set/k{i}") for i in range(25)))
+        assert store.conflicts == 0  # one worker: each merged into the one before it
+        in_two = await asyncio.gather(*(clients[i % 2].post(f"/set/k{i}") for i in range(25, 50)))
+    responses = [*in_one, *in_two]
     assert [r.status_code for r in responses] == [200] * 50
     assert all("set-cookie" not in r.headers for r in responses)  # same ID throughout
     record = await harness.store.load(session_id)
     assert record is not None
     assert record.data == {"base": "BASE", **{f"k{i}": f"K{i}" for i in range(50)}}
-    assert store.conflicts > 0  # the writers did collide, and were merged
+    assert store.conflicts > 0  # two workers: the store refused stale saves; merged
 
 
 async def test_regenerate_racing_a_write_keeps_the_old_id_dead(harness: StoreHarness) -> None:

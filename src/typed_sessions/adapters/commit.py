@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from typed_sessions.adapters.errors import ConcurrentChangeError, SessionConflictError
 from typed_sessions.adapters.outcome import (
@@ -42,20 +41,26 @@ from typed_sessions.stores.protocol import Conflict
 __all__ = ["Settled", "carry_out"]
 
 
-@dataclass(frozen=True, slots=True)
-class Settled:
-    """What carrying out an outcome left: the ``Set-Cookie`` value to send (if any) and
-    the stored session the client holds afterwards (if any)."""
+class Settled(NamedTuple):
+    """What carrying out an outcome left: the ``Set-Cookie`` value to send (if any), the
+    stored session the client holds afterwards (if any), and the record an update saved."""
 
     cookie: str | None
     session_id: SessionId | None
+    saved: Record | None = None
 
 
 _NO_COOKIE: Final = Settled(None, None)
 
 
-async def carry_out(outcome: Outcome, settings: SessionSettings) -> Settled:
+async def carry_out(
+    outcome: Outcome, settings: SessionSettings, newest: Record | None = None
+) -> Settled:
     """Write what ``outcome`` says: delete, then save; return the cookie to send.
+
+    ``newest``: the newest record of the session this worker knows of (one it saved
+    itself while this request waited its commit turn). An update that loaded an older
+    version is then merged into it (or refused) without a failed save and a reload.
 
     Raises:
         StoreError: the store failed, or the session kept changing
@@ -68,8 +73,8 @@ async def carry_out(outcome: Outcome, settings: SessionSettings) -> Settled:
         settings.log(logging.INFO, "session invalidated", outcome.delete)
     write = outcome.write
     if type(write) is Update:
-        saved = await _save_changes(write, settings, outcome.now)
-        return Settled(None, None if saved is None else write.record.id)
+        saved = await _save_changes(write, settings, outcome.now, newest)
+        return Settled(None, None if saved is None else write.record.id, saved)
     if type(write) is Touch:
         return await _touch(write.record, settings)
     if type(write) is Create:
@@ -130,7 +135,9 @@ class _Merge:
         return apply_changes(newest, changes)
 
 
-async def _save_changes(write: Update, settings: SessionSettings, now: datetime) -> Record | None:
+async def _save_changes(
+    write: Update, settings: SessionSettings, now: datetime, newest: Record | None
+) -> Record | None:
     """Save the request's data; on a conflict, merge its changes into the newest record.
 
     Returns the saved record, or ``None`` when the session ended meanwhile (invalidated,
@@ -138,12 +145,17 @@ async def _save_changes(write: Update, settings: SessionSettings, now: datetime)
     changes are dropped. No cookie either: the other response set the right one.
     """
     record = write.record
-    candidate = replace_data(touch_session(record, settings.expiry, now=now), write.data, now=now)
-    first = await settings.store.save(candidate)
-    if isinstance(first, Ok):  # the common case: no merge machinery at all
-        settings.log(logging.DEBUG, "session saved", record.id)
-        return first.value
-    result = await _merge_after(write, settings, now, candidate, first.error)
+    if newest is None or newest.version <= record.version:
+        candidate = replace_data(
+            touch_session(record, settings.expiry, now=now), write.data, now=now
+        )
+        first = await settings.store.save(candidate)
+        if isinstance(first, Ok):  # the common case: no merge machinery at all
+            settings.log(logging.DEBUG, "session saved", record.id)
+            return first.value
+        result = await _merge(write, settings, now, candidate, first.error)
+    else:  # known to be stale: straight to the merge, from the newest record known
+        result = await _merge(write, settings, now, None, newest)
     if isinstance(result, Ok):
         settings.log(logging.DEBUG, "session saved", record.id)
         return result.value
@@ -153,21 +165,35 @@ async def _save_changes(write: Update, settings: SessionSettings, now: datetime)
     raise _gave_up(result.error, record.id, settings)
 
 
-async def _merge_after(
-    write: Update, settings: SessionSettings, now: datetime, refused: Record, conflict: Conflict
+async def _merge(
+    write: Update,
+    settings: SessionSettings,
+    now: datetime,
+    refused: Record | None,
+    known: Conflict | Record,
 ) -> Result[Record, UpdateError]:
-    """After a lost race: merge the request's changes into the newest record, or refuse."""
-    expiry = settings.expiry
+    """Merge the request's changes into the newest record, or refuse: after ``refused``
+    met a conflict (``known`` is the :class:`Conflict`), or from the newest record
+    (``known``) when it is known already."""
+    expiry, store = settings.expiry, settings.store
     merge = _Merge(write.before, write.data, write.reads)
 
     async def rebase(newest: Record) -> Record:
         settings.log(logging.DEBUG, "session changed meanwhile; merging", newest.id)
         return replace_data(touch_session(newest, expiry, now=now), merge(newest.data), now=now)
 
+    if isinstance(known, Conflict):
+        assert refused is not None
+        conflict = known
+    else:
+        refused = await rebase(known)
+        first = await store.save(refused)
+        if isinstance(first, Ok):
+            return first
+        conflict = first.error
     return await retry_rebasing(
-        settings.store, refused, conflict, rebase,
-        attempts=settings.save_attempts, clock=lambda: now,
-    )  # fmt: skip
+        store, refused, conflict, rebase, attempts=settings.save_attempts, clock=lambda: now
+    )
 
 
 def _gave_up(

@@ -74,7 +74,7 @@ from typed_sessions.adapters.errors import (
 )
 from typed_sessions.adapters.headers import Receiving, refuse, refuse_mapped, session_headers
 from typed_sessions.adapters.manager import SessionManager
-from typed_sessions.adapters.outcome import Outcome, Regenerate, Update
+from typed_sessions.adapters.outcome import Outcome, Record, Regenerate, Update
 from typed_sessions.adapters.responses import SessionFailure
 from typed_sessions.adapters.session_deps import SCOPE_KEY
 from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
@@ -140,13 +140,14 @@ def session_middleware(
 class SessionMiddleware:
     """The pure ASGI middleware :func:`session_middleware` builds. See the module docs."""
 
-    __slots__ = ("_commits", "_turns", "app", "settings")
+    __slots__ = ("_commits", "_newest", "_turns", "app", "settings")
 
     def __init__(self, app: ASGIApp, settings: SessionSettings) -> None:
         """Wrap ``app``; prefer :func:`session_middleware`, which checks the options."""
         self.app = app
         self.settings = settings
         self._commits: Turns[SessionId] = Turns()  # one commit per session at a time
+        self._newest: dict[SessionId, Record] = {}  # saved while others waited to commit
         self._turns: Turns[SessionId] | None = Turns() if settings.take_turns else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -198,18 +199,29 @@ class SessionMiddleware:
         return True
 
     async def _commit(self, outcome: Outcome, manager: SessionManager) -> Settled:
-        """Carry ``outcome`` out, one commit per session at a time in this worker (so
-        they never race each other), then end the request's turn."""
+        """Carry ``outcome`` out, one commit per session at a time in this worker.
+
+        So commits of one session never race each other here; and while some wait, each
+        hands the record it saved to the next, which then merges into it (or is refused)
+        without a failed save and a reload.
+        """
         write = outcome.write
         key = write.record.id if type(write) is Update or type(write) is Regenerate else None
         if key is None or manager.has_turn:
             settled = await carry_out(outcome, self.settings)
         else:
-            await self._commits.take(key)
+            commits, newest = self._commits, self._newest
+            await commits.take(key)
+            saved: Record | None = None
             try:
-                settled = await carry_out(outcome, self.settings)
+                settled = await carry_out(outcome, self.settings, newest.get(key))
+                saved = settled.saved
             finally:
-                self._commits.give_back(key)
+                if saved is not None and commits.waiting(key):
+                    newest[key] = saved
+                commits.give_back(key)
+                if key not in commits:
+                    newest.pop(key, None)
         manager.settle(settled.session_id)
         return settled
 

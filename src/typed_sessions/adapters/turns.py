@@ -32,6 +32,11 @@ class Turns(Generic[K]):
     def __contains__(self, key: object) -> bool:
         return key in self._queues
 
+    def waiting(self, key: K) -> bool:
+        """Whether anyone waits for the turn of ``key``."""
+        waiters = self._queues.get(key)
+        return bool(waiters)
+
     async def take(self, key: K, wait: float | None = None) -> bool:
         """Wait for the turn of ``key``; ``False`` when ``wait`` seconds passed first.
 

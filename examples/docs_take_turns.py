@@ -1,0 +1,32 @@
+"""Requests of one session take turns in this worker: the page's counter, exact.
+
+Run: ``uvicorn examples.docs_take_turns:app``. Twenty concurrent increments of one
+session are all answered 200 and the counter ends twenty higher.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import FastAPI
+
+from typed_sessions import MemoryStore, SessionDep, session_middleware
+
+DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
+
+app = FastAPI()
+app.add_middleware(
+    session_middleware,
+    store=MemoryStore(dict[str, Any]),
+    keys=os.environ.get("SESSION_SECRET", DEMO_SECRET),
+    take_turns=True,  # one request of a session at a time, from its load to its commit
+    turn_timeout=10.0,  # a turn that does not come in 10 s: 409 (reason "session_busy")
+)
+
+
+@app.post("/visits")
+async def visits(session: SessionDep) -> dict[str, int]:
+    data = session.get_session()
+    data["visits"] = data.get("visits", 0) + 1  # read-modify-write: never refused here
+    return {"visits": data["visits"]}
