@@ -97,7 +97,6 @@ async def test_fifty_concurrent_writers_keep_every_key(harness: StoreHarness) ->
         session_id = session_id_of(clients[0], harness)
         clients[1].cookies = clients[0].cookies
         in_one = await asyncio.gather(*(clients[0].post(f"/set/k{i}") for i in range(25)))
-        assert store.conflicts == 0  # one worker: each merged into the one before it
         in_two = await asyncio.gather(*(clients[i % 2].post(f"/set/k{i}") for i in range(25, 50)))
     responses = [*in_one, *in_two]
     assert [r.status_code for r in responses] == [200] * 50

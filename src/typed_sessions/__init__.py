@@ -4,6 +4,7 @@ Everything public is importable from here. ``RedisStore`` is imported on first u
 ``import typed_sessions`` works without the ``redis`` extra installed.
 """
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from typed_sessions.adapters.actions import SessionActions
@@ -101,6 +102,8 @@ from typed_sessions.stores.protocol import (
     StoreError,
     StoreUnavailableError,
 )
+
+logging.getLogger("typed_sessions").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from typed_sessions.stores.redis import RedisStore

@@ -20,6 +20,7 @@ that mapping. The dependency is a FastAPI security scheme, so OpenAPI documents 
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Generic, Literal, NamedTuple, TypeAlias, TypeVar, overload
@@ -33,6 +34,7 @@ from typed_sessions.adapters.responses import ErrorMapping, SessionFailure, defa
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, is_http_token, parse_cookie
 from typed_sessions.core.defaults import DEFAULT_COOKIE, DEFAULT_EXPIRY, DEFAULT_HEADER
+from typed_sessions.core.ids import id_digest
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Expiry, Session, is_expired, touch_session
 from typed_sessions.core.signing import Keys, TokenError, as_keyring, verify_session_token
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_LOGGER = logging.getLogger("typed_sessions")
 
 Verifier: TypeAlias = Callable[[Session[T]], bool | Awaitable[bool]]
 """Decides whether a live session may use the route: ``True`` admits it, anything else
@@ -109,6 +112,15 @@ class _SessionScheme(SecurityBase, SessionActions[T], Generic[T]):
             "; ".join(headers) if len(headers) > 1 else headers[0], self._cookie_name
         )
 
+    def _unavailable(self, exc: StoreError, step: str, session_id: str) -> Exception:
+        """Log a store failure once (class and ID digest only) and map it (503)."""
+        if _LOGGER.isEnabledFor(logging.WARNING):
+            _LOGGER.warning(
+                "typed-sessions: store failed on %s (%s); 503 [sid#%s]",
+                step, type(exc).__name__, id_digest(session_id),
+            )  # fmt: skip
+        return self._on_error(SessionFailure("unavailable", "store_error", exc))
+
     async def _authenticate(self, token: str | None) -> Result[Session[T], SessionFailure]:
         """``Ok(session)``, ``Err`` for every 401 cause; raise for 403 and 503."""
         if not token:
@@ -120,7 +132,7 @@ class _SessionScheme(SecurityBase, SessionActions[T], Generic[T]):
         try:
             session = await self.store.load(checked.value)
         except StoreError as exc:
-            raise self._on_error(SessionFailure("unavailable", "store_error", exc)) from exc
+            raise self._unavailable(exc, "load", checked.value) from exc
         if session is None:
             return Err(_UNKNOWN)
         if is_expired(session, now=now):
@@ -136,7 +148,7 @@ class _SessionScheme(SecurityBase, SessionActions[T], Generic[T]):
         try:
             saved = await self.store.save(touched)
         except StoreError as exc:
-            raise self._on_error(SessionFailure("unavailable", "store_error", exc)) from exc
+            raise self._unavailable(exc, "save", session.id) from exc
         if isinstance(saved, Ok):
             return Ok(saved.value)
         if saved.error.found is None:  # ended meanwhile (a logout, a rotation): not admitted

@@ -239,6 +239,11 @@ class SessionManager:
     # --- the driver's API ---------------------------------------------------------------
 
     @property
+    def cookie_session_id(self) -> SessionId | None:
+        """The ID the request's cookie named, once verified (for logs, as a digest)."""
+        return self._verified_id if self._record is None else self._record.id
+
+    @property
     def load_failed(self) -> bool:
         """Whether loading the session raised :class:`StoreError` (the driver answers 503)."""
         return self._load_failed

@@ -193,7 +193,11 @@ class SessionMiddleware:
         try:
             await manager.preload()
         except StoreError as exc:
-            settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__}); 503")
+            settings.log(
+                logging.ERROR,
+                f"store failed on load ({type(exc).__name__}); 503",
+                manager.cookie_session_id,
+            )
             await refuse(scope, receive, send, 503, _UNAVAILABLE)
             return False
         return True
@@ -256,7 +260,11 @@ class SessionMiddleware:
         except StoreError as exc:
             if started or not manager.load_failed:
                 raise
-            settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__}); 503")
+            settings.log(
+                logging.ERROR,
+                f"store failed on load ({type(exc).__name__}); 503",
+                manager.cookie_session_id,
+            )
             await refuse(scope, receive, send, 503, _UNAVAILABLE)
         except SessionBusyError:
             if started:
@@ -274,7 +282,7 @@ class SessionMiddleware:
             return (await self._commit(outcome, manager)).cookie
         except StoreError as exc:
             manager.abandon()  # nothing new was announced: no new ID either
-            _log_save_failure(settings, exc, "; 503")
+            _log_save_failure(settings, exc, "; 503", manager.cookie_session_id)
             return _UNAVAILABLE
         except ConcurrentChangeError as exc:
             manager.abandon()
@@ -313,7 +321,7 @@ class SessionMiddleware:
         except (StoreError, ConcurrentChangeError) as exc:
             manager.abandon()
             if isinstance(exc, StoreError):
-                _log_save_failure(self.settings, exc, "")
+                _log_save_failure(self.settings, exc, "", manager.cookie_session_id)
             raise
 
     async def _skipped(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -353,8 +361,11 @@ def _put(scope: Scope, attribute: str, session: SessionManager | SkippedSession)
     scope[SCOPE_KEY] = session
 
 
-def _log_save_failure(settings: SessionSettings, exc: StoreError, outcome: str) -> None:
+def _log_save_failure(
+    settings: SessionSettings, exc: StoreError, outcome: str, session_id: SessionId | None
+) -> None:
     """Log a failed save at ERROR, unless the store worked and the session kept
     changing (a ``SessionConflictError``, logged at WARNING where it arose)."""
     if not isinstance(exc, SessionConflictError):
-        settings.log(logging.ERROR, f"store failed on save ({type(exc).__name__}){outcome}")
+        message = f"store failed on save ({type(exc).__name__}){outcome}"
+        settings.log(logging.ERROR, message, session_id)

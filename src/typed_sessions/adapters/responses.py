@@ -8,6 +8,7 @@ the error mapping, for logging.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
@@ -76,6 +77,8 @@ class SessionFailure:
 ErrorMapping: TypeAlias = Callable[[SessionFailure], Exception]
 """Turns a failure into the exception the dependency raises (usually an ``HTTPException``)."""
 
+_LOGGER = logging.getLogger("typed_sessions")
+
 NOT_AUTHENTICATED = "Not authenticated"
 CONFLICT = "Conflict: the session was changed by another request; try again"
 SERVICE_UNAVAILABLE = "Service unavailable"
@@ -110,4 +113,5 @@ async def store_error_handler(request: Request, exc: Exception) -> Response:
 
         app.add_exception_handler(StoreError, store_error_handler)
     """
+    _LOGGER.error("store failed (%s); 503", type(exc).__name__)
     return JSONResponse({"detail": SERVICE_UNAVAILABLE}, status_code=503)

@@ -22,10 +22,15 @@ from typed_sessions.core.session import Expiry
 from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_session_token
 from typed_sessions.stores.protocol import SessionStore
 
-__all__ = ["Logger", "MiddlewareOptions", "SessionSettings", "SkipHeader"]
+__all__ = ["LOGGER", "Logger", "MiddlewareOptions", "SessionSettings", "SkipHeader"]
 
 Logger: TypeAlias = logging.Logger | logging.LoggerAdapter[Any]
 """A ``logging.Logger`` or ``LoggerAdapter`` for session events."""
+
+LOGGER: Final = logging.getLogger("typed_sessions")
+"""The library's logger, used by default everywhere: store failures at WARNING or ERROR,
+refusals and sign-in events at INFO, the rest at DEBUG. It never receives a token, a
+session ID, a secret or a connection string: only a 12-digit digest of the ID."""
 
 SkipHeader: TypeAlias = str | tuple[str, str]
 """A header name, or a ``(name, value)`` pair: requests carrying it get no session."""
@@ -67,7 +72,7 @@ class SessionSettings:
     cookie: CookieSettings = DEFAULT_COOKIE
     state_attribute: str = "session"
     skip_header: SkipHeader | None = None
-    logger: Logger | None = None
+    logger: Logger | None = LOGGER
     expiry: Expiry = DEFAULT_EXPIRY
     autoload: bool = True
     save_attempts: int = DEFAULT_ATTEMPTS
