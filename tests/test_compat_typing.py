@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from typed_sessions.compat.authx_extra import (
@@ -78,7 +78,7 @@ async def test_fastapi_sessions_shim_types() -> None:
     verifier = Verifier(backend)
     assert_type(verifier.backend, InMemoryBackend[UUID, SessionData])
     with pytest.raises(HTTPException, match="invalid session"):
-        assert_type(await verifier(request), SessionData | None)
+        assert_type(await verifier(request, Response()), SessionData | None)
 
 
 async def test_authx_extra_shim_types() -> None:

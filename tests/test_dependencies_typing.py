@@ -70,18 +70,18 @@ async def test_the_dependency_yields_session_of_your_model(keyring: Keyring) -> 
     assert_type(started, Session[YourModel])
     request = request_with_cookie(response.headers["set-cookie"].split(";")[0].split("=")[1])
 
-    session = await required(request)
+    session = await required(request, Response())
     assert_type(session, Session[YourModel])
     assert_type(session.data, YourModel)
-    wrong: Session[OtherModel] = await required(request)  # type: ignore[assignment]
+    wrong: Session[OtherModel] = await required(request, Response())  # type: ignore[assignment]
     assert wrong is not None
-    maybe = await optional(request)
+    maybe = await optional(request, Response())
     assert_type(maybe, Session[YourModel] | None)
     unchecked = maybe.data  # type: ignore[union-attr]  # None must be handled first
     assert unchecked is not None
     assert maybe is not None
     assert_type(maybe.data.username, str)
-    assert await optional(request_with_cookie("junk")) is None
+    assert await optional(request_with_cookie("junk"), Response()) is None
 
     rotated = await rotate_session(response, store, session, keys=keyring)
     assert_type(rotated, Session[YourModel] | None)  # None: it had ended meanwhile

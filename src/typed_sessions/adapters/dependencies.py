@@ -28,6 +28,7 @@ from typing import Generic, Literal, NamedTuple, TypeAlias, TypeVar, overload
 from fastapi.openapi.models import APIKey, APIKeyIn
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from typed_sessions.adapters.actions import SessionActions
 from typed_sessions.adapters.responses import ErrorMapping, SessionFailure, default_error_mapping
@@ -98,6 +99,7 @@ class _SessionScheme(SecurityBase, SessionActions[T], Generic[T]):
         self._max_age: timedelta = expiry.absolute
         self._cookie_name = None if cookie is None else cookie.name
         self._header = header.lower()
+        self._vary = "Cookie" if cookie is not None else header
         self._options = _Options(cookie, header, self.keys, expiry, clock, on_error,
                                  scheme_name, description)  # fmt: skip
 
@@ -111,6 +113,16 @@ class _SessionScheme(SecurityBase, SessionActions[T], Generic[T]):
         return parse_cookie(
             "; ".join(headers) if len(headers) > 1 else headers[0], self._cookie_name
         )
+
+    def _cache_headers(self, response: Response) -> None:
+        """The answer depends on the cookie (or header): say so to caches, and keep
+        shared caches from storing a user's page. A route may set its own
+        ``Cache-Control`` on the same ``Response`` afterwards (or return its own
+        response, whose headers are then all its own)."""
+        headers = response.headers
+        headers.append("vary", self._vary)
+        if "cache-control" not in headers:
+            headers["cache-control"] = "private, no-store"
 
     def _unavailable(self, exc: StoreError, step: str, session_id: str) -> Exception:
         """Log a store failure once (class and ID digest only) and map it (503)."""
@@ -175,8 +187,9 @@ class SessionDependency(_SessionScheme[T]):
     Make one with :func:`make_cookie_dependency` or :func:`make_header_dependency`.
     """
 
-    async def __call__(self, request: HTTPConnection) -> Session[T]:
+    async def __call__(self, request: HTTPConnection, response: Response) -> Session[T]:
         """Return the live session, or raise ``on_error``'s exception (401, 403, 503)."""
+        self._cache_headers(response)
         result = await self._authenticate(self._token(request))
         if isinstance(result, Ok):
             return result.value
@@ -196,8 +209,9 @@ class OptionalSessionDependency(_SessionScheme[T]):
     like "no session".
     """
 
-    async def __call__(self, request: HTTPConnection) -> Session[T] | None:
+    async def __call__(self, request: HTTPConnection, response: Response) -> Session[T] | None:
         """Return the live session, ``None`` when there is none, or raise (403, 503)."""
+        self._cache_headers(response)
         result = await self._authenticate(self._token(request))
         return result.value if isinstance(result, Ok) else None
 

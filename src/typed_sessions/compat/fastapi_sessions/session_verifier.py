@@ -15,6 +15,7 @@ from uuid import UUID
 
 from fastapi import HTTPException
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from typed_sessions import (
     Session,
@@ -81,7 +82,7 @@ class SessionVerifier(ABC, Generic[ID, DataT]):
     def verify_session(self, model: DataT) -> bool:
         """Whether the live session holding ``model`` may use the route."""
 
-    async def __call__(self, request: HTTPConnection) -> DataT | None:
+    async def __call__(self, request: HTTPConnection, response: Response) -> DataT | None:
         """Return the session's data, or refuse (see the class docs).
 
         Raises:
@@ -98,7 +99,7 @@ class SessionVerifier(ABC, Generic[ID, DataT]):
             self._refuse()
             return None
         try:
-            session = await self._dependency(found)(request)
+            session = await self._dependency(found)(request, response)
         except _Refused as refused:
             failure = refused.failure
             if failure.kind == "unavailable":
