@@ -78,6 +78,13 @@ from typed_sessions.core.signing import (
     sign_session_id,
     verify_session_token,
 )
+from typed_sessions.core.subjects import (
+    Device,
+    SessionInfo,
+    device_from,
+    session_handle,
+    session_info,
+)
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import (
     Conflict,
@@ -86,6 +93,7 @@ from typed_sessions.stores.protocol import (
     StoreError,
     StoreUnavailableError,
 )
+from typed_sessions.stores.subjects import SubjectIndex, subject_index
 from typed_sessions.stores.update import (
     SessionNotFound,
     TooManyConflicts,
@@ -122,6 +130,7 @@ __all__ = [
     "CookieOptions",
     "CookieSettings",
     "DecodeError",
+    "Device",
     "Err",
     "ErrorMapping",
     "Expiry",
@@ -146,6 +155,7 @@ __all__ = [
     "SessionEncodeError",
     "SessionFailure",
     "SessionId",
+    "SessionInfo",
     "SessionManager",
     "SessionMiddleware",
     "SessionMiddlewareMissingError",
@@ -158,6 +168,7 @@ __all__ = [
     "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
+    "SubjectIndex",
     "TokenError",
     "TooManyConflicts",
     "UpdateError",
@@ -165,6 +176,7 @@ __all__ = [
     "WebSocketSessionError",
     "__version__",
     "default_error_mapping",
+    "device_from",
     "end_session",
     "expire_session",
     "get_session_manager",
@@ -180,10 +192,13 @@ __all__ = [
     "render_set_cookie",
     "replace_data",
     "rotate_session",
+    "session_handle",
+    "session_info",
     "session_middleware",
     "sign_session_id",
     "start_session",
     "store_error_handler",
+    "subject_index",
     "touch_session",
     "update_session",
     "utc_now",

@@ -13,6 +13,7 @@ from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
+from typed_sessions.core.subjects import Device
 from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 
 __all__ = ["MemoryStore"]
@@ -27,6 +28,9 @@ class _Entry:
     last_active: datetime
     expires_at: datetime
     data: bytes  # JSON: what a caller loads is always its own copy
+    subject: str | None
+    auth_time: datetime | None
+    device: Device | None  # frozen: shared safely
 
 
 class MemoryStore(Generic[T]):
@@ -48,6 +52,7 @@ class MemoryStore(Generic[T]):
         max_sessions: int = ...,
         clock: Clock = ...,
         sweep_interval: timedelta = ...,
+        max_per_subject: int | None = ...,
     ) -> None: ...
 
     @overload
@@ -58,6 +63,7 @@ class MemoryStore(Generic[T]):
         max_sessions: int = ...,
         clock: Clock = ...,
         sweep_interval: timedelta = ...,
+        max_per_subject: int | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -67,6 +73,7 @@ class MemoryStore(Generic[T]):
         max_sessions: int = 10_000,
         clock: Clock = utc_now,
         sweep_interval: timedelta = timedelta(seconds=60),
+        max_per_subject: int | None = None,
     ) -> None:
         """Make an empty store for sessions holding ``data_type``.
 
@@ -75,6 +82,9 @@ class MemoryStore(Generic[T]):
         """
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
+        if max_per_subject is not None and max_per_subject < 1:
+            raise ValueError("max_per_subject must be at least 1 or None")
+        self.max_per_subject = max_per_subject
         self.codec: SessionCodec[T] = SessionCodec(data_type)
         self.max_sessions = max_sessions
         self._clock = checked_clock(clock)
@@ -107,6 +117,9 @@ class MemoryStore(Generic[T]):
                     entry.last_active,
                     entry.expires_at,
                     entry.version,
+                    entry.subject,
+                    entry.auth_time,
+                    entry.device,
                 )
             case Err(error):  # pragma: no cover - we wrote these bytes ourselves
                 raise StoreCorruptError(error.reason)
@@ -128,7 +141,14 @@ class MemoryStore(Generic[T]):
                 self._entries.pop(session.id, None)
             else:
                 self._entries[session.id] = _Entry(
-                    version, session.created_at, session.last_active, session.expires_at, data
+                    version,
+                    session.created_at,
+                    session.last_active,
+                    session.expires_at,
+                    data,
+                    session.subject,
+                    session.auth_time,
+                    session.device,
                 )
                 self._entries.move_to_end(session.id)
                 self._evict(now)
@@ -140,6 +160,9 @@ class MemoryStore(Generic[T]):
                 session.last_active,
                 session.expires_at,
                 version,
+                session.subject,
+                session.auth_time,
+                session.device,
             )
         )
 

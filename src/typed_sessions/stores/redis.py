@@ -192,6 +192,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
     ) -> None: ...
 
     @overload
@@ -204,6 +205,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -215,6 +217,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = DEFAULT_REDIS_TIMEOUT,
         clock: Clock = utc_now,
         on_corrupt: OnCorrupt = "raise",
+        max_per_subject: int | None = None,
     ) -> None:
         """Make a store over ``client`` for sessions holding ``data_type``.
 
@@ -229,6 +232,9 @@ class RedisStore(Generic[T]):
             raise ValueError("timeout must be a positive number of seconds or None")
         if on_corrupt not in ("raise", "discard"):
             raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
+        if max_per_subject is not None and max_per_subject < 1:
+            raise ValueError("max_per_subject must be at least 1 or None")
+        self.max_per_subject = max_per_subject
         self.client = client
         self.codec: SessionCodec[T] = SessionCodec(data_type)
         self.prefix = prefix
@@ -252,6 +258,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
         **client_options: Any,
     ) -> RedisStore[T]: ...
 
@@ -266,6 +273,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
         **client_options: Any,
     ) -> RedisStore[Any]: ...
 
@@ -279,6 +287,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = DEFAULT_REDIS_TIMEOUT,
         clock: Clock = utc_now,
         on_corrupt: OnCorrupt = "raise",
+        max_per_subject: int | None = None,
         **client_options: Any,
     ) -> RedisStore[T]:
         """Make a store with its own client for ``url`` (``redis://``, ``rediss://``,
@@ -297,7 +306,13 @@ class RedisStore(Generic[T]):
             client_options.setdefault("socket_connect_timeout", timeout)
         client = Redis.from_pool(BlockingConnectionPool.from_url(url, **client_options))
         store: RedisStore[T] = cls(
-            client, data_type, prefix=prefix, timeout=timeout, clock=clock, on_corrupt=on_corrupt
+            client,
+            data_type,
+            prefix=prefix,
+            timeout=timeout,
+            clock=clock,
+            on_corrupt=on_corrupt,
+            max_per_subject=max_per_subject,
         )
         store._owns_client = True
         return store
@@ -380,13 +395,18 @@ class RedisStore(Generic[T]):
             StoreCorruptError: the stored value is not a record (unless discarding).
         """
         version = session.version + 1
-        data, created, active, expires = (
+        expires = session.expires_at
+        saved = Session(
+            _NO_ID,
             session.data,
             session.created_at,
             session.last_active,
-            session.expires_at,
+            expires,
+            version,
+            session.subject,
+            session.auth_time,
+            session.device,
         )
-        saved = Session(_NO_ID, data, created, active, expires, version)
         record = self.codec.encode(saved)  # stored without its ID
         # The encoder keeps no reference: name the record in place (a copy costs more).
         object.__setattr__(saved, "id", session.id)
