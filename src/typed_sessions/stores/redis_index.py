@@ -226,7 +226,7 @@ class RedisSubjectIndex:
         if not found:
             return False
         entry = (_text(found[0]), float(found[1]))
-        ended = await self._end(key, [entry], subject_fragment(subject))
+        ended = await self._end({key: [entry]}, subject_fragment(subject))
         return ended == 1
 
     async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
@@ -235,7 +235,7 @@ class RedisSubjectIndex:
         key = self.index_key_for(check_subject(subject))
         kept = None if keep is None else self.index_member(keep)
         entries = [entry for entry in await self._entries(key) if entry[0] != kept]
-        return await self._end(key, entries, subject_fragment(subject))
+        return await self._end({key: entries}, subject_fragment(subject))
 
     async def end_all(self) -> int:
         """End every session that has a subject; sessions without one are kept.
@@ -255,9 +255,11 @@ class RedisSubjectIndex:
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
             replies = await self._pipeline([("ZRANGE", key, 0, -1, "WITHSCORES") for key in batch])
-            for key, members in zip(batch, replies, strict=True):
-                entries = [(_text(member), float(score)) for member, score in members]
-                ended += await self._end(key, entries, _ANY_SUBJECT)
+            entries = {
+                key: [(_text(member), float(score)) for member, score in members]
+                for key, members in zip(batch, replies, strict=True)
+            }
+            ended += await self._end(entries, _ANY_SUBJECT)
         return ended
 
     # -- steps --------------------------------------------------------------------------
@@ -294,24 +296,30 @@ class RedisSubjectIndex:
                 record.device,
             )
             live.append((entry, info))
-        await self._drop(key, dead)
+        await self._drop({key: dead})
         live.sort(key=lambda pair: pair[1].created_at)
         return live
 
-    async def _end(self, key: str, entries: Sequence[_Entry], fragment: str) -> int:
-        """End the records of ``entries`` (when they hold ``fragment``), then drop the
-        entries: records first, so an interruption never leaves a live, unindexed one."""
-        if not entries:
+    async def _end(self, entries: dict[str, list[_Entry]], fragment: str) -> int:
+        """End the records of ``entries`` (index key -> its entries) whose record holds
+        ``fragment``, then drop the entries: the records first, so an interruption never
+        leaves a live session unindexed. Two round trips, however many entries."""
+        calls = [(self._record_key(m), fragment) for found in entries.values() for m, _ in found]
+        if not calls:
             return 0
-        calls = [(self._record_key(m), fragment) for m, _ in entries]
         replies = await self._pipelined_scripts(_END, calls)
-        await self._drop(key, list(entries))
+        await self._drop(entries)
         return sum(1 for reply in replies if reply == 1)
 
-    async def _drop(self, key: str, entries: list[_Entry]) -> None:
-        if entries:
-            args = [part for member, score in entries for part in (member, repr(score))]
-            await self._script(_DROP, (key,), *args)
+    async def _drop(self, entries: dict[str, list[_Entry]]) -> None:
+        """Drop ``entries`` (index key -> entries) unless re-saved since: one round trip."""
+        calls = [
+            (key, *(part for member, score in found for part in (member, repr(score))))
+            for key, found in entries.items()
+            if found
+        ]
+        if calls:
+            await self._pipelined_scripts(_DROP, calls)
 
     async def _enforce_cap(self, subject: str, saved: SessionId) -> None:
         """End ``subject``'s oldest live sessions beyond ``max_per_subject`` (not ``saved``)."""
@@ -323,7 +331,8 @@ class RedisSubjectIndex:
         others = [entry for entry, _ in live if entry[0] != mine]
         excess = len(live) - cap
         if excess > 0:
-            await self._end(self.index_key_for(subject), others[:excess], subject_fragment(subject))
+            doomed = {self.index_key_for(subject): others[:excess]}
+            await self._end(doomed, subject_fragment(subject))
 
     async def _save_indexed(
         self, session: Session[Any], save: Script, indexed: Script, value: bytes, control: str
@@ -389,11 +398,11 @@ class RedisSubjectIndex:
             _unavailable(exc)
 
     async def _pipelined_scripts(
-        self, script: Script, calls: Sequence[tuple[str, str]]
+        self, script: Script, calls: Sequence[tuple[str, ...]]
     ) -> list[Any]:
-        """Run ``script`` on each ``(key, argument)`` in one pipeline; a server without
+        """Run ``script`` on each ``(key, *arguments)`` in one pipeline; a server without
         the script gets it once (``SCRIPT LOAD``) and the calls it refused again."""
-        commands = [("EVALSHA", script.sha, 1, key, arg) for key, arg in calls]
+        commands: list[tuple[Any, ...]] = [("EVALSHA", script.sha, 1, *call) for call in calls]
         try:
             with self._limit():
                 pipe = self.client.pipeline(transaction=False)
