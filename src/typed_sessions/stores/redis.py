@@ -31,6 +31,10 @@ first save on a server that has not seen the script yet gets ``NOSCRIPT`` and fa
 to one ``EVAL``, which also caches the script on that server: one extra round trip per
 server, once. Every command touches exactly one key, so the store works unchanged on
 Redis Cluster and Valkey (no hash tags needed).
+
+Sessions with a subject are also entered in their subject's index (see
+:mod:`typed_sessions.stores.redis_index`): on one server, in the same script as the save
+(two keys, still one round trip); on Cluster, in ordered steps of their own.
 """
 
 from __future__ import annotations
@@ -190,6 +194,12 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
 
     Mutating the data of a loaded session never changes the stored record: every
     ``load`` decodes a fresh copy from JSON.
+
+    It keeps a subject index (:class:`~typed_sessions.SubjectIndex`): a sorted set per
+    subject, without keyspace notifications, so it works on Cluster. Listing a
+    subject's sessions takes two round trips, ending all of them three, however many
+    there are. With ``max_per_subject``, a save that leaves a subject with more live
+    sessions than that ends its oldest ones (by ``created_at``; never the one saved).
     """
 
     @overload
@@ -236,7 +246,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         TTL is computed from and the time ``load`` checks ``expires_at`` against.
 
         Raises:
-            ValueError: ``timeout`` is not positive, or ``on_corrupt`` is unknown.
+            ValueError: ``timeout`` is not positive, ``on_corrupt`` is unknown, or
+                ``max_per_subject`` is less than 1.
         """
         if timeout is not None and not timeout > 0:
             raise ValueError("timeout must be a positive number of seconds or None")
@@ -428,7 +439,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         if session.subject is None:
             reply = await self._script(_SAVE, (key,), value, control)
         else:
-            reply = await self._save_indexed(session, _SAVE, _INDEXED_SAVE, value, control)
+            scripts = (_SAVE, _INDEXED_SAVE)
+            reply = await self._save_indexed(session, key, scripts, value, control)
         if reply == _SAVED and isinstance(reply, int):
             return Ok(saved)
         if reply == _NOT_A_RECORD:

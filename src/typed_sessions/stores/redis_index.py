@@ -67,10 +67,16 @@ class Script(NamedTuple):
 
 
 # The index step: KEYS[1] the subject's set, ARGV[1] the member,
-# ARGV[2] "<score ms> <now ms> <ended: 0|1>". Returns how many members the set holds.
+# ARGV[2] "<score ms> <now ms> <ended: 0|1>". Returns how many members the set holds, or
+# 0 when the member was there already with this score or a later one (a save that moved
+# no deadline: the common case, kept to one ZSCORE).
 _INDEX_FUNCTION = """\
 local function index(key, member, spec)
   local score, now, ended = string.match(spec, '^(%d+) (%d+) ([01])$')
+  if ended == '0' then
+    local held = redis.call('ZSCORE', key, member)
+    if held and tonumber(held) >= tonumber(score) then return 0 end  -- nothing to change
+  end
   if ended == '1' then
     redis.call('ZREM', key, member)
   else
@@ -335,16 +341,21 @@ class RedisSubjectIndex:
             await self._end(doomed, subject_fragment(subject))
 
     async def _save_indexed(
-        self, session: Session[Any], save: Script, indexed: Script, value: bytes, control: str
+        self,
+        session: Session[Any],
+        key: str,
+        scripts: tuple[Script, Script],
+        value: bytes,
+        control: str,
     ) -> Any:
         """Save ``session`` (which has a subject) and keep its index entry; return the
         save script's reply. One round trip on one server; on Cluster two (three for a
         new record), ordered so that a live session is never missing from the index."""
         subject = session.subject
         assert subject is not None
+        save, indexed = scripts
         index_key = self.index_key_for(subject)
-        member = self.index_member(session.id)
-        key = self._record_key(member)
+        member = f"{session_handle(session.id)}:{key[len(self.prefix) :]}"
         now = self._clock()
         ended = now >= session.expires_at
         spec = f"{epoch_ms(session.expires_at, ceil=True)} {epoch_ms(now)} {int(ended)}"
@@ -360,7 +371,8 @@ class RedisSubjectIndex:
             if reply == 0 and (ended or session.version == 0):
                 # Ended: its entry goes now. New: entered again, in case a list that ran
                 # between the two steps found no record yet and dropped the entry.
-                count = await self._script(_INDEX, (index_key,), member, spec)
+                again = await self._script(_INDEX, (index_key,), member, spec)
+                count = max(count, again)
             over = cap is not None and count > cap
         if reply == 0 and over and not ended:
             await self._enforce_cap(subject, session.id)
