@@ -26,7 +26,7 @@ from typed_sessions import (
     session_handle,
     utc_now,
 )
-from typed_sessions.stores import redis_index
+from typed_sessions.stores import redis_index, redis_scripts
 from typed_sessions.stores.redis import RedisStore
 
 from .redis_server import delete_prefix, free_port, require_cluster, require_redis, unique_prefix
@@ -254,7 +254,7 @@ async def test_cluster_interrupted_save_leaves_no_unindexed_live_session(
     real = store._script
 
     async def cut_after_the_index(script: Any, keys: tuple[str, ...], *args: Any) -> Any:
-        if script.sha != redis_index._INDEX.sha:
+        if script.sha != redis_scripts._INDEX.sha:
             raise StoreUnavailableError("cut")
         return await real(script, keys, *args)
 
@@ -302,7 +302,7 @@ async def test_cluster_a_list_racing_a_sign_in_cannot_unindex_it(
 
     async def list_between_the_steps(script: Any, keys: tuple[str, ...], *args: Any) -> Any:
         reply = await real(script, keys, *args)
-        if script.sha == redis_index._INDEX.sha and not listed:
+        if script.sha == redis_scripts._INDEX.sha and not listed:
             listed.append(len(await store.list_subject("ada")))
         return reply
 

@@ -73,7 +73,8 @@ from typed_sessions.stores.redis_format import (
 from typed_sessions.stores.redis_format import (
     TOMBSTONE_SECONDS as TOMBSTONE_SECONDS,
 )
-from typed_sessions.stores.redis_index import RedisSubjectIndex, Script, with_index
+from typed_sessions.stores.redis_index import RedisSubjectIndex
+from typed_sessions.stores.redis_scripts import Script, with_index
 
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "OnCorrupt", "RedisClient", "RedisStore"]
 
