@@ -312,3 +312,15 @@ async def test_ending_all_while_requests_save_ends_every_one(harness: StoreHarne
     for session in sessions:
         assert await harness.store.load(session.id) is None
     assert await index.list_subject("ada") == []
+
+
+@pytest.mark.parametrize("bad", ["", "a\nb", "x" * 257, "\u202e"])
+async def test_a_session_with_an_invalid_subject_is_never_stored(
+    harness: StoreHarness, bad: str
+) -> None:
+    index_of(harness)
+    made: Session[dict[str, Any]] = new_session({}, EXPIRY, now=harness.now())
+    made = dataclasses.replace(made, subject=bad)
+    with pytest.raises(ValueError, match="subject"):
+        await harness.store.save(made)
+    assert await harness.store.load(made.id) is None

@@ -13,6 +13,7 @@ Everything here is pure: no I/O, no clock.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 import unicodedata
@@ -32,6 +33,7 @@ __all__ = [
     "Device",
     "SessionInfo",
     "check_subject",
+    "checked_subject",
     "device_from",
     "session_handle",
     "session_info",
@@ -104,6 +106,17 @@ def check_subject(subject: object) -> str:
     if any(_is_control(char) for char in subject):
         raise ValueError("a subject must not hold control or format characters")
     return subject
+
+
+@functools.lru_cache(maxsize=4096)
+def checked_subject(subject: str) -> str:
+    """:func:`check_subject`, remembering the subjects found valid (for stores' saves).
+
+    Raises:
+        ValueError: ``subject`` is not a valid subject.
+        TypeError: ``subject`` is not hashable.
+    """
+    return check_subject(subject)
 
 
 def device_from(

@@ -413,6 +413,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
 
         Raises:
             SessionEncodeError: the data is not JSON-serializable (before any I/O).
+            ValueError: the session's ``subject`` is not a valid subject (before any I/O).
             StoreUnavailableError: Redis cannot be reached in time or refused the call.
             StoreCorruptError: the stored value is not a record (unless discarding).
         """

@@ -5,10 +5,11 @@ Layout
 One sorted set per subject, ``prefix + "subject:{" + sha256(subject) + "}"`` (the hash
 tag keeps every key of one subject in one slot). Its members are
 ``"<handle>:<sha256(session ID)>"`` (the public handle, and the hex that names the
-session's key), scored by the session's ``expires_at`` in Unix milliseconds. Each save of
-a session with a subject adds or raises its member (``ZADD GT``), drops the members whose
-time has passed (``ZREMRANGEBYSCORE``), and sets the set's own TTL to its latest
-member's, so a subject's index never outlives its sessions. Listing and ending drop the
+session's key), scored by the session's ``expires_at`` in Unix milliseconds. A save of a
+session with a subject that adds its member or moves its deadline raises the score
+(``ZADD GT``), drops the members whose time has passed (``ZREMRANGEBYSCORE``), and sets
+the set's own TTL to its latest member's, so a subject's index never outlives its
+sessions; a save that moves no deadline only checks the member's score (``ZSCORE``). Listing and ending drop the
 members whose session they find gone, ended, or saved for another subject.
 
 Whose session a record is, is checked on the record itself, never trusted from the
@@ -48,6 +49,7 @@ from typed_sessions.core.subjects import (
     HANDLE_LENGTH,
     SessionInfo,
     check_subject,
+    checked_subject,
     session_handle,
 )
 from typed_sessions.stores.redis_format import _HEADER, _HEADER_MAX, _unavailable
@@ -247,8 +249,8 @@ class RedisSubjectIndex:
         """Save ``session`` (which has a subject) and keep its index entry; return the
         save script's reply. One round trip on one server; on Cluster two (three for a
         new record), ordered so that a live session is never missing from the index."""
-        subject = session.subject
-        assert subject is not None
+        assert session.subject is not None  # the caller checked
+        subject = checked_subject(session.subject)  # before any I/O
         save, indexed = scripts
         index_key = self.index_key_for(subject)
         member = f"{session_handle(session.id)}:{key[len(self.prefix) :]}"
