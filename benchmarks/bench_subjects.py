@@ -2,15 +2,22 @@
 subject costs per request (store level: one load and one save), on memory and Redis.
 
     ../.venv/bin/python bench_subjects.py            # Redis at TYPED_SESSIONS_REDIS_URL
+    ../.venv/bin/python bench_subjects.py --instructions   # the client side, noise-free
 
 Each figure is a median; ending is timed on freshly signed-in sessions each round.
+``--instructions`` counts the CPU instructions of one load + save in the application's
+process (valgrind's callgrind, as ``instructions.py`` does), with and without a subject:
+the Redis server's own work is not in it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from datetime import timedelta
@@ -103,7 +110,54 @@ async def delete_prefix(prefix: str) -> None:
     await client.aclose()
 
 
-if __name__ == "__main__":
+async def cycles(kind: str, subject: str | None, count: int) -> None:
+    """``count`` load + save cycles of one session (a child process of ``instructions``)."""
+    prefix = f"bench-subjects:{uuid.uuid4().hex[:8]}:"
+    store: Any = (
+        MemoryStore(dict[str, Any])
+        if kind == "memory"
+        else RedisStore.from_url(URL, dict[str, Any], prefix=prefix)
+    )
+    result = await store.save(new_session({"n": 0}, EXPIRY, now=utc_now(), subject=subject))
+    session_id = result.value.id
+    for _ in range(count):
+        current = await store.load(session_id)
+        await store.save(replace_data(current, {"n": current.data["n"] + 1}, now=utc_now()))
+    if kind == "redis":
+        await store.aclose()
+        await delete_prefix(prefix)
+
+
+def count_instructions(kind: str, subject: str, cycles: int) -> int:
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+         sys.executable, __file__, "--child", kind, subject, str(cycles)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+    )  # fmt: skip
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    if found is None:
+        raise RuntimeError(done.stderr[-2000:])
+    return int(found.group(1))
+
+
+def instructions(low: int = 200, high: int = 1200) -> None:
+    print("## instructions per load + save (client side)")
+    for kind in ("memory", "redis"):
+        per = {}
+        for subject in ("-", "user-42"):
+            diff = count_instructions(kind, subject, high) - count_instructions(kind, subject, low)
+            per[subject] = diff / (high - low)
+        ratio = per["user-42"] / per["-"]
+        print(f"{kind:<7} no subject {per['-']:>9.0f}  with a subject {per['user-42']:>9.0f}"
+              f"  {ratio:.3f}x")  # fmt: skip
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
+    kind, subject, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
+    asyncio.run(cycles(kind, None if subject == "-" else subject, count))
+elif __name__ == "__main__" and sys.argv[1:2] == ["--instructions"]:
+    instructions()
+elif __name__ == "__main__":
     asyncio.run(main())
     print(per_request(MemoryStore(dict[str, Any], max_sessions=100), "memory"))
     redis_prefix = f"bench-subjects:{uuid.uuid4().hex[:8]}:"

@@ -258,6 +258,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             raise ValueError("max_per_subject must be at least 1 or None")
         self.max_per_subject = max_per_subject
         self.client = client
+        self._cluster = isinstance(client, RedisCluster)
+        self._index_keys: dict[str, str] = {}
         self.codec: SessionCodec[T] = SessionCodec(data_type)
         self.prefix = prefix
         self.timeout = timeout
@@ -436,13 +438,14 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         key = self.key_for(session.id)
         write_id = _new_write_id()
         value = b"%d %s|" % (version, write_id.encode()) + record
-        ttl_ms = max(math.ceil((expires - self._clock()) / _MILLISECOND), 0)
+        now = self._clock()
+        ttl_ms = max(math.ceil((expires - now) / _MILLISECOND), 0)
         control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
         if session.subject is None:
             reply = await self._script(_SAVE, (key,), value, control)
         else:
             scripts = (_SAVE, _INDEXED_SAVE)
-            reply = await self._save_indexed(session, key, scripts, value, control)
+            reply = await self._save_indexed(session, now, key, scripts, value, control)
         if reply == _SAVED and isinstance(reply, int):
             return Ok(saved)
         if reply == _NOT_A_RECORD:

@@ -9,8 +9,9 @@ session's key), scored by the session's ``expires_at`` in Unix milliseconds. A s
 session with a subject that adds its member or moves its deadline raises the score
 (``ZADD GT``), drops the members whose time has passed (``ZREMRANGEBYSCORE``), and sets
 the set's own TTL to its latest member's, so a subject's index never outlives its
-sessions; a save that moves no deadline only checks the member's score (``ZSCORE``). Listing and ending drop the
-members whose session they find gone, ended, or saved for another subject.
+sessions; a save that moves no deadline only checks the member's score (``ZSCORE``).
+Listing and ending drop the members whose session they find gone, ended, or saved for
+another subject.
 
 Whose session a record is, is checked on the record itself, never trusted from the
 index: ending runs a script on the session's key that deletes it only when the record's
@@ -90,6 +91,8 @@ class RedisSubjectIndex:
     prefix: str
     max_per_subject: int | None
     _clock: Clock
+    _cluster: bool  # the client is a RedisCluster (an isinstance check costs microseconds)
+    _index_keys: dict[str, str]  # subject -> index key, for saves
 
     def _limit(self) -> AbstractContextManager[None]:
         raise NotImplementedError  # pragma: no cover - RedisStore provides it
@@ -98,6 +101,13 @@ class RedisSubjectIndex:
         """Return the Redis key of ``subject``'s index: the prefix and a SHA-256 hex."""
         digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()
         return f"{self.prefix}subject:{{{digest}}}"
+
+    def _remember_index_key(self, subject: str) -> str:
+        """``index_key_for(subject)``, kept for the next saves (up to 4,096 subjects)."""
+        if len(self._index_keys) >= 4096:
+            self._index_keys.clear()
+        key = self._index_keys[subject] = self.index_key_for(subject)
+        return key
 
     def index_member(self, session_id: SessionId) -> str:
         """Return the member naming ``session_id`` in its subject's index."""
@@ -241,6 +251,7 @@ class RedisSubjectIndex:
     async def _save_indexed(
         self,
         session: Session[Any],
+        now: datetime,
         key: str,
         scripts: tuple[Script, Script],
         value: bytes,
@@ -252,13 +263,13 @@ class RedisSubjectIndex:
         assert session.subject is not None  # the caller checked
         subject = checked_subject(session.subject)  # before any I/O
         save, indexed = scripts
-        index_key = self.index_key_for(subject)
+        index_key = self._index_keys.get(subject) or self._remember_index_key(subject)
         member = f"{session_handle(session.id)}:{key[len(self.prefix) :]}"
-        now = self._clock()
-        ended = now >= session.expires_at
-        spec = f"{epoch_ms(session.expires_at, ceil=True)} {epoch_ms(now)} {int(ended)}"
+        ended = now >= session.expires_at  # as the save script decides (ttl 0)
+        deadline = math.ceil(session.expires_at.timestamp() * 1000)
+        spec = f"{deadline} {math.floor(now.timestamp() * 1000)} {int(ended)}"
         cap = self.max_per_subject
-        if not isinstance(self.client, RedisCluster):
+        if not self._cluster:
             args = (value, control, member, spec, str(cap or 0))
             reply = await self._script(indexed, (key, index_key), *args)
             over = reply == OVER_CAP
