@@ -8,6 +8,7 @@ The shared SubjectIndex contract runs against Redis, Cluster and Valkey in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,9 +19,11 @@ import pytest
 from redis.asyncio import BlockingConnectionPool, Connection, Redis, RedisCluster
 
 from typed_sessions import (
+    Device,
     Expiry,
     Ok,
     Session,
+    SessionCodec,
     StoreUnavailableError,
     new_session,
     session_handle,
@@ -385,3 +388,20 @@ async def test_ten_thousand_sessions_on_cluster_and_valkey(
             session_handle(sessions[-1].id)
         ]
         assert await store.load(sessions[0].id) is None
+
+
+@pytest.mark.parametrize("subject", ["ada", 'a"b\\c', "ünï \U0001d518"])
+def test_the_end_script_finds_the_records_own_subject_field(subject: str) -> None:
+    """The end script matches the last top-level ',"subject":' of the stored JSON against
+    ``subject_fragment``: this holds only while ``Session`` writes ``subject`` right
+    before ``auth_time``, after ``data``. A change of the record's fields breaks it here,
+    not silently in production (ending would end nothing)."""
+    codec: SessionCodec[Data] = SessionCodec(Data)
+    decoy = {"subject": "ada", "x": {"y": 1, "subject": "ada", "auth_time": None}}
+    made: Session[Data] = new_session(decoy, EXPIRY, now=utc_now(), subject=subject)
+    device = Device(',"subject":"ada","auth_time":', None)
+    for session in (made, dataclasses.replace(made, device=device, auth_time=utc_now())):
+        record = codec.encode(session).decode()
+        last = record.rindex(',"subject":')
+        assert record[last:].startswith(redis_index.subject_fragment(subject))
+        assert record.count(redis_index.subject_fragment(subject)) == 1 + (subject == "ada")
