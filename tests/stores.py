@@ -34,13 +34,13 @@ class StoreHarness:
 
 
 @asynccontextmanager
-async def memory_harness() -> AsyncIterator[StoreHarness]:
+async def memory_harness(**options: Any) -> AsyncIterator[StoreHarness]:
     clock = FakeClock()
 
     async def pass_time(delta: timedelta) -> None:
         clock.advance(delta)
 
-    yield StoreHarness(MemoryStore(dict[str, Any], clock=clock), clock, pass_time)
+    yield StoreHarness(MemoryStore(dict[str, Any], clock=clock, **options), clock, pass_time)
 
 
 class RealTimeClock(FakeClock):
@@ -57,14 +57,14 @@ class RealTimeClock(FakeClock):
 
 
 @asynccontextmanager
-async def redis_harness(url: str | None = None) -> AsyncIterator[StoreHarness]:
+async def redis_harness(url: str | None = None, **options: Any) -> AsyncIterator[StoreHarness]:
     """The real Redis (``TYPED_SESSIONS_REDIS_URL``), a prefix of the test's own, real TTLs."""
     client = Redis.from_url(url or require_redis())
     prefix = unique_prefix()
     clock = RealTimeClock()
     try:
         store: RedisStore[dict[str, Any]] = RedisStore(
-            client, dict[str, Any], prefix=prefix, clock=clock
+            client, dict[str, Any], prefix=prefix, clock=clock, **options
         )
         yield StoreHarness(store, clock, clock.pass_time)
     finally:
@@ -73,13 +73,13 @@ async def redis_harness(url: str | None = None) -> AsyncIterator[StoreHarness]:
 
 
 @asynccontextmanager
-async def redis_cluster_harness() -> AsyncIterator[StoreHarness]:
+async def redis_cluster_harness(**options: Any) -> AsyncIterator[StoreHarness]:
     """A three-node Redis Cluster of the test run's own: keys spread over slots and nodes."""
     client = RedisCluster.from_url(require_cluster())
     clock = RealTimeClock()
     try:
         store: RedisStore[dict[str, Any]] = RedisStore(
-            client, dict[str, Any], prefix="cluster:", clock=clock
+            client, dict[str, Any], prefix="cluster:", clock=clock, **options
         )
         yield StoreHarness(store, clock, clock.pass_time)
     finally:
@@ -87,12 +87,12 @@ async def redis_cluster_harness() -> AsyncIterator[StoreHarness]:
         await client.aclose()
 
 
-def valkey_harness() -> Any:
+def valkey_harness(**options: Any) -> Any:
     """A Valkey server of the test run's own, through the same ``redis.asyncio`` client."""
-    return redis_harness(require_valkey())
+    return redis_harness(require_valkey(), **options)
 
 
-HARNESSES: dict[str, Callable[[], Any]] = {
+HARNESSES: dict[str, Callable[..., Any]] = {
     "memory": memory_harness,
     "redis": redis_harness,
     "redis-cluster": redis_cluster_harness,

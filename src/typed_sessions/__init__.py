@@ -88,6 +88,13 @@ from typed_sessions.core.signing import (
     sign_session_id,
     verify_session_token,
 )
+from typed_sessions.core.subjects import (
+    Device,
+    SessionInfo,
+    device_from,
+    session_handle,
+    session_info,
+)
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.operations import (
     SessionNotFound,
@@ -102,6 +109,7 @@ from typed_sessions.stores.protocol import (
     StoreError,
     StoreUnavailableError,
 )
+from typed_sessions.stores.subjects import SubjectIndex, subject_index
 
 logging.getLogger("typed_sessions").addHandler(logging.NullHandler())
 
@@ -137,6 +145,7 @@ __all__ = [
     "Conflict",
     "CookieSettings",
     "DecodeError",
+    "Device",
     "Err",
     "ErrorMapping",
     "Expiry",
@@ -164,6 +173,7 @@ __all__ = [
     "SessionEncodeError",
     "SessionFailure",
     "SessionId",
+    "SessionInfo",
     "SessionManager",
     "SessionMiddleware",
     "SessionMiddlewareMissingError",
@@ -177,6 +187,7 @@ __all__ = [
     "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
+    "SubjectIndex",
     "TokenError",
     "TooManyConflicts",
     "UpdateError",
@@ -185,6 +196,7 @@ __all__ = [
     "__version__",
     "as_keyring",
     "default_error_mapping",
+    "device_from",
     "end_session",
     "expire_session",
     "get_session_manager",
@@ -201,10 +213,13 @@ __all__ = [
     "render_set_cookie",
     "replace_data",
     "rotate_session",
+    "session_handle",
+    "session_info",
     "session_middleware",
     "sign_session_id",
     "start_session",
     "store_error_handler",
+    "subject_index",
     "touch_session",
     "update_session",
     "utc_now",

@@ -1,0 +1,362 @@
+"""RedisStore's subject index: a subject's sessions, found without keyspace notifications.
+
+Layout
+------
+One sorted set per subject, ``prefix + "subject:{" + sha256(subject) + "}"`` (the hash
+tag keeps every key of one subject in one slot). Its members are
+``"<handle>:<sha256(session ID)>"`` (the public handle, and the hex that names the
+session's key), scored by the session's ``expires_at`` in Unix milliseconds. A save of a
+session with a subject that adds its member or moves its deadline raises the score
+(``ZADD GT``), drops the members whose time has passed (``ZREMRANGEBYSCORE``), and sets
+the set's own TTL to its latest member's, so a subject's index never outlives its
+sessions; a save that moves no deadline only checks the member's score (``ZSCORE``).
+Listing and ending drop the members whose session they find gone, ended, or saved for
+another subject.
+
+Whose session a record is, is checked on the record itself, never trusted from the
+index: ending runs a script on the session's key that deletes it only when the record's
+top-level ``"subject"`` is the one asked for. So an index entry left stale (the same ID
+saved for another subject) can never end another subject's session.
+
+Order, not transactions
+-----------------------
+On one server (``Redis``, Valkey) a save with a subject is one script over both keys
+(the record and the index): atomic, one round trip. On Redis Cluster the two keys live
+in different slots, so the steps are ordered instead: the index entry is written
+*before* the record (and once more after it, for a new record), and ended records are
+removed *before* their index entries. Whatever step is interrupted, a live session is
+never missing from its subject's index; what an interruption can leave is an index entry
+without a live session, which the next list, end or save of that subject drops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from pydantic import TypeAdapter, ValidationError
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import NoScriptError, RedisError
+
+from typed_sessions.core.clock import Clock
+from typed_sessions.core.ids import SessionId
+from typed_sessions.core.session import Session
+from typed_sessions.core.subjects import (
+    HANDLE_LENGTH,
+    SessionInfo,
+    check_subject,
+    checked_subject,
+    session_handle,
+)
+from typed_sessions.stores.redis_format import _HEADER, _HEADER_MAX, _unavailable
+from typed_sessions.stores.redis_scripts import _DROP, _END, _FIND, _INDEX, OVER_CAP, Script
+
+__all__ = ["RedisSubjectIndex"]
+
+_HANDLE = re.compile(rf"[A-Za-z0-9_-]{{{HANDLE_LENGTH}}}")
+_ANY_SUBJECT: Final = ',"subject":"'
+_SUBJECT_JSON: Final = TypeAdapter(str)
+_RECORD: Final = TypeAdapter(Session[Any])  # metadata only: the data is not validated
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MS: Final = timedelta(milliseconds=1)
+_BATCH: Final = 1000  # index sets per round of end_all
+
+_Entry = tuple[str, float]  # a member and its score when read
+
+
+def epoch_ms(moment: datetime, *, ceil: bool = False) -> int:
+    """``moment`` in Unix milliseconds, rounded down (or up with ``ceil``)."""
+    ms = (moment - _EPOCH) / _MS
+    return math.ceil(ms) if ceil else math.floor(ms)
+
+
+def subject_fragment(subject: str) -> str:
+    """What a record of ``subject`` holds at its top-level subject field (see _END_SCRIPT)."""
+    return ',"subject":' + _SUBJECT_JSON.dump_json(subject).decode() + ',"auth_time":'
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+class RedisSubjectIndex:
+    """The :class:`~typed_sessions.SubjectIndex` methods of ``RedisStore`` (a mixin)."""
+
+    client: Redis | RedisCluster
+    prefix: str
+    max_per_subject: int | None
+    _clock: Clock
+    _cluster: bool  # the client is a RedisCluster (an isinstance check costs microseconds)
+    _index_keys: dict[str, str]  # subject -> index key, for saves
+
+    def _limit(self) -> AbstractContextManager[None]:
+        raise NotImplementedError  # pragma: no cover - RedisStore provides it
+
+    def index_key_for(self, subject: str) -> str:
+        """Return the Redis key of ``subject``'s index: the prefix and a SHA-256 hex."""
+        digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self.prefix}subject:{{{digest}}}"
+
+    def _remember_index_key(self, subject: str) -> str:
+        """``index_key_for(subject)``, kept for the next saves (up to 4,096 subjects)."""
+        if len(self._index_keys) >= 4096:
+            self._index_keys.clear()
+        key = self._index_keys[subject] = self.index_key_for(subject)
+        return key
+
+    def index_member(self, session_id: SessionId) -> str:
+        """Return the member naming ``session_id`` in its subject's index."""
+        digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{session_handle(session_id)}:{digest}"
+
+    def _record_key(self, member: str) -> str:
+        return self.prefix + member[HANDLE_LENGTH + 1 :]
+
+    # -- the protocol -----------------------------------------------------------------
+
+    async def list_subject(self, subject: str) -> list[SessionInfo]:
+        """Return ``subject``'s live sessions, oldest first: two or three round trips.
+
+        One to read the index (after dropping the entries whose time has passed), one
+        pipelined ``GET`` of every indexed record, and one to drop the entries found
+        dead, when there are any. Raises ``StoreUnavailableError`` as the other calls do.
+        """
+        live = await self._live(check_subject(subject))
+        return [info for _, info in live]
+
+    async def end_subject_session(self, subject: str, handle: str) -> bool:
+        """End ``subject``'s session with ``handle``: three round trips (none for a
+        malformed handle): find the entry, end the record (checked to be ``subject``'s,
+        on the server), drop the entry."""
+        key = self.index_key_for(check_subject(subject))
+        if not _HANDLE.fullmatch(handle):
+            return False
+        found = await self._script(_FIND, (key,), handle + ":")
+        if not found:
+            return False
+        entry = (_text(found[0]), float(found[1]))
+        ended = await self._end({key: [entry]}, subject_fragment(subject))
+        return ended == 1
+
+    async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
+        """End all of ``subject``'s sessions but ``keep``: three round trips, however
+        many sessions (read the index; end every record, pipelined; drop the entries)."""
+        key = self.index_key_for(check_subject(subject))
+        kept = None if keep is None else self.index_member(keep)
+        entries = [entry for entry in await self._entries(key) if entry[0] != kept]
+        return await self._end({key: entries}, subject_fragment(subject))
+
+    async def end_all(self) -> int:
+        """End every session that has a subject; sessions without one are kept.
+
+        Cost: a ``SCAN`` of the whole keyspace for the index sets (on Redis Cluster, of
+        every primary), then three round trips per 1,000 subjects. Rotating the signing
+        keys instead ends every session at once, for nothing.
+        """
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "subject:{*}"
+        keys: list[str] = []
+        ended = 0
+        try:
+            async for key in self.client.scan_iter(match=pattern, count=1000):
+                keys.append(_text(key))
+        except (RedisError, OSError, TimeoutError) as exc:
+            _unavailable(exc)
+        for start in range(0, len(keys), _BATCH):
+            batch = keys[start : start + _BATCH]
+            replies = await self._pipeline([("ZRANGE", key, 0, -1, "WITHSCORES") for key in batch])
+            entries = {
+                key: [(_text(member), float(score)) for member, score in members]
+                for key, members in zip(batch, replies, strict=True)
+            }
+            ended += await self._end(entries, _ANY_SUBJECT)
+        return ended
+
+    # -- steps --------------------------------------------------------------------------
+
+    async def _entries(self, key: str) -> list[_Entry]:
+        """Drop the entries of ``key`` whose time has passed; return the others."""
+        now = epoch_ms(self._clock())
+        replies = await self._pipeline(
+            [("ZREMRANGEBYSCORE", key, "-inf", now), ("ZRANGE", key, 0, -1, "WITHSCORES")]
+        )
+        return [(_text(member), float(score)) for member, score in replies[1]]
+
+    async def _live(self, subject: str) -> list[tuple[_Entry, SessionInfo]]:
+        """``subject``'s live sessions, oldest first, with their entries; drop dead ones."""
+        key = self.index_key_for(subject)
+        entries = await self._entries(key)
+        values = await self._pipeline([("GET", self._record_key(m)) for m, _ in entries])
+        now = self._clock()
+        live: list[tuple[_Entry, SessionInfo]] = []
+        dead: list[_Entry] = []
+        for entry, value in zip(entries, values, strict=True):
+            record = _record(value)
+            if record is None or record.subject != subject or now >= record.expires_at:
+                dead.append(entry)
+                continue
+            handle = entry[0][:HANDLE_LENGTH]
+            info = SessionInfo(
+                handle,
+                subject,
+                record.created_at,
+                record.last_active,
+                record.expires_at,
+                record.auth_time,
+                record.device,
+            )
+            live.append((entry, info))
+        await self._drop({key: dead})
+        live.sort(key=lambda pair: pair[1].created_at)
+        return live
+
+    async def _end(self, entries: dict[str, list[_Entry]], fragment: str) -> int:
+        """End the records of ``entries`` (index key -> its entries) whose record holds
+        ``fragment``, then drop the entries: the records first, so an interruption never
+        leaves a live session unindexed. Two round trips, however many entries."""
+        calls = [(self._record_key(m), fragment) for found in entries.values() for m, _ in found]
+        if not calls:
+            return 0
+        replies = await self._pipelined_scripts(_END, calls)
+        await self._drop(entries)
+        return sum(1 for reply in replies if reply == 1)
+
+    async def _drop(self, entries: dict[str, list[_Entry]]) -> None:
+        """Drop ``entries`` (index key -> entries) unless re-saved since: one round trip."""
+        calls = [
+            (key, *(part for member, score in found for part in (member, repr(score))))
+            for key, found in entries.items()
+            if found
+        ]
+        if calls:
+            await self._pipelined_scripts(_DROP, calls)
+
+    async def _enforce_cap(self, subject: str, saved: SessionId) -> None:
+        """End ``subject``'s oldest live sessions beyond ``max_per_subject`` (not ``saved``)."""
+        cap = self.max_per_subject
+        if cap is None:
+            return
+        live = await self._live(subject)
+        mine = self.index_member(saved)
+        others = [entry for entry, _ in live if entry[0] != mine]
+        excess = len(live) - cap
+        if excess > 0:
+            doomed = {self.index_key_for(subject): others[:excess]}
+            await self._end(doomed, subject_fragment(subject))
+
+    async def _save_indexed(
+        self,
+        session: Session[Any],
+        now: datetime,
+        key: str,
+        scripts: tuple[Script, Script],
+        value: bytes,
+        control: str,
+    ) -> Any:
+        """Save ``session`` (which has a subject) and keep its index entry; return the
+        save script's reply. One round trip on one server; on Cluster two (three for a
+        new record), ordered so that a live session is never missing from the index."""
+        assert session.subject is not None  # the caller checked
+        subject = checked_subject(session.subject)  # before any I/O
+        save, indexed = scripts
+        index_key = self._index_keys.get(subject) or self._remember_index_key(subject)
+        member = f"{session_handle(session.id)}:{key[len(self.prefix) :]}"
+        ended = now >= session.expires_at  # as the save script decides (ttl 0)
+        deadline = math.ceil(session.expires_at.timestamp() * 1000)
+        spec = f"{deadline} {math.floor(now.timestamp() * 1000)} {int(ended)}"
+        cap = self.max_per_subject
+        if not self._cluster:
+            args = (value, control, member, spec, str(cap or 0))
+            reply = await self._script(indexed, (key, index_key), *args)
+            over = reply == OVER_CAP
+            reply = 0 if over else reply
+        else:
+            count = 0 if ended else await self._script(_INDEX, (index_key,), member, spec)
+            reply = await self._script(save, (key,), value, control)
+            if reply == 0 and (ended or session.version == 0):
+                # Ended: its entry goes now. New: entered again, in case a list that ran
+                # between the two steps found no record yet and dropped the entry.
+                again = await self._script(_INDEX, (index_key,), member, spec)
+                count = max(count, again)
+            over = cap is not None and count > cap
+        if reply == 0 and over and not ended:
+            await self._enforce_cap(subject, session.id)
+        return reply
+
+    # -- round trips ---------------------------------------------------------------------
+
+    async def _pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` in one pipeline (not a transaction): one round trip per node."""
+        if not commands:
+            return []
+        try:
+            with self._limit():
+                pipe = self.client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError, TimeoutError) as exc:
+            _unavailable(exc)
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                _unavailable(reply)
+        return replies
+
+    async def _script(self, script: Script, keys: tuple[str, ...], *args: str | bytes) -> Any:
+        """Run ``script`` on ``keys``: one ``EVALSHA``, and one ``EVAL`` the first time
+        on a server that has not cached it yet (which caches it)."""
+        try:
+            with self._limit():
+                try:
+                    return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    return await self.client.eval(script.text, len(keys), *keys, *args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            _unavailable(exc)
+
+    async def _pipelined_scripts(
+        self, script: Script, calls: Sequence[tuple[str, ...]]
+    ) -> list[Any]:
+        """Run ``script`` on each ``(key, *arguments)`` in one pipeline; a server without
+        the script gets it once (``SCRIPT LOAD``) and the calls it refused again."""
+        commands: list[tuple[Any, ...]] = [("EVALSHA", script.sha, 1, *call) for call in calls]
+        try:
+            with self._limit():
+                pipe = self.client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError, TimeoutError) as exc:
+            _unavailable(exc)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            try:
+                with self._limit():
+                    await self.client.script_load(script.text)  # on Cluster: every primary
+            except (RedisError, OSError, TimeoutError) as exc:
+                _unavailable(exc)
+            again = await self._pipeline([commands[i] for i in missing])
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                _unavailable(reply)
+        return replies
+
+
+def _record(value: bytes | str | None) -> Session[Any] | None:
+    """The record in a stored value, or ``None`` (absent, ended, or unreadable)."""
+    if value is None:
+        return None
+    payload = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+    header = _HEADER.match(payload, 0, _HEADER_MAX)
+    if header is None:
+        return None
+    try:
+        return _RECORD.validate_json(payload[header.end() :])
+    except ValidationError:
+        return None
