@@ -26,6 +26,7 @@ from typed_sessions.adapters.errors import (
 )
 from typed_sessions.adapters.lifecycle import (
     IssuedSession,
+    device_of,
     end_session,
     issue_session,
     reissue_session,
@@ -50,6 +51,7 @@ from typed_sessions.adapters.session_deps import (
     load_session_manager,
 )
 from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
+from typed_sessions.adapters.user_sessions import UserSessions
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.codec import DecodeError, SessionCodec, SessionEncodeError
 from typed_sessions.core.cookies import (
@@ -191,12 +193,14 @@ __all__ = [
     "TokenError",
     "TooManyConflicts",
     "UpdateError",
+    "UserSessions",
     "Verifier",
     "WebSocketSessionError",
     "__version__",
     "as_keyring",
     "default_error_mapping",
     "device_from",
+    "device_of",
     "end_session",
     "expire_session",
     "get_session_manager",

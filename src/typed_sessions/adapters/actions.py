@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from typed_sessions.adapters.lifecycle import (
     IssuedSession,
+    device_of,
     end_session,
     issue_session,
     reissue_session,
@@ -63,18 +65,34 @@ class SessionActions(Generic[T]):
             )
         return self.cookie
 
-    async def issue(self, data: T) -> IssuedSession[T]:
+    async def issue(
+        self, data: T, *, subject: str | None = None, request: HTTPConnection | None = None
+    ) -> IssuedSession[T]:
         """Save a new session holding ``data``; return it and its token (no cookie).
+
+        ``subject``: the user who signed in (their ID as text): the session is theirs,
+        listed and ended with their others, authenticated now. ``request``: the
+        client's device is recorded from it (its user agent).
 
         Raises:
             StoreError: the store failed.
         """
         return await issue_session(
-            self.store, data, keys=self.keys, expiry=self.expiry, clock=self.clock
-        )
+            self.store, data, keys=self.keys, expiry=self.expiry, clock=self.clock,
+            subject=subject, device=None if request is None else device_of(request),
+        )  # fmt: skip
 
-    async def start(self, response: Response, data: T) -> Session[T]:
+    async def start(
+        self,
+        response: Response,
+        data: T,
+        *,
+        subject: str | None = None,
+        request: HTTPConnection | None = None,
+    ) -> Session[T]:
         """Save a new session holding ``data`` and set its cookie on ``response``.
+
+        ``subject`` and ``request``: as for :meth:`issue`.
 
         Raises:
             StoreError: the store failed; nothing was set on ``response``.
@@ -83,7 +101,8 @@ class SessionActions(Generic[T]):
         cookie = self._cookie("start()")
         return await start_session(
             response, self.store, data, keys=self.keys, cookie=cookie,
-            expiry=self.expiry, clock=self.clock,
+            expiry=self.expiry, clock=self.clock, subject=subject,
+            device=None if request is None else device_of(request),
         )  # fmt: skip
 
     async def rotate(
@@ -93,10 +112,12 @@ class SessionActions(Generic[T]):
         *,
         update: Callable[[T], T] | None = None,
         attempts: int = DEFAULT_ATTEMPTS,
+        signed_in: str | None = None,
     ) -> Session[T] | None:
         """Move ``session`` to a new ID, end the old one and set the new cookie.
 
-        See :func:`~typed_sessions.rotate_session` (call it at sign-in).
+        See :func:`~typed_sessions.rotate_session` (call it at sign-in, with
+        ``signed_in=`` the user's ID: the new session is theirs, authenticated now).
 
         Raises:
             StoreError: the store failed or the session kept changing; nothing changed.
@@ -106,7 +127,20 @@ class SessionActions(Generic[T]):
         return await rotate_session(
             response, self.store, session, keys=self.keys, cookie=cookie,
             expiry=self.expiry, clock=self.clock, attempts=attempts, update=update,
+            signed_in=signed_in,
         )  # fmt: skip
+
+    async def reauthenticate(self, response: Response, session: Session[T]) -> Session[T] | None:
+        """Record that ``session``'s user has just authenticated again (say, re-entered
+        their password) and rotate its ID, so a sensitive route admits it again.
+
+        Raises:
+            ValueError: ``session`` has no subject (nobody signed in).
+            StoreError: as for :meth:`rotate`.
+        """
+        if session.subject is None:
+            raise ValueError("reauthenticate() needs a session with a subject (a sign-in)")
+        return await self.rotate(response, session, signed_in=session.subject)
 
     async def reissue(
         self,
@@ -114,6 +148,7 @@ class SessionActions(Generic[T]):
         *,
         update: Callable[[T], T] | None = None,
         attempts: int = DEFAULT_ATTEMPTS,
+        signed_in: str | None = None,
     ) -> IssuedSession[T] | None:
         """Move ``session`` to a new ID and end the old one; return the new token.
 
@@ -121,7 +156,7 @@ class SessionActions(Generic[T]):
         """
         return await reissue_session(
             self.store, session, keys=self.keys, expiry=self.expiry,
-            clock=self.clock, attempts=attempts, update=update,
+            clock=self.clock, attempts=attempts, update=update, signed_in=signed_in,
         )  # fmt: skip
 
     async def end(self, response: Response, session: Session[T] | SessionId | None) -> None:

@@ -1,13 +1,5 @@
 """FastAPI dependencies that turn a signed token into a live, verified ``Session[T]``.
 
-::
-
-    current_session = make_cookie_dependency(store, verify, keys=keys)
-
-    @app.get("/whoami")
-    async def whoami(session: Annotated[Session[User], Depends(current_session)]) -> User:
-        return session.data
-
 Each request, in this order: read the token (cookie or header); check its signature and
 age (no store access unless it verifies); load the session; refuse it once past its idle
 or absolute deadline; ask ``verify_fn``; slide the idle deadline, saving only when it
@@ -31,7 +23,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from typed_sessions.adapters.actions import SessionActions
+from typed_sessions.adapters.reauth import fresh_dependency
 from typed_sessions.adapters.responses import ErrorMapping, SessionFailure, default_error_mapping
+from typed_sessions.adapters.user_sessions import UserSessions
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, is_http_token, parse_cookie
 from typed_sessions.core.defaults import DEFAULT_COOKIE, DEFAULT_EXPIRY, DEFAULT_HEADER
@@ -63,9 +57,10 @@ _REFUSED = SessionFailure("forbidden", "refused")
 _TOKEN_FAILURES = {error: SessionFailure.from_token_error(error) for error in TokenError}
 
 
-class _SessionScheme(SecurityBase, SessionActions[T], Generic[T]):
-    """What the two dependency kinds share: the OpenAPI scheme, the checks, and the
-    settings-once actions (``start``, ``rotate``, ``end``, ``issue``, ``reissue``)."""
+class _SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]):
+    """What the two dependency kinds share: the OpenAPI scheme, the checks, the
+    settings-once actions (``start``, ``rotate``, ``end``, ``issue``, ``reissue``) and a
+    user's sessions (``sessions_of``, ``end_one``, ``end_others``, ``end_all_of``)."""
 
     model: APIKey
 
@@ -194,6 +189,12 @@ class SessionDependency(_SessionScheme[T]):
         if isinstance(result, Ok):
             return result.value
         raise self._on_error(result.error)
+
+    def fresh(self, within: timedelta) -> Callable[..., Awaitable[Session[T]]]:
+        """This dependency for sensitive routes: it refuses a session whose user did
+        not authenticate within ``within`` (401, ``Reauthentication required``; see
+        :mod:`typed_sessions.adapters.reauth`). ``reauthenticate()`` admits it again."""
+        return fresh_dependency(self, within, clock=self.clock, on_error=self._on_error)
 
     def optional(self) -> OptionalSessionDependency[T]:
         """The same dependency, with these settings, giving ``None`` instead of a 401

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from typed_sessions.core.clock import Clock, utc_now
@@ -29,11 +30,13 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Ok
 from typed_sessions.core.session import Expiry, Session, new_session
 from typed_sessions.core.signing import Keys, as_keyring, sign_session_id
+from typed_sessions.core.subjects import Device, device_from
 from typed_sessions.stores.operations import SessionNotFound, move_session
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
 __all__ = [
     "IssuedSession",
+    "device_of",
     "end_session",
     "issue_session",
     "reissue_session",
@@ -59,16 +62,26 @@ async def issue_session(
     keys: Keys,
     expiry: Expiry = DEFAULT_EXPIRY,
     clock: Clock = utc_now,
+    subject: str | None = None,
+    device: Device | None = None,
 ) -> IssuedSession[T]:
     """Save a new session holding ``data`` under a fresh ID; return it and its token.
 
     No cookie: for clients of a header dependency, which send the token back themselves.
+    ``subject``: the user who signed in (their ID as text), recorded with ``auth_time``
+    now, so the session can be listed and ended with the user's others; ``device``: a
+    description of the client (see :func:`device_of`).
 
     Raises:
         StoreError: the store failed, or already held the new random ID.
+        ValueError: ``subject`` is empty, too long or holds control characters.
     """
     now = clock()
-    saved = await store.save(new_session(data, expiry, now=now))
+    session = new_session(
+        data, expiry, now=now, subject=subject,
+        auth_time=None if subject is None else now, device=device,
+    )  # fmt: skip
+    saved = await store.save(session)
     if not isinstance(saved, Ok):
         raise StoreError("the store already holds a freshly generated session ID")
     return IssuedSession(saved.value, sign_session_id(saved.value.id, as_keyring(keys), now=now))
@@ -83,16 +96,21 @@ async def start_session(
     cookie: CookieSettings = DEFAULT_COOKIE,
     expiry: Expiry = DEFAULT_EXPIRY,
     clock: Clock = utc_now,
+    subject: str | None = None,
+    device: Device | None = None,
 ) -> Session[T]:
     """Save a new session holding ``data`` and set its cookie on ``response``.
 
     To sign in a visitor who may already have a session, use :func:`rotate_session`
-    on that session instead, so the old ID stops working.
+    on that session instead, so the old ID stops working. ``subject`` and ``device``:
+    as for :func:`issue_session`.
 
     Raises:
         StoreError: the store failed; nothing was set on ``response``.
     """
-    issued = await issue_session(store, data, keys=keys, expiry=expiry, clock=clock)
+    issued = await issue_session(
+        store, data, keys=keys, expiry=expiry, clock=clock, subject=subject, device=device
+    )
     _set_cookie(response, render_set_cookie(cookie, issued.token))
     return issued.session
 
@@ -106,6 +124,7 @@ async def reissue_session(
     clock: Clock = utc_now,
     attempts: int = DEFAULT_ATTEMPTS,
     update: Callable[[T], T] | None = None,
+    signed_in: str | None = None,
 ) -> IssuedSession[T] | None:
     """Move ``session`` to a new ID and end the old one; return the new one and its token.
 
@@ -118,8 +137,9 @@ async def reissue_session(
     """
     change = (lambda data: data) if update is None else update
     moved = await move_session(
-        store, session, change(session.data), change, expiry=expiry, attempts=attempts, clock=clock
-    )
+        store, session, change(session.data), change, expiry=expiry, attempts=attempts,
+        clock=clock, signed_in=signed_in,
+    )  # fmt: skip
     if isinstance(moved, Ok):
         token = sign_session_id(moved.value.id, as_keyring(keys), now=clock())
         return IssuedSession(moved.value, token)
@@ -139,6 +159,7 @@ async def rotate_session(
     clock: Clock = utc_now,
     attempts: int = DEFAULT_ATTEMPTS,
     update: Callable[[T], T] | None = None,
+    signed_in: str | None = None,
 ) -> Session[T] | None:
     """Move ``session``'s data to a new ID, end the old one and set the new cookie.
 
@@ -146,6 +167,9 @@ async def rotate_session(
     stops working (session fixation). The new session keeps the old one's lifetime:
     its absolute deadline still counts from when the old one started, so rotating can
     never keep a session (or a stolen cookie) alive for ever.
+
+    ``signed_in``: the subject (user ID as text) who has just signed in or
+    authenticated again: the new session belongs to them, with ``auth_time`` now.
 
     To change the data as it moves (say, to record who signed in), pass ``update``, a
     function of the data, as for :func:`~typed_sessions.update_session`: it is applied
@@ -171,8 +195,9 @@ async def rotate_session(
         Exception: whatever ``update`` raised, with the old session left as it was.
     """
     issued = await reissue_session(
-        store, session, keys=keys, expiry=expiry, clock=clock, attempts=attempts, update=update
-    )
+        store, session, keys=keys, expiry=expiry, clock=clock, attempts=attempts,
+        update=update, signed_in=signed_in,
+    )  # fmt: skip
     if issued is None:
         _set_cookie(response, render_clear_cookie(cookie))
         return None
@@ -198,6 +223,17 @@ async def end_session(
     if session is not None:
         await store.delete(session.id if isinstance(session, Session) else session)
     _set_cookie(response, render_clear_cookie(cookie))
+
+
+def device_of(request: HTTPConnection, *, keep_address: bool = False) -> Device:
+    """The client's device as a session records it: its user agent, shortened, and its
+    address only with ``keep_address`` (coarsened to a /24 or /48 network)."""
+    client = request.client
+    return device_from(
+        request.headers.get("user-agent"),
+        None if client is None else client.host,
+        keep_address=keep_address,
+    )
 
 
 def _set_cookie(response: Response, set_cookie: str) -> None:

@@ -29,8 +29,11 @@ __all__ = [
     "store_error_handler",
 ]
 
-FailureKind: TypeAlias = Literal["unauthenticated", "forbidden", "unavailable", "conflict"]
-"""What the failure means: 401, 403, 503 or 409 with the default mapping."""
+FailureKind: TypeAlias = Literal[
+    "unauthenticated", "forbidden", "unavailable", "conflict", "reauthenticate"
+]
+"""What the failure means: 401, 403, 503, 409, or 401 asking to sign in again, with the
+default mapping."""
 
 FailureReason: TypeAlias = Literal[
     "missing",  # no token in the request
@@ -45,6 +48,7 @@ FailureReason: TypeAlias = Literal[
     "store_error",  # the store raised StoreError
     "concurrent_change",  # another request changed what this one read (middleware)
     "session_busy",  # take_turns: the session's turn did not come in time (middleware)
+    "stale_authentication",  # a fresh() route: the user did not authenticate recently
 ]
 """The precise cause, for logs and metrics; never tell it to the client."""
 
@@ -81,6 +85,7 @@ _LOGGER = logging.getLogger("typed_sessions")
 
 NOT_AUTHENTICATED = "Not authenticated"
 CONFLICT = "Conflict: the session was changed by another request; try again"
+REAUTHENTICATE = "Reauthentication required"
 SERVICE_UNAVAILABLE = "Service unavailable"
 
 
@@ -94,7 +99,10 @@ def default_error_mapping(failure: SessionFailure) -> HTTPException:
     - ``unavailable``: 503 ``{"detail": "Service unavailable"}`` (nothing about the store);
     - ``conflict``: 409 ``{"detail": "Conflict: the session was changed by another
       request; try again"}`` (the middleware's refusal of a request whose session
-      changes rest on a value another request changed, or whose turn did not come).
+      changes rest on a value another request changed, or whose turn did not come);
+    - ``reauthenticate``: 401 ``{"detail": "Reauthentication required"}`` with
+      ``WWW-Authenticate: APIKey error="insufficient_user_authentication"`` (RFC 9470's
+      step-up code): sign in again, then retry.
     """
     if failure.kind == "unauthenticated":
         return HTTPException(401, NOT_AUTHENTICATED, headers={"WWW-Authenticate": "APIKey"})
@@ -102,6 +110,9 @@ def default_error_mapping(failure: SessionFailure) -> HTTPException:
         return HTTPException(403, "Forbidden")
     if failure.kind == "conflict":
         return HTTPException(409, CONFLICT)
+    if failure.kind == "reauthenticate":
+        challenge = 'APIKey error="insufficient_user_authentication"'
+        return HTTPException(401, REAUTHENTICATE, headers={"WWW-Authenticate": challenge})
     return HTTPException(503, SERVICE_UNAVAILABLE)
 
 

@@ -183,6 +183,7 @@ async def move_session(
     clock: Clock = utc_now,
     new_id: SessionId | None = None,
     on_orphan: Callable[[SessionId], object] | None = None,
+    signed_in: str | None = None,
 ) -> Result[Session[T], UpdateError]:
     """Move ``session`` to a new ID holding ``data``, then end the old record.
 
@@ -197,6 +198,9 @@ async def move_session(
     (never brought back: the new record is removed); ``Err(TooManyConflicts(...))`` when
     it kept changing (the new record is removed, the old one left as it was).
 
+    ``signed_in``: a subject that has just authenticated (a sign-in or a fresh
+    authentication): the new record belongs to it, with ``auth_time`` now.
+
     ``on_orphan`` is told the ID of a new record that could not be removed again (it
     expires by itself; nobody holds a token for it).
 
@@ -208,6 +212,8 @@ async def move_session(
     _check_attempts(attempts)
     now = clock()
     fresh = replace(replace_data(session, data, now=now), id=new_id or new_session_id(), version=0)
+    if signed_in is not None:
+        fresh = replace(fresh, subject=signed_in, auth_time=now)
     saved = await store.save(touch_session(fresh, expiry, now=now))
     if not isinstance(saved, Ok):  # a fresh 256-bit ID already taken: never expected
         raise StoreError("the store already holds a freshly generated session ID")
