@@ -95,7 +95,13 @@ async def _touch(record: Record, settings: SessionSettings) -> Settled:
 
 async def _create(write: Create, settings: SessionSettings, now: datetime) -> Settled:
     session_id = write.session_id or new_session_id()
-    session = new_session(write.data, settings.expiry, now=now, session_id=session_id)
+    signed_in = write.signed_in
+    session = new_session(
+        write.data, settings.expiry, now=now, session_id=session_id,
+        subject=None if signed_in is None else signed_in.subject,
+        auth_time=None if signed_in is None else now,
+        device=None if signed_in is None else signed_in.device,
+    )  # fmt: skip
     result = await settings.store.save(session)
     if not isinstance(result, Ok):  # a fresh 256-bit ID already taken: never expected
         settings.log(logging.WARNING, "a new session ID collided with a stored one")
@@ -224,6 +230,8 @@ async def _regenerate(write: Regenerate, settings: SessionSettings, now: datetim
         attempts=settings.save_attempts,
         clock=lambda: now,
         new_id=write.new_id,
+        signed_in=None if write.signed_in is None else write.signed_in.subject,
+        device=None if write.signed_in is None else write.signed_in.device,
         on_orphan=lambda orphan: settings.log(
             logging.WARNING, "could not remove an unannounced record", orphan
         ),

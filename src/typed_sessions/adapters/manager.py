@@ -15,6 +15,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from starlette.requests import HTTPConnection
+from starlette.types import Scope
+
 from typed_sessions.adapters.errors import (
     SessionBusyError,
     SessionClosedError,
@@ -23,13 +26,15 @@ from typed_sessions.adapters.errors import (
     closed_error,
     websocket_error,
 )
-from typed_sessions.adapters.outcome import NOTHING, Outcome, Write, plan_write
+from typed_sessions.adapters.lifecycle import device_of
+from typed_sessions.adapters.outcome import NOTHING, Outcome, SignIn, Write, plan_write
 from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
-from typed_sessions.adapters.turns import Turns
+from typed_sessions.adapters.turns import Turn, Turns
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.jsondata import encode_json
 from typed_sessions.core.session import Session, is_expired
+from typed_sessions.core.subjects import check_subject
 from typed_sessions.stores.protocol import StoreError
 
 __all__ = ["SessionManager"]
@@ -42,14 +47,11 @@ _NOTHING_VARY: Final = Outcome(None, None, clear_cookie=False, vary=True, now=_E
 class SessionManager:
     """The session of one request: on ``request.state.session`` and from ``SessionDep``.
 
-    Built by the middleware for every HTTP and WebSocket request; not constructed by
-    applications. All methods but :meth:`load` are synchronous, as on the authx-extra
-    page. With ``autoload=True`` (the default) a request whose cookie verifies has its
-    record loaded before the handler runs; with ``autoload=False`` await :meth:`load`
-    first, or :class:`SessionNotLoadedError` is raised.
-
-    Changes are saved when the response starts, and only when the data changed or
-    sliding expiry needs it; never when the response is a 5xx.
+    Built by the middleware for every request; not by applications. All methods but
+    :meth:`load` are synchronous, as on the authx-extra page. With ``autoload=False``
+    await :meth:`load` first, or :class:`SessionNotLoadedError` is raised. Changes are
+    saved when the response starts, only when the data changed or sliding expiry needs
+    it, never for a 5xx.
     """
 
     __slots__ = (
@@ -65,10 +67,11 @@ class SessionManager:
         "_moment",
         "_new_id",
         "_record",
+        "_scope",
         "_settings",
+        "_signed_in",
         "_snapshot",
         "_turn",
-        "_turns",
         "_verified_id",
         "_websocket",
     )
@@ -80,13 +83,9 @@ class SessionManager:
         *,
         websocket: bool = False,
         turns: Turns[SessionId] | None = None,
+        scope: Scope | None = None,
     ) -> None:
-        """Start the state for a request with this ``Cookie`` header (or none).
-
-        The header is parsed and the token verified only when the session is needed:
-        before the handler with ``autoload=True``, at :meth:`load` or :meth:`invalidate`
-        otherwise.
-        """
+        """Start a request's state; its ``Cookie`` header is verified when needed."""
         self._settings = settings
         self._cookie_header = cookie_header
         self._verified_id: SessionId | None = None
@@ -103,8 +102,9 @@ class SessionManager:
         self._closed = False
         self._load_failed = False
         self._moment: datetime | None = None
-        self._turns = turns
-        self._turn: SessionId | None = None
+        self._turn = None if turns is None else Turn(turns)
+        self._scope = scope
+        self._signed_in: SignIn | None = None
 
     # --- the page's API -----------------------------------------------------------------
 
@@ -144,13 +144,11 @@ class SessionManager:
     def get_session_id(self) -> SessionId | None:
         """Return the session's ID, or ``None`` while there is no session.
 
-        A new session gets its ID as soon as it holds data, so the ID returned here is the
-        one its record and cookie will carry. After the response started (a background
-        task, a streaming body) it names the stored record this request leaves the client
-        with: the one it loaded, the new ID after :meth:`regenerate`, or ``None`` when
-        there is none (a new session that could not be saved) or the request ended it
-        with :meth:`invalidate`. Never log it: it is a bearer secret of the user's
-        session (its signed cookie is what authenticates, but treat both alike).
+        A new session gets its ID as soon as it holds data: the one its record and cookie
+        will carry. After the response started it names the stored record this request
+        leaves the client with: the one it loaded, the new ID after :meth:`regenerate`,
+        or ``None`` (none could be saved, or :meth:`invalidate` ended it). Never log it:
+        it is a bearer secret, like the signed cookie.
 
         Raises:
             SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
@@ -160,11 +158,13 @@ class SessionManager:
         self._accessed = True
         if self._closed:
             return self._final_id
-        if self._new_id is not None and (self._record is not None or self._data):
+        if self._new_id is not None and (
+            self._record is not None or self._data or self._signed_in is not None
+        ):
             return self._new_id  # regenerated, or a new session holding data
         if self._record is not None:
             return self._record.id
-        if self._data:
+        if self._data or self._signed_in is not None:
             self._new_id = new_session_id()
             return self._new_id
         return None
@@ -190,6 +190,21 @@ class SessionManager:
         self._accessed = True
         if self._record is not None:
             self._new_id = new_session_id()
+
+    def sign_in(self, subject: str) -> None:
+        """Record that ``subject`` (the user's ID as text) has just signed in: the session
+        moves to a new ID (as :meth:`regenerate`) and belongs to ``subject``, authenticated
+        now, from this request's device (stored even while it holds no data).
+
+        Raises:
+            ValueError: ``subject`` is empty, too long or holds control characters.
+            SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
+            WebSocketSessionError: on a WebSocket, which cannot receive the new cookie.
+        """
+        check_subject(subject)
+        self.regenerate()
+        device = None if self._scope is None else device_of(HTTPConnection(self._scope))
+        self._signed_in = SignIn(subject, device)
 
     def invalidate(self) -> None:
         """End the session: its record is deleted and its cookie cleared.
@@ -282,28 +297,21 @@ class SessionManager:
         worker (nothing to wait for without a cookie that verifies). ``False`` when
         ``turn_timeout`` passed first. The driver calls :meth:`end_turn` after the commit.
         """
-        turns = self._turns
-        if turns is None or self._turn is not None:
+        turn = self._turn
+        if turn is None or turn.key is not None:
             return True
         session_id = self._verify(self._now())
-        if session_id is None:
-            return True
-        if not await turns.take(session_id, self._settings.turn_timeout):
-            return False
-        self._turn = session_id
-        return True
+        return session_id is None or await turn.take(session_id, self._settings.turn_timeout)
 
     def end_turn(self) -> None:
         """Give the session's turn to the next request of it, if this one held it."""
-        turn = self._turn
-        if turn is not None and self._turns is not None:
-            self._turn = None
-            self._turns.give_back(turn)
+        if self._turn is not None:
+            self._turn.end()
 
     @property
     def has_turn(self) -> bool:
         """Whether this request holds its session's turn (``take_turns=True``)."""
-        return self._turn is not None
+        return self._turn is not None and self._turn.key is not None
 
     def outcome(self, status: int) -> Outcome:
         """Close the session and return what the response start must write (no I/O).
@@ -343,7 +351,7 @@ class SessionManager:
         return plan_write(
             self._record, self._data, self._snapshot, self._new_id,
             NOTHING if self._data is None else self._data,
-            expiry=self._settings.expiry, now=self._now(),
+            expiry=self._settings.expiry, now=self._now(), signed_in=self._signed_in,
         )  # fmt: skip
 
     def _pending(self) -> bool:
@@ -352,6 +360,7 @@ class SessionManager:
             or bool(self._data)
             or self._delete_id is not None
             or self._clear_cookie
+            or self._signed_in is not None
         )
 
     def _close(self) -> None:

@@ -164,7 +164,7 @@ class SessionMiddleware:
                 await self._skipped(scope, receive, send)
                 return
         manager = SessionManager(
-            self.settings, cookies, websocket=kind == "websocket", turns=self._turns
+            self.settings, cookies, websocket=kind == "websocket", turns=self._turns, scope=scope
         )
         _put(scope, self.settings.state_attribute, manager)
         try:

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol, TypeAlias
+from typing import Any, Final, NamedTuple, Protocol, TypeAlias
 
 from typed_sessions.core.changes import NOTHING_READ, ReadSet
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.jsondata import check_keys, validate_json
 from typed_sessions.core.session import Expiry, Session, touch_session
+from typed_sessions.core.subjects import Device
 
 __all__ = [
     "NOTHING",
@@ -23,6 +24,7 @@ __all__ = [
     "Outcome",
     "Reads",
     "Regenerate",
+    "SignIn",
     "Touch",
     "Update",
     "Write",
@@ -48,12 +50,20 @@ class _NothingRead:
 NOTHING: Final[Reads] = _NothingRead()
 
 
+class SignIn(NamedTuple):
+    """A subject that has just signed in, and the device it signed in from."""
+
+    subject: str
+    device: Device | None
+
+
 @dataclass(frozen=True, slots=True)
 class Create:
     """Save ``data`` as a new session (under ``session_id``, or a fresh ID) and set its cookie."""
 
     session_id: SessionId | None
     data: dict[str, Any]
+    signed_in: SignIn | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +88,7 @@ class Regenerate:
     data: dict[str, Any] | None
     before: str | None
     reads: Reads
+    signed_in: SignIn | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,25 +130,26 @@ def plan_write(
     *,
     expiry: Expiry,
     now: datetime,
+    signed_in: SignIn | None = None,
 ) -> Write | None:
     """The write a request's session needs (pure): ``record`` as loaded (``None``: none),
     ``data`` as the handler left it (``None``: never asked for), ``snapshot`` the JSON
     ``record.data`` was handed out as, ``new_id`` a regeneration's (or a new session's)
-    ID, ``reads`` what the handler read.
+    ID, ``reads`` what the handler read, ``signed_in`` a sign-in the handler recorded.
 
     Raises:
         SessionEncodeError: ``data`` is not JSON the store could hold.
     """
     if record is None:
         if not data:
-            return None
+            return None if signed_in is None else Create(new_id, {}, signed_in)
         check_keys(data, validate_json(data))
-        return Create(new_id, dict(data.items()))
+        return Create(new_id, dict(data.items()), signed_in)
     if new_id is not None:
         if data is None:
-            return Regenerate(record, new_id, None, None, NOTHING)
+            return Regenerate(record, new_id, None, None, NOTHING, signed_in)
         check_keys(data, validate_json(data))
-        return Regenerate(record, new_id, dict(data.items()), snapshot, reads)
+        return Regenerate(record, new_id, dict(data.items()), snapshot, reads, signed_in)
     if data is not None:
         text = validate_json(data)
         if text != snapshot:

@@ -13,7 +13,7 @@ import asyncio
 from collections import deque
 from typing import Generic, TypeVar
 
-__all__ = ["Turns"]
+__all__ = ["Turn", "Turns"]
 
 K = TypeVar("K")
 
@@ -77,3 +77,28 @@ class Turns(Generic[K]):
             self.give_back(key)
         else:
             turn.cancel()
+
+
+class Turn(Generic[K]):
+    """One request's turn in :class:`Turns`: taken at most once, given back once."""
+
+    __slots__ = ("_turns", "key")
+
+    def __init__(self, turns: Turns[K]) -> None:
+        self._turns = turns
+        self.key: K | None = None
+
+    async def take(self, key: K, wait: float | None) -> bool:
+        """Wait for the turn of ``key`` (see :meth:`Turns.take`); ``False`` if it did
+        not come within ``wait`` seconds."""
+        if not await self._turns.take(key, wait):
+            return False
+        self.key = key
+        return True
+
+    def end(self) -> None:
+        """Give the turn back, if it was taken."""
+        key = self.key
+        if key is not None:
+            self.key = None
+            self._turns.give_back(key)

@@ -31,6 +31,7 @@ from typed_sessions.core.session import (
     replace_data,
     touch_session,
 )
+from typed_sessions.core.subjects import Device
 from typed_sessions.stores.protocol import Conflict, SessionStore, StoreError
 
 __all__ = [
@@ -184,6 +185,7 @@ async def move_session(
     new_id: SessionId | None = None,
     on_orphan: Callable[[SessionId], object] | None = None,
     signed_in: str | None = None,
+    device: Device | None = None,
 ) -> Result[Session[T], UpdateError]:
     """Move ``session`` to a new ID holding ``data``, then end the old record.
 
@@ -199,7 +201,8 @@ async def move_session(
     it kept changing (the new record is removed, the old one left as it was).
 
     ``signed_in``: a subject that has just authenticated (a sign-in or a fresh
-    authentication): the new record belongs to it, with ``auth_time`` now.
+    authentication): the new record belongs to it, with ``auth_time`` now (and
+    ``device``, when given, as the device it signed in from).
 
     ``on_orphan`` is told the ID of a new record that could not be removed again (it
     expires by itself; nobody holds a token for it).
@@ -213,7 +216,7 @@ async def move_session(
     now = clock()
     fresh = replace(replace_data(session, data, now=now), id=new_id or new_session_id(), version=0)
     if signed_in is not None:
-        fresh = replace(fresh, subject=signed_in, auth_time=now)
+        fresh = replace(fresh, subject=signed_in, auth_time=now, device=device or fresh.device)
     saved = await store.save(touch_session(fresh, expiry, now=now))
     if not isinstance(saved, Ok):  # a fresh 256-bit ID already taken: never expected
         raise StoreError("the store already holds a freshly generated session ID")
