@@ -120,3 +120,35 @@ def test_twenty_parallel_increments_store_exactly_the_acknowledged_ones(demo_url
                 page.evaluate("document.getElementById('burst-result').innerHTML = ''")
         finally:
             browser.close()
+
+
+def test_your_sessions_page_signs_another_browser_out(demo_url: str) -> None:
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but Chromium is not installed (apt-get install chromium)")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            pages = [browser.new_context().new_page() for _ in range(2)]
+            for page in pages:  # two "devices" of one user
+                page.goto(demo_url)
+                page.fill("#name", "Ada Lovelace")
+                page.click("#login")
+                page.wait_for_selector("#who")
+            first, second = pages
+            first.click("#sessions-link")
+            first.wait_for_selector("#sessions")
+            assert first.locator("tr.session").count() == 2
+            assert first.locator("tr.session.current").count() == 1
+            first.click("#end-others")
+            first.wait_for_selector("#sessions")
+            assert first.locator("tr.session").count() == 1
+            second.reload()
+            assert "You are not signed in" in second.content()
+            first.goto(demo_url)
+            assert first.inner_text("#who") == "Signed in as Ada Lovelace."
+        finally:
+            browser.close()

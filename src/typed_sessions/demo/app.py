@@ -21,6 +21,7 @@ from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.session import Session
 from typed_sessions.core.signing import Keyring
+from typed_sessions.demo.sessions_page import add_sessions_routes
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
@@ -63,6 +64,7 @@ def create_app(
     maybe_user = current_user.optional()
     app = _app_with_visits(secret, visits)
     _add_counter_routes(app)
+    add_sessions_routes(app, current_user)
 
     @app.get("/", response_class=HTMLResponse)
     async def home(
@@ -82,9 +84,10 @@ def create_app(
         except ValidationError:
             return RedirectResponse("/?error=name", status_code=303)
         response = RedirectResponse("/", status_code=303)
-        if user is not None:  # signed in already: the old ID must die (fixation defence)
-            await current_user.store.delete(user.id)
-        await current_user.start(response, who)
+        if user is not None:  # signed in already: a new ID (fixation defence), new subject
+            await current_user.rotate(response, user, update=lambda _: who, signed_in=who.name)
+        else:
+            await current_user.start(response, who, subject=who.name, request=request)
         return response
 
     @app.post("/rotate", dependencies=[Depends(_same_origin)])
@@ -145,6 +148,7 @@ def _page(user: Session[User] | None, visits: int) -> str:
 <p id="who">Signed in as <strong>{html.escape(user.data.name)}</strong>.</p>
 <p>Session <code id="sid">{digest}</code> (a hash: the ID itself never leaves the cookie),
 expires at {user.expires_at:%H:%M:%S} UTC unless you come back sooner.</p>
+<p><a id="sessions-link" href="/sessions">Your sessions</a> (devices, sign out elsewhere)</p>
 <form method="post" action="/rotate"><button id="rotate">Rotate session ID</button></form>
 <form method="post" action="/logout"><button id="logout">Sign out</button></form>"""
     return f"""<!doctype html>
