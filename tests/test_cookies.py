@@ -79,7 +79,7 @@ def test_host_prefix_done_right() -> None:
 def test_parse_cookie() -> None:
     header = 'a=1; session=tok; b="quoted"; session=second'
     assert parse_cookie(header, "session") == "tok"
-    assert parse_cookie(header, "b") == "quoted"
+    assert parse_cookie(header, "b") == '"quoted"'  # as sent: quotes are no part of a token
     assert parse_cookie(header, "missing") is None
     assert parse_cookie("", "session") is None
     assert parse_cookie(";;=;session", "session") is None

@@ -24,6 +24,7 @@ _PATH = re.compile(r"/[!-:<-~]*")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"\.?{_LABEL}(?:\.{_LABEL})*")
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
+_WSP = " \t"  # RFC 6265 whitespace around a cookie pair
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +116,16 @@ def render_clear_cookie(settings: CookieSettings) -> str:
 def parse_cookie(header: str, name: str) -> str | None:
     """Return the value of cookie ``name`` from a ``Cookie`` request header, or ``None``.
 
-    When the header holds the name more than once, the first wins (the most specific
-    path, in the order browsers send them). Never raises.
+    The value is returned as sent, only the spaces and tabs around it removed: quotes are
+    kept, so ``name="<token>"`` or ``name="<token>`` (one stray quote) gives a value that
+    no token verifies, and each token has exactly one spelling. When the header holds the
+    name more than once, the first wins (the most specific path, in the order browsers
+    send them). Linear in the length of the header, whatever it holds; never raises.
     """
+    if name not in header:  # at C speed: the usual request that carries other cookies only
+        return None
     for part in header.split(";"):
         key, sep, value = part.partition("=")
-        if sep and key.strip() == name:
-            return value.strip().strip('"')
+        if sep and key.strip(_WSP) == name:
+            return value.strip(_WSP)
     return None
