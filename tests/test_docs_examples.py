@@ -181,7 +181,7 @@ async def test_redis_store_example(redis_prefix: tuple[str, str]) -> None:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         counts = [(await client.post("/visit")).json()["visits"] for _ in range(3)]
         assert counts == [1, 2, 3]
-        session_id = session_id_in(client.cookies["session"])
+        session_id = session_id_in(client.cookies["__Host-session"])
     # The record is in Redis under the prefix and the ID's SHA-256, never the raw ID.
     store: RedisStore[dict[str, Any]] = RedisStore.from_url(url, dict[str, Any], prefix=prefix)
     async with store:
@@ -200,7 +200,7 @@ async def test_redis_store_example_answers_503_when_redis_is_down() -> None:
     app = create_app("redis://127.0.0.1:1/0", SECRET)  # nothing listens on port 1
     async with app.router.lifespan_context(app), client_for(app) as client:
         assert (await client.get("/healthz")).status_code == 503
-        client.cookies.set("session", _token_for_unknown_session())
+        client.cookies.set("__Host-session", _token_for_unknown_session())
         assert (await client.post("/visit")).status_code == 503
 
 
@@ -227,22 +227,22 @@ async def test_middleware_login_example() -> None:
 
     async with client_for(create_app(SECRET)) as client:
         await client.post("/cart/apple")
-        anonymous = client.cookies["session"]
+        anonymous = client.cookies["__Host-session"]
         login = await client.post("/login/ada")
         assert login.json() == {"cart": ["apple"], "user": "ada"}
-        signed_in = client.cookies["session"]
+        signed_in = client.cookies["__Host-session"]
         assert session_id_in(signed_in) != session_id_in(anonymous)  # regenerated
         assert (await client.get("/me")).json() == {"cart": ["apple"], "user": "ada"}
 
         logout = await client.post("/logout")
         assert logout.json() == {"flash": "You are signed out."}
-        after = client.cookies["session"]
+        after = client.cookies["__Host-session"]
         assert session_id_in(after) not in (session_id_in(signed_in), session_id_in(anonymous))
         assert (await client.get("/me")).json() == {"flash": "You are signed out."}
 
     for old in (anonymous, signed_in):  # both old cookies are worth nothing now
         async with client_for(create_app(SECRET)) as replay:
-            replay.cookies.set("session", old)
+            replay.cookies.set("__Host-session", old)
             assert (await replay.get("/me")).json() == {}
 
 
@@ -270,7 +270,7 @@ async def test_middleware_autoload_example() -> None:
     store = CountingStore()
     async with client_for(create_app(store, KEYS)) as client:
         assert (await client.post("/visit")).json() == {"visits": 1}
-        assert "session" in client.cookies
+        assert "__Host-session" in client.cookies
         for _ in range(5):
             assert (await client.get("/healthz")).json() == {"status": "ok"}
         assert store.loads == 0  # a cookie was sent every time, and never looked up
@@ -286,7 +286,7 @@ async def websocket_call(app: FastAPI, path: str, cookie: str | None = None) -> 
     """
     headers = [(b"host", b"testserver")]
     if cookie is not None:
-        headers.append((b"cookie", f"session={cookie}".encode()))
+        headers.append((b"cookie", f"__Host-session={cookie}".encode()))
     scope: Scope = {
         "type": "websocket",
         "asgi": {"version": "3.0"},
@@ -321,7 +321,7 @@ async def test_middleware_websocket_example() -> None:
     app = create_app(store, KEYS)
     async with client_for(app) as client:
         await client.post("/login/ada")
-        token = client.cookies["session"]
+        token = client.cookies["__Host-session"]
     for _ in range(2):
         sent = await websocket_call(app, "/ws", cookie=token)
         assert [m["type"] for m in sent] == [
@@ -426,7 +426,7 @@ async def test_merge_example_keeps_every_key() -> None:
     async with merge_client(store) as client:
         responses = await asyncio.gather(*(client.post(f"/prefs/k{i}/v{i}") for i in range(30)))
         assert {r.status_code for r in responses} == {200}
-        record = await memory.load(session_id_in(client.cookies["session"]))
+        record = await memory.load(session_id_in(client.cookies["__Host-session"]))
     assert record is not None
     assert record.data == {"theme": "dark", **{f"k{i}": f"v{i}" for i in range(30)}}
     assert store.conflicts > 0
@@ -437,7 +437,7 @@ async def test_merge_example_same_key_keeps_a_later_write() -> None:
     async with merge_client(Yielding(memory)) as client:
         responses = await asyncio.gather(*(client.post("/visits") for _ in range(30)))
         assert {r.status_code for r in responses} == {200}
-        record = await memory.load(session_id_in(client.cookies["session"]))
+        record = await memory.load(session_id_in(client.cookies["__Host-session"]))
     assert record is not None
     # Requests that loaded the same value all wrote the same next value: each save
     # replaced the key, so increments were lost (with this store, all 30 read 0: 1).
@@ -451,7 +451,7 @@ async def test_merge_example_exact_counter_counts_every_request() -> None:
     async with merge_client(store) as client:
         responses = await asyncio.gather(*(client.post("/visits/exact") for _ in range(30)))
         assert sorted(r.json()["visits"] for r in responses) == list(range(1, 31))
-        record = await memory.load(session_id_in(client.cookies["session"]))
+        record = await memory.load(session_id_in(client.cookies["__Host-session"]))
     assert record is not None
     assert record.data == {"theme": "dark", "visits": 30}
     assert store.conflicts > 0
@@ -465,7 +465,7 @@ async def test_merge_example_exact_counter_never_resets_when_it_gives_up() -> No
     async with client_for(create_app(memory, KEYS)) as client:
         for _ in range(5):
             await client.post("/visits/exact")
-        session_id = session_id_in(client.cookies["session"])
+        session_id = session_id_in(client.cookies["__Host-session"])
 
         real_save = memory.save
         lost = 0
@@ -504,20 +504,20 @@ async def test_after_starlette_example() -> None:
 
     async with client_for(app) as client:
         assert (await client.get("/session_test")).json() == {"user": None, "test_counter": 1}
-        anonymous = client.cookies["session"]
+        anonymous = client.cookies["__Host-session"]
         assert (await client.post("/login/ada")).json() == {"user": "ada"}
-        assert session_id_of(client.cookies["session"]) != session_id_of(anonymous)
+        assert session_id_of(client.cookies["__Host-session"]) != session_id_of(anonymous)
         assert (await client.get("/session_test")).json() == {"user": "ada", "test_counter": 2}
-        signed_in = client.cookies["session"]
+        signed_in = client.cookies["__Host-session"]
         # Only a signed ID in the cookie: a whole token, and nothing else. (Searching it for
         # "ada" would fail now and then: a random hex tag can spell it.)
         assert len(signed_in) == TOKEN_LENGTH
         session_id_of(signed_in)
         await client.post("/logout")
-        assert "session" not in client.cookies
+        assert "__Host-session" not in client.cookies
         assert (await client.get("/session_test")).json() == {"user": None, "test_counter": 1}
     async with client_for(app) as replay:  # unlike Starlette's, a cleared session stays gone
-        replay.cookies.set("session", signed_in)
+        replay.cookies.set("__Host-session", signed_in)
         assert (await replay.get("/session_test")).json() == {"user": None, "test_counter": 1}
 
 
@@ -610,12 +610,12 @@ async def test_before_starlette_runs_as_the_guide_says() -> None:
     async with client_for(before.app) as client:
         await client.post("/login/ada")
         assert (await client.get("/session_test")).json() == {"user": "ada", "test_counter": 1}
-        signed_in = client.cookies["session"]
+        signed_in = client.cookies["__Host-session"]
         assert "ada" in _starlette_payload(signed_in)  # the data itself rides in the cookie
         await client.post("/logout")
         assert (await client.get("/session_test")).json() == {"user": None, "test_counter": 1}
     async with client_for(before.app) as replay:  # clear() cannot revoke the old cookie
-        replay.cookies.set("session", signed_in)
+        replay.cookies.set("__Host-session", signed_in)
         assert (await replay.get("/session_test")).json() == {"user": "ada", "test_counter": 2}
 
 

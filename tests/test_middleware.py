@@ -44,7 +44,7 @@ from .conftest import FakeClock
 pytestmark = pytest.mark.anyio
 
 BASE = "https://testserver"
-COOKIE = "session"
+COOKIE = "__Host-session"  # the default name: Secure, Path=/, no Domain
 
 
 class Color(enum.StrEnum):
