@@ -49,7 +49,14 @@ from typed_sessions.adapters.session_state import (
     WebSocketSessionError,
 )
 from typed_sessions.core.clock import Clock, utc_now
-from typed_sessions.core.codec import DecodeError, SessionCodec, SessionEncodeError
+from typed_sessions.core.codec import (  # release branch: size limit, upgrade hook
+    DEFAULT_MAX_DATA_BYTES,
+    DecodeError,
+    SessionCodec,
+    SessionEncodeError,
+    SessionTooLargeError,
+    Upgrade,
+)
 from typed_sessions.core.cookies import (
     CookieSettings,
     SameSite,
@@ -115,6 +122,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_CLOCK_SKEW",
+    "DEFAULT_MAX_DATA_BYTES",
     "MAX_LIFETIME",
     "TOKEN_LENGTH",
     "Clock",
@@ -153,6 +161,7 @@ __all__ = [
     "SessionNotLoadedError",
     "SessionSkippedError",
     "SessionStore",
+    "SessionTooLargeError",
     "SessionUsageError",
     "SigningKey",
     "StoreCorruptError",
@@ -161,6 +170,7 @@ __all__ = [
     "TokenError",
     "TooManyConflicts",
     "UpdateError",
+    "Upgrade",
     "Verifier",
     "WebSocketSessionError",
     "__version__",

@@ -51,7 +51,7 @@ from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
-from typed_sessions.core.codec import SessionCodec
+from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgrade
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
@@ -168,7 +168,7 @@ class RedisStore(Generic[T]):
     Failures: connection errors, timeouts and server errors raise
     :class:`~typed_sessions.StoreUnavailableError`; a stored value that is not a valid
     record for ``data_type`` (garbage bytes, another type of key, a record written for an
-    older data model) raises :class:`~typed_sessions.StoreCorruptError`. Both are
+    older data model that ``upgrade``, if given, does not turn into a valid one) raises :class:`~typed_sessions.StoreCorruptError`. Both are
     :class:`~typed_sessions.StoreError`; no raw ``redis`` exception escapes and a failure
     never reads as "no session". The client reconnects by itself, so service resumes
     when Redis is back, with the same store.
@@ -191,18 +191,22 @@ class RedisStore(Generic[T]):
         prefix: str = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
     ) -> None: ...
 
     @overload
     def __init__(
-        self: RedisStore[Any],
+        self: RedisStore[T],
         client: RedisClient,
-        data_type: Any,
+        data_type: object,
         *,
         prefix: str = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
     ) -> None: ...
 
@@ -214,6 +218,8 @@ class RedisStore(Generic[T]):
         prefix: str = "session:",
         timeout: float | None = DEFAULT_REDIS_TIMEOUT,
         clock: Clock = utc_now,
+        max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
+        upgrade: Upgrade | None = None,
         on_corrupt: OnCorrupt = "raise",
     ) -> None:
         """Make a store over ``client`` for sessions holding ``data_type``.
@@ -221,16 +227,24 @@ class RedisStore(Generic[T]):
         ``timeout`` is in seconds per call; ``None`` leaves calls unbounded (then only the
         client's own socket timeouts apply; not recommended). ``clock`` gives the time the
         TTL is computed from and the time ``load`` checks ``expires_at`` against.
+        ``max_data_bytes`` bounds each session's data, in bytes of JSON (default 64 KiB,
+        ``None``: no limit): a larger save raises ``SessionTooLargeError`` before any
+        call to Redis. ``upgrade`` reads data stored for an older model: it is given the
+        stored JSON value when it does not validate, and the record is written in the
+        current shape on its next save (see ``SessionCodec``).
 
         Raises:
-            ValueError: ``timeout`` is not positive, or ``on_corrupt`` is unknown.
+            ValueError: ``timeout`` or ``max_data_bytes`` is not positive, or
+                ``on_corrupt`` is unknown.
         """
         if timeout is not None and not timeout > 0:
             raise ValueError("timeout must be a positive number of seconds or None")
         if on_corrupt not in ("raise", "discard"):
             raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
         self.client = client
-        self.codec: SessionCodec[T] = SessionCodec(data_type)
+        self.codec: SessionCodec[T] = SessionCodec(
+            data_type, max_data_bytes=max_data_bytes, upgrade=upgrade
+        )
         self.prefix = prefix
         self.timeout = timeout
         self.on_corrupt: OnCorrupt = on_corrupt
@@ -251,6 +265,8 @@ class RedisStore(Generic[T]):
         prefix: str = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         **client_options: Any,
     ) -> RedisStore[T]: ...
@@ -260,14 +276,16 @@ class RedisStore(Generic[T]):
     def from_url(
         cls,
         url: str,
-        data_type: Any,
+        data_type: object,
         *,
         prefix: str = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         **client_options: Any,
-    ) -> RedisStore[Any]: ...
+    ) -> RedisStore[T]: ...
 
     @classmethod
     def from_url(
@@ -278,6 +296,8 @@ class RedisStore(Generic[T]):
         prefix: str = "session:",
         timeout: float | None = DEFAULT_REDIS_TIMEOUT,
         clock: Clock = utc_now,
+        max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
+        upgrade: Upgrade | None = None,
         on_corrupt: OnCorrupt = "raise",
         **client_options: Any,
     ) -> RedisStore[T]:
@@ -297,7 +317,14 @@ class RedisStore(Generic[T]):
             client_options.setdefault("socket_connect_timeout", timeout)
         client = Redis.from_pool(BlockingConnectionPool.from_url(url, **client_options))
         store: RedisStore[T] = cls(
-            client, data_type, prefix=prefix, timeout=timeout, clock=clock, on_corrupt=on_corrupt
+            client,
+            data_type,
+            prefix=prefix,
+            timeout=timeout,
+            clock=clock,
+            max_data_bytes=max_data_bytes,
+            upgrade=upgrade,
+            on_corrupt=on_corrupt,
         )
         store._owns_client = True
         return store
