@@ -2,7 +2,7 @@
 are not stripped), linear parsing of a hostile megabyte, values longer than any token
 refused before any parsing, through the core and through an app."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -49,9 +49,11 @@ def test_quotes_are_kept_so_only_the_bare_token_verifies() -> None:
     spellings = [f'"{TOKEN}"', f'"{TOKEN}', f'{TOKEN}"', f"'{TOKEN}'"]
     for spelling in spellings:
         value = parse_cookie(f"a=1; {NAME}={spelling}; b=2", NAME)
+        assert value is not None
         assert value == spelling
         assert isinstance(verify_session_token(value, KEYS, now=START), Err), spelling
     bare = parse_cookie(f"a=1; {NAME}= {TOKEN}\t; b=2", NAME)  # RFC 6265 whitespace only
+    assert bare is not None
     assert bare == TOKEN
     assert isinstance(verify_session_token(bare, KEYS, now=START), Ok)
 
@@ -91,7 +93,7 @@ def test_the_value_found_is_part_of_the_header(header: str, name: str) -> None:
 
 
 @asynccontextmanager
-async def _client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def _client(app: FastAPI) -> AsyncGenerator[httpx.AsyncClient, None]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
         yield client

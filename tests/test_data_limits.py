@@ -78,15 +78,17 @@ class Backend:
     redis: Redis | None = None
     prefix: str = ""
     entries: Any = None
-    made: list[Any] = field(default_factory=list)
+    made: list[Any] = field(default_factory=list[Any])
 
     def store(self, data_type: Any, **options: Any) -> Any:
-        made: Any
+        made: MemoryStore[Any] | RedisStore[Any]
         if self.redis is None:
-            made = MemoryStore(data_type, **options)
+            memory: MemoryStore[Any] = MemoryStore(data_type, **options)
             if self.entries is None:
-                self.entries = made._entries
-            made._entries = self.entries  # one process's memory, two deploys of the model
+                self.entries = memory._entries  # pyright: ignore[reportPrivateUsage]
+            # one process's memory, two deploys of the model
+            memory._entries = self.entries  # pyright: ignore[reportPrivateUsage]
+            made = memory
         else:
             made = RedisStore(self.redis, data_type, prefix=self.prefix, **options)
         self.made.append(made)

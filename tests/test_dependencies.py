@@ -4,7 +4,7 @@ No ``from __future__ import annotations`` here: FastAPI must evaluate the ``Anno
 parameters of routes defined inside functions, whose dependencies are local names.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -166,7 +166,7 @@ async def make_env(
     store_clock: FakeClock | None = None,
     verify: Verify = allow,
     on_error: ErrorMapping | None = None,
-) -> AsyncIterator[Env]:
+) -> AsyncGenerator[Env, None]:
     """An Env; ``store_clock`` lets the store's notion of time differ from the app's."""
     clock = FakeClock() if clock is None else clock
     store = SpyStore(clock if store_clock is None else store_clock)

@@ -14,7 +14,7 @@ import asyncio
 import importlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -412,7 +412,9 @@ async def test_update_session_example_module_app() -> None:
 
 
 @asynccontextmanager
-async def merge_client(store: SessionStore[dict[str, Any]]) -> AsyncIterator[httpx.AsyncClient]:
+async def merge_client(
+    store: SessionStore[dict[str, Any]],
+) -> AsyncGenerator[httpx.AsyncClient, None]:
     from examples.docs_middleware_merge import create_app
 
     async with client_for(create_app(store, KEYS)) as client:

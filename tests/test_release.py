@@ -54,7 +54,10 @@ def test_the_demo_extra_needs_no_redis() -> None:
 def test_demo_with_redis_but_without_redis_py_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    def not_installed(name: str) -> None:
+        return None
+
+    monkeypatch.setattr("importlib.util.find_spec", not_installed)
     assert main(["demo", "--redis", "redis://127.0.0.1:6379"]) == 2
     assert "typed-sessions[demo-redis]" in capsys.readouterr().err
 

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_D = TypeVar("_D")  # the data type of an overload: method-scoped, for pyright
 
 DEFAULT_MAX_DATA_BYTES: Final = 64 * 1024
 """The default limit on a session's data, in bytes of JSON: 64 KiB. A cookie-carried
@@ -95,15 +96,15 @@ class SessionCodec(Generic[T]):
 
     @overload
     def __init__(
-        self: SessionCodec[T],
-        data_type: type[T],
+        self: SessionCodec[_D],
+        data_type: type[_D],
         *,
         max_data_bytes: int | None = ...,
         upgrade: Upgrade | None = ...,
     ) -> None: ...
     @overload
     def __init__(
-        self: SessionCodec[T],
+        self: SessionCodec[_D],
         data_type: object,
         *,
         max_data_bytes: int | None = ...,
@@ -126,13 +127,13 @@ class SessionCodec(Generic[T]):
             raise ValueError(
                 f"max_data_bytes must be a positive int or None, not {max_data_bytes!r}"
             )
-        self.max_data_bytes = max_data_bytes
-        self.upgrade = upgrade
-        self.data_type = data_type
+        self.max_data_bytes: int | None = max_data_bytes
+        self.upgrade: Upgrade | None = upgrade
+        self.data_type: Any = data_type
         # Calls go to the adapters' pydantic-core serializer and validator, looked up on
         # each call: TypeAdapter's Python wrappers cost more than encoding a small session,
         # and a model whose forward references are resolved later builds on first use.
-        self._record: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])
+        self._record: TypeAdapter[Session[T]] = TypeAdapter(_GENERIC_SESSION[data_type])
         self._data: TypeAdapter[T] = TypeAdapter(data_type)
         # Any JSON object loads again as a dict of JSON values; other types must be
         # checked, since pydantic serializes data that no longer validates.
@@ -230,6 +231,9 @@ class SessionCodec(Generic[T]):
                 DecodeError(f"invalid session {what} after upgrade ({exc.error_count()} errors)")
             )
 
+
+# ``Session`` parameterized at run time by a type held in a variable (no type expression).
+_GENERIC_SESSION: Final[Any] = Session
 
 # Data types whose every JSON encoding validates again (nesting depth aside).
 _ANY_JSON: Final[tuple[object, ...]] = (dict[str, Any], dict, Any)

@@ -18,6 +18,7 @@ from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 __all__ = ["MemoryStore"]
 
 T = TypeVar("T")
+_D = TypeVar("_D")  # the data type of an overload: method-scoped, for pyright
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +43,8 @@ class MemoryStore(Generic[T]):
 
     @overload
     def __init__(
-        self: MemoryStore[T],
-        data_type: type[T],
+        self: MemoryStore[_D],
+        data_type: type[_D],
         *,
         max_sessions: int = ...,
         clock: Clock = ...,
@@ -54,7 +55,7 @@ class MemoryStore(Generic[T]):
 
     @overload
     def __init__(
-        self: MemoryStore[T],
+        self: MemoryStore[_D],
         data_type: object,
         *,
         max_sessions: int = ...,

@@ -61,6 +61,7 @@ from typed_sessions.stores.protocol import Conflict, StoreCorruptError, StoreUna
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "OnCorrupt", "RedisClient", "RedisStore"]
 
 T = TypeVar("T")
+_D = TypeVar("_D")  # the data type of an overload: method-scoped, for pyright
 
 RedisClient: TypeAlias = Redis | RedisCluster
 """A ``redis.asyncio`` client: a plain ``Redis`` (also for Valkey) or a ``RedisCluster``."""
@@ -168,10 +169,10 @@ class RedisStore(Generic[T]):
     Failures: connection errors, timeouts and server errors raise
     :class:`~typed_sessions.StoreUnavailableError`; a stored value that is not a valid
     record for ``data_type`` (garbage bytes, another type of key, a record written for an
-    older data model that ``upgrade``, if given, does not turn into a valid one) raises :class:`~typed_sessions.StoreCorruptError`. Both are
-    :class:`~typed_sessions.StoreError`; no raw ``redis`` exception escapes and a failure
-    never reads as "no session". The client reconnects by itself, so service resumes
-    when Redis is back, with the same store.
+    older data model that ``upgrade``, if given, does not turn into a valid one) raises
+    :class:`~typed_sessions.StoreCorruptError`. Both are :class:`~typed_sessions.StoreError`;
+    no raw ``redis`` exception escapes and a failure never reads as "no session". The
+    client reconnects by itself, so service resumes when Redis is back, with the same store.
 
     ``on_corrupt="discard"`` instead treats an unreadable record as no session: ``load``
     deletes it (one extra ``DEL``), logs a warning with the key (a hash, not the ID) and
@@ -184,9 +185,9 @@ class RedisStore(Generic[T]):
 
     @overload
     def __init__(
-        self: RedisStore[T],
+        self: RedisStore[_D],
         client: RedisClient,
-        data_type: type[T],
+        data_type: type[_D],
         *,
         prefix: str = ...,
         timeout: float | None = ...,
@@ -198,7 +199,7 @@ class RedisStore(Generic[T]):
 
     @overload
     def __init__(
-        self: RedisStore[T],
+        self: RedisStore[_D],
         client: RedisClient,
         data_type: object,
         *,
@@ -260,7 +261,7 @@ class RedisStore(Generic[T]):
     def from_url(
         cls,
         url: str,
-        data_type: type[T],
+        data_type: type[_D],
         *,
         prefix: str = ...,
         timeout: float | None = ...,
@@ -269,7 +270,7 @@ class RedisStore(Generic[T]):
         upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         **client_options: Any,
-    ) -> RedisStore[T]: ...
+    ) -> RedisStore[_D]: ...
 
     @overload
     @classmethod
@@ -285,7 +286,8 @@ class RedisStore(Generic[T]):
         upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         **client_options: Any,
-    ) -> RedisStore[T]: ...
+        # _D comes from the context, as in `store: RedisStore[A | B] = RedisStore.from_url(...)`
+    ) -> RedisStore[_D]: ...  # pyright: ignore[reportInvalidTypeVarUse]
 
     @classmethod
     def from_url(
@@ -300,7 +302,7 @@ class RedisStore(Generic[T]):
         upgrade: Upgrade | None = None,
         on_corrupt: OnCorrupt = "raise",
         **client_options: Any,
-    ) -> RedisStore[T]:
+    ) -> RedisStore[Any]:
         """Make a store with its own client for ``url`` (``redis://``, ``rediss://``,
         ``unix://``); close it with :meth:`aclose` or ``async with``.
 
@@ -316,7 +318,7 @@ class RedisStore(Generic[T]):
             client_options.setdefault("socket_timeout", timeout)
             client_options.setdefault("socket_connect_timeout", timeout)
         client = Redis.from_pool(BlockingConnectionPool.from_url(url, **client_options))
-        store: RedisStore[T] = cls(
+        store: RedisStore[Any] = cls(
             client,
             data_type,
             prefix=prefix,
