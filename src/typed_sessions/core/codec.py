@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_D = TypeVar("_D")  # the data type of an overload: method-scoped, for pyright
 
 DEFAULT_MAX_DATA_BYTES: Final = 64 * 1024
 """The default limit on a session's data, in bytes of JSON: 64 KiB. A cookie-carried
@@ -96,15 +95,15 @@ class SessionCodec(Generic[T]):
 
     @overload
     def __init__(
-        self: SessionCodec[_D],
-        data_type: type[_D],
+        self,
+        data_type: type[T],
         *,
         max_data_bytes: int | None = ...,
         upgrade: Upgrade | None = ...,
     ) -> None: ...
     @overload
     def __init__(
-        self: SessionCodec[_D],
+        self,
         data_type: object,
         *,
         max_data_bytes: int | None = ...,

@@ -18,7 +18,6 @@ from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 __all__ = ["MemoryStore"]
 
 T = TypeVar("T")
-_D = TypeVar("_D")  # the data type of an overload: method-scoped, for pyright
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +42,8 @@ class MemoryStore(Generic[T]):
 
     @overload
     def __init__(
-        self: MemoryStore[_D],
-        data_type: type[_D],
+        self,
+        data_type: type[T],
         *,
         max_sessions: int = ...,
         clock: Clock = ...,
@@ -55,7 +54,7 @@ class MemoryStore(Generic[T]):
 
     @overload
     def __init__(
-        self: MemoryStore[_D],
+        self,
         data_type: object,
         *,
         max_sessions: int = ...,

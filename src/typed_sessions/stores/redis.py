@@ -61,7 +61,7 @@ from typed_sessions.stores.protocol import Conflict, StoreCorruptError, StoreUna
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "OnCorrupt", "RedisClient", "RedisStore"]
 
 T = TypeVar("T")
-_D = TypeVar("_D")  # the data type of an overload: method-scoped, for pyright
+_D = TypeVar("_D")  # from_url's data type: the class's T is unknown in a classmethod
 
 RedisClient: TypeAlias = Redis | RedisCluster
 """A ``redis.asyncio`` client: a plain ``Redis`` (also for Valkey) or a ``RedisCluster``."""
@@ -185,9 +185,9 @@ class RedisStore(Generic[T]):
 
     @overload
     def __init__(
-        self: RedisStore[_D],
+        self,
         client: RedisClient,
-        data_type: type[_D],
+        data_type: type[T],
         *,
         prefix: str = ...,
         timeout: float | None = ...,
@@ -199,7 +199,7 @@ class RedisStore(Generic[T]):
 
     @overload
     def __init__(
-        self: RedisStore[_D],
+        self,
         client: RedisClient,
         data_type: object,
         *,
