@@ -10,7 +10,6 @@ it over plain http on localhost).
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Response
@@ -24,6 +23,7 @@ from typed_sessions import (
     StoreError,
     end_session,
     make_cookie_dependency,
+    secret_from_env,
     start_session,
     store_error_handler,
 )
@@ -38,8 +38,7 @@ def verify(session: Session[SessionData]) -> bool:
     return True
 
 
-DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
-keys = Keyring.from_secrets(os.environ.get("SESSION_SECRET", DEMO_SECRET))
+keys = Keyring.from_secrets(secret_from_env("SESSION_SECRET"))  # no public default
 cookie = CookieSettings(name="cookie")
 store = MemoryStore(SessionData)
 

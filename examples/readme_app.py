@@ -1,4 +1,3 @@
-import os
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Response
@@ -11,6 +10,7 @@ from typed_sessions import (
     StoreError,
     end_session,
     make_cookie_dependency,
+    secret_from_env,
     start_session,
     store_error_handler,
 )
@@ -20,9 +20,8 @@ class User(BaseModel):
     name: str
 
 
-keys = Keyring.from_secrets(
-    os.environ.get("SESSION_SECRET", "dev-only-secret-use-keygen-in-production")
-)
+# $SESSION_SECRET, or an error; TYPED_SESSIONS_DEVELOPMENT=1: a random one, with a warning
+keys = Keyring.from_secrets(secret_from_env("SESSION_SECRET"))
 store = MemoryStore(User)  # or RedisStore.from_url("redis://...", User) for many workers
 current = make_cookie_dependency(store, lambda session: True, keys=keys)
 app = FastAPI()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,6 +11,9 @@ from typed_sessions import Keyring
 
 START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 SECRET = "0123456789abcdef0123456789abcdef-test-secret"
+# The examples read their secret with secret_from_env(), which refuses to start without
+# one (no public default): the suite configures one, as a deployment would.
+os.environ.setdefault("SESSION_SECRET", SECRET)
 
 
 class FakeClock:

@@ -38,6 +38,7 @@ from typed_sessions import (
     SessionId,
     SessionStore,
     new_session,
+    secret_from_env,
     utc_now,
     verify_session_token,
 )
@@ -499,10 +500,10 @@ async def test_merge_example_exact_counter_starts_a_session() -> None:
 
 
 async def test_after_starlette_example() -> None:
-    from examples.migration.after_starlette import DEMO_SECRET, app
+    from examples.migration.after_starlette import app
 
     def session_id_of(token: str) -> SessionId:
-        return session_id_in(token, Keyring.from_secrets(DEMO_SECRET))
+        return session_id_in(token, Keyring.from_secrets(secret_from_env("SESSION_SECRET")))
 
     async with client_for(app) as client:
         assert (await client.get("/session_test")).json() == {"user": None, "test_counter": 1}

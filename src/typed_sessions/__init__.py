@@ -85,6 +85,7 @@ from typed_sessions.core.signing import (
     sign_session_id,
     verify_session_token,
 )
+from typed_sessions.environment import DEVELOPMENT_ENV, secret_from_env  # release branch
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import (
     Conflict,
@@ -123,6 +124,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_CLOCK_SKEW",
     "DEFAULT_MAX_DATA_BYTES",
+    "DEVELOPMENT_ENV",
     "MAX_LIFETIME",
     "TOKEN_LENGTH",
     "Clock",
@@ -190,6 +192,7 @@ __all__ = [
     "render_set_cookie",
     "replace_data",
     "rotate_session",
+    "secret_from_env",
     "session_middleware",
     "sign_session_id",
     "start_session",
