@@ -31,6 +31,7 @@ from harness import run_async, table
 from peers import BasicVerifier
 from typed_sessions.adapters.dependencies import make_cookie_dependency
 from typed_sessions.adapters.lifecycle import issue_session
+from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.session import Session
 from typed_sessions.core.signing import Keyring
 from typed_sessions.stores.memory import MemoryStore
@@ -63,6 +64,7 @@ def verify(session: Session[SessionData]) -> bool:
 
 
 current_session = make_cookie_dependency(store, verify, keys=keys)
+OUR_COOKIE = CookieSettings().name  # the default: "__Host-session"
 ours = FastAPI()
 
 
@@ -108,8 +110,8 @@ async def make_clients() -> dict[str, httpx.AsyncClient]:
     await peer_backend.create(peer_id, SessionData(username="alice"))
     peer_token = str(peer_cookie.signer.dumps(peer_id.hex))
     cookies = {
-        "unprotected": f"session={issued.token}",
-        "typed-sessions": f"session={issued.token}",
+        "unprotected": f"{OUR_COOKIE}={issued.token}",
+        "typed-sessions": f"{OUR_COOKIE}={issued.token}",
         "fastapi-sessions": f"cookie={peer_token}",
     }
     apps = {"unprotected": unprotected, "typed-sessions": ours, "fastapi-sessions": peer}

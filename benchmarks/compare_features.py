@@ -70,6 +70,7 @@ from starsessions.stores.redis import RedisStore as StarRedisStore
 
 from peers import BasicVerifier
 from typed_sessions import (
+    CookieSettings,
     Err,
     Expiry,
     Keyring,
@@ -314,7 +315,7 @@ def typed_middleware(options: Options) -> Kit:
 
     add_middleware_routes(app, get, end)
     count = None if options.redis is not None else (lambda: len(store))
-    return Kit(app, "session", count, has_id, expiry_option)
+    return Kit(app, CookieSettings().name, count, has_id, expiry_option)
 
 
 def typed_dependency(options: Options) -> Kit:
@@ -381,7 +382,7 @@ def typed_dependency(options: Options) -> Kit:
         return await store.load(raw) is not None
 
     count = None if options.redis is not None else (lambda: len(store))
-    return Kit(app, "session", count, has_id, expiry_option, "`start_session`")
+    return Kit(app, CookieSettings().name, count, has_id, expiry_option, "`start_session`")
 
 
 def fastapi_sessions(options: Options) -> Kit:

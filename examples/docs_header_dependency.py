@@ -8,7 +8,6 @@ Run: ``uvicorn examples.docs_header_dependency:app``, then::
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 from fastapi import Depends, FastAPI
@@ -20,6 +19,7 @@ from typed_sessions import (
     Session,
     StoreError,
     make_header_dependency,
+    secret_from_env,
     store_error_handler,
 )
 
@@ -36,8 +36,7 @@ def signed_in(session: Session[User]) -> bool:
     return True
 
 
-DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
-keys = Keyring.from_secrets(os.environ.get("SESSION_SECRET", DEMO_SECRET))
+keys = Keyring.from_secrets(secret_from_env("SESSION_SECRET"))  # no public default
 store = MemoryStore(User)
 current_user = make_header_dependency(store, signed_in, keys=keys, header="X-Session")
 

@@ -6,17 +6,14 @@ on localhost: the cookie is ``Secure``).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from fastapi import FastAPI
 
-from typed_sessions import Keyring, MemoryStore, SessionDep, session_middleware
-
-DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
+from typed_sessions import Keyring, MemoryStore, SessionDep, secret_from_env, session_middleware
 
 
-def create_app(secret: str = DEMO_SECRET) -> FastAPI:
+def create_app(secret: str) -> FastAPI:
     app = FastAPI()
     app.add_middleware(
         session_middleware,
@@ -52,4 +49,4 @@ def create_app(secret: str = DEMO_SECRET) -> FastAPI:
     return app
 
 
-app = create_app(os.environ.get("SESSION_SECRET", DEMO_SECRET))
+app = create_app(secret_from_env("SESSION_SECRET"))  # no public default

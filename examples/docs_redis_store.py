@@ -10,7 +10,7 @@ Run (one Redis, any number of workers)::
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -36,7 +36,7 @@ def create_app(redis_url: str, secret: str, *, prefix: str = "myapp:session:") -
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
         yield
         await store.aclose()  # from_url made the client, so the store closes it
 

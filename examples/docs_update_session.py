@@ -6,7 +6,6 @@ moment both land in the cart.
 
 # No `from __future__ import annotations` here: FastAPI reads the routes' annotations at
 # run time, and those of functions nested in create_app must be real objects, not strings.
-import os
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Response
@@ -22,6 +21,7 @@ from typed_sessions import (
     SessionStore,
     StoreError,
     make_cookie_dependency,
+    secret_from_env,
     store_error_handler,
     update_session,
 )
@@ -33,9 +33,6 @@ class Cart(BaseModel):
 
 def admit(session: Session[Cart]) -> bool:
     return True
-
-
-DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
 
 
 def create_app(store: SessionStore[Cart], keys: Keyring) -> FastAPI:
@@ -68,6 +65,4 @@ def create_app(store: SessionStore[Cart], keys: Keyring) -> FastAPI:
     return app
 
 
-app = create_app(
-    MemoryStore(Cart), Keyring.from_secrets(os.environ.get("SESSION_SECRET", DEMO_SECRET))
-)
+app = create_app(MemoryStore(Cart), Keyring.from_secrets(secret_from_env("SESSION_SECRET")))

@@ -10,7 +10,6 @@ it over plain http on localhost).
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Response
@@ -23,6 +22,7 @@ from typed_sessions import (
     Session,
     StoreError,
     make_cookie_dependency,
+    secret_from_env,
     store_error_handler,
 )
 
@@ -36,8 +36,7 @@ def verify(session: Session[SessionData]) -> bool:
     return True
 
 
-DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
-keys = Keyring.from_secrets(os.environ.get("SESSION_SECRET", DEMO_SECRET))
+keys = Keyring.from_secrets(secret_from_env("SESSION_SECRET"))  # no public default
 cookie = CookieSettings(name="cookie")
 store = MemoryStore(SessionData)
 

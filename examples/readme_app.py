@@ -1,4 +1,3 @@
-import os
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Response
@@ -10,6 +9,7 @@ from typed_sessions import (
     Session,
     StoreError,
     make_cookie_dependency,
+    secret_from_env,
     store_error_handler,
 )
 
@@ -18,9 +18,8 @@ class User(BaseModel):
     name: str
 
 
-keys = Keyring.from_secrets(
-    os.environ.get("SESSION_SECRET", "dev-only-secret-use-keygen-in-production")
-)
+# $SESSION_SECRET, or an error; TYPED_SESSIONS_DEVELOPMENT=1: a random one, with a warning
+keys = Keyring.from_secrets(secret_from_env("SESSION_SECRET"))
 store = MemoryStore(User)  # or RedisStore.from_url("redis://...", User) for many workers
 current = make_cookie_dependency(store, lambda session: True, keys=keys)
 app = FastAPI()

@@ -24,7 +24,7 @@ same way over Redis.
 # No `from __future__ import annotations` here: FastAPI reads the routes' annotations at
 # run time, and those of functions nested in create_app must be real objects, not strings.
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated
@@ -81,7 +81,7 @@ def create_app(
     """Build the app over ``store``; it closes the store on shutdown when ``close_store``."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncGenerator[None, None]:
         yield
         if close_store:
             await store.aclose()
@@ -110,7 +110,6 @@ def create_app(
         clock=clock,
         on_error=on_error,
     )
-    CurrentSession = Annotated[Session[Counter], Depends(current)]
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -123,11 +122,11 @@ def create_app(
         return CountReply(count=0, worker=os.getpid(), token=issued.token)
 
     @app.get("/count")
-    async def read(session: CurrentSession) -> CountReply:
+    async def read(session: Annotated[Session[Counter], Depends(current)]) -> CountReply:
         return CountReply(count=session.data.count, worker=os.getpid())
 
     @app.post("/count")
-    async def increment(session: CurrentSession) -> CountReply:
+    async def increment(session: Annotated[Session[Counter], Depends(current)]) -> CountReply:
         # Starts from the record the dependency loaded: one save when uncontended; when
         # another worker saved first, it reloads and retries, so no bump is lost.
         match await update_session(store, session, _bump, expiry=expiry, clock=clock):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,9 @@ from typed_sessions import Keyring
 
 START = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 SECRET = "0123456789abcdef0123456789abcdef-test-secret"
+# The examples read their secret with secret_from_env(), which refuses to start without
+# one (no public default): the suite configures one, as a deployment would.
+os.environ.setdefault("SESSION_SECRET", SECRET)
 
 
 class FakeClock:

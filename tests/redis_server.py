@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import NoReturn
 
@@ -236,7 +236,9 @@ class RedisServer:
 
 
 @contextlib.contextmanager
-def redis_server(*, persistent: bool = False, valkey: bool = False) -> Iterator[RedisServer]:
+def redis_server(
+    *, persistent: bool = False, valkey: bool = False
+) -> Generator[RedisServer, None, None]:
     """A started :class:`RedisServer` (``valkey``: a Valkey one), stopped and removed
     afterwards (skip if impossible)."""
     binary = None

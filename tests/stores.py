@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,7 +34,7 @@ class StoreHarness:
 
 
 @asynccontextmanager
-async def memory_harness(**options: Any) -> AsyncIterator[StoreHarness]:
+async def memory_harness(**options: Any) -> AsyncGenerator[StoreHarness, None]:
     clock = FakeClock()
 
     async def pass_time(delta: timedelta) -> None:
@@ -57,7 +57,9 @@ class RealTimeClock(FakeClock):
 
 
 @asynccontextmanager
-async def redis_harness(url: str | None = None, **options: Any) -> AsyncIterator[StoreHarness]:
+async def redis_harness(
+    url: str | None = None, **options: Any
+) -> AsyncGenerator[StoreHarness, None]:
     """The real Redis (``TYPED_SESSIONS_REDIS_URL``), a prefix of the test's own, real TTLs."""
     client = Redis.from_url(url or require_redis())
     prefix = unique_prefix()
@@ -73,7 +75,7 @@ async def redis_harness(url: str | None = None, **options: Any) -> AsyncIterator
 
 
 @asynccontextmanager
-async def redis_cluster_harness(**options: Any) -> AsyncIterator[StoreHarness]:
+async def redis_cluster_harness(**options: Any) -> AsyncGenerator[StoreHarness, None]:
     """A three-node Redis Cluster of the test run's own: keys spread over slots and nodes."""
     client = RedisCluster.from_url(require_cluster())
     clock = RealTimeClock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,7 +14,26 @@ def test_secure_defaults() -> None:
     settings = CookieSettings()
     assert (settings.secure, settings.httponly, settings.samesite) == (True, True, "lax")
     header = render_set_cookie(settings, "tok")
-    assert header == "session=tok; Path=/; HttpOnly; Secure; SameSite=lax"
+    assert header == "__Host-session=tok; Path=/; HttpOnly; Secure; SameSite=lax"
+
+
+def test_the_default_name_takes_the_host_prefix_whenever_the_settings_allow_it() -> None:
+    assert CookieSettings().name == "__Host-session"
+    assert CookieSettings(max_age=60, samesite="strict").name == "__Host-session"
+    for plain in (
+        CookieSettings(secure=False),
+        CookieSettings(path="/app"),
+        CookieSettings(domain="example.com"),
+    ):
+        assert plain.name == "session"
+    # replace() resolves the default name again, as a constructor call would.
+    assert replace(CookieSettings(), secure=False).name == "session"
+    assert replace(CookieSettings(secure=False), secure=True).name == "__Host-session"
+    # A name given explicitly is kept, and checked.
+    assert CookieSettings(name="session").name == "session"
+    assert replace(CookieSettings(name="sid"), secure=False).name == "sid"
+    with pytest.raises(ValueError, match="__Host- cookie requires"):
+        CookieSettings(name="__Host-session", secure=False)
 
 
 def test_render_all_attributes() -> None:
@@ -79,7 +99,7 @@ def test_host_prefix_done_right() -> None:
 def test_parse_cookie() -> None:
     header = 'a=1; session=tok; b="quoted"; session=second'
     assert parse_cookie(header, "session") == "tok"
-    assert parse_cookie(header, "b") == "quoted"
+    assert parse_cookie(header, "b") == '"quoted"'  # as sent: quotes are no part of a token
     assert parse_cookie(header, "missing") is None
     assert parse_cookie("", "session") is None
     assert parse_cookie(";;=;session", "session") is None

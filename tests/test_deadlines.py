@@ -5,6 +5,9 @@ however long the task lives on; any other cancellation stays a ``CancelledError`
 timer is re-armed for calls that start while it waits, on every loop the store meets.
 """
 
+# pyright: reportPrivateUsage=false
+# (tests of the module's internals, by name)
+
 from __future__ import annotations
 
 import asyncio

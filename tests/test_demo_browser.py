@@ -90,7 +90,7 @@ def test_sign_in_and_out_in_chromium(demo_url: str) -> None:
             page.wait_for_selector("#login")
             assert "You are not signed in" in page.content()
             assert "(middleware session): 4" in page.inner_text("#visits")
-            cookies = {c["name"] for c in page.context.cookies()}
+            cookies = {c.get("name") for c in page.context.cookies()}
             assert "demo_login" not in cookies
             assert "demo_visits" in cookies
         finally:

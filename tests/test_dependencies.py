@@ -4,7 +4,7 @@ No ``from __future__ import annotations`` here: FastAPI must evaluate the ``Anno
 parameters of routes defined inside functions, whose dependencies are local names.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -89,14 +89,14 @@ class Env:
         """Start a session through the app; return its ID and its token."""
         response = await self.client.post("/login", json=data or {"name": "ada"})
         assert response.status_code == 200
-        token = self.client.cookies["session"]
+        token = self.client.cookies["__Host-session"]
         self.client.cookies.clear()
         return SessionId(response.json()), token
 
     async def get(self, path: str, token: str | bytes | None = None) -> httpx.Response:
         """GET ``path`` with exactly ``token`` as the session cookie, or no cookie."""
         raw = token.encode() if isinstance(token, str) else token
-        headers = {} if raw is None else {b"Cookie": b"session=" + raw}
+        headers = {} if raw is None else {b"Cookie": b"__Host-session=" + raw}
         return await self.client.get(path, headers=headers)
 
     async def stored(self, session_id: SessionId) -> Session[dict[str, Any]]:
@@ -166,7 +166,7 @@ async def make_env(
     store_clock: FakeClock | None = None,
     verify: Verify = allow,
     on_error: ErrorMapping | None = None,
-) -> AsyncIterator[Env]:
+) -> AsyncGenerator[Env, None]:
     """An Env; ``store_clock`` lets the store's notion of time differ from the app's."""
     clock = FakeClock() if clock is None else clock
     store = SpyStore(clock if store_clock is None else store_clock)
@@ -471,7 +471,7 @@ async def test_header_dependency(env: Env) -> None:
     assert snapshot(forged) == UNAUTHORIZED
     # The cookie dependency does not read the header, nor the other way round.
     assert (await env.client.get("/me", headers={"X-Session": token})).status_code == 401
-    cookie = await env.client.get("/header/me", headers={"Cookie": f"session={token}"})
+    cookie = await env.client.get("/header/me", headers={"Cookie": f"__Host-session={token}"})
     assert cookie.status_code == 401
 
 
@@ -523,7 +523,7 @@ async def test_a_custom_error_mapping(keyring: Keyring) -> None:
 async def test_openapi_security_schemes_and_per_route_security(env: Env) -> None:
     schema = (await env.client.get("/openapi.json")).json()
     assert schema["components"]["securitySchemes"] == {
-        "SessionCookie": {"type": "apiKey", "in": "cookie", "name": "session"},
+        "SessionCookie": {"type": "apiKey", "in": "cookie", "name": "__Host-session"},
         "SessionHeader": {"type": "apiKey", "in": "header", "name": "X-Session"},
     }
     paths = schema["paths"]
@@ -615,8 +615,8 @@ async def test_cookies_split_over_several_header_fields(keyring: Keyring, clock:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
         for fields in (
-            [("cookie", "theme=dark"), ("cookie", f"session={issued.token}")],
-            [("cookie", f"session={issued.token}"), ("cookie", "theme=dark")],
+            [("cookie", "theme=dark"), ("cookie", f"__Host-session={issued.token}")],
+            [("cookie", f"__Host-session={issued.token}"), ("cookie", "theme=dark")],
         ):
             response = await client.get("/me", headers=httpx.Headers(fields))
             assert response.json() == "ada", fields

@@ -53,7 +53,7 @@ def verify_other(session: Session[OtherModel]) -> bool:
 
 
 def request_with_cookie(value: str) -> Request:
-    cookie = f"session={value}".encode()
+    cookie = f"__Host-session={value}".encode()
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [(b"cookie", cookie)]}
     return Request(scope)
 

@@ -334,7 +334,7 @@ async def test_end_session_accepts_a_record_an_id_or_none(keyring: Keyring) -> N
         response = Response()
         target = session if value == "record" else session.id if value == "id" else None
         await end_session(response, store, target)
-        assert response.headers["set-cookie"].startswith('session=""; Max-Age=0')
+        assert response.headers["set-cookie"].startswith('__Host-session=""; Max-Age=0')
         assert (await store.load(session.id) is None) == (value is not None)
 
 

@@ -68,7 +68,7 @@ async def test_a_store_outage_behind_the_middlewares_503_is_logged_once(
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
         first = await c.get("/")
-        token = first.cookies["session"]
+        token = first.cookies["__Host-session"]
         checked = verify_session_token(token, Keyring.from_secrets(SECRET), now=clock())
         assert isinstance(checked, Ok)
         session_id = checked.value

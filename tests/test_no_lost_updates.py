@@ -73,13 +73,13 @@ def make_app(store: Yielding[dict[str, Any]], harness: StoreHarness) -> FastAPI:
 
 
 def id_in(response: httpx.Response, harness: StoreHarness) -> SessionId:
-    result = verify_session_token(response.cookies["session"], KEYS, now=harness.now())
+    result = verify_session_token(response.cookies["__Host-session"], KEYS, now=harness.now())
     assert isinstance(result, Ok)
     return result.value
 
 
 def session_id_of(client: httpx.AsyncClient, harness: StoreHarness) -> SessionId:
-    result = verify_session_token(client.cookies["session"], KEYS, now=harness.now())
+    result = verify_session_token(client.cookies["__Host-session"], KEYS, now=harness.now())
     assert isinstance(result, Ok)
     return result.value
 
@@ -113,7 +113,7 @@ async def test_regenerate_racing_a_write_keeps_the_old_id_dead(harness: StoreHar
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         await client.post("/set/base")
         old_id = session_id_of(client, harness)
-        old_cookie = client.cookies["session"]
+        old_cookie = client.cookies["__Host-session"]
         writes = [client.post(f"/set/w{i}") for i in range(10)]
         results = await asyncio.gather(client.post("/regenerate"), *writes)
         assert [r.status_code for r in results] == [200] * 11
@@ -132,7 +132,7 @@ async def test_regenerate_racing_a_write_keeps_the_old_id_dead(harness: StoreHar
     assert record.data["base"] == "BASE"
     # And the old cookie is worth nothing now.
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as replay:
-        replay.cookies.set("session", old_cookie)
+        replay.cookies.set("__Host-session", old_cookie)
         response = await replay.post("/set/late")
     assert response.status_code == 200
     assert id_in(response, harness) not in (old_id, new_id)  # not adopted: a new ID
@@ -231,7 +231,7 @@ async def test_rotate_session_carries_a_concurrent_write(harness: StoreHarness) 
     assert rotated.id != stale.id
     assert rotated.data == {"n": 2}  # the newest data, not the stale copy
     assert await harness.store.load(stale.id) is None
-    assert response.headers["set-cookie"].startswith("session=")
+    assert response.headers["set-cookie"].startswith("__Host-session=")
 
 
 async def test_rotate_session_with_update_keeps_both_changes(harness: StoreHarness) -> None:
@@ -299,7 +299,7 @@ async def test_rotate_session_carries_a_write_before_ending_so_nothing_is_left_t
     assert store.failed == 0
     assert await harness.store.load(stale.id) is None
     assert await harness.store.load(rotated.id) == rotated
-    token = response.headers["set-cookie"].split(";", 1)[0].removeprefix("session=")
+    token = response.headers["set-cookie"].split(";", 1)[0].removeprefix("__Host-session=")
     assert verify_session_token(token, KEYS, now=harness.now()) == Ok(rotated.id)
 
 
@@ -477,7 +477,7 @@ async def test_regenerate_expiring_at_the_carry_is_ended_not_a_503() -> None:
 
     token = sign_session_id(old.id, KEYS, now=clock())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
-        client.cookies.set("session", token)
+        client.cookies.set("__Host-session", token)
         response = await client.post("/login")
     assert response.status_code == 200
     assert "set-cookie" not in response.headers

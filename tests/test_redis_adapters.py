@@ -134,7 +134,7 @@ async def test_middleware_503_while_paused_then_resumes(
     transport = httpx.ASGITransport(app=middleware_app(store))
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
         assert (await client.get("/count")).json() == {"n": 1}
-        cookie = client.cookies["session"]
+        cookie = client.cookies["__Host-session"]
         server.pause()
         try:
             for path in ("/count", "/peek"):
@@ -143,7 +143,7 @@ async def test_middleware_503_while_paused_then_resumes(
                 assert "set-cookie" not in reply.headers  # no fresh session handed out
         finally:
             server.resume()
-        assert client.cookies["session"] == cookie
+        assert client.cookies["__Host-session"] == cookie
         assert (await client.get("/count")).json() == {"n": 2}  # nothing lost
 
 
@@ -167,7 +167,7 @@ async def test_middleware_garbage_record_gives_503(
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
         assert (await client.get("/count")).status_code == 200
         verified = verify_session_token(
-            client.cookies["session"], Keyring.from_secrets(SECRET), now=store._clock()
+            client.cookies["__Host-session"], Keyring.from_secrets(SECRET), now=store._clock()
         )
         assert isinstance(verified, Ok)
         raw = Redis.from_url(server.url)

@@ -120,7 +120,7 @@ class monitor:
 
     def __enter__(self) -> list[str]:
         self.client = redis.Redis.from_url(self.url, socket_timeout=10)
-        self.feed = self.client.monitor()  # type: ignore[no-untyped-call]  # unannotated in redis-py
+        self.feed = self.client.monitor()
         self.feed.__enter__()
         return self.commands
 

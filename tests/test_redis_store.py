@@ -4,13 +4,16 @@ The shared contract (versions, conflicts, expiry, isolation, concurrency) runs a
 Redis in ``test_store_contract.py``; faults are in ``test_redis_faults.py``.
 """
 
+# pyright: reportPrivateUsage=false
+# (tests of the module's internals, by name)
+
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import hashlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -356,7 +359,7 @@ def test_write_ids_are_distinct_across_calls_and_forked_workers() -> None:
 @asynccontextmanager
 async def counting_store(
     url: str, prefix: str
-) -> AsyncIterator[tuple[RedisStore[Data], list[str]]]:
+) -> AsyncGenerator[tuple[RedisStore[Data], list[str]], None]:
     """A store whose every command sent over the wire is recorded by name."""
     sent: list[str] = []
 
@@ -390,7 +393,7 @@ async def test_one_round_trip_per_call(counted: Counted) -> None:
     assert await store.load(session.id) is not None
     assert sent == ["GET"]
     sent.clear()
-    assert await store.load(new_session({}, EXPIRY, now=utc_now()).id) is None
+    assert await store.load(new_session(Data(), EXPIRY, now=utc_now()).id) is None
     assert sent == ["GET"]
     sent.clear()
     loaded = await store.load(session.id)

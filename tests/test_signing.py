@@ -6,6 +6,7 @@ import base64
 import string
 import warnings
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 from hypothesis import given
@@ -112,6 +113,7 @@ def test_every_single_character_change(token: str, keyring: Keyring) -> None:
             changed = token[:position] + char + token[position + 1 :]
             result = verify(changed, keyring)
             assert isinstance(result, Err), (position, char)
+            result = cast(Err[TokenError], result)
             if not char.isascii():
                 assert result.error is TokenError.MALFORMED
             elif position < KEY_PART:

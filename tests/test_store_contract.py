@@ -18,6 +18,7 @@ from typed_sessions import (
     Ok,
     Session,
     SessionEncodeError,
+    SessionStore,
     expire_session,
     new_session,
     replace_data,
@@ -222,7 +223,7 @@ async def test_data_that_would_not_load_again_is_never_stored(kind: str) -> None
     """A model changed without validation is refused; the stored record stays readable."""
     async with HARNESSES[kind]() as harness:
         redis: Any = harness.store  # a RedisStore[dict] when kind == "redis"
-        store: Any = (
+        store: SessionStore[Named] = (
             MemoryStore(Named, clock=harness.now)
             if kind == "memory"
             else RedisStore(redis.client, Named, prefix=redis.prefix)

@@ -19,6 +19,7 @@ from typed_sessions import (
     SessionFailure,
     default_error_mapping,
     make_cookie_dependency,
+    secret_from_env,
 )
 
 
@@ -42,7 +43,7 @@ def verify(session: Session[SessionData]) -> bool:
     return True
 
 
-keys = Keyring.from_secrets("DONOTUSE-set-SESSION_SECRET-to-32-random-bytes")
+keys = Keyring.from_secrets(secret_from_env("SESSION_SECRET"))
 cookie = CookieSettings(name="cookie")
 store = MemoryStore(SessionData)
 current_session = make_cookie_dependency(

@@ -5,20 +5,17 @@ Run: ``SESSION_SECRET=... uvicorn examples.migration.after_starlette:app``
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from fastapi import FastAPI
 
-from typed_sessions import Keyring, MemoryStore, SessionDep, session_middleware
-
-DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
+from typed_sessions import Keyring, MemoryStore, SessionDep, secret_from_env, session_middleware
 
 app = FastAPI()
 app.add_middleware(
     session_middleware,
     store=MemoryStore(dict[str, Any]),  # or RedisStore, for several workers
-    keys=Keyring.from_secrets(os.environ.get("SESSION_SECRET", DEMO_SECRET)),
+    keys=Keyring.from_secrets(secret_from_env("SESSION_SECRET")),
 )
 
 

@@ -53,7 +53,14 @@ from typed_sessions.adapters.session_deps import (
 from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
 from typed_sessions.adapters.user_sessions import UserSessions
 from typed_sessions.core.clock import Clock, utc_now
-from typed_sessions.core.codec import DecodeError, SessionCodec, SessionEncodeError
+from typed_sessions.core.codec import (
+    DEFAULT_MAX_DATA_BYTES,
+    DecodeError,
+    SessionCodec,
+    SessionEncodeError,
+    SessionTooLargeError,
+    Upgrade,
+)
 from typed_sessions.core.cookies import (
     CookieSettings,
     SameSite,
@@ -97,6 +104,7 @@ from typed_sessions.core.subjects import (
     session_handle,
     session_info,
 )
+from typed_sessions.environment import DEVELOPMENT_ENV, secret_from_env
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.operations import (
     SessionNotFound,
@@ -141,6 +149,8 @@ __all__ = [
     "DEFAULT_COOKIE",
     "DEFAULT_EXPIRY",
     "DEFAULT_HEADER",
+    "DEFAULT_MAX_DATA_BYTES",
+    "DEVELOPMENT_ENV",
     "MAX_LIFETIME",
     "TOKEN_LENGTH",
     "Clock",
@@ -184,6 +194,7 @@ __all__ = [
     "SessionSettings",
     "SessionSkippedError",
     "SessionStore",
+    "SessionTooLargeError",
     "SessionUsageError",
     "SigningKey",
     "StoreCorruptError",
@@ -193,6 +204,7 @@ __all__ = [
     "TokenError",
     "TooManyConflicts",
     "UpdateError",
+    "Upgrade",
     "UserSessions",
     "Verifier",
     "WebSocketSessionError",
@@ -217,6 +229,7 @@ __all__ = [
     "render_set_cookie",
     "replace_data",
     "rotate_session",
+    "secret_from_env",
     "session_handle",
     "session_info",
     "session_middleware",

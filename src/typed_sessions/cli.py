@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import secrets
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,9 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.redis is not None and importlib.util.find_spec("redis") is None:
+        print("--redis needs redis-py: pip install 'typed-sessions[demo-redis]'", file=sys.stderr)
+        return 2
     from typed_sessions.demo import serve  # imported here: it needs uvicorn
 
     return serve(host="127.0.0.1", port=args.port, redis_url=args.redis)

@@ -30,7 +30,7 @@ from typed_sessions.stores.protocol import Conflict, StoreUnavailableError
 pytestmark = pytest.mark.anyio
 
 BASE = "https://testserver"
-COOKIE = "session"
+COOKIE = "__Host-session"  # the default name: Secure, Path=/, no Domain
 
 
 class Color(enum.StrEnum):

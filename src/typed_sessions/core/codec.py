@@ -8,27 +8,66 @@ as the data type (a model changed with ``model_copy(update=...)`` or plain attri
 assignment, which pydantic does not validate, or a value of another type), and data
 nested deeper than pydantic's JSON parser reads back (about 200 levels of lists and
 dicts). A store never holds a record it cannot load.
+
+Session data has a size limit: at most ``max_data_bytes`` of JSON (default
+:data:`DEFAULT_MAX_DATA_BYTES`, 64 KiB); larger data raises :class:`SessionTooLargeError`
+before any store is written. An ``upgrade`` function lets a new data model read records
+written for an older one: when stored data does not validate, the codec passes its JSON
+value to ``upgrade`` and validates what that returns instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar, overload
+from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 
-__all__ = ["DecodeError", "SessionCodec", "SessionEncodeError"]
+__all__ = [
+    "DEFAULT_MAX_DATA_BYTES",
+    "DecodeError",
+    "SessionCodec",
+    "SessionEncodeError",
+    "SessionTooLargeError",
+    "Upgrade",
+]
 
 T = TypeVar("T")
+
+DEFAULT_MAX_DATA_BYTES: Final = 64 * 1024
+"""The default limit on a session's data, in bytes of JSON: 64 KiB. A cookie-carried
+session would be limited to about 4 KiB; a server-side session can hold more, but a
+session read and written on every request should stay small."""
+
+Upgrade: TypeAlias = Callable[[Any], Any]
+"""A pure function from the JSON value of session data in an older shape (dicts, lists,
+strings, numbers, booleans, ``None``) to data in the current shape (JSON values again, or
+an instance of the data type). It may raise for a shape it does not know: the record is
+then unreadable, as without an upgrade."""
 
 
 class SessionEncodeError(TypeError):
     """Session data could not be serialized as JSON (a programming error in the app)."""
+
+
+class SessionTooLargeError(SessionEncodeError):
+    """Session data is larger than the store's ``max_data_bytes``; nothing was written.
+
+    ``size`` is the data's JSON length in bytes, ``limit`` the store's limit.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"session data is {size} bytes of JSON, over the limit of {limit} bytes "
+            "(the store's max_data_bytes): keep large data elsewhere and its key in the session"
+        )
+        self.size = size
+        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,22 +78,61 @@ class DecodeError:
 
 
 class SessionCodec(Generic[T]):
-    """Encodes ``Session[T]`` records as JSON bytes and decodes them back, validated."""
+    """Encodes ``Session[T]`` records as JSON bytes and decodes them back, validated.
 
-    __slots__ = ("_always_read_back", "_data", "_record", "data_type")
+    ``max_data_bytes`` bounds the data's JSON (``None``: no limit); ``upgrade`` reads data
+    written for an older model (see the module documentation).
+    """
+
+    __slots__ = (
+        "_always_read_back",
+        "_data",
+        "_record",
+        "data_type",
+        "max_data_bytes",
+        "upgrade",
+    )
 
     @overload
-    def __init__(self: SessionCodec[T], data_type: type[T]) -> None: ...
+    def __init__(
+        self,
+        data_type: type[T],
+        *,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
+    ) -> None: ...
     @overload
-    def __init__(self: SessionCodec[Any], data_type: Any) -> None: ...
+    def __init__(
+        self,
+        data_type: object,
+        *,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
+    ) -> None: ...
 
-    def __init__(self, data_type: Any) -> None:
-        """Build the codec for records holding ``data_type`` (any type pydantic validates)."""
-        self.data_type = data_type
+    def __init__(
+        self,
+        data_type: Any,
+        *,
+        max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
+        upgrade: Upgrade | None = None,
+    ) -> None:
+        """Build the codec for records holding ``data_type`` (any type pydantic validates).
+
+        Raises:
+            ValueError: ``max_data_bytes`` is not a positive ``int`` or ``None``.
+        """
+        if max_data_bytes is not None and (type(max_data_bytes) is not int or max_data_bytes < 1):
+            raise ValueError(
+                f"max_data_bytes must be a positive int or None, not {max_data_bytes!r}"
+            )
+        self.max_data_bytes: int | None = max_data_bytes
+        self.upgrade: Upgrade | None = upgrade
+        self.data_type: Any = data_type
         # Calls go to the adapters' pydantic-core serializer and validator, looked up on
         # each call: TypeAdapter's Python wrappers cost more than encoding a small session,
         # and a model whose forward references are resolved later builds on first use.
-        self._record: TypeAdapter[Session[T]] = TypeAdapter(Session[data_type])
+        self._record: TypeAdapter[Session[T]] = TypeAdapter(_GENERIC_SESSION[data_type])
         self._data: TypeAdapter[T] = TypeAdapter(data_type)
         # Any JSON object loads again as a dict of JSON values; other types must be
         # checked, since pydantic serializes data that no longer validates.
@@ -66,18 +144,27 @@ class SessionCodec(Generic[T]):
         Raises:
             SessionEncodeError: the data holds something JSON cannot represent, or would
                 not load again (see the module documentation).
+            SessionTooLargeError: the data's JSON is longer than ``max_data_bytes``.
         """
         try:
             raw: bytes = self._record.serializer.to_json(session)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
+        limit = self.max_data_bytes
+        if limit is not None and len(raw) > limit:  # the data alone may still be under it
+            _check_size(len(self._data.serializer.to_json(session.data)), limit)
         return _readable(raw, self._record.validator.validate_json, always=self._always_read_back)
 
     def decode(self, raw: bytes | str) -> Result[Session[T], DecodeError]:
-        """Return the record in ``raw``, or ``Err`` when it is not one. Never raises."""
+        """Return the record in ``raw``, or ``Err`` when it is not one. Never raises.
+
+        Data that does not validate goes through ``upgrade``, when there is one.
+        """
         try:
             return Ok(self._record.validator.validate_json(raw))
         except ValidationError as exc:
+            if self.upgrade is not None:
+                return self._upgraded(raw, record=True)
             return Err(DecodeError(f"invalid session record ({exc.error_count()} errors)"))
         except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
             return Err(DecodeError(f"undecodable session record: {type(exc).__name__}"))
@@ -88,22 +175,64 @@ class SessionCodec(Generic[T]):
         Raises:
             SessionEncodeError: the data holds something JSON cannot represent, or would
                 not load again.
+            SessionTooLargeError: the JSON is longer than ``max_data_bytes``.
         """
         try:
             raw: bytes = self._data.serializer.to_json(data)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
+        if self.max_data_bytes is not None:
+            _check_size(len(raw), self.max_data_bytes)
         return _readable(raw, self._data.validator.validate_json, always=self._always_read_back)
 
     def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:
-        """Return the session data in ``raw``, validated, or ``Err``. Never raises."""
+        """Return the session data in ``raw``, validated, or ``Err``. Never raises.
+
+        Data that does not validate goes through ``upgrade``, when there is one.
+        """
         try:
             return Ok(self._data.validator.validate_json(raw))
         except ValidationError as exc:
+            if self.upgrade is not None:
+                return self._upgraded(raw, record=False)
             return Err(DecodeError(f"invalid session data ({exc.error_count()} errors)"))
         except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
             return Err(DecodeError(f"undecodable session data: {type(exc).__name__}"))
 
+    @overload
+    def _upgraded(
+        self, raw: bytes | str, *, record: Literal[True]
+    ) -> Result[Session[T], DecodeError]: ...
+    @overload
+    def _upgraded(self, raw: bytes | str, *, record: Literal[False]) -> Result[T, DecodeError]: ...
+
+    def _upgraded(self, raw: bytes | str, *, record: bool) -> Result[Any, DecodeError]:
+        """Validate ``raw`` again with its data passed through ``upgrade`` first."""
+        upgrade = self.upgrade
+        assert upgrade is not None
+        what = "record" if record else "data"
+        try:
+            value: Any = from_json(raw)
+            if record:
+                if not isinstance(value, dict) or "data" not in value:
+                    return Err(DecodeError("invalid session record (no data to upgrade)"))
+                value["data"] = upgrade(value["data"])
+            else:
+                value = upgrade(value)
+            upgraded = to_json(value)
+        except Exception as exc:  # the app's function: any failure of it is a verdict
+            return Err(DecodeError(f"invalid session {what}; upgrade failed: {type(exc).__name__}"))
+        validator = self._record.validator if record else self._data.validator
+        try:
+            return Ok(validator.validate_json(upgraded))
+        except ValidationError as exc:
+            return Err(
+                DecodeError(f"invalid session {what} after upgrade ({exc.error_count()} errors)")
+            )
+
+
+# ``Session`` parameterized at run time by a type held in a variable (no type expression).
+_GENERIC_SESSION: Final[Any] = Session
 
 # Data types whose every JSON encoding validates again (nesting depth aside).
 _ANY_JSON: Final[tuple[object, ...]] = (dict[str, Any], dict, Any)
@@ -112,6 +241,11 @@ _ANY_JSON: Final[tuple[object, ...]] = (dict[str, Any], dict, Any)
 # still writes. JSON that deep has at least that many brackets; below this many, counted at
 # C speed, it cannot be too deep, and only above it is the encoding read back to be sure.
 _READ_BACK_ABOVE = 128
+
+
+def _check_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise SessionTooLargeError(size, limit)
 
 
 def _readable(raw: bytes, load: Callable[[bytes], object], *, always: bool) -> bytes:

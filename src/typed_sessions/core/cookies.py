@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 __all__ = [
     "CookieSettings",
@@ -24,11 +24,31 @@ _PATH = re.compile(r"/[!-:<-~]*")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"\.?{_LABEL}(?:\.{_LABEL})*")
 _EPOCH = "Thu, 01 Jan 1970 00:00:00 GMT"
+_WSP = " \t"  # RFC 6265 whitespace around a cookie pair
+
+
+class _DefaultName(str):
+    """The default cookie name, resolved by the other settings: a ``str`` subclass, so a
+    ``dataclasses.replace`` that changes ``secure``, ``path`` or ``domain`` resolves it again
+    instead of keeping a ``__Host-`` name the new settings forbid."""
+
+    __slots__ = ()
+
+
+_HOST_NAME: Final = _DefaultName("__Host-session")
+_PLAIN_NAME: Final = _DefaultName("session")
 
 
 @dataclass(frozen=True, slots=True)
 class CookieSettings:
     """How the session cookie is named and scoped. Secure, HttpOnly and SameSite=Lax by default.
+
+    The default ``name`` is ``"__Host-session"`` whenever the settings allow the prefix
+    (``secure=True``, ``path="/"``, no ``domain``, as by default), and ``"session"``
+    otherwise. Browsers accept a ``__Host-`` cookie only over HTTPS from the host that set
+    it, for the whole site: no subdomain, no plain-HTTP page and no other path can plant
+    or overwrite it. (Test clients must use an ``https://`` base URL: see the testing
+    guide.) A name given explicitly is used as given.
 
     ``max_age=None`` makes a browser-session cookie (gone when the browser closes); the
     session itself still ends on the server by its :class:`Expiry`.
@@ -41,7 +61,7 @@ class CookieSettings:
             path other than ``/`` or without ``secure``.
     """
 
-    name: str = "session"
+    name: str = _HOST_NAME
     path: str = "/"
     domain: str | None = None
     max_age: int | None = None
@@ -50,6 +70,9 @@ class CookieSettings:
     samesite: SameSite = "lax"
 
     def __post_init__(self) -> None:
+        if type(self.name) is _DefaultName:
+            host = self.secure and self.path == "/" and self.domain is None
+            object.__setattr__(self, "name", _HOST_NAME if host else _PLAIN_NAME)
         if not is_http_token(self.name):
             raise ValueError(f"invalid cookie name {self.name!r}: use letters, digits and -._")
         if not _PATH.fullmatch(self.path):
@@ -115,11 +138,16 @@ def render_clear_cookie(settings: CookieSettings) -> str:
 def parse_cookie(header: str, name: str) -> str | None:
     """Return the value of cookie ``name`` from a ``Cookie`` request header, or ``None``.
 
-    When the header holds the name more than once, the first wins (the most specific
-    path, in the order browsers send them). Never raises.
+    The value is returned as sent, only the spaces and tabs around it removed: quotes are
+    kept, so ``name="<token>"`` or ``name="<token>`` (one stray quote) gives a value that
+    no token verifies, and each token has exactly one spelling. When the header holds the
+    name more than once, the first wins (the most specific path, in the order browsers
+    send them). Linear in the length of the header, whatever it holds; never raises.
     """
+    if name not in header:  # at C speed: the usual request that carries other cookies only
+        return None
     for part in header.split(";"):
         key, sep, value = part.partition("=")
-        if sep and key.strip() == name:
-            return value.strip().strip('"')
+        if sep and key.strip(_WSP) == name:
+            return value.strip(_WSP)
     return None

@@ -14,6 +14,9 @@ character, so exactly one token string is valid for a session, key and second. N
 here raises for untrusted input: ``verify_session_token`` returns ``Err(TokenError)``.
 """
 
+# pyright: reportPrivateUsage=false
+# (the module's functions read the private fields of the module's own records)
+
 from __future__ import annotations
 
 import binascii

@@ -11,6 +11,9 @@ raises ``TimeoutError``; a cancellation from anywhere else (the request's task b
 cancelled) propagates as ``CancelledError``, even when it coincides with the deadline.
 """
 
+# pyright: reportPrivateUsage=false
+# (the module's functions read the private fields of the module's own records)
+
 from __future__ import annotations
 
 import asyncio
@@ -35,7 +38,7 @@ class Deadlines:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """Track calls on ``loop``; no timer is armed until a call is in flight."""
-        self.loop = weakref.ref(loop)
+        self.loop: weakref.ref[asyncio.AbstractEventLoop] = weakref.ref(loop)
         self._calls: dict[_Bound, None] = {}
         self._handle: weakref.ref[asyncio.TimerHandle] | None = None
         self._when = _NEVER
@@ -85,11 +88,11 @@ class _Bound:
     __slots__ = ("cancelling", "deadline", "deadlines", "expired", "task")
 
     def __init__(self, deadlines: Deadlines, task: asyncio.Task[object], deadline: float) -> None:
-        self.deadlines = deadlines
-        self.task = task
-        self.deadline = deadline
-        self.expired = False
-        self.cancelling = 0
+        self.deadlines: Deadlines = deadlines
+        self.task: asyncio.Task[object] = task
+        self.deadline: float = deadline
+        self.expired: bool = False
+        self.cancelling: int = 0
 
     def __enter__(self) -> None:
         self.cancelling = self.task.cancelling()

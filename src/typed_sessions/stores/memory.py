@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar, overload
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
-from typed_sessions.core.codec import SessionCodec
+from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgrade
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
@@ -58,22 +58,26 @@ class MemoryStore(Generic[T]):
 
     @overload
     def __init__(
-        self: MemoryStore[T],
+        self,
         data_type: type[T],
         *,
         max_sessions: int = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         sweep_interval: timedelta = ...,
         max_per_subject: int | None = ...,
     ) -> None: ...
 
     @overload
     def __init__(
-        self: MemoryStore[Any],
-        data_type: Any,
+        self,
+        data_type: object,
         *,
         max_sessions: int = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         sweep_interval: timedelta = ...,
         max_per_subject: int | None = ...,
     ) -> None: ...
@@ -84,21 +88,30 @@ class MemoryStore(Generic[T]):
         *,
         max_sessions: int = 10_000,
         clock: Clock = utc_now,
+        max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
+        upgrade: Upgrade | None = None,
         sweep_interval: timedelta = timedelta(seconds=60),
         max_per_subject: int | None = None,
     ) -> None:
         """Make an empty store for sessions holding ``data_type``.
 
+        ``max_data_bytes`` bounds each session's data, in bytes of JSON (default 64 KiB,
+        ``None``: no limit): a larger save raises ``SessionTooLargeError`` and writes
+        nothing. ``upgrade`` reads data stored for an older model (see ``SessionCodec``).
+
         Raises:
-            ValueError: ``max_sessions`` or ``max_per_subject`` is less than 1, or
-                ``clock`` gives naive times.
+            ValueError: ``max_sessions`` or ``max_per_subject`` is less than 1,
+                ``max_data_bytes`` is not a positive ``int`` or ``None``, or ``clock``
+                gives naive times.
         """
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         if max_per_subject is not None and max_per_subject < 1:
             raise ValueError("max_per_subject must be at least 1 or None")
         self.max_per_subject = max_per_subject
-        self.codec: SessionCodec[T] = SessionCodec(data_type)
+        self.codec: SessionCodec[T] = SessionCodec(
+            data_type, max_data_bytes=max_data_bytes, upgrade=upgrade
+        )
         self.max_sessions = max_sessions
         self._clock = checked_clock(clock)
         self._sweep_interval = sweep_interval

@@ -54,7 +54,7 @@ from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.exceptions import RedisError, ResponseError
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
-from typed_sessions.core.codec import SessionCodec
+from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgrade
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
@@ -79,6 +79,7 @@ from typed_sessions.stores.redis_scripts import Script, with_index
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "OnCorrupt", "RedisClient", "RedisStore"]
 
 T = TypeVar("T")
+_D = TypeVar("_D")  # from_url's data type: the class's T is unknown in a classmethod
 
 RedisClient: TypeAlias = Redis | RedisCluster
 """A ``redis.asyncio`` client: a plain ``Redis`` (also for Valkey) or a ``RedisCluster``."""
@@ -183,10 +184,10 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     Failures: connection errors, timeouts and server errors raise
     :class:`~typed_sessions.StoreUnavailableError`; a stored value that is not a valid
     record for ``data_type`` (garbage bytes, another type of key, a record written for an
-    older data model) raises :class:`~typed_sessions.StoreCorruptError`. Both are
-    :class:`~typed_sessions.StoreError`; no raw ``redis`` exception escapes and a failure
-    never reads as "no session". The client reconnects by itself, so service resumes
-    when Redis is back, with the same store.
+    older data model that ``upgrade``, if given, does not turn into a valid one) raises
+    :class:`~typed_sessions.StoreCorruptError`. Both are :class:`~typed_sessions.StoreError`;
+    no raw ``redis`` exception escapes and a failure never reads as "no session". The
+    client reconnects by itself, so service resumes when Redis is back, with the same store.
 
     ``on_corrupt="discard"`` instead treats an unreadable record as no session: ``load``
     deletes it (one extra ``DEL``), logs a warning with the key (a hash, not the ID) and
@@ -205,26 +206,30 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
 
     @overload
     def __init__(
-        self: RedisStore[T],
+        self,
         client: RedisClient,
         data_type: type[T],
         *,
         prefix: str = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         max_per_subject: int | None = ...,
     ) -> None: ...
 
     @overload
     def __init__(
-        self: RedisStore[Any],
+        self,
         client: RedisClient,
-        data_type: Any,
+        data_type: object,
         *,
         prefix: str = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         max_per_subject: int | None = ...,
     ) -> None: ...
@@ -237,6 +242,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         prefix: str = "session:",
         timeout: float | None = DEFAULT_REDIS_TIMEOUT,
         clock: Clock = utc_now,
+        max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
+        upgrade: Upgrade | None = None,
         on_corrupt: OnCorrupt = "raise",
         max_per_subject: int | None = None,
     ) -> None:
@@ -245,10 +252,15 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         ``timeout`` is in seconds per call; ``None`` leaves calls unbounded (then only the
         client's own socket timeouts apply; not recommended). ``clock`` gives the time the
         TTL is computed from and the time ``load`` checks ``expires_at`` against.
+        ``max_data_bytes`` bounds each session's data, in bytes of JSON (default 64 KiB,
+        ``None``: no limit): a larger save raises ``SessionTooLargeError`` before any
+        call to Redis. ``upgrade`` reads data stored for an older model: it is given the
+        stored JSON value when it does not validate, and the record is written in the
+        current shape on its next save (see ``SessionCodec``).
 
         Raises:
-            ValueError: ``timeout`` is not positive, ``on_corrupt`` is unknown, or
-                ``max_per_subject`` is less than 1.
+            ValueError: ``timeout`` or ``max_data_bytes`` is not positive, ``on_corrupt``
+                is unknown, or ``max_per_subject`` is less than 1.
         """
         if timeout is not None and not timeout > 0:
             raise ValueError("timeout must be a positive number of seconds or None")
@@ -260,7 +272,9 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         self.client = client
         self._cluster = isinstance(client, RedisCluster)
         self._index_keys: dict[str, str] = {}
-        self.codec: SessionCodec[T] = SessionCodec(data_type)
+        self.codec: SessionCodec[T] = SessionCodec(
+            data_type, max_data_bytes=max_data_bytes, upgrade=upgrade
+        )
         self.prefix = prefix
         self.timeout = timeout
         self.on_corrupt: OnCorrupt = on_corrupt
@@ -276,30 +290,35 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     def from_url(
         cls,
         url: str,
-        data_type: type[T],
+        data_type: type[_D],
         *,
         prefix: str = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         max_per_subject: int | None = ...,
         **client_options: Any,
-    ) -> RedisStore[T]: ...
+    ) -> RedisStore[_D]: ...
 
     @overload
     @classmethod
     def from_url(
         cls,
         url: str,
-        data_type: Any,
+        data_type: object,
         *,
         prefix: str = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         max_per_subject: int | None = ...,
         **client_options: Any,
-    ) -> RedisStore[Any]: ...
+        # _D comes from the context, as in `store: RedisStore[A | B] = RedisStore.from_url(...)`
+    ) -> RedisStore[_D]: ...  # pyright: ignore[reportInvalidTypeVarUse]
 
     @classmethod
     def from_url(
@@ -310,10 +329,12 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         prefix: str = "session:",
         timeout: float | None = DEFAULT_REDIS_TIMEOUT,
         clock: Clock = utc_now,
+        max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
+        upgrade: Upgrade | None = None,
         on_corrupt: OnCorrupt = "raise",
         max_per_subject: int | None = None,
         **client_options: Any,
-    ) -> RedisStore[T]:
+    ) -> RedisStore[Any]:
         """Make a store with its own client for ``url`` (``redis://``, ``rediss://``,
         ``unix://``); close it with :meth:`aclose` or ``async with``.
 
@@ -329,12 +350,14 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             client_options.setdefault("socket_timeout", timeout)
             client_options.setdefault("socket_connect_timeout", timeout)
         client = Redis.from_pool(BlockingConnectionPool.from_url(url, **client_options))
-        store: RedisStore[T] = cls(
+        store: RedisStore[Any] = cls(
             client,
             data_type,
             prefix=prefix,
             timeout=timeout,
             clock=clock,
+            max_data_bytes=max_data_bytes,
+            upgrade=upgrade,
             on_corrupt=on_corrupt,
             max_per_subject=max_per_subject,
         )

@@ -1,0 +1,276 @@
+"""Session data size limit and the typed-store upgrade hook, on memory and Redis.
+
+The limit (``max_data_bytes``, 64 KiB of JSON by default) is checked by the codec before
+any write; the upgrade hook reads records stored for an older data model, and the next
+save writes them in the current shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from typed_sessions import (
+    DEFAULT_MAX_DATA_BYTES,
+    Err,
+    Expiry,
+    MemoryStore,
+    Ok,
+    Session,
+    SessionCodec,
+    SessionEncodeError,
+    SessionId,
+    SessionStore,
+    SessionTooLargeError,
+    StoreCorruptError,
+    new_session,
+    replace_data,
+    utc_now,
+)
+from typed_sessions.stores.redis import RedisStore
+
+from .redis_server import delete_prefix, require_redis, unique_prefix
+
+pytestmark = pytest.mark.anyio
+
+EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
+MIB = 1 << 20
+
+
+class CartV1(BaseModel):
+    user: str
+
+
+class CartV2(BaseModel):  # gains a required field
+    user: str
+    currency: str
+
+
+class ProfileV1(BaseModel):
+    name: str
+
+
+class ProfileV2(BaseModel):  # renames a field
+    display_name: str
+
+
+def add_currency(old: Any) -> Any:
+    return {**old, "currency": "EUR"}
+
+
+def rename_name(old: Any) -> Any:
+    if "name" in old:  # an old record; a record of the current shape never gets here
+        old = {"display_name": old.pop("name"), **old}
+    return old
+
+
+@dataclass
+class Backend:
+    """Stores of any data type over one storage: a deploy of a new model is a new store."""
+
+    kind: str
+    redis: Redis | None = None
+    prefix: str = ""
+    entries: Any = None
+    made: list[Any] = field(default_factory=list[Any])
+
+    def store(self, data_type: Any, **options: Any) -> Any:
+        made: MemoryStore[Any] | RedisStore[Any]
+        if self.redis is None:
+            memory: MemoryStore[Any] = MemoryStore(data_type, **options)
+            if self.entries is None:
+                self.entries = memory._entries  # pyright: ignore[reportPrivateUsage]
+            # one process's memory, two deploys of the model
+            memory._entries = self.entries  # pyright: ignore[reportPrivateUsage]
+            made = memory
+        else:
+            made = RedisStore(self.redis, data_type, prefix=self.prefix, **options)
+        self.made.append(made)
+        return made
+
+    async def raw(self, session_id: SessionId) -> bytes | None:
+        """What the storage holds for ``session_id`` (the data's JSON is in it)."""
+        if self.redis is None:
+            entry = self.entries.get(session_id)
+            return None if entry is None else bytes(entry.data)
+        key = RedisStore(self.redis, dict[str, Any], prefix=self.prefix).key_for(session_id)
+        value = await self.redis.get(key)
+        assert not isinstance(value, str)  # a client without decode_responses
+        return value
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        yield Backend("memory")
+        return
+    client = Redis.from_url(require_redis())
+    prefix = unique_prefix()
+    try:
+        yield Backend("redis", client, prefix)
+    finally:
+        await delete_prefix(client, prefix)
+        await client.aclose()
+
+
+async def saved(store: SessionStore[Any], data: Any) -> Session[Any]:
+    result = await store.save(new_session(data, EXPIRY, now=utc_now()))
+    assert isinstance(result, Ok)
+    return result.value
+
+
+# --- the size limit ----------------------------------------------------------------------
+
+
+def test_the_codec_refuses_data_over_the_limit_naming_size_and_limit() -> None:
+    codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any])
+    assert codec.max_data_bytes == DEFAULT_MAX_DATA_BYTES == 64 * 1024
+    big = {"blob": "x" * (10 * MIB)}
+    session = new_session(big, EXPIRY, now=utc_now())
+    encoders: list[Callable[[], bytes]] = [
+        lambda: codec.encode(session),
+        lambda: codec.encode_data(big),
+    ]
+    for encode in encoders:
+        with pytest.raises(SessionTooLargeError) as caught:
+            encode()
+        assert caught.value.size == 10 * MIB + len('{"blob":""}')
+        assert caught.value.limit == 64 * 1024
+        assert f"{10 * MIB + 11} bytes" in str(caught.value)
+        assert "65536" in str(caught.value)
+        assert isinstance(caught.value, SessionEncodeError)  # caught where encoding errors are
+
+
+def test_the_limit_is_on_the_data_and_configurable() -> None:
+    limit = 100
+    codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any], max_data_bytes=limit)
+    just = {"k": "x" * (limit - len('{"k":""}'))}
+    assert len(codec.encode_data(just)) == limit
+    record = codec.encode(new_session(just, EXPIRY, now=utc_now()))
+    assert len(record) > limit  # the record's ID and times do not count
+    with pytest.raises(SessionTooLargeError):
+        codec.encode_data({"k": just["k"] + "x"})
+    unlimited: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any], max_data_bytes=None)
+    assert len(unlimited.encode_data({"k": "x" * MIB})) > MIB
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="max_data_bytes"):
+            SessionCodec(dict[str, Any], max_data_bytes=bad)  # type: ignore[arg-type]  # checked at run time
+
+
+async def test_ten_mib_is_refused_by_the_store_and_nothing_is_written(backend: Backend) -> None:
+    store: SessionStore[dict[str, Any]] = backend.store(dict[str, Any])
+    huge = new_session({"blob": "x" * (10 * MIB)}, EXPIRY, now=utc_now())
+    with pytest.raises(SessionTooLargeError, match="over the limit of 65536 bytes"):
+        await store.save(huge)
+    assert await backend.raw(huge.id) is None
+    assert await store.load(huge.id) is None
+    # An update too large leaves the stored record as it was.
+    small = await saved(store, {"n": 1})
+    before = await backend.raw(small.id)
+    with pytest.raises(SessionTooLargeError):
+        await store.save(replace_data(small, {"n": 2, "blob": "x" * (10 * MIB)}, now=utc_now()))
+    assert await backend.raw(small.id) == before
+    loaded = await store.load(small.id)
+    assert loaded is not None
+    assert (loaded.data, loaded.version) == ({"n": 1}, 1)
+
+
+async def test_a_store_limit_of_its_own(backend: Backend) -> None:
+    store: SessionStore[dict[str, Any]] = backend.store(dict[str, Any], max_data_bytes=MIB)
+    await saved(store, {"blob": "x" * (MIB // 2)})  # over the default, under this store's
+    with pytest.raises(SessionTooLargeError, match=f"over the limit of {MIB} bytes"):
+        await saved(store, {"blob": "x" * MIB})
+
+
+# --- the upgrade hook --------------------------------------------------------------------
+
+
+async def test_a_model_that_gains_a_required_field(backend: Backend) -> None:
+    old: SessionStore[CartV1] = backend.store(CartV1)
+    written = await saved(old, CartV1(user="ada"))
+    without: SessionStore[CartV2] = backend.store(CartV2)
+    with pytest.raises(StoreCorruptError):  # as today, without a hook
+        await without.load(written.id)
+    new: SessionStore[CartV2] = backend.store(CartV2, upgrade=add_currency)
+    loaded = await new.load(written.id)
+    assert loaded is not None
+    assert loaded.data == CartV2(user="ada", currency="EUR")
+    assert loaded.version == written.version  # the same record: a save is a normal CAS
+    assert b'"currency"' not in (await backend.raw(written.id) or b"")  # not rewritten yet
+    assert isinstance(await new.save(loaded), Ok)  # the next save writes the new shape
+    assert b'"currency":"EUR"' in (await backend.raw(written.id) or b"")
+    assert (await without.load(written.id)) is not None  # readable without the hook now
+
+
+async def test_a_model_that_renames_a_field(backend: Backend) -> None:
+    old: SessionStore[ProfileV1] = backend.store(ProfileV1)
+    written = await saved(old, ProfileV1(name="Ada"))
+    new: SessionStore[ProfileV2] = backend.store(ProfileV2, upgrade=rename_name)
+    loaded = await new.load(written.id)
+    assert loaded is not None
+    assert loaded.data == ProfileV2(display_name="Ada")
+    stale = await old.load(written.id)
+    assert isinstance(await new.save(loaded), Ok)
+    raw = await backend.raw(written.id) or b""
+    assert b'"display_name":"Ada"' in raw
+    assert b'"name"' not in raw
+    # A write from an old worker that loaded before the upgrade is a conflict, not a loss.
+    assert stale is not None
+    assert isinstance(await old.save(stale), Err)
+
+
+async def test_rolling_deploy_both_ways(backend: Backend) -> None:
+    """The recipe of docs/stores.md: old workers ship the reverse hook first, so old and
+    new workers read each other's records while both run."""
+
+    def back_to_name(value: Any) -> Any:
+        return {"name": value["display_name"]}
+
+    old: SessionStore[ProfileV1] = backend.store(ProfileV1, upgrade=back_to_name)
+    new: SessionStore[ProfileV2] = backend.store(ProfileV2, upgrade=rename_name)
+    by_old = await saved(old, ProfileV1(name="Ada"))
+    by_new = await saved(new, ProfileV2(display_name="Grace"))
+    loaded_new = await new.load(by_old.id)
+    loaded_old = await old.load(by_new.id)
+    assert loaded_new is not None
+    assert loaded_old is not None
+    assert loaded_new.data == ProfileV2(display_name="Ada")
+    assert loaded_old.data == ProfileV1(name="Grace")
+
+
+async def test_an_upgrade_that_fails_or_gives_bad_data_is_a_corrupt_record(
+    backend: Backend,
+) -> None:
+    old: SessionStore[CartV1] = backend.store(CartV1)
+    written = await saved(old, CartV1(user="ada"))
+
+    def broken(value: Any) -> Any:
+        raise KeyError("no such field")
+
+    upgrades: list[Callable[[Any], Any]] = [broken, lambda value: value, lambda value: object()]
+    for upgrade in upgrades:
+        new: SessionStore[CartV2] = backend.store(CartV2, upgrade=upgrade)
+        with pytest.raises(StoreCorruptError, match="upgrade"):
+            await new.load(written.id)
+
+
+def test_the_upgrade_is_not_called_for_data_that_validates() -> None:
+    calls: list[Any] = []
+
+    def spy(value: Any) -> Any:
+        calls.append(value)
+        return value
+
+    codec: SessionCodec[CartV1] = SessionCodec(CartV1, upgrade=spy)
+    session = new_session(CartV1(user="ada"), EXPIRY, now=utc_now())
+    assert codec.decode(codec.encode(session)) == Ok(session)
+    assert codec.decode_data(codec.encode_data(session.data)) == Ok(session.data)
+    assert calls == []
+    assert isinstance(codec.decode(b"not json"), Err)  # garbage stays garbage
+    assert isinstance(codec.decode(b"[1, 2]"), Err)

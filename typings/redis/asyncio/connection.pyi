@@ -1,0 +1,36 @@
+from typing import Any, Self
+
+class Connection:
+    def __init__(
+        self,
+        *,
+        host: str = ...,
+        port: int = ...,
+        db: int = ...,
+        socket_timeout: float | None = ...,
+        socket_connect_timeout: float | None = ...,
+        **kwargs: Any,
+    ) -> None: ...
+    async def send_command(self, *args: Any, **kwargs: Any) -> None: ...
+    async def send_packed_command(self, command: Any, *args: Any, **kwargs: Any) -> None: ...
+
+class ConnectionPool:
+    connection_kwargs: dict[str, Any]
+    def __init__(
+        self,
+        connection_class: type[Connection] = ...,
+        max_connections: int | None = ...,
+        **connection_kwargs: Any,
+    ) -> None: ...
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Self: ...
+    async def aclose(self) -> None: ...
+
+class BlockingConnectionPool(ConnectionPool):
+    def __init__(
+        self,
+        max_connections: int = ...,
+        timeout: float | None = ...,
+        connection_class: type[Connection] = ...,
+        **connection_kwargs: Any,
+    ) -> None: ...
