@@ -1,7 +1,8 @@
 """typed-sessions: server-side sessions for FastAPI, typed and secure by default.
 
-Everything public is importable from here. ``RedisStore`` is imported on first use, so
-``import typed_sessions`` works without the ``redis`` extra installed.
+Everything public is importable from here. ``RedisStore``, ``SqlStore`` and
+``session_table`` are imported on first use, so ``import typed_sessions`` works without
+the ``redis`` or ``sql`` extra installed.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -95,12 +96,18 @@ from typed_sessions.stores.update import (
 
 if TYPE_CHECKING:
     from typed_sessions.stores.redis import RedisStore
+    from typed_sessions.stores.sql import SqlStore
+    from typed_sessions.stores.sql_table import session_table
 
 __version__ = "0.3.0"
 
 
+_SQL_NAMES = frozenset({"SqlStore", "session_table"})
+
+
 def __getattr__(name: str) -> Any:
-    """Import ``RedisStore`` lazily: it needs the ``redis`` extra."""
+    """Import ``RedisStore`` and ``SqlStore`` lazily: they need the ``redis`` and ``sql``
+    extras."""
     if name == "RedisStore":
         try:
             from typed_sessions.stores.redis import RedisStore
@@ -110,6 +117,15 @@ def __getattr__(name: str) -> Any:
                 name=exc.name,
             ) from exc
         return RedisStore
+    if name in _SQL_NAMES:  # the SQL store: the sql extra (SQLAlchemy)
+        try:
+            from typed_sessions.stores import sql, sql_table
+        except ModuleNotFoundError as exc:
+            raise ModuleNotFoundError(
+                f"{name} needs the sql extra: pip install 'typed-sessions[sql]' ({exc})",
+                name=exc.name,
+            ) from exc
+        return getattr(sql if name == "SqlStore" else sql_table, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -155,6 +171,7 @@ __all__ = [
     "SessionStore",
     "SessionUsageError",
     "SigningKey",
+    "SqlStore",
     "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
@@ -180,6 +197,7 @@ __all__ = [
     "render_set_cookie",
     "replace_data",
     "rotate_session",
+    "session_table",
     "session_middleware",
     "sign_session_id",
     "start_session",
