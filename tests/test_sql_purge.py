@@ -44,11 +44,12 @@ _FILL = {
 @pytest.fixture(params=sorted(_FILL))
 async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[SqlStore[Data]]:
     kind: str = request.param
-    url = {
-        "postgresql": require_postgres,
-        "mariadb": require_mariadb,
-        "sqlite": lambda: f"sqlite+aiosqlite:///{tmp_path}/sessions.db",
-    }[kind]()
+    if kind == "postgresql":
+        url = require_postgres()
+    elif kind == "mariadb":
+        url = require_mariadb()
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path}/sessions.db"
     made: SqlStore[Data] = SqlStore.from_url(
         url, Data, table=session_table(name=unique_table()), timeout=30
     )
