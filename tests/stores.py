@@ -38,13 +38,13 @@ class StoreHarness:
 
 
 @asynccontextmanager
-async def memory_harness() -> AsyncIterator[StoreHarness]:
+async def memory_harness(**options: Any) -> AsyncIterator[StoreHarness]:
     clock = FakeClock()
 
     async def pass_time(delta: timedelta) -> None:
         clock.advance(delta)
 
-    yield StoreHarness(MemoryStore(dict[str, Any], clock=clock), clock, pass_time)
+    yield StoreHarness(MemoryStore(dict[str, Any], clock=clock, **options), clock, pass_time)
 
 
 class RealTimeClock(FakeClock):
@@ -61,14 +61,14 @@ class RealTimeClock(FakeClock):
 
 
 @asynccontextmanager
-async def redis_harness(url: str | None = None) -> AsyncIterator[StoreHarness]:
+async def redis_harness(url: str | None = None, **options: Any) -> AsyncIterator[StoreHarness]:
     """The real Redis (``TYPED_SESSIONS_REDIS_URL``), a prefix of the test's own, real TTLs."""
     client = Redis.from_url(url or require_redis())
     prefix = unique_prefix()
     clock = RealTimeClock()
     try:
         store: RedisStore[dict[str, Any]] = RedisStore(
-            client, dict[str, Any], prefix=prefix, clock=clock
+            client, dict[str, Any], prefix=prefix, clock=clock, **options
         )
         yield StoreHarness(store, clock, clock.pass_time)
     finally:
@@ -77,13 +77,13 @@ async def redis_harness(url: str | None = None) -> AsyncIterator[StoreHarness]:
 
 
 @asynccontextmanager
-async def redis_cluster_harness() -> AsyncIterator[StoreHarness]:
+async def redis_cluster_harness(**options: Any) -> AsyncIterator[StoreHarness]:
     """A three-node Redis Cluster of the test run's own: keys spread over slots and nodes."""
     client = RedisCluster.from_url(require_cluster())
     clock = RealTimeClock()
     try:
         store: RedisStore[dict[str, Any]] = RedisStore(
-            client, dict[str, Any], prefix="cluster:", clock=clock
+            client, dict[str, Any], prefix="cluster:", clock=clock, **options
         )
         yield StoreHarness(store, clock, clock.pass_time)
     finally:
@@ -91,13 +91,13 @@ async def redis_cluster_harness() -> AsyncIterator[StoreHarness]:
         await client.aclose()
 
 
-def valkey_harness() -> Any:
+def valkey_harness(**options: Any) -> Any:
     """A Valkey server of the test run's own, through the same ``redis.asyncio`` client."""
-    return redis_harness(require_valkey())
+    return redis_harness(require_valkey(), **options)
 
 
 @asynccontextmanager
-async def sql_harness(url: str) -> AsyncIterator[StoreHarness]:
+async def sql_harness(url: str, **options: Any) -> AsyncIterator[StoreHarness]:
     """A table of the test's own in the database at ``url``, dropped afterwards. Expiry
     follows the store's clock (no native TTL), so a hand-moved clock is enough."""
     clock = FakeClock(utc_now())
@@ -106,7 +106,7 @@ async def sql_harness(url: str) -> AsyncIterator[StoreHarness]:
         clock.advance(delta)
 
     store: SqlStore[dict[str, Any]] = SqlStore.from_url(
-        url, dict[str, Any], table=session_table(name=unique_table()), clock=clock
+        url, dict[str, Any], table=session_table(name=unique_table()), clock=clock, **options
     )
     try:
         await store.create_table()
@@ -116,26 +116,27 @@ async def sql_harness(url: str) -> AsyncIterator[StoreHarness]:
         await store.aclose()
 
 
-def postgres_harness() -> Any:
-    return sql_harness(require_postgres())
+def postgres_harness(**options: Any) -> Any:
+    return sql_harness(require_postgres(), **options)
 
 
-def mariadb_harness() -> Any:
-    return sql_harness(require_mariadb())
+def mariadb_harness(**options: Any) -> Any:
+    return sql_harness(require_mariadb(), **options)
 
 
 @asynccontextmanager
-async def sqlite_file_harness() -> AsyncIterator[StoreHarness]:
+async def sqlite_file_harness(**options: Any) -> AsyncIterator[StoreHarness]:
     with tempfile.TemporaryDirectory(prefix="typed-sessions-sqlite-") as folder:
-        async with sql_harness(f"sqlite+aiosqlite:///{folder}/sessions.db") as made:
+        url = f"sqlite+aiosqlite:///{folder}/sessions.db"
+        async with sql_harness(url, **options) as made:
             yield made
 
 
-def sqlite_memory_harness() -> Any:
-    return sql_harness("sqlite+aiosqlite://")
+def sqlite_memory_harness(**options: Any) -> Any:
+    return sql_harness("sqlite+aiosqlite://", **options)
 
 
-HARNESSES: dict[str, Callable[[], Any]] = {
+HARNESSES: dict[str, Callable[..., Any]] = {
     "memory": memory_harness,
     "redis": redis_harness,
     "redis-cluster": redis_cluster_harness,

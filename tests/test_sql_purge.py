@@ -25,18 +25,18 @@ Data = dict[str, Any]
 # One statement per database: ROWS expired rows (keys unlike any session's hash).
 _FILL = {
     "postgresql": (
-        "INSERT INTO {t} (key, version, data, created_at, last_active, expires_at) "
-        "SELECT 'x' || lpad(g::text, 63, '0'), 1, '{{}}', 0, 0, :at "
+        "INSERT INTO {t} (key, version, data, created_at, last_active, expires_at, handle) "
+        "SELECT 'x' || lpad(g::text, 63, '0'), 1, '{{}}', 0, 0, :at, 'h' "
         "FROM generate_series(1, :rows) AS g"
     ),
     "mariadb": (
-        "INSERT INTO {t} (`key`, version, data, created_at, last_active, expires_at) "
-        "SELECT CONCAT('x', LPAD(seq, 63, '0')), 1, '{{}}', 0, 0, :at FROM seq_1_to_{rows}"
+        "INSERT INTO {t} (`key`, version, data, created_at, last_active, expires_at, handle) "
+        "SELECT CONCAT('x', LPAD(seq, 63, '0')), 1, '{{}}', 0, 0, :at, 'h' FROM seq_1_to_{rows}"
     ),
     "sqlite": (
         "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :rows) "
-        "INSERT INTO {t} (key, version, data, created_at, last_active, expires_at) "
-        "SELECT 'x' || printf('%063d', n), 1, '{{}}', 0, 0, :at FROM g"
+        "INSERT INTO {t} (key, version, data, created_at, last_active, expires_at, handle) "
+        "SELECT 'x' || printf('%063d', n), 1, '{{}}', 0, 0, :at, 'h' FROM g"
     ),
 }
 

@@ -184,7 +184,10 @@ async def test_a_garbage_row_raises_store_corrupt(store: SqlStore[Data]) -> None
     with pytest.raises(StoreCorruptError, match="unreadable session record"):
         await store.load(first.id)
     await spoil(store, first, data="{}", created_at=2**62)
-    with pytest.raises(StoreCorruptError, match="out of range"):
+    with pytest.raises(StoreCorruptError, match="not valid"):
+        await store.load(first.id)
+    await spoil(store, first, created_at=0, device='{"user_agent": 5}')
+    with pytest.raises(StoreCorruptError, match="not valid"):
         await store.load(first.id)
 
 
@@ -340,3 +343,39 @@ def test_options_are_checked() -> None:
 def test_sessions_times_are_stored_as_microseconds() -> None:
     now = utc_now()
     assert to_micros(now) % 1_000_000 == now.microsecond
+
+
+async def test_subject_index_calls_are_one_statement_each(store: SqlStore[Data]) -> None:
+    clock = clock_of(store)
+    made: Session[Data] = new_session({}, EXPIRY, now=clock(), subject="ada")
+    result = await store.save(made)
+    assert isinstance(result, Ok)
+    with statements(store) as sent:
+        [listed] = await store.list_subject("ada")
+    assert sent == ["SELECT"]
+    with statements(store) as sent:
+        assert await store.end_subject("ada", keep=made.id) == 0
+        assert await store.end_subject_session("ada", listed.handle) is True
+        assert await store.end_all() == 0
+    assert sent == ["DELETE"] * 3
+    with statements(store) as sent:
+        assert await store.end_subject_session("ada", "not a handle") is False
+    assert sent == []  # no handle looks like that: nothing to ask
+
+
+async def test_the_cap_costs_a_select_only_when_a_new_record_of_a_subject_is_saved(
+    tmp_path: Any,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/capped.db"
+    async with SqlStore.from_url(url, Data, max_per_subject=2) as store:
+        await store.create_table()
+        first = await store.save(new_session({}, EXPIRY, now=utc_now(), subject="ada"))
+        assert isinstance(first, Ok)
+        with statements(store) as sent:
+            await store.save(replace_data(first.value, {"n": 1}, now=utc_now()))
+        assert sent == ["UPDATE"]
+        with statements(store) as sent:
+            await store.save(new_session({}, EXPIRY, now=utc_now(), subject="ada"))
+        assert sent == ["INSERT", "SELECT"]
+    with pytest.raises(ValueError, match="max_per_subject"):
+        SqlStore.from_url(url, Data, max_per_subject=0)

@@ -79,6 +79,13 @@ from typed_sessions.core.signing import (
     sign_session_id,
     verify_session_token,
 )
+from typed_sessions.core.subjects import (
+    Device,
+    SessionInfo,
+    device_from,
+    session_handle,
+    session_info,
+)
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import (
     Conflict,
@@ -87,6 +94,7 @@ from typed_sessions.stores.protocol import (
     StoreError,
     StoreUnavailableError,
 )
+from typed_sessions.stores.subjects import SubjectIndex, subject_index
 from typed_sessions.stores.update import (
     SessionNotFound,
     TooManyConflicts,
@@ -138,6 +146,7 @@ __all__ = [
     "CookieOptions",
     "CookieSettings",
     "DecodeError",
+    "Device",
     "Err",
     "ErrorMapping",
     "Expiry",
@@ -162,6 +171,7 @@ __all__ = [
     "SessionEncodeError",
     "SessionFailure",
     "SessionId",
+    "SessionInfo",
     "SessionManager",
     "SessionMiddleware",
     "SessionMiddlewareMissingError",
@@ -175,6 +185,7 @@ __all__ = [
     "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
+    "SubjectIndex",
     "TokenError",
     "TooManyConflicts",
     "UpdateError",
@@ -182,6 +193,7 @@ __all__ = [
     "WebSocketSessionError",
     "__version__",
     "default_error_mapping",
+    "device_from",
     "end_session",
     "expire_session",
     "get_session_manager",
@@ -197,11 +209,14 @@ __all__ = [
     "render_set_cookie",
     "replace_data",
     "rotate_session",
-    "session_table",
+    "session_handle",
+    "session_info",
     "session_middleware",
+    "session_table",
     "sign_session_id",
     "start_session",
     "store_error_handler",
+    "subject_index",
     "touch_session",
     "update_session",
     "utc_now",

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 
 from typed_sessions.core.ids import SessionId, new_session_id
+from typed_sessions.core.subjects import Device, check_subject
 
 __all__ = [
     "MAX_LIFETIME",
@@ -75,6 +76,11 @@ class Session(Generic[T_co]):
     records with :func:`new_session` and the other functions; on Python 3.11 the
     subscripted constructor ``Session[T](...)`` raises ``TypeError`` (slotted frozen
     dataclasses), so annotate the variable instead.
+
+    ``subject`` is whose session it is (the user's ID as text; ``None`` before sign-in),
+    ``auth_time`` when that subject last authenticated, and ``device`` what the session
+    started from (see :func:`~typed_sessions.device_from`). Stores with a subject index
+    list and end a subject's sessions by these.
     """
 
     id: SessionId = field(repr=False)
@@ -83,6 +89,9 @@ class Session(Generic[T_co]):
     last_active: datetime
     expires_at: datetime
     version: int = field(default=0)
+    subject: str | None = None
+    auth_time: datetime | None = None
+    device: Device | None = None
 
 
 def _deadline(created_at: datetime, now: datetime, expiry: Expiry) -> datetime:
@@ -90,15 +99,32 @@ def _deadline(created_at: datetime, now: datetime, expiry: Expiry) -> datetime:
 
 
 def new_session(
-    data: T, expiry: Expiry, *, now: datetime, session_id: SessionId | None = None
+    data: T,
+    expiry: Expiry,
+    *,
+    now: datetime,
+    session_id: SessionId | None = None,
+    subject: str | None = None,
+    auth_time: datetime | None = None,
+    device: Device | None = None,
 ) -> Session[T]:
-    """Return a new, unsaved session holding ``data``, with a fresh ID unless given one."""
+    """Return a new, unsaved session holding ``data``, with a fresh ID unless given one.
+
+    ``subject``, ``auth_time`` and ``device`` are recorded as given (see :class:`Session`).
+
+    Raises:
+        ValueError: ``subject`` is not a valid subject (see
+            :func:`~typed_sessions.core.subjects.check_subject`).
+    """
     return Session(
         id=new_session_id() if session_id is None else session_id,
         data=data,
         created_at=now,
         last_active=now,
         expires_at=_deadline(now, now, expiry),
+        subject=None if subject is None else check_subject(subject),
+        auth_time=auth_time,
+        device=device,
     )
 
 
@@ -125,7 +151,17 @@ def replace_data(session: Session[T], data: U, *, now: datetime) -> Session[U]:
 
     The deadlines are kept; combine with :func:`touch_session` to slide them.
     """
-    return Session(session.id, data, session.created_at, now, session.expires_at, session.version)
+    return Session(
+        session.id,
+        data,
+        session.created_at,
+        now,
+        session.expires_at,
+        session.version,
+        session.subject,
+        session.auth_time,
+        session.device,
+    )
 
 
 _ENDED = datetime(1970, 1, 1, tzinfo=UTC)

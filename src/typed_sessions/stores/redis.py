@@ -41,14 +41,13 @@ import logging
 import math
 import os
 import random
-import re
 import weakref
 from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import Any, Final, Generic, Literal, NoReturn, TypeAlias, TypeVar, overload
+from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.codec import SessionCodec
@@ -56,7 +55,21 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.stores.deadlines import Deadlines
-from typed_sessions.stores.protocol import Conflict, StoreCorruptError, StoreUnavailableError
+from typed_sessions.stores.protocol import Conflict, StoreUnavailableError
+from typed_sessions.stores.redis_format import (
+    _HEADER,
+    _TOMBSTONE,
+    _corrupt_error,
+    _is_wrong_type,
+    _unavailable,
+)
+from typed_sessions.stores.redis_format import (
+    _HEADER_MAX as _HEADER_MAX,
+)
+from typed_sessions.stores.redis_format import (
+    TOMBSTONE_SECONDS as TOMBSTONE_SECONDS,
+)
+from typed_sessions.stores.redis_index import RedisSubjectIndex, Script, with_index
 
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "OnCorrupt", "RedisClient", "RedisStore"]
 
@@ -73,13 +86,6 @@ DEFAULT_REDIS_TIMEOUT = 2.0
 
 _logger = logging.getLogger(__name__)
 
-# A header is "<version> <write id>|": canonical decimal (no sign, no leading zero) and
-# 16 lowercase hex digits. The script reads at most this many bytes of the value.
-_HEADER_MAX = 20 + 1 + 16 + 1
-_HEADER = re.compile(rb"([1-9][0-9]{0,19}) ([0-9a-f]{16})\|")
-# What an ending save leaves for a while instead of the record: "<version> <write id>~".
-_TOMBSTONE = re.compile(rb"[1-9][0-9]{0,19} [0-9a-f]{16}~\Z")
-TOMBSTONE_SECONDS = 60
 
 # KEYS[1] the session key (its first _HEADER_MAX = 38 bytes hold the header).
 # ARGV[1] the new value; ARGV[2] "<expected> <ttl> <discard> <write id>": the expected
@@ -122,6 +128,10 @@ return 0
 """
 _SAVE_SHA = hashlib.sha1(_SAVE_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
+_SAVE = Script(_SAVE_SCRIPT, _SAVE_SHA)
+# The same, and the subject index's step (one server only: two keys, of two slots).
+_INDEXED_SAVE = Script.of(with_index(_SAVE_SCRIPT))
+
 _SAVED, _ABSENT, _NOT_A_RECORD = 0, -1, -2
 _NO_ID = SessionId("")  # records are stored without their ID
 
@@ -141,7 +151,7 @@ def _new_write_id() -> str:
     return f"{_write_ids.getrandbits(64):016x}"
 
 
-class RedisStore(Generic[T]):
+class RedisStore(RedisSubjectIndex, Generic[T]):
     """Sessions in Redis or Valkey, shared by every process and machine that uses it.
 
     Build it from a ``redis.asyncio`` client you own (``Redis`` or ``RedisCluster``;
@@ -192,6 +202,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
     ) -> None: ...
 
     @overload
@@ -204,6 +215,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -215,6 +227,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = DEFAULT_REDIS_TIMEOUT,
         clock: Clock = utc_now,
         on_corrupt: OnCorrupt = "raise",
+        max_per_subject: int | None = None,
     ) -> None:
         """Make a store over ``client`` for sessions holding ``data_type``.
 
@@ -229,6 +242,9 @@ class RedisStore(Generic[T]):
             raise ValueError("timeout must be a positive number of seconds or None")
         if on_corrupt not in ("raise", "discard"):
             raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
+        if max_per_subject is not None and max_per_subject < 1:
+            raise ValueError("max_per_subject must be at least 1 or None")
+        self.max_per_subject = max_per_subject
         self.client = client
         self.codec: SessionCodec[T] = SessionCodec(data_type)
         self.prefix = prefix
@@ -252,6 +268,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
         **client_options: Any,
     ) -> RedisStore[T]: ...
 
@@ -266,6 +283,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
         **client_options: Any,
     ) -> RedisStore[Any]: ...
 
@@ -279,6 +297,7 @@ class RedisStore(Generic[T]):
         timeout: float | None = DEFAULT_REDIS_TIMEOUT,
         clock: Clock = utc_now,
         on_corrupt: OnCorrupt = "raise",
+        max_per_subject: int | None = None,
         **client_options: Any,
     ) -> RedisStore[T]:
         """Make a store with its own client for ``url`` (``redis://``, ``rediss://``,
@@ -297,7 +316,13 @@ class RedisStore(Generic[T]):
             client_options.setdefault("socket_connect_timeout", timeout)
         client = Redis.from_pool(BlockingConnectionPool.from_url(url, **client_options))
         store: RedisStore[T] = cls(
-            client, data_type, prefix=prefix, timeout=timeout, clock=clock, on_corrupt=on_corrupt
+            client,
+            data_type,
+            prefix=prefix,
+            timeout=timeout,
+            clock=clock,
+            on_corrupt=on_corrupt,
+            max_per_subject=max_per_subject,
         )
         store._owns_client = True
         return store
@@ -380,13 +405,18 @@ class RedisStore(Generic[T]):
             StoreCorruptError: the stored value is not a record (unless discarding).
         """
         version = session.version + 1
-        data, created, active, expires = (
+        expires = session.expires_at
+        saved = Session(
+            _NO_ID,
             session.data,
             session.created_at,
             session.last_active,
-            session.expires_at,
+            expires,
+            version,
+            session.subject,
+            session.auth_time,
+            session.device,
         )
-        saved = Session(_NO_ID, data, created, active, expires, version)
         record = self.codec.encode(saved)  # stored without its ID
         # The encoder keeps no reference: name the record in place (a copy costs more).
         object.__setattr__(saved, "id", session.id)
@@ -395,15 +425,10 @@ class RedisStore(Generic[T]):
         value = b"%d %s|" % (version, write_id.encode()) + record
         ttl_ms = max(math.ceil((expires - self._clock()) / _MILLISECOND), 0)
         control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
-        args = (key, value, control)
-        try:
-            with self._limit():
-                try:
-                    reply = await self.client.evalsha(_SAVE_SHA, 1, *args)
-                except NoScriptError:  # first save on this server: send the script itself
-                    reply = await self.client.eval(_SAVE_SCRIPT, 1, *args)
-        except (RedisError, OSError, TimeoutError) as exc:
-            _unavailable(exc)
+        if session.subject is None:
+            reply = await self._script(_SAVE, (key,), value, control)
+        else:
+            reply = await self._save_indexed(session, _SAVE, _INDEXED_SAVE, value, control)
         if reply == _SAVED and isinstance(reply, int):
             return Ok(saved)
         if reply == _NOT_A_RECORD:
@@ -457,21 +482,3 @@ class RedisStore(Generic[T]):
 
 _MILLISECOND = timedelta(milliseconds=1)
 _UNBOUNDED: Final = nullcontext()
-
-
-def _is_wrong_type(exc: ResponseError) -> bool:
-    return str(exc).startswith("WRONGTYPE")
-
-
-def _unavailable(exc: BaseException) -> NoReturn:
-    if isinstance(exc, TimeoutError):
-        reason = "timed out"
-    elif isinstance(exc, ResponseError):
-        reason = f"server error: {str(exc)[:200]}"
-    else:
-        reason = f"{type(exc).__name__}: {str(exc)[:200]}"
-    raise StoreUnavailableError(f"Redis unavailable ({reason})") from exc
-
-
-def _corrupt_error(reason: str) -> NoReturn:
-    raise StoreCorruptError(f"unreadable session record in Redis: {reason}")

@@ -24,6 +24,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
@@ -36,6 +37,7 @@ from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
+from typed_sessions.core.subjects import SessionInfo
 from typed_sessions.stores.protocol import (
     Conflict,
     StoreCorruptError,
@@ -43,8 +45,10 @@ from typed_sessions.stores.protocol import (
     StoreUnavailableError,
 )
 from typed_sessions.stores.sql_calls import SqlCalls
+from typed_sessions.stores.sql_rows import decode_record, inserted_row, updated_values
 from typed_sessions.stores.sql_statements import Statements, purge_statement
-from typed_sessions.stores.sql_table import from_micros, session_table, to_micros
+from typed_sessions.stores.sql_subjects import SqlSubjects
+from typed_sessions.stores.sql_table import session_table, to_micros
 
 __all__ = ["DEFAULT_SQL_TIMEOUT", "OnCorrupt", "SqlStore"]
 
@@ -99,6 +103,7 @@ class SqlStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
     ) -> None: ...
 
     @overload
@@ -111,6 +116,7 @@ class SqlStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
     ) -> None: ...
 
     def __init__(
@@ -122,28 +128,43 @@ class SqlStore(Generic[T]):
         timeout: float | None = DEFAULT_SQL_TIMEOUT,
         clock: Clock = utc_now,
         on_corrupt: OnCorrupt = "raise",
+        max_per_subject: int | None = None,
     ) -> None:
         """Make a store over ``engine`` for sessions holding ``data_type``.
 
         ``timeout`` is in seconds per call; ``None`` leaves calls unbounded (not
         recommended). ``clock`` gives the time expiry is checked against.
+        ``max_per_subject`` caps a subject's live sessions (see
+        :class:`~typed_sessions.SubjectIndex`; ``None``: no cap).
 
         Raises:
-            ValueError: ``timeout`` is not positive, or ``on_corrupt`` is unknown.
+            ValueError: ``timeout`` is not positive, ``on_corrupt`` is unknown, or
+                ``max_per_subject`` is less than 1.
         """
         if timeout is not None and not timeout > 0:
             raise ValueError("timeout must be a positive number of seconds or None")
         if on_corrupt not in ("raise", "discard"):
             raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
+        if max_per_subject is not None and max_per_subject < 1:
+            raise ValueError("max_per_subject must be at least 1 or None")
         self.engine = engine
         self.table = session_table() if table is None else table
         self.codec: SessionCodec[T] = SessionCodec(data_type)
         self.timeout = timeout
         self.on_corrupt: OnCorrupt = on_corrupt
         self._clock = checked_clock(clock)
-        self._sql = Statements.build(self.table)
+        self.max_per_subject = max_per_subject
+        self._sql = Statements.build(self.table, cap=max_per_subject)
         self._owns_engine = False
         self._calls = SqlCalls(engine, timeout)
+        self._subjects = SqlSubjects(
+            self._calls,
+            self._sql,
+            self.table,
+            self._now,
+            cap=max_per_subject,
+            discard=on_corrupt == "discard",
+        )
 
     @overload
     @classmethod
@@ -156,6 +177,7 @@ class SqlStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
         **engine_options: Any,
     ) -> SqlStore[T]: ...
 
@@ -170,6 +192,7 @@ class SqlStore(Generic[T]):
         timeout: float | None = ...,
         clock: Clock = ...,
         on_corrupt: OnCorrupt = ...,
+        max_per_subject: int | None = ...,
         **engine_options: Any,
     ) -> SqlStore[Any]: ...
 
@@ -183,6 +206,7 @@ class SqlStore(Generic[T]):
         timeout: float | None = DEFAULT_SQL_TIMEOUT,
         clock: Clock = utc_now,
         on_corrupt: OnCorrupt = "raise",
+        max_per_subject: int | None = None,
         **engine_options: Any,
     ) -> SqlStore[T]:
         """Make a store with its own engine for ``url`` (for example
@@ -196,7 +220,13 @@ class SqlStore(Generic[T]):
         engine_options.setdefault("skip_autocommit_rollback", True)
         engine = create_async_engine(url, **engine_options)
         store: SqlStore[T] = cls(
-            engine, data_type, table=table, timeout=timeout, clock=clock, on_corrupt=on_corrupt
+            engine,
+            data_type,
+            table=table,
+            timeout=timeout,
+            clock=clock,
+            on_corrupt=on_corrupt,
+            max_per_subject=max_per_subject,
         )
         store._owns_engine = True
         return store
@@ -243,16 +273,11 @@ class SqlStore(Generic[T]):
         row = await self._calls.fetch(self._sql.load, params, retry_stale=True)
         if row is None:
             return None
-        version, data, created_at, last_active, expires_at = row
-        try:
-            times = from_micros(created_at), from_micros(last_active), from_micros(expires_at)
-        except (OverflowError, TypeError):
-            return await self._corrupt(key, version, "a time is out of range")
-        match self.codec.decode_data(data):
+        match decode_record(self.codec, session_id, row):
+            case Ok(session):
+                return session
             case Err(error):
-                return await self._corrupt(key, version, error.reason)
-            case Ok(value):
-                return Session(session_id, value, *times, version)
+                return await self._corrupt(key, row[0], error.reason)
 
     async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version: one statement, two when refused.
@@ -268,28 +293,18 @@ class SqlStore(Generic[T]):
         """
         data = self.codec.encode_data(session.data).decode()
         version = session.version + 1
-        saved = Session(
-            session.id,
-            session.data,
-            session.created_at,
-            session.last_active,
-            session.expires_at,
-            version,
-        )
+        saved = replace(session, version=version)
         key = self.key_for(session.id)
         now = to_micros(self._clock())
         params: dict[str, Any] = {"b_key": key, "b_now": now, "b_expected": session.version}
         if to_micros(session.expires_at) <= now:
             done = await self._end(params)
         elif session.version == 0:
-            done = await self._insert(params, self._row(key, saved, data))
+            done = await self._insert(params, inserted_row(key, saved, data))
+            if done is None and saved.subject is not None:
+                await self._subjects.enforce_cap(saved.subject, now)
         else:
-            params |= {
-                "b_version": version,
-                "b_data": data,
-                "b_last_active": to_micros(session.last_active),
-                "b_expires_at": to_micros(session.expires_at),
-            }
+            params |= updated_values(saved, data)
             done = await self._compare_and_set(self._sql.update, params)
         return Ok(saved) if done is None else Err(done)
 
@@ -302,6 +317,29 @@ class SqlStore(Generic[T]):
         await self._calls.write(
             self._sql.delete, {"b_key": self.key_for(session_id)}, retry_stale=True
         )
+
+    async def list_subject(self, subject: str) -> list[SessionInfo]:
+        """Return ``subject``'s live sessions, oldest first: one ``SELECT``.
+
+        Raises:
+            ValueError: ``subject`` is not a valid subject.
+            StoreUnavailableError: the database cannot be reached in time or failed.
+            StoreCorruptError: a row is not valid (unless discarding: then not listed).
+        """
+        return await self._subjects.list_subject(subject)
+
+    async def end_subject_session(self, subject: str, handle: str) -> bool:
+        """End ``subject``'s live session with public ``handle``: one ``DELETE``."""
+        return await self._subjects.end_subject_session(subject, handle)
+
+    async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
+        """End ``subject``'s live sessions but ``keep``; return how many: one ``DELETE``."""
+        return await self._subjects.end_subject(subject, keep=keep)
+
+    async def end_all(self) -> int:
+        """End every live session that has a subject; return how many: one ``DELETE``
+        over the rows with a subject (through the subject index)."""
+        return await self._subjects.end_all()
 
     async def purge_expired(self, *, batch: int = 1000) -> int:
         """Delete every expired row, at most ``batch`` per statement; return how many.
@@ -354,15 +392,8 @@ class SqlStore(Generic[T]):
                 _logger.debug("purged %d expired sessions", purged)
             await asyncio.sleep(every.total_seconds())
 
-    def _row(self, key: str, saved: Session[T], data: str) -> dict[str, Any]:
-        return {
-            "key": key,
-            "version": saved.version,
-            "data": data,
-            "created_at": to_micros(saved.created_at),
-            "last_active": to_micros(saved.last_active),
-            "expires_at": to_micros(saved.expires_at),
-        }
+    def _now(self) -> int:
+        return to_micros(self._clock())
 
     async def _compare_and_set(
         self, statement: Update | Delete, params: Mapping[str, Any]

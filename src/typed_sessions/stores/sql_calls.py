@@ -47,17 +47,34 @@ class SqlCalls:
             unavailable(exc)
 
     async def fetch(
-        self, statement: Select[Any], params: Mapping[str, Any], *, retry_stale: bool
+        self, statement: Select[Any], params: Mapping[str, Any], *, retry_stale: bool = True
     ) -> tuple[Any, ...] | None:
-        """Run a query and return its first row; map failures to ``StoreUnavailableError``."""
+        """Run a query and return its first row, or ``None``."""
+        rows = await self.fetch_all(statement, params, first=True, retry_stale=retry_stale)
+        return rows[0] if rows else None
+
+    async def fetch_all(
+        self,
+        statement: Select[Any],
+        params: Mapping[str, Any],
+        *,
+        first: bool = False,
+        retry_stale: bool = True,
+    ) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows (only the first, with ``first``).
+
+        ``retry_stale``: run it again once on a connection the pool found dead (a query
+        may run twice)."""
         try:
             with self._limit():
                 for attempt in (1, 2):
                     try:
                         async with self.autocommit.connect() as conn:
                             result = await conn.execute(statement, params)
-                            row = result.first()
-                            return None if row is None else tuple(row)
+                            if first:
+                                row = result.first()
+                                return [] if row is None else [tuple(row)]
+                            return [tuple(row) for row in result]
                     except DBAPIError as exc:
                         if not (retry_stale and attempt == 1 and exc.connection_invalidated):
                             raise

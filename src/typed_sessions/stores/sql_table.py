@@ -12,8 +12,10 @@ data           TEXT (LONGTEXT on MySQL)      the session data as JSON (pydantic)
 created_at     BIGINT                        microseconds since the Unix epoch, UTC
 last_active    BIGINT                        microseconds since the Unix epoch, UTC
 expires_at     BIGINT, indexed               microseconds since the Unix epoch, UTC
-subject        VARCHAR(255), indexed, null   who the session belongs to (a user ID)
-device         TEXT, null                    a description of the device, as JSON
+subject        VARCHAR(256), indexed, null   who the session belongs to (a user ID)
+handle         VARCHAR(22)                   the session's public handle (subject index)
+auth_time      BIGINT, null                  when the subject last authenticated
+device         TEXT, null                    the device it started from, as JSON
 =============  ============================  =============================================
 
 Times are whole microseconds since the epoch: exact on every database (MySQL's DATETIME
@@ -28,6 +30,8 @@ from typing import Final
 
 from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text
 from sqlalchemy.dialects import mysql
+
+from typed_sessions.core.subjects import HANDLE_LENGTH, MAX_SUBJECT_LENGTH
 
 __all__ = ["DEFAULT_TABLE_NAME", "from_micros", "session_table", "to_micros"]
 
@@ -57,7 +61,9 @@ def session_table(
         Column("created_at", BigInteger, nullable=False),
         Column("last_active", BigInteger, nullable=False),
         Column("expires_at", BigInteger, nullable=False),
-        Column("subject", String(255), nullable=True),
+        Column("subject", String(MAX_SUBJECT_LENGTH), nullable=True),
+        Column("handle", String(HANDLE_LENGTH), nullable=False),
+        Column("auth_time", BigInteger, nullable=True),
         Column("device", Text, nullable=True),
         Index(f"ix_{name}_expires_at", "expires_at"),
         Index(f"ix_{name}_subject", "subject"),

@@ -1,0 +1,73 @@
+"""The subject index: a second, optional store protocol beside ``SessionStore``.
+
+A store that implements it finds sessions by their subject (the user's ID as text), not
+only by ID: it lists a subject's live sessions, ends one of them by its public handle,
+ends all of them (optionally keeping one), and ends every session of every subject.
+Nothing ever crosses subjects: a handle acts only within the subject it is given with.
+
+Adapters find out whether a store has the index with :func:`subject_index`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from typed_sessions.core.ids import SessionId
+from typed_sessions.core.subjects import SessionInfo
+
+__all__ = ["SubjectIndex", "subject_index"]
+
+
+@runtime_checkable
+class SubjectIndex(Protocol):
+    """Any object with these four async methods keeps a subject index.
+
+    Only sessions saved with a ``subject`` are indexed. Expired and ended sessions are
+    never listed, and their index entries are dropped when found (so the index does not
+    grow with dead sessions). Failures raise :class:`~typed_sessions.StoreError`.
+
+    Built-in stores take ``max_per_subject`` (default ``None``: no cap): when a saved
+    session of a subject leaves it with more live sessions than that, its oldest ones
+    (by ``created_at``) are ended. GitLab caps a user's sessions at 100.
+    """
+
+    async def list_subject(self, subject: str) -> list[SessionInfo]:
+        """Return ``subject``'s live sessions, oldest (``created_at``) first."""
+        ...
+
+    async def end_subject_session(self, subject: str, handle: str) -> bool:
+        """End ``subject``'s session with public handle ``handle``.
+
+        Returns ``True`` when such a session was live and has ended; ``False`` when
+        ``subject`` has no live session with that handle (a guessed handle, another
+        subject's, or one already ended), in which case nothing changes.
+        """
+        ...
+
+    async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
+        """End all of ``subject``'s sessions except ``keep``; return how many ended.
+
+        ``keep`` is a session ID (the current request's), kept only when it is one of
+        ``subject``'s sessions. Use it for "sign out everywhere else" after a password
+        change; without it, for a disabled or deleted account.
+        """
+        ...
+
+    async def end_all(self) -> int:
+        """End every session of every subject; return how many ended.
+
+        Its cost grows with the number of sessions: each store documents its own. Rotating
+        the signing keys (dropping every old key from the ``Keyring``) invalidates every
+        token at once for nothing, sessions without a subject included, while their
+        records expire by themselves.
+        """
+        ...
+
+
+def subject_index(store: object) -> SubjectIndex | None:
+    """Return ``store`` as a :class:`SubjectIndex` when it has the index, else ``None``.
+
+    A structural check (the four methods, callable), for adapters that offer the
+    subject features only on stores that can do them.
+    """
+    return store if isinstance(store, SubjectIndex) else None

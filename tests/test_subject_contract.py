@@ -1,0 +1,281 @@
+"""The SubjectIndex contract, run against every store kind (see ``stores.py``).
+
+Every built-in store keeps the index; a harness whose store does not is skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from typed_sessions import (
+    Device,
+    Expiry,
+    MemoryStore,
+    Ok,
+    Session,
+    SessionId,
+    SessionInfo,
+    SubjectIndex,
+    expire_session,
+    new_session,
+    replace_data,
+    session_handle,
+    subject_index,
+)
+from typed_sessions.stores.redis import RedisStore
+
+from .stores import HARNESSES, StoreHarness
+
+pytestmark = pytest.mark.anyio
+EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
+SHORT = Expiry(idle=timedelta(seconds=1), absolute=timedelta(seconds=1))
+PHONE = Device("Mozilla/5.0 (iPhone)", "203.0.113.0/24")
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[StoreHarness]:
+    async with HARNESSES[request.param]() as made:
+        yield made
+
+
+def index_of(harness: StoreHarness) -> SubjectIndex:
+    index = subject_index(harness.store)
+    if index is None:
+        pytest.skip(f"{type(harness.store).__name__} keeps no subject index")
+    return index
+
+
+async def sign_in(
+    harness: StoreHarness,
+    subject: str | None,
+    *,
+    ago: timedelta = timedelta(0),
+    expiry: Expiry = EXPIRY,
+    device: Device | None = None,
+) -> Session[dict[str, Any]]:
+    """Save a new session of ``subject``, started ``ago`` before now."""
+    started = harness.now() - ago
+    session = new_session(
+        {"who": subject}, expiry, now=started, subject=subject, auth_time=started, device=device
+    )
+    result = await harness.store.save(session)
+    assert isinstance(result, Ok)
+    return result.value
+
+
+def info(session: Session[Any]) -> SessionInfo:
+    assert session.subject is not None
+    return SessionInfo(
+        session_handle(session.id),
+        session.subject,
+        session.created_at,
+        session.last_active,
+        session.expires_at,
+        session.auth_time,
+        session.device,
+    )
+
+
+async def index_entries(harness: StoreHarness, subject: str) -> int | None:
+    """How many entries the store's index holds for ``subject`` (None: not known)."""
+    store: Any = harness.store
+    if isinstance(store, MemoryStore):
+        return len(store._subjects.get(subject, {}))
+    if isinstance(store, RedisStore):
+        count: int = await store.client.zcard(store.index_key_for(subject))
+        return count
+    return None
+
+
+def test_the_built_in_stores_keep_the_index() -> None:
+    assert subject_index(MemoryStore(dict[str, Any])) is not None
+    assert subject_index(object()) is None
+
+
+async def test_list_gives_a_subjects_live_sessions_oldest_first(harness: StoreHarness) -> None:
+    index = index_of(harness)
+    middle = await sign_in(harness, "ada", ago=timedelta(minutes=2), device=PHONE)
+    oldest = await sign_in(harness, "ada", ago=timedelta(minutes=5))
+    newest = await sign_in(harness, "ada")
+    await sign_in(harness, "bob")
+    await sign_in(harness, None)
+    assert await index.list_subject("ada") == [info(oldest), info(middle), info(newest)]
+    assert await index.list_subject("nobody") == []
+    [bobs] = await index.list_subject("bob")
+    assert bobs.subject == "bob"
+    assert not bobs.current
+
+
+async def test_list_shows_the_latest_save(harness: StoreHarness) -> None:
+    index = index_of(harness)
+    first = await sign_in(harness, "ada")
+    later = harness.now() + timedelta(minutes=1)
+    moved = dataclasses.replace(
+        replace_data(first, {"n": 1}, now=later), expires_at=later + EXPIRY.idle
+    )
+    result = await harness.store.save(moved)
+    assert isinstance(result, Ok)
+    assert await index.list_subject("ada") == [info(result.value)]
+
+
+async def test_end_one_by_handle(harness: StoreHarness) -> None:
+    index = index_of(harness)
+    keep = await sign_in(harness, "ada", ago=timedelta(minutes=1))
+    end = await sign_in(harness, "ada")
+    handle = session_handle(end.id)
+    assert await index.end_subject_session("ada", handle) is True
+    assert await harness.store.load(end.id) is None
+    assert await harness.store.load(keep.id) == keep
+    assert await index.list_subject("ada") == [info(keep)]
+    assert await index.end_subject_session("ada", handle) is False  # reused: nothing left
+
+
+async def test_no_subject_can_end_another_subjects_session(harness: StoreHarness) -> None:
+    index = index_of(harness)
+    adas = await sign_in(harness, "ada")
+    bobs = await sign_in(harness, "bob")
+    anonymous = await sign_in(harness, None)
+    guesses = [
+        session_handle(adas.id),  # taken from another user
+        session_handle(anonymous.id),  # a session with no subject
+        secrets.token_urlsafe(16)[:22],  # guessed
+        "A" * 22,
+        "",
+        "x" * 10_000,
+        "../" * 8,
+        "é" * 22,
+        "*",
+        adas.id,  # the raw session ID is not a handle
+        session_handle(adas.id) + "=",
+    ]
+    for guess in guesses:
+        assert await index.end_subject_session("bob", guess) is False
+    assert await index.end_subject("bob", keep=adas.id) == 1  # keep of another's: nothing
+    for session in (adas, anonymous):
+        assert await harness.store.load(session.id) == session
+    assert await harness.store.load(bobs.id) is None
+    assert await index.list_subject("ada") == [info(adas)]
+    assert await index.list_subject("bob") == []
+
+
+async def test_end_all_but_the_current_one(harness: StoreHarness) -> None:
+    index = index_of(harness)
+    current = await sign_in(harness, "ada", ago=timedelta(minutes=3))
+    others = [await sign_in(harness, "ada") for _ in range(3)]
+    bobs = await sign_in(harness, "bob")
+    assert await index.end_subject("ada", keep=current.id) == 3
+    for other in others:
+        assert await harness.store.load(other.id) is None
+    assert await harness.store.load(current.id) == current
+    assert await harness.store.load(bobs.id) == bobs
+    assert await index.list_subject("ada") == [info(current)]
+    assert await index.end_subject("ada") == 1  # the account is disabled: all of them
+    assert await index.list_subject("ada") == []
+    assert await index_entries(harness, "ada") in (0, None)
+    assert await index.end_subject("ada") == 0
+
+
+async def test_end_all_subjects(harness: StoreHarness) -> None:
+    index = index_of(harness)
+    signed_in = [await sign_in(harness, subject) for subject in ("ada", "ada", "bob", "cy")]
+    anonymous = await sign_in(harness, None)
+    assert await index.end_all() == 4
+    for session in signed_in:
+        assert await harness.store.load(session.id) is None
+    assert await harness.store.load(anonymous.id) == anonymous  # no subject: kept
+    for subject in ("ada", "bob", "cy"):
+        assert await index.list_subject(subject) == []
+    assert await index.end_all() == 0
+
+
+async def test_expired_sessions_are_never_listed_and_leave_the_index(
+    harness: StoreHarness,
+) -> None:
+    index = index_of(harness)
+    lasting = await sign_in(harness, "ada")
+    short = [await sign_in(harness, "ada", expiry=SHORT) for _ in range(2)]
+    assert len(await index.list_subject("ada")) == 3
+    await harness.pass_time(timedelta(seconds=1.2))
+    assert await index.list_subject("ada") == [info(lasting)]
+    assert await index_entries(harness, "ada") in (1, None)
+    assert all(
+        [await index.end_subject_session("ada", session_handle(s.id)) is False for s in short]
+    )
+    assert await index.end_subject("ada") == 1
+
+
+async def test_ended_and_deleted_sessions_leave_the_list(harness: StoreHarness) -> None:
+    index = index_of(harness)
+    ended = await sign_in(harness, "ada")
+    deleted = await sign_in(harness, "ada")
+    kept = await sign_in(harness, "ada")
+    assert isinstance(await harness.store.save(expire_session(ended)), Ok)
+    await harness.store.delete(deleted.id)
+    assert await index.list_subject("ada") == [info(kept)]
+    assert await index_entries(harness, "ada") in (1, None)
+
+
+async def test_rotation_keeps_the_subject(harness: StoreHarness) -> None:
+    """Sign-in rotates: a new ID holding the same subject; the old ID is gone."""
+    index = index_of(harness)
+    before = await sign_in(harness, "ada")
+    rotated = dataclasses.replace(before, id=SessionId(secrets.token_urlsafe(32)), version=0)
+    result = await harness.store.save(rotated)
+    assert isinstance(result, Ok)
+    await harness.store.delete(before.id)
+    assert await index.list_subject("ada") == [info(result.value)]
+    assert await index.end_subject("ada") == 1
+    assert await harness.store.load(rotated.id) is None
+
+
+async def test_a_save_that_changes_the_subject_moves_the_session(harness: StoreHarness) -> None:
+    index = index_of(harness)
+    anonymous = await sign_in(harness, None)
+    as_ada = await harness.store.save(dataclasses.replace(anonymous, subject="ada"))
+    assert isinstance(as_ada, Ok)
+    assert await index.list_subject("ada") == [info(as_ada.value)]
+    as_bob = await harness.store.save(dataclasses.replace(as_ada.value, subject="bob"))
+    assert isinstance(as_bob, Ok)
+    assert await index.list_subject("ada") == []
+    assert await index.end_subject_session("ada", session_handle(anonymous.id)) is False
+    assert await index.end_subject("ada") == 0
+    assert await harness.store.load(anonymous.id) == as_bob.value
+    assert await index.list_subject("bob") == [info(as_bob.value)]
+    signed_out = await harness.store.save(dataclasses.replace(as_bob.value, subject=None))
+    assert isinstance(signed_out, Ok)
+    assert await index.list_subject("bob") == []
+    assert await index.end_all() == 0
+    assert await harness.store.load(anonymous.id) == signed_out.value
+
+
+@pytest.mark.parametrize("kind", sorted(HARNESSES))
+async def test_the_cap_ends_the_oldest(kind: str) -> None:
+    """GitLab's cap: the 101st sign-in of a subject with a cap of 100 ends the oldest."""
+    async with HARNESSES[kind](max_per_subject=100) as harness:
+        index = index_of(harness)
+        start = harness.now() - timedelta(minutes=20)
+        sessions = []
+        for i in range(100):
+            made: Session[dict[str, Any]] = new_session(
+                {}, EXPIRY, now=start + timedelta(seconds=i), subject="ada"
+            )
+            result = await harness.store.save(made)
+            assert isinstance(result, Ok)
+            sessions.append(result.value)
+        other = await sign_in(harness, "bob", ago=timedelta(minutes=25))
+        assert len(await index.list_subject("ada")) == 100
+        newest = await sign_in(harness, "ada")
+        listed = await index.list_subject("ada")
+        assert [i.handle for i in listed] == [session_handle(s.id) for s in [*sessions[1:], newest]]
+        assert await harness.store.load(sessions[0].id) is None
+        assert await harness.store.load(other.id) == other  # another subject: untouched
+        # Saving a session again does not end another one.
+        again = await harness.store.save(replace_data(newest, {"n": 1}, now=harness.now()))
+        assert isinstance(again, Ok)
+        assert len(await index.list_subject("ada")) == 100
