@@ -127,13 +127,14 @@ def __getattr__(name: str) -> Any:
         return RedisStore
     if name in _SQL_NAMES:  # the SQL store: the sql extra (SQLAlchemy)
         try:
-            from typed_sessions.stores import sql, sql_table
+            from typed_sessions.stores.sql import SqlStore
+            from typed_sessions.stores.sql_table import session_table
         except ModuleNotFoundError as exc:
             raise ModuleNotFoundError(
                 f"{name} needs the sql extra: pip install 'typed-sessions[sql]' ({exc})",
                 name=exc.name,
             ) from exc
-        return getattr(sql if name == "SqlStore" else sql_table, name)
+        return SqlStore if name == "SqlStore" else session_table
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
