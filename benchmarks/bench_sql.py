@@ -6,7 +6,8 @@ Every contender talks to the same PostgreSQL (``TYPED_SESSIONS_POSTGRES_URL``, d
 its own, and reads one session and writes it back per call (the counter bumped, JSON
 both ways):
 
-- bare asyncpg (the floor): ``SELECT`` + ``UPDATE`` on a pool, no codec beyond ``json``;
+- bare asyncpg (the floor): ``SELECT`` + ``UPDATE`` on one connection held throughout (no
+  pool, so no reset query when a connection goes back), no codec beyond ``json``;
 - typed-sessions: ``load`` (``SELECT``) + ``save`` (the versioned compare-and-set, a
   conditional ``UPDATE``), pydantic JSON, SQLAlchemy Core over its own pool;
 - sqlspec ``AsyncpgStore``: ``get`` + ``set`` (an ``INSERT ... ON CONFLICT`` upsert, no
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from advanced_alchemy.config.engine import EngineConfig
 from advanced_alchemy.extensions.litestar.plugins.init import SQLAlchemyAsyncConfig
 from advanced_alchemy.extensions.litestar.store import SQLAlchemyStore, StoreModelMixin
 from sqlspec.adapters.asyncpg import AsyncpgConfig
@@ -63,24 +65,24 @@ def dsn(url: str) -> str:
 
 
 async def bare_setup(url: str) -> tuple[Call, Cleanup]:
-    pool = await asyncpg.create_pool(dsn(url), min_size=1, max_size=POOL)
+    conn = await asyncpg.connect(dsn(url))  # one connection: no pool, no reset on release
     name = f"bench_bare_{RUN}"
-    await pool.execute(
+    await conn.execute(
         f"CREATE TABLE {name} (key text PRIMARY KEY, data text NOT NULL, expires_at bigint)"
     )
-    await pool.execute(f"INSERT INTO {name} VALUES ('k', $1, 9e15)", json.dumps({"n": 0}))
+    await conn.execute(f"INSERT INTO {name} VALUES ('k', $1, 9e15)", json.dumps({"n": 0}))
     select = f"SELECT data FROM {name} WHERE key = $1 AND expires_at > $2"
     update = f"UPDATE {name} SET data = $1, expires_at = $2 WHERE key = $3"
 
     async def bare() -> None:
         now = int(datetime.now(UTC).timestamp() * 1e6)
-        data = json.loads(await pool.fetchval(select, "k", now))
+        data = json.loads(await conn.fetchval(select, "k", now))
         data["n"] += 1
-        await pool.execute(update, json.dumps(data), now + 3_600_000_000, "k")
+        await conn.execute(update, json.dumps(data), now + 3_600_000_000, "k")
 
     async def cleanup() -> None:
-        await pool.execute(f"DROP TABLE {name}")
-        await pool.close()
+        await conn.execute(f"DROP TABLE {name}")
+        await conn.close()
 
     return bare, cleanup
 
@@ -138,7 +140,7 @@ async def advanced_alchemy_setup(url: str) -> tuple[Call, Cleanup]:
     model: Any = type("BenchStoreItem", (StoreModelMixin,), {"__tablename__": f"bench_aa_{RUN}"})
     config = SQLAlchemyAsyncConfig(
         connection_string=url,
-        engine_config={"pool_size": POOL},  # type: ignore[arg-type]
+        engine_config=EngineConfig(pool_size=POOL),
     )
     engine = config.get_engine()
     async with engine.begin() as conn:
@@ -245,7 +247,10 @@ async def _count(
     await asyncio.sleep(0.5)  # the log is written asynchronously
     sent = (await asyncio.to_thread(log.read_text))[len(before) :]
     await cleanup()
-    return len(re.findall(r"LOG:  (?:statement|execute [^:]*):", sent))
+    found = re.findall(r"LOG:  (?:statement|execute [^:]*):\s*(\S+(?: \S+)?)", sent)
+    if os.environ.get("BENCH_SHOW_STATEMENTS"):
+        print(sorted(set(found)))
+    return len(found)
 
 
 if __name__ == "__main__":
