@@ -24,6 +24,7 @@ from typed_sessions import (
     Expiry,
     Ok,
     Session,
+    SessionId,
     StoreCorruptError,
     StoreUnavailableError,
     new_session,
@@ -379,3 +380,24 @@ async def test_the_cap_costs_a_select_only_when_a_new_record_of_a_subject_is_sav
         assert sent == ["INSERT", "SELECT"]
     with pytest.raises(ValueError, match="max_per_subject"):
         SqlStore.from_url(url, Data, max_per_subject=0)
+
+
+async def test_any_text_round_trips(store: SqlStore[Data]) -> None:
+    """NUL, emoji (4-byte UTF-8: utf8mb4 on MariaDB), right-to-left and control text."""
+    text_ = "nul\x00 emoji \U0001f600 rtl \u202e zero-width \u200b é 中文 \t\n\\\"'"
+    first = await saved(store, {text_: text_, "list": [text_]})
+    loaded = await store.load(first.id)
+    assert loaded is not None
+    assert loaded.data == {text_: text_, "list": [text_]}
+
+
+@pytest.mark.parametrize("session_id", ["", "x" * 10_000, "\udcff", "é", "' OR 1=1 --"])
+async def test_hostile_ids_are_simply_unknown(store: SqlStore[Data], session_id: str) -> None:
+    assert await store.load(SessionId(session_id)) is None
+    await store.delete(SessionId(session_id))
+    result = await store.save(
+        dataclasses.replace(
+            new_session({}, EXPIRY, now=clock_of(store)()), id=SessionId(session_id), version=3
+        )
+    )
+    assert result == Err(Conflict(expected=3, found=None))
