@@ -19,8 +19,10 @@ both ways):
 its own started with ``log_statement=all`` (``initdb``/``pg_ctl``, as the fault tests do):
 the statements of 50 calls, divided by 50.
 
-Run from this folder: ``python bench_sql.py [rounds] [batch]`` or ``python bench_sql.py
---statements`` (peers: the ``bench`` extra). Target (issue 15): at least
+Run from this folder: ``python bench_sql.py [rounds] [batch]``; ``python bench_sql.py
+--own-server [rounds] [batch]`` runs the same on a PostgreSQL of its own (away from other
+users of a shared server); ``python bench_sql.py --statements`` (peers: the ``bench``
+extra). Target (issue 15): at least
 advanced-alchemy's calls per second, and at least 0.8x sqlspec's.
 """
 
@@ -213,12 +215,17 @@ async def _drop_tables() -> None:
     await engine.dispose()
 
 
-def statements() -> None:
-    """Count the statements each contender sends per call, on a server of our own."""
+def own_server() -> Any:
+    """A PostgreSQL of this run's own (``initdb``/``pg_ctl``, see tests/sql_server.py)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from tests.sql_server import PostgresServer
 
-    server = PostgresServer()
+    return PostgresServer()
+
+
+def statements() -> None:
+    """Count the statements each contender sends per call, on a server of our own."""
+    server = own_server()
     log = Path(server.data.parent) / "server.log"
     server.start()
     try:
@@ -256,6 +263,13 @@ async def _count(
 if __name__ == "__main__":
     if sys.argv[1:] == ["--statements"]:
         statements()
+    elif sys.argv[1:2] == ["--own-server"]:  # away from other users of the shared server
+        server = own_server()
+        server.start()
+        try:
+            URL = server.url
+            speed(*([int(a) for a in sys.argv[2:4]] or [15, 200]))
+        finally:
+            server.cleanup()
     else:
-        arguments = [int(a) for a in sys.argv[1:3]]
-        speed(*(arguments or [15, 200]))
+        speed(*([int(a) for a in sys.argv[1:3]] or [15, 200]))

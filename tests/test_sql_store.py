@@ -401,3 +401,39 @@ async def test_hostile_ids_are_simply_unknown(store: SqlStore[Data], session_id:
         )
     )
     assert result == Err(Conflict(expected=3, found=None))
+
+
+async def test_a_failing_background_purge_is_logged_and_tried_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/test"
+    async with SqlStore.from_url(url, Data, timeout=1) as store:
+        with caplog.at_level(logging.WARNING, logger="typed_sessions.stores.sql"):
+            async with store.purging(timedelta(milliseconds=10)) as task:
+                for _ in range(500):
+                    if caplog.text.count("purging expired sessions failed") >= 2:
+                        break
+                    await asyncio.sleep(0.01)
+                assert not task.done()  # still running: it goes on after a failure
+        assert caplog.text.count("purging expired sessions failed") >= 2
+        assert "SQL database unavailable" in caplog.text
+    with pytest.raises(ValueError, match="every"):
+        async with store.purging(timedelta(0)):
+            pass
+
+
+async def test_a_garbage_row_in_a_subjects_listing(store: SqlStore[Data]) -> None:
+    good = await store.save(new_session({}, EXPIRY, now=clock_of(store)(), subject="ada"))
+    bad = await store.save(new_session({}, EXPIRY, now=clock_of(store)(), subject="ada"))
+    assert isinstance(good, Ok)
+    assert isinstance(bad, Ok)
+    await spoil(store, bad.value, device="not json")
+    with pytest.raises(StoreCorruptError):
+        await store.list_subject("ada")
+    discarding: SqlStore[Data] = SqlStore(
+        store.engine, Data, table=store.table, clock=store._clock, on_corrupt="discard"
+    )
+    [listed] = await discarding.list_subject("ada")
+    assert listed.created_at == good.value.created_at
+    with pytest.raises(ValueError, match="subject"):
+        await store.list_subject("")
