@@ -7,14 +7,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from typed_sessions import (
+    CookieSettings,
     Expiry,
     Keyring,
     Ok,
+    SqlStore,
     new_session,
     new_session_id,
     sign_session_id,
@@ -85,3 +87,31 @@ async def test_migrations_example_puts_the_table_on_the_apps_metadata() -> None:
             assert await conn.scalar(select(func.count()).select_from(sessions)) == 1
     finally:
         await engine.dispose()
+
+
+async def test_a_garbage_row_answers_503_not_500_and_the_row_stays(tmp_path: Path) -> None:
+    """The documented outcome of an unreadable row: StoreCorruptError, 503 through the
+    middleware, and nothing overwritten (the row is left for an operator to look at)."""
+    from examples.sql_app import create_app
+
+    store: SqlStore[dict[str, Any]] = SqlStore.from_url(
+        f"sqlite+aiosqlite:///{tmp_path}/sessions.db", dict[str, Any]
+    )
+    await store.create_table()
+    app = create_app(
+        store, Keyring.from_secrets(SECRET), cookie=CookieSettings(secure=False), close_store=False
+    )
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as client:
+            assert (await client.post("/count")).json()["count"] == 1
+            async with store.engine.begin() as conn:
+                await conn.execute(update(store.table).values(data="{garbage"))
+            for method, path in (("GET", "/session"), ("POST", "/count"), ("POST", "/mark/x")):
+                reply = await client.request(method, path)
+                assert reply.status_code == 503, (method, path)
+            async with store.engine.connect() as conn:
+                assert await conn.scalar(select(store.table.c.data)) == "{garbage"
+    finally:
+        await store.aclose()
