@@ -5,6 +5,7 @@ Every built-in store keeps the index; a harness whose store does not is skipped.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 from collections.abc import AsyncIterator
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 
 from typed_sessions import (
+    Conflict,
     Device,
+    Err,
     Expiry,
     MemoryStore,
     Ok,
@@ -279,3 +282,45 @@ async def test_the_cap_ends_the_oldest(kind: str) -> None:
         again = await harness.store.save(replace_data(newest, {"n": 1}, now=harness.now()))
         assert isinstance(again, Ok)
         assert len(await index.list_subject("ada")) == 100
+
+
+async def test_a_request_in_flight_cannot_bring_an_ended_session_back(
+    harness: StoreHarness,
+) -> None:
+    index = index_of(harness)
+    session = await sign_in(harness, "ada")
+    loaded = await harness.store.load(session.id)  # a request of that session, running
+    assert loaded is not None
+    assert await index.end_subject("ada") == 1  # "sign out everywhere" meanwhile
+    late = await harness.store.save(replace_data(loaded, {"n": 1}, now=harness.now()))
+    assert late == Err(Conflict(expected=1, found=None))
+    assert await harness.store.load(session.id) is None
+    assert await index.list_subject("ada") == []
+
+
+async def test_ending_all_while_requests_save_ends_every_one(harness: StoreHarness) -> None:
+    index = index_of(harness)
+    sessions = [await sign_in(harness, "ada") for _ in range(20)]
+    writes = [
+        harness.store.save(replace_data(s, {"n": i}, now=harness.now()))
+        for i, s in enumerate(sessions)
+    ]
+    results = await asyncio.gather(*writes[:10], index.end_subject("ada"), *writes[10:])
+    ended = results[10]
+    assert isinstance(ended, int)
+    assert 1 <= ended <= 20
+    for session in sessions:
+        assert await harness.store.load(session.id) is None
+    assert await index.list_subject("ada") == []
+
+
+@pytest.mark.parametrize("bad", ["", "a\nb", "x" * 257, "\u202e"])
+async def test_a_session_with_an_invalid_subject_is_never_stored(
+    harness: StoreHarness, bad: str
+) -> None:
+    index_of(harness)
+    made: Session[dict[str, Any]] = new_session({}, EXPIRY, now=harness.now())
+    made = dataclasses.replace(made, subject=bad)
+    with pytest.raises(ValueError, match="subject"):
+        await harness.store.save(made)
+    assert await harness.store.load(made.id) is None

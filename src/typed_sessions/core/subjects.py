@@ -13,6 +13,7 @@ Everything here is pure: no I/O, no clock.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 import unicodedata
@@ -32,6 +33,7 @@ __all__ = [
     "Device",
     "SessionInfo",
     "check_subject",
+    "checked_subject",
     "device_from",
     "session_handle",
     "session_info",
@@ -46,6 +48,7 @@ MAX_USER_AGENT_LENGTH: Final = 256
 HANDLE_LENGTH: Final = 22
 """Length of every :func:`session_handle`: 22 URL-safe characters (132 bits)."""
 
+_READ_AT_MOST: Final = 4096  # characters of a user agent looked at, hostile ones included
 _HANDLE_PREFIX: Final = b"typed-sessions/session-handle/v1\x00"
 
 
@@ -105,6 +108,17 @@ def check_subject(subject: object) -> str:
     return subject
 
 
+@functools.lru_cache(maxsize=4096)
+def checked_subject(subject: str) -> str:
+    """:func:`check_subject`, remembering the subjects found valid (for stores' saves).
+
+    Raises:
+        ValueError: ``subject`` is not a valid subject.
+        TypeError: ``subject`` is not hashable.
+    """
+    return check_subject(subject)
+
+
 def device_from(
     user_agent: str | None, address: str | None, *, keep_address: bool = False
 ) -> Device:
@@ -112,13 +126,15 @@ def device_from(
 
     The user agent has its control and format characters removed (so it cannot forge
     lines in a log or reorder text on a page) and is cut to
-    :data:`MAX_USER_AGENT_LENGTH` characters; a missing one becomes ``""``. The address
+    :data:`MAX_USER_AGENT_LENGTH` characters (only its first 4,096 are looked at); a
+    missing one becomes ``""``. The address
     is kept only with ``keep_address`` (it is personal data: turn it on knowingly), and
     then coarsened to its network: an IPv4 address to its /24 (``"203.0.113.0/24"``), an
-    IPv6 one to its /48; anything that is not an IP address gives ``None``. Never raises.
+    IPv6 one to its /48 (an IPv4-mapped IPv6 address counts as IPv4); anything that is
+    not an IP address (surrounding spaces aside) gives ``None``. Never raises.
     """
     agent = "" if not isinstance(user_agent, str) else user_agent
-    agent = "".join(char for char in agent[: MAX_USER_AGENT_LENGTH * 4] if not _is_control(char))
+    agent = "".join(char for char in agent[:_READ_AT_MOST] if not _is_control(char))
     kept = _coarse_address(address) if keep_address else None
     return Device(user_agent=agent[:MAX_USER_AGENT_LENGTH], address=kept)
 

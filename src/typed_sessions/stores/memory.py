@@ -13,7 +13,13 @@ from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
-from typed_sessions.core.subjects import Device, SessionInfo, check_subject, session_handle
+from typed_sessions.core.subjects import (
+    Device,
+    SessionInfo,
+    check_subject,
+    checked_subject,
+    session_handle,
+)
 from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 
 __all__ = ["MemoryStore"]
@@ -134,8 +140,15 @@ class MemoryStore(Generic[T]):
                 raise StoreCorruptError(error.reason)
 
     async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
-        """Compare-and-set ``session`` on its version; evict the oldest when full."""
+        """Compare-and-set ``session`` on its version; evict the oldest when full.
+
+        Raises:
+            SessionEncodeError: the data is not JSON-serializable (nothing changes).
+            ValueError: the session's ``subject`` is not a valid subject (likewise).
+        """
         data = self.codec.encode_data(session.data)  # raises before anything changes
+        if session.subject is not None:
+            checked_subject(session.subject)  # likewise
         version = session.version + 1
         now = self._clock()
         with self._lock:

@@ -31,6 +31,10 @@ first save on a server that has not seen the script yet gets ``NOSCRIPT`` and fa
 to one ``EVAL``, which also caches the script on that server: one extra round trip per
 server, once. Every command touches exactly one key, so the store works unchanged on
 Redis Cluster and Valkey (no hash tags needed).
+
+Sessions with a subject are also entered in their subject's index (see
+:mod:`typed_sessions.stores.redis_index`): on one server, in the same script as the save
+(two keys, still one round trip); on Cluster, in ordered steps of their own.
 """
 
 from __future__ import annotations
@@ -69,7 +73,8 @@ from typed_sessions.stores.redis_format import (
 from typed_sessions.stores.redis_format import (
     TOMBSTONE_SECONDS as TOMBSTONE_SECONDS,
 )
-from typed_sessions.stores.redis_index import RedisSubjectIndex, Script, with_index
+from typed_sessions.stores.redis_index import RedisSubjectIndex
+from typed_sessions.stores.redis_scripts import Script, with_index
 
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "OnCorrupt", "RedisClient", "RedisStore"]
 
@@ -190,6 +195,12 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
 
     Mutating the data of a loaded session never changes the stored record: every
     ``load`` decodes a fresh copy from JSON.
+
+    It keeps a subject index (:class:`~typed_sessions.SubjectIndex`): a sorted set per
+    subject, without keyspace notifications, so it works on Cluster. Listing a
+    subject's sessions takes two round trips, ending all of them three, however many
+    there are. With ``max_per_subject``, a save that leaves a subject with more live
+    sessions than that ends its oldest ones (by ``created_at``; never the one saved).
     """
 
     @overload
@@ -236,7 +247,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         TTL is computed from and the time ``load`` checks ``expires_at`` against.
 
         Raises:
-            ValueError: ``timeout`` is not positive, or ``on_corrupt`` is unknown.
+            ValueError: ``timeout`` is not positive, ``on_corrupt`` is unknown, or
+                ``max_per_subject`` is less than 1.
         """
         if timeout is not None and not timeout > 0:
             raise ValueError("timeout must be a positive number of seconds or None")
@@ -246,6 +258,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             raise ValueError("max_per_subject must be at least 1 or None")
         self.max_per_subject = max_per_subject
         self.client = client
+        self._cluster = isinstance(client, RedisCluster)
+        self._index_keys: dict[str, str] = {}
         self.codec: SessionCodec[T] = SessionCodec(data_type)
         self.prefix = prefix
         self.timeout = timeout
@@ -401,6 +415,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
 
         Raises:
             SessionEncodeError: the data is not JSON-serializable (before any I/O).
+            ValueError: the session's ``subject`` is not a valid subject (before any I/O).
             StoreUnavailableError: Redis cannot be reached in time or refused the call.
             StoreCorruptError: the stored value is not a record (unless discarding).
         """
@@ -423,12 +438,14 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         key = self.key_for(session.id)
         write_id = _new_write_id()
         value = b"%d %s|" % (version, write_id.encode()) + record
-        ttl_ms = max(math.ceil((expires - self._clock()) / _MILLISECOND), 0)
+        now = self._clock()
+        ttl_ms = max(math.ceil((expires - now) / _MILLISECOND), 0)
         control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
         if session.subject is None:
             reply = await self._script(_SAVE, (key,), value, control)
         else:
-            reply = await self._save_indexed(session, _SAVE, _INDEXED_SAVE, value, control)
+            scripts = (_SAVE, _INDEXED_SAVE)
+            reply = await self._save_indexed(session, now, key, scripts, value, control)
         if reply == _SAVED and isinstance(reply, int):
             return Ok(saved)
         if reply == _NOT_A_RECORD:

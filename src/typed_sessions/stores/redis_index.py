@@ -5,11 +5,13 @@ Layout
 One sorted set per subject, ``prefix + "subject:{" + sha256(subject) + "}"`` (the hash
 tag keeps every key of one subject in one slot). Its members are
 ``"<handle>:<sha256(session ID)>"`` (the public handle, and the hex that names the
-session's key), scored by the session's ``expires_at`` in Unix milliseconds. Each save of
-a session with a subject adds or raises its member (``ZADD GT``), drops the members whose
-time has passed (``ZREMRANGEBYSCORE``), and sets the set's own TTL to its latest
-member's, so a subject's index never outlives its sessions. Listing and ending drop the
-members whose session they find gone, ended, or saved for another subject.
+session's key), scored by the session's ``expires_at`` in Unix milliseconds. A save of a
+session with a subject that adds its member or moves its deadline raises the score
+(``ZADD GT``), drops the members whose time has passed (``ZREMRANGEBYSCORE``), and sets
+the set's own TTL to its latest member's, so a subject's index never outlives its
+sessions; a save that moves no deadline only checks the member's score (``ZSCORE``).
+Listing and ending drop the members whose session they find gone, ended, or saved for
+another subject.
 
 Whose session a record is, is checked on the record itself, never trusted from the
 index: ending runs a script on the session's key that deletes it only when the record's
@@ -35,7 +37,7 @@ import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis, RedisCluster
@@ -48,110 +50,13 @@ from typed_sessions.core.subjects import (
     HANDLE_LENGTH,
     SessionInfo,
     check_subject,
+    checked_subject,
     session_handle,
 )
 from typed_sessions.stores.redis_format import _HEADER, _HEADER_MAX, _unavailable
+from typed_sessions.stores.redis_scripts import _DROP, _END, _FIND, _INDEX, OVER_CAP, Script
 
-__all__ = ["OVER_CAP", "RedisSubjectIndex", "Script", "with_index"]
-
-
-class Script(NamedTuple):
-    """A Lua script and its SHA-1, for ``EVALSHA``."""
-
-    text: str
-    sha: str
-
-    @classmethod
-    def of(cls, text: str) -> Script:
-        return cls(text, hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest())
-
-
-# The index step: KEYS[1] the subject's set, ARGV[1] the member,
-# ARGV[2] "<score ms> <now ms> <ended: 0|1>". Returns how many members the set holds.
-_INDEX_FUNCTION = """\
-local function index(key, member, spec)
-  local score, now, ended = string.match(spec, '^(%d+) (%d+) ([01])$')
-  if ended == '1' then
-    redis.call('ZREM', key, member)
-  else
-    redis.call('ZADD', key, 'GT', score, member)
-  end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if last[2] then
-    redis.call('PEXPIRE', key, math.max(tonumber(last[2]) - tonumber(now), 0) + 1000)
-  end
-  return redis.call('ZCARD', key)
-end
-"""
-_INDEX_SCRIPT = _INDEX_FUNCTION + "return index(KEYS[1], ARGV[1], ARGV[2])\n"
-
-# The save script and the index step in one (one server only): KEYS[1] the record,
-# KEYS[2] the index; ARGV[1] and ARGV[2] as for the save script, ARGV[3] and ARGV[4] as
-# ARGV[1] and ARGV[2] of the index step, ARGV[5] the cap ("0": none). Returns the save
-# script's reply, or -3: saved, and the index holds more members than the cap.
-_INDEXED_TAIL = """\
-local reply = cas()
-if reply == 0 then
-  local count = index(KEYS[2], ARGV[3], ARGV[4])
-  if ARGV[5] ~= '0' and count > tonumber(ARGV[5]) then return -3 end
-end
-return reply
-"""
-OVER_CAP: Final = -3
-
-
-def with_index(save_script: str) -> str:
-    """The save script followed by the index step, as one script over two keys."""
-    return _INDEX_FUNCTION + "local function cas()\n" + save_script + "end\n" + _INDEXED_TAIL
-
-
-_INDEX = Script.of(_INDEX_SCRIPT)
-
-# Ending: KEYS[1] a session key, ARGV[1] what its record must hold at its last top-level
-# ',"subject":' (pydantic writes the record's fields in order, ``data`` first, and a raw
-# '"' after ',' is never inside a JSON string, so the last occurrence is the record's
-# own field): ',"subject":"<subject>","auth_time":' for one subject, ',"subject":"' for
-# any. Deletes the record and returns 1 when it matches; 0 (nothing changed) otherwise.
-_END_SCRIPT = """\
-local value = redis.pcall('GET', KEYS[1])
-if type(value) ~= 'string' or not string.find(value, '^[1-9]%d* %x+|') then return 0 end
-local at, from = nil, 1
-while true do
-  local found = string.find(value, ',"subject":', from, true)
-  if not found then break end
-  at, from = found, found + 1
-end
-if not at or string.sub(value, at, at + #ARGV[1] - 1) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-return 1
-"""
-_END = Script.of(_END_SCRIPT)
-
-# Dropping entries found dead: KEYS[1] the set, ARGV pairs of member and the score it had
-# when read; a member re-saved since (its score raised) is kept.
-_DROP_SCRIPT = """\
-local dropped = 0
-for i = 1, #ARGV, 2 do
-  local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if score and tonumber(score) <= tonumber(ARGV[i + 1]) then
-    dropped = dropped + redis.call('ZREM', KEYS[1], ARGV[i])
-  end
-end
-return dropped
-"""
-_DROP = Script.of(_DROP_SCRIPT)
-
-# Finding one member by its handle, on the server: KEYS[1] the set, ARGV[1] "<handle>:".
-_FIND_SCRIPT = """\
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if string.sub(member, 1, #ARGV[1]) == ARGV[1] then
-    return {member, redis.call('ZSCORE', KEYS[1], member)}
-  end
-end
-return false
-"""
-_FIND = Script.of(_FIND_SCRIPT)
+__all__ = ["RedisSubjectIndex"]
 
 _HANDLE = re.compile(rf"[A-Za-z0-9_-]{{{HANDLE_LENGTH}}}")
 _ANY_SUBJECT: Final = ',"subject":"'
@@ -186,6 +91,8 @@ class RedisSubjectIndex:
     prefix: str
     max_per_subject: int | None
     _clock: Clock
+    _cluster: bool  # the client is a RedisCluster (an isinstance check costs microseconds)
+    _index_keys: dict[str, str]  # subject -> index key, for saves
 
     def _limit(self) -> AbstractContextManager[None]:
         raise NotImplementedError  # pragma: no cover - RedisStore provides it
@@ -194,6 +101,13 @@ class RedisSubjectIndex:
         """Return the Redis key of ``subject``'s index: the prefix and a SHA-256 hex."""
         digest = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()
         return f"{self.prefix}subject:{{{digest}}}"
+
+    def _remember_index_key(self, subject: str) -> str:
+        """``index_key_for(subject)``, kept for the next saves (up to 4,096 subjects)."""
+        if len(self._index_keys) >= 4096:
+            self._index_keys.clear()
+        key = self._index_keys[subject] = self.index_key_for(subject)
+        return key
 
     def index_member(self, session_id: SessionId) -> str:
         """Return the member naming ``session_id`` in its subject's index."""
@@ -226,7 +140,7 @@ class RedisSubjectIndex:
         if not found:
             return False
         entry = (_text(found[0]), float(found[1]))
-        ended = await self._end(key, [entry], subject_fragment(subject))
+        ended = await self._end({key: [entry]}, subject_fragment(subject))
         return ended == 1
 
     async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
@@ -235,7 +149,7 @@ class RedisSubjectIndex:
         key = self.index_key_for(check_subject(subject))
         kept = None if keep is None else self.index_member(keep)
         entries = [entry for entry in await self._entries(key) if entry[0] != kept]
-        return await self._end(key, entries, subject_fragment(subject))
+        return await self._end({key: entries}, subject_fragment(subject))
 
     async def end_all(self) -> int:
         """End every session that has a subject; sessions without one are kept.
@@ -255,9 +169,11 @@ class RedisSubjectIndex:
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
             replies = await self._pipeline([("ZRANGE", key, 0, -1, "WITHSCORES") for key in batch])
-            for key, members in zip(batch, replies, strict=True):
-                entries = [(_text(member), float(score)) for member, score in members]
-                ended += await self._end(key, entries, _ANY_SUBJECT)
+            entries = {
+                key: [(_text(member), float(score)) for member, score in members]
+                for key, members in zip(batch, replies, strict=True)
+            }
+            ended += await self._end(entries, _ANY_SUBJECT)
         return ended
 
     # -- steps --------------------------------------------------------------------------
@@ -294,24 +210,30 @@ class RedisSubjectIndex:
                 record.device,
             )
             live.append((entry, info))
-        await self._drop(key, dead)
+        await self._drop({key: dead})
         live.sort(key=lambda pair: pair[1].created_at)
         return live
 
-    async def _end(self, key: str, entries: Sequence[_Entry], fragment: str) -> int:
-        """End the records of ``entries`` (when they hold ``fragment``), then drop the
-        entries: records first, so an interruption never leaves a live, unindexed one."""
-        if not entries:
+    async def _end(self, entries: dict[str, list[_Entry]], fragment: str) -> int:
+        """End the records of ``entries`` (index key -> its entries) whose record holds
+        ``fragment``, then drop the entries: the records first, so an interruption never
+        leaves a live session unindexed. Two round trips, however many entries."""
+        calls = [(self._record_key(m), fragment) for found in entries.values() for m, _ in found]
+        if not calls:
             return 0
-        calls = [(self._record_key(m), fragment) for m, _ in entries]
         replies = await self._pipelined_scripts(_END, calls)
-        await self._drop(key, list(entries))
+        await self._drop(entries)
         return sum(1 for reply in replies if reply == 1)
 
-    async def _drop(self, key: str, entries: list[_Entry]) -> None:
-        if entries:
-            args = [part for member, score in entries for part in (member, repr(score))]
-            await self._script(_DROP, (key,), *args)
+    async def _drop(self, entries: dict[str, list[_Entry]]) -> None:
+        """Drop ``entries`` (index key -> entries) unless re-saved since: one round trip."""
+        calls = [
+            (key, *(part for member, score in found for part in (member, repr(score))))
+            for key, found in entries.items()
+            if found
+        ]
+        if calls:
+            await self._pipelined_scripts(_DROP, calls)
 
     async def _enforce_cap(self, subject: str, saved: SessionId) -> None:
         """End ``subject``'s oldest live sessions beyond ``max_per_subject`` (not ``saved``)."""
@@ -323,24 +245,31 @@ class RedisSubjectIndex:
         others = [entry for entry, _ in live if entry[0] != mine]
         excess = len(live) - cap
         if excess > 0:
-            await self._end(self.index_key_for(subject), others[:excess], subject_fragment(subject))
+            doomed = {self.index_key_for(subject): others[:excess]}
+            await self._end(doomed, subject_fragment(subject))
 
     async def _save_indexed(
-        self, session: Session[Any], save: Script, indexed: Script, value: bytes, control: str
+        self,
+        session: Session[Any],
+        now: datetime,
+        key: str,
+        scripts: tuple[Script, Script],
+        value: bytes,
+        control: str,
     ) -> Any:
         """Save ``session`` (which has a subject) and keep its index entry; return the
         save script's reply. One round trip on one server; on Cluster two (three for a
         new record), ordered so that a live session is never missing from the index."""
-        subject = session.subject
-        assert subject is not None
-        index_key = self.index_key_for(subject)
-        member = self.index_member(session.id)
-        key = self._record_key(member)
-        now = self._clock()
-        ended = now >= session.expires_at
-        spec = f"{epoch_ms(session.expires_at, ceil=True)} {epoch_ms(now)} {int(ended)}"
+        assert session.subject is not None  # the caller checked
+        subject = checked_subject(session.subject)  # before any I/O
+        save, indexed = scripts
+        index_key = self._index_keys.get(subject) or self._remember_index_key(subject)
+        member = f"{session_handle(session.id)}:{key[len(self.prefix) :]}"
+        ended = now >= session.expires_at  # as the save script decides (ttl 0)
+        deadline = math.ceil(session.expires_at.timestamp() * 1000)
+        spec = f"{deadline} {math.floor(now.timestamp() * 1000)} {int(ended)}"
         cap = self.max_per_subject
-        if not isinstance(self.client, RedisCluster):
+        if not self._cluster:
             args = (value, control, member, spec, str(cap or 0))
             reply = await self._script(indexed, (key, index_key), *args)
             over = reply == OVER_CAP
@@ -351,7 +280,8 @@ class RedisSubjectIndex:
             if reply == 0 and (ended or session.version == 0):
                 # Ended: its entry goes now. New: entered again, in case a list that ran
                 # between the two steps found no record yet and dropped the entry.
-                count = await self._script(_INDEX, (index_key,), member, spec)
+                again = await self._script(_INDEX, (index_key,), member, spec)
+                count = max(count, again)
             over = cap is not None and count > cap
         if reply == 0 and over and not ended:
             await self._enforce_cap(subject, session.id)
@@ -389,11 +319,11 @@ class RedisSubjectIndex:
             _unavailable(exc)
 
     async def _pipelined_scripts(
-        self, script: Script, calls: Sequence[tuple[str, str]]
+        self, script: Script, calls: Sequence[tuple[str, ...]]
     ) -> list[Any]:
-        """Run ``script`` on each ``(key, argument)`` in one pipeline; a server without
+        """Run ``script`` on each ``(key, *arguments)`` in one pipeline; a server without
         the script gets it once (``SCRIPT LOAD``) and the calls it refused again."""
-        commands = [("EVALSHA", script.sha, 1, key, arg) for key, arg in calls]
+        commands: list[tuple[Any, ...]] = [("EVALSHA", script.sha, 1, *call) for call in calls]
         try:
             with self._limit():
                 pipe = self.client.pipeline(transaction=False)
