@@ -37,7 +37,7 @@ from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
-from typed_sessions.core.subjects import SessionInfo
+from typed_sessions.core.subjects import SessionInfo, checked_subject
 from typed_sessions.stores.protocol import (
     Conflict,
     StoreCorruptError,
@@ -289,9 +289,12 @@ class SqlStore(Generic[T]):
 
         Raises:
             SessionEncodeError: the data is not JSON-serializable (before any I/O).
+            ValueError: the subject is not a valid subject (before any I/O).
             StoreUnavailableError: the database cannot be reached in time or failed.
         """
         data = self.codec.encode_data(session.data).decode()
+        if session.subject is not None:
+            checked_subject(session.subject)  # a bad one raises ValueError before any write
         version = session.version + 1
         saved = replace(session, version=version)
         key = self.key_for(session.id)
