@@ -437,3 +437,39 @@ async def test_a_garbage_row_in_a_subjects_listing(store: SqlStore[Data]) -> Non
     assert listed.created_at == good.value.created_at
     with pytest.raises(ValueError, match="subject"):
         await store.list_subject("")
+
+
+async def test_connections_cut_by_the_server_are_replaced_by_themselves() -> None:
+    """The server ends the store's pooled connections (a restart, a failover, an idle
+    timeout): the next load runs again on a fresh connection, and saves go on."""
+    url = require_postgres()
+    name = unique_table()
+    async with SqlStore.from_url(
+        url,
+        Data,
+        table=session_table(name=name),
+        clock=FakeClock(utc_now()),
+        connect_args={"server_settings": {"application_name": name}},
+    ) as store:
+        await store.create_table()
+        try:
+            first = await saved(store)
+            await asyncio.gather(*(store.load(first.id) for _ in range(4)))  # pool 4 deep
+            admin = create_async_engine(url)
+            try:
+                async with admin.connect() as conn:
+                    ended = await conn.scalar(
+                        text(
+                            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                            " WHERE application_name = :name"
+                        ),
+                        {"name": name},
+                    )
+            finally:
+                await admin.dispose()
+            assert ended
+            assert await store.load(first.id) == first
+            changed = replace_data(first, {"n": 1}, now=clock_of(store)())
+            assert isinstance(await store.save(changed), Ok)
+        finally:
+            await store.drop_table()
