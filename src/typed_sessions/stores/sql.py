@@ -41,12 +41,12 @@ from typed_sessions.core.subjects import SessionInfo, checked_subject
 from typed_sessions.stores.protocol import (
     Conflict,
     StoreCorruptError,
-    StoreError,
     StoreUnavailableError,
 )
 from typed_sessions.stores.sql_calls import SqlCalls
+from typed_sessions.stores.sql_purge import purge_expired, purging
 from typed_sessions.stores.sql_rows import decode_record, inserted_row, updated_values
-from typed_sessions.stores.sql_statements import Statements, purge_statement
+from typed_sessions.stores.sql_statements import Statements
 from typed_sessions.stores.sql_subjects import SqlSubjects
 from typed_sessions.stores.sql_table import session_table, to_micros
 
@@ -354,17 +354,7 @@ class SqlStore(Generic[T]):
             ValueError: ``batch`` is less than 1.
             StoreUnavailableError: the database cannot be reached in time or failed.
         """
-        if batch < 1:
-            raise ValueError("batch must be at least 1")
-        statement = purge_statement(self.table, self.engine.dialect.name, batch)
-        total = 0
-        while True:
-            now = to_micros(self._clock())
-            deleted = await self._calls.write(statement, {"b_now": now}, retry_stale=True)
-            total += deleted
-            if deleted < batch:
-                return total
-            await asyncio.sleep(0)  # let the requests of this process in between
+        return await purge_expired(self._calls, self.table, self._now, batch=batch)
 
     @asynccontextmanager
     async def purging(
@@ -372,28 +362,8 @@ class SqlStore(Generic[T]):
     ) -> AsyncIterator[asyncio.Task[None]]:
         """Run :meth:`purge_expired` every ``every`` in a background task while the block
         runs (for an app's lifespan); a failed purge is logged and tried again later."""
-        if every <= timedelta(0):
-            raise ValueError("every must be positive")
-        task = asyncio.create_task(self._purge_forever(every, batch))
-        try:
+        async with purging(self.purge_expired, every, batch=batch) as task:
             yield task
-        finally:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                if (current := asyncio.current_task()) is not None and current.cancelling():
-                    raise
-
-    async def _purge_forever(self, every: timedelta, batch: int) -> None:
-        while True:
-            try:
-                purged = await self.purge_expired(batch=batch)
-            except StoreError as exc:
-                _logger.warning("purging expired sessions failed: %s", exc)
-            else:
-                _logger.debug("purged %d expired sessions", purged)
-            await asyncio.sleep(every.total_seconds())
 
     def _now(self) -> int:
         return to_micros(self._clock())

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Delete, Insert, Select, Table, Update, bindparam, delete, select
 
-__all__ = ["Statements", "drop_keys", "purge_statement"]
+__all__ = ["Statements", "drop_keys"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +76,3 @@ _UPDATED = ("version", "data", "last_active", "expires_at", "subject", "auth_tim
 def drop_keys(t: Table, keys: list[str]) -> Delete:
     """Delete the rows of ``keys`` that still belong to the subject ``b_subject``."""
     return delete(t).where(t.c.key.in_(keys), t.c.subject == bindparam("b_subject"))
-
-
-def purge_statement(t: Table, dialect: str, batch: int) -> Delete:
-    """One bounded batch: ``batch`` expired rows at most, found through the expiry index."""
-    expired = t.c.expires_at <= bindparam("b_now")
-    if dialect in ("mysql", "mariadb"):  # no LIMIT in a subquery there; DELETE takes one
-        return delete(t).where(expired).with_dialect_options(mysql_limit=batch)
-    oldest = select(t.c.key).where(expired).order_by(t.c.expires_at).limit(batch)
-    if dialect == "postgresql":  # two purgers at once share the work instead of waiting
-        oldest = oldest.with_for_update(skip_locked=True)
-    return delete(t).where(t.c.key.in_(oldest.scalar_subquery()), expired)
