@@ -8,6 +8,7 @@ The shared SubjectIndex contract runs against Redis, Cluster and Valkey in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,9 +19,11 @@ import pytest
 from redis.asyncio import BlockingConnectionPool, Connection, Redis, RedisCluster
 
 from typed_sessions import (
+    Device,
     Expiry,
     Ok,
     Session,
+    SessionCodec,
     StoreUnavailableError,
     new_session,
     session_handle,
@@ -30,6 +33,7 @@ from typed_sessions.stores import redis_index, redis_scripts
 from typed_sessions.stores.redis import RedisStore
 
 from .redis_server import delete_prefix, free_port, require_cluster, require_redis, unique_prefix
+from .stores import HARNESSES
 
 pytestmark = pytest.mark.anyio
 EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
@@ -61,8 +65,8 @@ async def sign_in(
 
 async def sign_in_many(store: RedisStore[Data], subject: str, count: int) -> list[Session[Data]]:
     sessions: list[Session[Data]] = []
-    for start in range(0, count, 250):
-        batch = [sign_in(store, subject) for _ in range(start, min(start + 250, count))]
+    for start in range(0, count, 50):
+        batch = [sign_in(store, subject) for _ in range(start, min(start + 50, count))]
         sessions.extend(await asyncio.gather(*batch))
     return sessions
 
@@ -353,3 +357,51 @@ async def test_bad_subjects_are_programming_errors(store: RedisStore[Data]) -> N
             await store.list_subject(bad)
         with pytest.raises(ValueError, match="subject"):
             await store.end_subject(bad)
+
+
+@pytest.mark.parametrize("kind", ["redis-cluster", "valkey"])
+async def test_ten_thousand_sessions_on_cluster_and_valkey(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each store-level round (one pipeline, or one script call; on Cluster a pipeline's
+    commands go to their nodes in parallel) is counted: their number does not grow."""
+    async with HARNESSES[kind]() as harness:
+        store = harness.store
+        assert isinstance(store, RedisStore)
+        sessions = await sign_in_many(store, "ada", 10_000)
+        rounds = [0]
+        for name in ("_pipeline", "_script", "_pipelined_scripts"):
+            real = getattr(store, name)
+
+            def counted(*args: Any, _real: Any = real) -> Any:
+                rounds[0] += 1
+                return _real(*args)
+
+            monkeypatch.setattr(store, name, counted)
+        assert len(await store.list_subject("ada")) == 10_000
+        assert rounds[0] == 2
+        rounds[0] = 0
+        assert await store.end_subject("ada", keep=sessions[-1].id) == 9_999
+        assert rounds[0] <= 3 + 2  # index, ends, drops (+ a retry of each after NOSCRIPT)
+        monkeypatch.undo()
+        assert [i.handle for i in await store.list_subject("ada")] == [
+            session_handle(sessions[-1].id)
+        ]
+        assert await store.load(sessions[0].id) is None
+
+
+@pytest.mark.parametrize("subject", ["ada", 'a"b\\c', "ünï \U0001d518"])
+def test_the_end_script_finds_the_records_own_subject_field(subject: str) -> None:
+    """The end script matches the last top-level ',"subject":' of the stored JSON against
+    ``subject_fragment``: this holds only while ``Session`` writes ``subject`` right
+    before ``auth_time``, after ``data``. A change of the record's fields breaks it here,
+    not silently in production (ending would end nothing)."""
+    codec: SessionCodec[Data] = SessionCodec(Data)
+    decoy = {"subject": "ada", "x": {"y": 1, "subject": "ada", "auth_time": None}}
+    made: Session[Data] = new_session(decoy, EXPIRY, now=utc_now(), subject=subject)
+    device = Device(',"subject":"ada","auth_time":', None)
+    for session in (made, dataclasses.replace(made, device=device, auth_time=utc_now())):
+        record = codec.encode(session).decode()
+        last = record.rindex(',"subject":')
+        assert record[last:].startswith(redis_index.subject_fragment(subject))
+        assert record.count(redis_index.subject_fragment(subject)) == 1 + (subject == "ada")

@@ -56,10 +56,10 @@ class SubjectIndex(Protocol):
     async def end_all(self) -> int:
         """End every session of every subject; return how many ended.
 
-        Its cost grows with the number of sessions: each store documents its own. Rotating
-        the signing keys (dropping every old key from the ``Keyring``) invalidates every
-        token at once for nothing, sessions without a subject included, while their
-        records expire by themselves.
+        Sessions without a subject are kept. The cost grows with the number of sessions
+        (each store documents its own). Rotating the signing keys instead (a ``Keyring``
+        without any old key) invalidates every token at once for nothing, sessions
+        without a subject included, while the records expire by themselves.
         """
         ...
 
