@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+import tempfile
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +14,8 @@ from redis.asyncio import Redis, RedisCluster
 
 from typed_sessions import MemoryStore, SessionStore, utc_now
 from typed_sessions.stores.redis import RedisStore
+from typed_sessions.stores.sql import SqlStore
+from typed_sessions.stores.sql_table import session_table
 
 from .conftest import FakeClock
 from .redis_server import (
@@ -22,6 +25,7 @@ from .redis_server import (
     require_valkey,
     unique_prefix,
 )
+from .sql_server import require_mariadb, require_postgres, unique_table
 
 
 @dataclass
@@ -94,9 +98,53 @@ def valkey_harness(**options: Any) -> Any:
     return redis_harness(require_valkey(), **options)
 
 
+@asynccontextmanager
+async def sql_harness(url: str, **options: Any) -> AsyncIterator[StoreHarness]:
+    """A table of the test's own in the database at ``url``, dropped afterwards. Expiry
+    follows the store's clock (no native TTL), so a hand-moved clock is enough."""
+    clock = FakeClock(utc_now())
+
+    async def pass_time(delta: timedelta) -> None:
+        clock.advance(delta)
+
+    store: SqlStore[dict[str, Any]] = SqlStore.from_url(
+        url, dict[str, Any], table=session_table(name=unique_table()), clock=clock, **options
+    )
+    try:
+        await store.create_table()
+        yield StoreHarness(store, clock, pass_time)
+    finally:
+        await store.drop_table()
+        await store.aclose()
+
+
+def postgres_harness(**options: Any) -> Any:
+    return sql_harness(require_postgres(), **options)
+
+
+def mariadb_harness(**options: Any) -> Any:
+    return sql_harness(require_mariadb(), **options)
+
+
+@asynccontextmanager
+async def sqlite_file_harness(**options: Any) -> AsyncIterator[StoreHarness]:
+    with tempfile.TemporaryDirectory(prefix="typed-sessions-sqlite-") as folder:
+        url = f"sqlite+aiosqlite:///{folder}/sessions.db"
+        async with sql_harness(url, **options) as made:
+            yield made
+
+
+def sqlite_memory_harness(**options: Any) -> Any:
+    return sql_harness("sqlite+aiosqlite://", **options)
+
+
 HARNESSES: dict[str, Callable[..., Any]] = {
     "memory": memory_harness,
     "redis": redis_harness,
     "redis-cluster": redis_cluster_harness,
     "valkey": valkey_harness,
+    "postgresql": postgres_harness,
+    "mariadb": mariadb_harness,
+    "sqlite-file": sqlite_file_harness,
+    "sqlite-memory": sqlite_memory_harness,
 }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +14,8 @@ from redis.asyncio import Redis
 from typed_sessions import MemoryStore, RedisStore, SessionStore
 from typed_sessions.cli import main
 from typed_sessions.demo import create_app
-from typed_sessions.demo.app import User
+from typed_sessions.demo.app import User, demo_stores
+from typed_sessions.stores.sql import SqlStore
 
 from .redis_server import delete_prefix, require_redis, unique_prefix
 
@@ -120,3 +123,46 @@ def test_keygen_help_explains_rotation(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         main(["keygen", "--help"])
     assert "Rotating without logging anybody out" in capsys.readouterr().out
+
+
+async def _signed_in_then_restarted(url: str) -> None:
+    """Sign in through one demo app over ``url``; a new app (new stores, new engines,
+    same secret) over the same database still knows the visitor."""
+    users, visits = await asyncio.to_thread(demo_stores, sql_url=url)
+    assert users is not None
+    assert visits is not None
+    async with client_for(users, visits) as client:
+        response = await client.post("/login", content="name=Ada", follow_redirects=True)
+        assert "Signed in as <strong>Ada</strong>" in response.text
+        assert "(middleware session): 1" in response.text
+        cookies = dict(client.cookies)
+    for store in (users, visits):
+        assert isinstance(store, SqlStore)
+        await store.aclose()
+    users, visits = await asyncio.to_thread(demo_stores, sql_url=url)  # "restarted"
+    assert users is not None
+    assert visits is not None
+    try:
+        async with client_for(users, visits) as client:
+            client.cookies.update(cookies)
+            page = await client.get("/")
+            assert "Signed in as <strong>Ada</strong>" in page.text
+            assert "(middleware session): 2" in page.text
+    finally:
+        for store in (users, visits):
+            assert isinstance(store, SqlStore)
+            await store.drop_table()
+            await store.aclose()
+
+
+async def test_sessions_in_an_sqlite_file_survive_a_restart(tmp_path: Path) -> None:
+    """``demo --sql sqlite+aiosqlite:///file`` keeps its sessions across restarts."""
+    await _signed_in_then_restarted(f"sqlite+aiosqlite:///{tmp_path}/demo.db")
+
+
+def test_demo_takes_one_store_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--redis", "redis://x", "--sql", "sqlite+aiosqlite://"])
+    assert "not allowed with" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="not both"):
+        demo_stores(redis_url="redis://x", sql_url="sqlite+aiosqlite://")

@@ -21,6 +21,18 @@ def test_redis_store_without_the_extra_names_the_extra(monkeypatch: pytest.Monke
     assert typed_sessions.MemoryStore is not None  # the rest of the package is fine
 
 
+def test_sql_store_without_the_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "sqlalchemy" or m.startswith("sqlalchemy.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if SQLAlchemy were not installed
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)
+    for name in [m for m in sys.modules if m.startswith("typed_sessions.stores.sql")]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in ("SqlStore", "session_table"):
+        with pytest.raises(ModuleNotFoundError, match=r"typed-sessions\[sql\]"):
+            typed_sessions.__getattr__(name)
+    assert typed_sessions.MemoryStore is not None
+
+
 def test_every_public_name_is_in_the_api_reference() -> None:
     api = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
     documented = set(re.findall(r"^::: typed_sessions\.(?:[a-z_.]+\.)?(\w+)$", api, re.M))

@@ -1,7 +1,8 @@
 """typed-sessions: server-side sessions for FastAPI, typed and secure by default.
 
-Everything public is importable from here. ``RedisStore`` is imported on first use, so
-``import typed_sessions`` works without the ``redis`` extra installed.
+Everything public is importable from here. ``RedisStore``, ``SqlStore`` and
+``session_table`` are imported on first use, so ``import typed_sessions`` works without
+the ``redis`` or ``sql`` extra installed.
 """
 
 import logging
@@ -125,12 +126,18 @@ logging.getLogger("typed_sessions").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from typed_sessions.stores.redis import RedisStore
+    from typed_sessions.stores.sql import SqlStore
+    from typed_sessions.stores.sql_table import session_table
 
 __version__ = "0.3.0"
 
 
+_SQL_NAMES = frozenset({"SqlStore", "session_table"})
+
+
 def __getattr__(name: str) -> Any:
-    """Import ``RedisStore`` lazily: it needs the ``redis`` extra."""
+    """Import ``RedisStore`` and ``SqlStore`` lazily: they need the ``redis`` and ``sql``
+    extras."""
     if name == "RedisStore":
         try:
             from typed_sessions.stores.redis import RedisStore
@@ -140,6 +147,16 @@ def __getattr__(name: str) -> Any:
                 name=exc.name,
             ) from exc
         return RedisStore
+    if name in _SQL_NAMES:  # the SQL store: the sql extra (SQLAlchemy)
+        try:
+            from typed_sessions.stores.sql import SqlStore
+            from typed_sessions.stores.sql_table import session_table
+        except ModuleNotFoundError as exc:
+            raise ModuleNotFoundError(
+                f"{name} needs the sql extra: pip install 'typed-sessions[sql]' ({exc})",
+                name=exc.name,
+            ) from exc
+        return SqlStore if name == "SqlStore" else session_table
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -197,6 +214,7 @@ __all__ = [
     "SessionTooLargeError",
     "SessionUsageError",
     "SigningKey",
+    "SqlStore",
     "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
@@ -233,6 +251,7 @@ __all__ = [
     "session_handle",
     "session_info",
     "session_middleware",
+    "session_table",
     "sign_session_id",
     "start_session",
     "store_error_handler",

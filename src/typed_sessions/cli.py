@@ -41,7 +41,7 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
     from typed_sessions.demo import serve  # imported here: it needs uvicorn
 
-    return serve(host="127.0.0.1", port=args.port, redis_url=args.redis)
+    return serve(host="127.0.0.1", port=args.port, redis_url=args.redis, sql_url=args.sql)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,7 +62,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve a small app showing typed-sessions in a browser (127.0.0.1 only).",
     )
     demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    demo.add_argument("--redis", metavar="URL", default=None, help="use Redis at URL")
+    stores = demo.add_mutually_exclusive_group()
+    stores.add_argument("--redis", metavar="URL", default=None, help="use Redis at URL")
+    stores.add_argument(
+        "--sql",
+        metavar="URL",
+        default=None,
+        help="use the SQL database at URL (e.g. sqlite+aiosqlite:///demo.db)",
+    )
     demo.set_defaults(run=_demo)
     return parser
 

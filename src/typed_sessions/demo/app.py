@@ -7,7 +7,7 @@ import hashlib
 import html
 import os
 import secrets
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -25,7 +25,10 @@ from typed_sessions.demo.sessions_page import add_sessions_routes
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
-__all__ = ["User", "create_app", "serve"]
+if TYPE_CHECKING:
+    from typed_sessions.stores.sql import SqlStore
+
+__all__ = ["User", "create_app", "demo_stores", "serve"]
 
 
 class User(BaseModel):
@@ -179,17 +182,51 @@ document.getElementById("burst").onclick = async () => {{
 </body></html>"""
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8000, redis_url: str | None = None) -> int:
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    redis_url: str | None = None,
+    sql_url: str | None = None,
+) -> int:
     """Run the demo with uvicorn until interrupted; returns the exit code."""
     import uvicorn  # the `demo` extra
 
-    users: SessionStore[User] | None = None
-    visits: SessionStore[dict[str, Any]] | None = None
-    if redis_url is not None:
-        from typed_sessions.stores.redis import RedisStore
-
-        users = RedisStore.from_url(redis_url, User, prefix="demo:users:")
-        visits = RedisStore.from_url(redis_url, dict[str, Any], prefix="demo:visits:")
+    users, visits = demo_stores(redis_url=redis_url, sql_url=sql_url)
     print(f"typed-sessions demo on http://{host}:{port}/ (Ctrl+C to stop)")
     uvicorn.run(create_app(users=users, visits=visits), host=host, port=port, log_level="warning")
     return 0
+
+
+def demo_stores(
+    *, redis_url: str | None = None, sql_url: str | None = None
+) -> tuple[SessionStore[User] | None, SessionStore[dict[str, Any]] | None]:
+    """The demo's two stores: in Redis at ``redis_url``, in the SQL database at
+    ``sql_url`` (tables ``demo_users`` and ``demo_visits``, made if missing), or ``None``
+    for memory. Call it outside any event loop."""
+    if redis_url is not None and sql_url is not None:
+        raise ValueError("use Redis or SQL, not both")
+    if redis_url is not None:
+        from typed_sessions.stores.redis import RedisStore
+
+        return (
+            RedisStore.from_url(redis_url, User, prefix="demo:users:"),
+            RedisStore.from_url(redis_url, dict[str, Any], prefix="demo:visits:"),
+        )
+    if sql_url is not None:
+        import asyncio
+
+        from typed_sessions.stores.sql import SqlStore
+        from typed_sessions.stores.sql_table import session_table
+
+        users = SqlStore.from_url(sql_url, User, table=session_table(name="demo_users"))
+        visits = SqlStore.from_url(sql_url, dict[str, Any], table=session_table(name="demo_visits"))
+        asyncio.run(_create_tables(users, visits))
+        return users, visits
+    return None, None
+
+
+async def _create_tables(*stores: "SqlStore[Any]") -> None:
+    for store in stores:
+        await store.create_table()
+        await store.engine.dispose()  # its connections belong to this event loop

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from contextlib import AbstractContextManager, nullcontext
 from types import TracebackType
 from typing import Final
 
-__all__ = ["Deadlines"]
+__all__ = ["CallLimit", "Deadlines"]
 
 _NEVER: Final = float("inf")
 
@@ -111,3 +112,38 @@ class _Bound:
         # unless someone else asked to cancel the task meanwhile.
         if self.task.uncancel() <= self.cancelling and exc_type is asyncio.CancelledError:
             raise TimeoutError from exc
+
+
+class CallLimit:
+    """A per-call time limit usable from any event loop: one :class:`Deadlines` per loop.
+
+    ``with limit(): await call()`` bounds the block by ``seconds`` (``None``: unbounded),
+    raising ``TimeoutError`` as ``asyncio.timeout`` would.
+    """
+
+    __slots__ = ("_last", "_loops", "seconds")
+
+    def __init__(self, seconds: float | None) -> None:
+        """Bound each call by ``seconds``; ``None`` leaves calls unbounded."""
+        self.seconds = seconds
+        self._last: Deadlines | None = None  # the last loop's, then one per loop
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __call__(self) -> AbstractContextManager[None]:
+        """A context manager bounding one call (raises ``RuntimeError`` outside a task)."""
+        seconds = self.seconds
+        if seconds is None:
+            return _UNBOUNDED
+        loop = asyncio.get_running_loop()
+        deadlines = self._last
+        if deadlines is None or deadlines.loop() is not loop:
+            deadlines = self._loops.get(loop)
+            if deadlines is None:
+                deadlines = self._loops[loop] = Deadlines(loop)
+            self._last = deadlines
+        return deadlines.bound(seconds)
+
+
+_UNBOUNDED: Final = nullcontext()

@@ -1,0 +1,98 @@
+"""The subject index of :class:`~typed_sessions.stores.sql.SqlStore`: the ``subject``
+column (indexed) and the ``handle`` column of the session table.
+
+Each call is one statement: listing a subject is one ``SELECT`` through the subject
+index, ending one session, a subject's sessions, or every subject's, one ``DELETE``
+each. Only live rows are listed, ended and counted; expired ones are left to
+:meth:`~typed_sessions.stores.sql.SqlStore.purge_expired`. With ``max_per_subject``,
+saving a *new* record of a subject (a sign-in, which starts or rotates to a new ID)
+costs one more ``SELECT`` of the rows beyond the cap, and a ``DELETE`` of them when
+there are any.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Table
+
+from typed_sessions.core.ids import SessionId
+from typed_sessions.core.result import Err, Ok
+from typed_sessions.core.subjects import HANDLE_LENGTH, SessionInfo, check_subject
+from typed_sessions.stores.protocol import StoreCorruptError
+from typed_sessions.stores.sql_calls import SqlCalls
+from typed_sessions.stores.sql_rows import decode_info
+from typed_sessions.stores.sql_statements import Statements, drop_keys
+
+__all__ = ["SqlSubjects"]
+
+_logger = logging.getLogger("typed_sessions.stores.sql")
+
+
+class SqlSubjects:
+    """The four :class:`~typed_sessions.SubjectIndex` calls, and the cap, over one table."""
+
+    __slots__ = ("_calls", "_now", "_sql", "cap", "discard", "table")
+
+    def __init__(
+        self,
+        calls: SqlCalls,
+        sql: Statements,
+        table: Table,
+        now: Callable[[], int],
+        *,
+        cap: int | None,
+        discard: bool,
+    ) -> None:
+        self._calls = calls
+        self._sql = sql
+        self._now = now
+        self.table = table
+        self.cap = cap
+        self.discard = discard
+
+    async def list_subject(self, subject: str) -> list[SessionInfo]:
+        check_subject(subject)
+        params = {"b_subject": subject, "b_now": self._now()}
+        infos = []
+        for row in await self._calls.fetch_all(self._sql.list_subject, params):
+            match decode_info(subject, row):
+                case Ok(info):
+                    infos.append(info)
+                case Err(error):
+                    if not self.discard:
+                        raise StoreCorruptError(f"unreadable session record in SQL: {error.reason}")
+                    _logger.warning("not listing an unreadable session record: %s", error.reason)
+        return infos
+
+    async def end_subject_session(self, subject: str, handle: str) -> bool:
+        check_subject(subject)
+        if len(handle) != HANDLE_LENGTH:
+            return False  # no handle looks like that: nothing to ask the database
+        params = {"b_subject": subject, "b_handle": handle, "b_now": self._now()}
+        return await self._calls.write(self._sql.end_subject_session, params) > 0
+
+    async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
+        check_subject(subject)
+        kept = "" if keep is None else _key(keep)  # "" is no row's key
+        params = {"b_subject": subject, "b_keep": kept, "b_now": self._now()}
+        return await self._calls.write(self._sql.end_subject, params)
+
+    async def end_all(self) -> int:
+        return await self._calls.write(self._sql.end_all, {"b_now": self._now()})
+
+    async def enforce_cap(self, subject: str, now: int) -> None:
+        """End ``subject``'s oldest live sessions beyond the cap (the newest are kept)."""
+        if self._sql.over_cap is None:
+            return
+        params: dict[str, Any] = {"b_subject": subject, "b_now": now}
+        rows = await self._calls.fetch_all(self._sql.over_cap, params)
+        if rows:
+            await self._calls.write(drop_keys(self.table, [row[0] for row in rows]), params)
+
+
+def _key(session_id: SessionId) -> str:
+    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
