@@ -78,6 +78,7 @@ from typed_sessions.core.session import (
     touch_session,
 )
 from typed_sessions.core.signing import (
+    TOKEN_CACHE_SIZE,
     TOKEN_LENGTH,
     Keyring,
     Keys,
@@ -129,6 +130,7 @@ __all__ = [
     "DEFAULT_EXPIRY",
     "DEFAULT_HEADER",
     "MAX_LIFETIME",
+    "TOKEN_CACHE_SIZE",
     "TOKEN_LENGTH",
     "Clock",
     "Conflict",
