@@ -27,7 +27,7 @@ from typed_sessions.core.changes import KeyChanges, apply_changes, diff_data, lo
 from typed_sessions.core.cookies import render_set_cookie
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.result import Ok, Result
-from typed_sessions.core.session import new_session, replace_data, touch_session
+from typed_sessions.core.session import new_session, replace_data, touch_session, used_with_data
 from typed_sessions.core.signing import sign_session_id
 from typed_sessions.stores.operations import (
     SessionNotFound,
@@ -146,9 +146,7 @@ async def _save_changes(
     """
     record = write.record
     if newest is None or newest.version <= record.version:
-        candidate = replace_data(
-            touch_session(record, settings.expiry, now=now), write.data, now=now
-        )
+        candidate = used_with_data(record, write.data, settings.expiry, now=now)
         first = await settings.store.save(candidate)
         if isinstance(first, Ok):  # the common case: no merge machinery at all
             settings.log(logging.DEBUG, "session saved", record.id)
