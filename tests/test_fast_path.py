@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from typed_sessions import Expiry, new_session, replace_data, touch_session
+from typed_sessions.adapters.outcome import snapshot_of, unchanged
+from typed_sessions.core.jsondata import encode_json
 from typed_sessions.core.session import Session, used_with_data
 
 from .conftest import START
@@ -53,3 +56,26 @@ def test_session_records_stay_frozen_and_replaceable() -> None:
         expires_at=record.expires_at,
     )  # fmt: skip
     assert keywords == record
+
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.sampled_from([0.0, -0.0, 1.0, 2.5])
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["", "a", "1"])
+)
+FLAT = st.dictionaries(st.sampled_from(["a", "b", "c"]), SCALARS, max_size=3)
+
+
+@given(before=FLAT, after=FLAT)
+def test_unchanged_is_the_same_json(before: dict[str, Any], after: dict[str, Any]) -> None:
+    assert snapshot_of(before) is before  # scalars only: kept, not encoded
+    assert unchanged(after, before) == (encode_json(after) == encode_json(before))
+
+
+@given(before=FLAT, key=st.sampled_from(["a", "b", "c"]))
+def test_a_nested_value_is_snapshotted_as_json(before: dict[str, Any], key: str) -> None:
+    data = {**before, key: {"items": [1]}}
+    assert snapshot_of(data) == encode_json(data)

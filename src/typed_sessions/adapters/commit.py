@@ -19,6 +19,7 @@ from typed_sessions.adapters.outcome import (
     Reads,
     Record,
     Regenerate,
+    Snapshot,
     Touch,
     Update,
 )
@@ -116,7 +117,7 @@ class _Merge:
 
     __slots__ = ("_before", "_changes", "_data", "_reads")
 
-    def __init__(self, before: str | None, data: dict[str, Any] | None, reads: Reads) -> None:
+    def __init__(self, before: Snapshot | None, data: dict[str, Any] | None, reads: Reads) -> None:
         self._before = before
         self._data = data
         self._reads = reads
@@ -126,7 +127,9 @@ class _Merge:
         if self._data is None or self._before is None:  # the request changed nothing
             return newest
         if self._changes is None:  # found once, when first needed
-            before = json.loads(self._before)
+            before = (
+                json.loads(self._before) if isinstance(self._before, str) else dict(self._before)
+            )
             self._changes = before, diff_data(before, self._data)
         before, changes = self._changes
         lost = lost_reads(before, newest, self._reads.reads())
