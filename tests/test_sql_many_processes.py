@@ -22,7 +22,7 @@ from examples.sql_app import create_table_from_env, store_from_env
 from .conftest import SECRET
 from .redis_server import free_port
 from .sql_server import require_postgres, unique_table
-from .test_redis_many_processes import ROOT, wait_ready
+from .workers import ROOT, wait_ready
 
 pytestmark = pytest.mark.anyio
 

@@ -89,6 +89,7 @@ from typed_sessions.core.session import (
     touch_session,
 )
 from typed_sessions.core.signing import (
+    TOKEN_CACHE_SIZE,
     TOKEN_LENGTH,
     Keyring,
     Keys,
@@ -169,6 +170,7 @@ __all__ = [
     "DEFAULT_MAX_DATA_BYTES",
     "DEVELOPMENT_ENV",
     "MAX_LIFETIME",
+    "TOKEN_CACHE_SIZE",
     "TOKEN_LENGTH",
     "Clock",
     "Conflict",

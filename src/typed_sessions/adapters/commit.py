@@ -19,6 +19,7 @@ from typed_sessions.adapters.outcome import (
     Reads,
     Record,
     Regenerate,
+    Snapshot,
     Touch,
     Update,
 )
@@ -27,7 +28,7 @@ from typed_sessions.core.changes import KeyChanges, apply_changes, diff_data, lo
 from typed_sessions.core.cookies import render_set_cookie
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.result import Ok, Result
-from typed_sessions.core.session import new_session, replace_data, touch_session
+from typed_sessions.core.session import new_session, replace_data, touch_session, used_with_data
 from typed_sessions.core.signing import sign_session_id
 from typed_sessions.stores.operations import (
     SessionNotFound,
@@ -122,7 +123,7 @@ class _Merge:
 
     __slots__ = ("_before", "_changes", "_data", "_reads")
 
-    def __init__(self, before: str | None, data: dict[str, Any] | None, reads: Reads) -> None:
+    def __init__(self, before: Snapshot | None, data: dict[str, Any] | None, reads: Reads) -> None:
         self._before = before
         self._data = data
         self._reads = reads
@@ -132,7 +133,9 @@ class _Merge:
         if self._data is None or self._before is None:  # the request changed nothing
             return newest
         if self._changes is None:  # found once, when first needed
-            before = json.loads(self._before)
+            before = (
+                json.loads(self._before) if isinstance(self._before, str) else dict(self._before)
+            )
             self._changes = before, diff_data(before, self._data)
         before, changes = self._changes
         lost = lost_reads(before, newest, self._reads.reads())
@@ -152,9 +155,7 @@ async def _save_changes(
     """
     record = write.record
     if newest is None or newest.version <= record.version:
-        candidate = replace_data(
-            touch_session(record, settings.expiry, now=now), write.data, now=now
-        )
+        candidate = used_with_data(record, write.data, settings.expiry, now=now)
         first = await settings.store.save(candidate)
         if isinstance(first, Ok):  # the common case: no merge machinery at all
             settings.log(logging.DEBUG, "session saved", record.id)

@@ -32,7 +32,7 @@ from typed_sessions.core.defaults import DEFAULT_COOKIE, DEFAULT_EXPIRY, DEFAULT
 from typed_sessions.core.ids import id_digest
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Expiry, Session, is_expired, touch_session
-from typed_sessions.core.signing import Keys, TokenError, as_keyring, verify_session_token
+from typed_sessions.core.signing import Keys, TokenError, as_keyring, verify_token_at
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
 __all__ = [
@@ -91,7 +91,7 @@ class _SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T
         self.clock = checked_clock(clock)
         self._verify = verify_fn
         self._on_error = on_error
-        self._max_age: timedelta = expiry.absolute
+        self._max_age: float = expiry.absolute.total_seconds()
         self._cookie_name = None if cookie is None else cookie.name
         self._header = header.lower()
         self._vary = "Cookie" if cookie is not None else header
@@ -133,13 +133,13 @@ class _SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T
         if not token:
             return Err(_MISSING)
         now = self.clock()
-        checked = verify_session_token(token, self.keys, now=now, max_age=self._max_age)
-        if isinstance(checked, Err):
-            return Err(_TOKEN_FAILURES[checked.error])
+        checked = verify_token_at(token, self.keys, now.timestamp(), self._max_age)
+        if isinstance(checked, TokenError):
+            return Err(_TOKEN_FAILURES[checked])
         try:
-            session = await self.store.load(checked.value)
+            session = await self.store.load(checked)
         except StoreError as exc:
-            raise self._unavailable(exc, "load", checked.value) from exc
+            raise self._unavailable(exc, "load", checked) from exc
         if session is None:
             return Err(_UNKNOWN)
         if is_expired(session, now=now):

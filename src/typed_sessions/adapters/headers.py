@@ -16,7 +16,7 @@ def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tup
     """The response headers plus ours: appended, never replacing the app's cookies."""
     out: list[tuple[bytes, bytes]] = list(headers)
     if vary:
-        _add_token(out, b"vary", b"Cookie", satisfied_by=(b"cookie", b"*"))
+        _add_vary_cookie(out)
     if cookie is not None:
         out.append((b"set-cookie", cookie.encode("latin-1")))
         # A response that sets a session cookie must never be stored by a shared cache.
@@ -28,29 +28,32 @@ def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tup
 
 def _has_token(headers: list[tuple[bytes, bytes]], field: bytes, tokens: tuple[bytes, ...]) -> bool:
     """Whether a ``field`` header lists one of ``tokens`` (comma-separated, any case)."""
-    for name, value in headers:
-        if name.lower() == field:
-            for item in value.split(b","):
-                if item.split(b"=", 1)[0].strip().lower() in tokens:
-                    return True
-    return False
+    return any(name.lower() == field and _lists(value, tokens) for name, value in headers)
 
 
-def _add_token(
-    headers: list[tuple[bytes, bytes]],
-    field: bytes,
-    token: bytes,
-    *,
-    satisfied_by: tuple[bytes, ...],
-) -> None:
-    """Add ``token`` to the first ``field`` header (or a new one) unless already listed."""
-    if _has_token(headers, field, satisfied_by):
-        return
+def _add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
+    """Add ``Cookie`` to the first ``Vary`` header (or a new one) unless a ``Vary``
+    header lists it or ``*`` already: one pass over the headers."""
+    first = -1
     for index, (name, value) in enumerate(headers):
-        if name.lower() == field:
-            headers[index] = (name, value + b", " + token if value.strip() else token)
-            return
-    headers.append((field, token))
+        if name.lower() == b"vary":
+            if _lists(value, _VARY_SATISFIED):
+                return
+            if first < 0:
+                first = index
+    if first < 0:
+        headers.append((b"vary", b"Cookie"))
+    else:
+        name, value = headers[first]
+        headers[first] = (name, value + b", Cookie" if value.strip() else b"Cookie")
+
+
+_VARY_SATISFIED: Final = (b"cookie", b"*")
+
+
+def _lists(value: bytes, tokens: tuple[bytes, ...]) -> bool:
+    """Whether a comma-separated header ``value`` lists one of ``tokens`` (any case)."""
+    return any(item.split(b"=", 1)[0].strip().lower() in tokens for item in value.split(b","))
 
 
 CLOSE_CODES: Final = {503: 1013, 409: 1013, 400: 1008}  # try again later; policy violation

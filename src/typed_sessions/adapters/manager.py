@@ -27,12 +27,19 @@ from typed_sessions.adapters.errors import (
     websocket_error,
 )
 from typed_sessions.adapters.lifecycle import device_of
-from typed_sessions.adapters.outcome import NOTHING, Outcome, SignIn, Write, plan_write
+from typed_sessions.adapters.outcome import (
+    NOTHING,
+    Outcome,
+    SignIn,
+    Snapshot,
+    Write,
+    plan_write,
+    snapshot_of,
+)
 from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.adapters.turns import Turn, Turns
 from typed_sessions.core.ids import SessionId, new_session_id
-from typed_sessions.core.jsondata import encode_json
 from typed_sessions.core.session import Session, is_expired
 from typed_sessions.core.subjects import check_subject
 from typed_sessions.stores.protocol import StoreError
@@ -93,7 +100,7 @@ class SessionManager:
         self._loaded = cookie_header is None and settings.autoload
         self._record: Session[dict[str, Any]] | None = None
         self._data: SessionData | None = None
-        self._snapshot: str | None = None
+        self._snapshot: Snapshot | None = None
         self._accessed = False
         self._new_id: SessionId | None = None
         self._delete_id: SessionId | None = None
@@ -133,7 +140,7 @@ class SessionManager:
                 data.block(websocket_error)
         else:
             data = SessionData(record.data)
-            self._snapshot = encode_json(record.data)
+            self._snapshot = snapshot_of(record.data)
             if self._closed:
                 data.block(closed_error)
             else:

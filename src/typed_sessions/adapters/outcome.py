@@ -14,7 +14,7 @@ from typing import Any, Final, NamedTuple, Protocol, TypeAlias
 
 from typed_sessions.core.changes import NOTHING_READ, ReadSet
 from typed_sessions.core.ids import SessionId
-from typed_sessions.core.jsondata import check_keys, validate_json
+from typed_sessions.core.jsondata import check_keys, encode_json, validate_json
 from typed_sessions.core.session import Expiry, Session, touch_session
 from typed_sessions.core.subjects import Device
 
@@ -32,6 +32,39 @@ __all__ = [
 ]
 
 Record: TypeAlias = Session[dict[str, Any]]
+
+Snapshot: TypeAlias = str | dict[str, Any]
+"""What a request's data was when handed out: its JSON text, or, for data holding only
+str, int, float, bool and None values (nothing a handler could change in place), the
+loaded dict itself (no encoding needed; see :func:`snapshot_of`)."""
+
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+_MISSING: Final = object()
+
+
+def snapshot_of(data: dict[str, Any]) -> Snapshot:
+    """The snapshot of ``data`` as loaded: ``data`` itself when every value is a scalar
+    (the caller hands out a copy and keeps ``data`` unchanged), else its JSON text."""
+    for value in data.values():
+        if type(value) not in _SCALARS:
+            return encode_json(data)
+    return data
+
+
+def unchanged(data: Mapping[str, Any], before: dict[str, Any]) -> bool:
+    """Whether ``data`` encodes as the scalar-only ``before`` would: the same keys, and
+    values of the same type and value (``1`` is not ``True`` or ``1.0``; ``-0.0`` is not
+    ``0.0``)."""
+    if dict.__len__(data) != len(before):  # type: ignore[arg-type]  # a dict at run time
+        return False
+    get = dict.get
+    for key, value in before.items():
+        now = get(data, key, _MISSING)  # type: ignore[call-overload]  # a dict at run time
+        if now is not value and (type(now) is not type(value) or now != value):
+            return False
+        if type(value) is float and repr(now) != repr(value):
+            return False
+    return True
 
 
 class Reads(Protocol):
@@ -66,7 +99,7 @@ class Create:
     signed_in: SignIn | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Update:
     """Save the changed ``data`` of ``record``; ``before`` is the JSON the request read,
     from which its own changes are found when another request saved first, and
@@ -74,8 +107,22 @@ class Update:
 
     record: Record
     data: dict[str, Any]
-    before: str
+    before: Snapshot
     reads: Reads
+
+    def __init__(
+        self, record: Record, data: dict[str, Any], before: Snapshot, reads: Reads
+    ) -> None:
+        # One per changed session per request: slots set through their descriptors.
+        _SET_UPDATE[0](self, record)
+        _SET_UPDATE[1](self, data)
+        _SET_UPDATE[2](self, before)
+        _SET_UPDATE[3](self, reads)
+
+
+_SET_UPDATE: Final = tuple(
+    Update.__dict__[f].__set__ for f in ("record", "data", "before", "reads")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +133,7 @@ class Regenerate:
     record: Record
     new_id: SessionId
     data: dict[str, Any] | None
-    before: str | None
+    before: Snapshot | None
     reads: Reads
     signed_in: SignIn | None = None
 
@@ -103,7 +150,7 @@ Write: TypeAlias = Create | Update | Regenerate | Touch
 """One write of a session record."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Outcome:
     """What to do when the response starts, in this order: delete ``delete`` (an
     invalidated record), do ``write``, then send the new cookie, or a clearing one when
@@ -115,16 +162,36 @@ class Outcome:
     vary: bool
     now: datetime
 
+    def __init__(
+        self,
+        write: Write | None,
+        delete: SessionId | None,
+        clear_cookie: bool,
+        vary: bool,
+        now: datetime,
+    ) -> None:
+        # One per writing request: slots set through their descriptors.
+        _SET_OUTCOME[0](self, write)
+        _SET_OUTCOME[1](self, delete)
+        _SET_OUTCOME[2](self, clear_cookie)
+        _SET_OUTCOME[3](self, vary)
+        _SET_OUTCOME[4](self, now)
+
     @property
     def acts(self) -> bool:
         """Whether carrying it out writes, deletes or sends a cookie."""
         return self.write is not None or self.delete is not None or self.clear_cookie
 
 
+_SET_OUTCOME: Final = tuple(
+    Outcome.__dict__[f].__set__ for f in ("write", "delete", "clear_cookie", "vary", "now")
+)
+
+
 def plan_write(
     record: Record | None,
     data: Mapping[str, Any] | None,
-    snapshot: str | None,
+    snapshot: Snapshot | None,
     new_id: SessionId | None,
     reads: Reads,
     *,
@@ -133,9 +200,10 @@ def plan_write(
     signed_in: SignIn | None = None,
 ) -> Write | None:
     """The write a request's session needs (pure): ``record`` as loaded (``None``: none),
-    ``data`` as the handler left it (``None``: never asked for), ``snapshot`` the JSON
-    ``record.data`` was handed out as, ``new_id`` a regeneration's (or a new session's)
-    ID, ``reads`` what the handler read, ``signed_in`` a sign-in the handler recorded.
+    ``data`` as the handler left it (``None``: never asked for), ``snapshot`` what
+    ``record.data`` was handed out as (:func:`snapshot_of`), ``new_id`` a regeneration's
+    (or a new session's) ID, ``reads`` what the handler read, ``signed_in`` a sign-in
+    the handler recorded.
 
     Raises:
         SessionEncodeError: ``data`` is not JSON the store could hold.
@@ -151,10 +219,14 @@ def plan_write(
         check_keys(data, validate_json(data))
         return Regenerate(record, new_id, dict(data.items()), snapshot, reads, signed_in)
     if data is not None:
-        text = validate_json(data)
-        if text != snapshot:
+        assert snapshot is not None  # handed out with the data, from the record
+        if type(snapshot) is dict:  # scalars only: compared without encoding
+            text = None if unchanged(data, snapshot) else validate_json(data)
+        else:
+            text = validate_json(data)
+            text = None if text == snapshot else text
+        if text is not None:
             check_keys(data, text)
-            assert snapshot is not None  # handed out with the data, from the record
             return Update(record, dict(data.items()), snapshot, reads)
     touched = touch_session(record, expiry, now=now)
     return None if touched is record else Touch(touched)

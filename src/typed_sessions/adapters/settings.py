@@ -17,9 +17,8 @@ from typed_sessions.core.cookies import (
 )
 from typed_sessions.core.defaults import DEFAULT_ATTEMPTS, DEFAULT_COOKIE, DEFAULT_EXPIRY
 from typed_sessions.core.ids import SessionId, id_digest
-from typed_sessions.core.result import Err, Ok
 from typed_sessions.core.session import Expiry
-from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_session_token
+from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_token_at
 from typed_sessions.stores.protocol import SessionStore
 
 __all__ = ["LOGGER", "Logger", "MiddlewareOptions", "SessionSettings", "SkipHeader"]
@@ -83,6 +82,7 @@ class SessionSettings:
     keyring: Keyring = field(init=False, repr=False)
     skip: tuple[bytes, bytes | None] | None = field(init=False, repr=False)
     clear_cookie: str = field(init=False, repr=False)
+    max_age: float = field(init=False, repr=False)  # the token's, in seconds
 
     def __post_init__(self) -> None:
         if not isinstance(self.cookie, CookieSettings):
@@ -109,6 +109,7 @@ class SessionSettings:
         object.__setattr__(self, "keyring", as_keyring(self.keys))
         object.__setattr__(self, "skip", skip)
         object.__setattr__(self, "clear_cookie", render_clear_cookie(self.cookie))
+        object.__setattr__(self, "max_age", self.expiry.absolute.total_seconds())
 
     def verify_cookie(self, header: bytes, now: datetime) -> tuple[SessionId | None, bool]:
         """The session ID in a ``Cookie`` header, if its token verifies at ``now``, and
@@ -116,12 +117,11 @@ class SessionSettings:
         token = parse_cookie(header.decode("latin-1"), self.cookie.name)
         if token is None:
             return None, False
-        match verify_session_token(token, self.keyring, now=now, max_age=self.expiry.absolute):
-            case Ok(session_id):
-                return session_id, False
-            case Err(reason):
-                self.log(logging.INFO, f"session cookie refused: {reason}")
-                return None, reason in _DEAD_TOKEN
+        checked = verify_token_at(token, self.keyring, now.timestamp(), self.max_age)
+        if isinstance(checked, TokenError):
+            self.log(logging.INFO, f"session cookie refused: {checked}")
+            return None, checked in _DEAD_TOKEN
+        return checked, False
 
     def log(self, level: int, message: str, session_id: str | None = None) -> None:
         """Log ``message`` with a digest of ``session_id``, never the ID itself."""

@@ -23,6 +23,7 @@ __all__ = [
     "new_session",
     "replace_data",
     "touch_session",
+    "used_with_data",
 ]
 
 T = TypeVar("T")
@@ -68,7 +69,7 @@ class Expiry:
         return self.idle / 10 if self.touch_step is None else self.touch_step
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Session(Generic[T_co]):
     """One session: its ID, its data and its lifetime. Immutable; see the functions below.
 
@@ -92,6 +93,42 @@ class Session(Generic[T_co]):
     subject: str | None = None
     auth_time: datetime | None = None
     device: Device | None = None
+
+    def __init__(
+        self,
+        id: SessionId,
+        data: T_co,
+        created_at: datetime,
+        last_active: datetime,
+        expires_at: datetime,
+        version: int = 0,
+        subject: str | None = None,
+        auth_time: datetime | None = None,
+        device: Device | None = None,
+    ) -> None:
+        # Built several times per request: each slot is set through its descriptor, which
+        # is what a frozen dataclass does, minus the detour through object.__setattr__.
+        _set_id(self, id)
+        _set_data(self, data)
+        _set_created_at(self, created_at)
+        _set_last_active(self, last_active)
+        _set_expires_at(self, expires_at)
+        _set_version(self, version)
+        _set_subject(self, subject)
+        _set_auth_time(self, auth_time)
+        _set_device(self, device)
+
+
+(
+    _set_id, _set_data, _set_created_at, _set_last_active, _set_expires_at, _set_version,
+    _set_subject, _set_auth_time, _set_device,
+) = (
+    Session.__dict__[name].__set__
+    for name in (
+        "id", "data", "created_at", "last_active", "expires_at", "version",
+        "subject", "auth_time", "device",
+    )
+)  # fmt: skip
 
 
 def _deadline(created_at: datetime, now: datetime, expiry: Expiry) -> datetime:
@@ -164,6 +201,20 @@ def replace_data(session: Session[T], data: U, *, now: datetime) -> Session[U]:
     )
 
 
+def used_with_data(session: Session[T], data: U, expiry: Expiry, *, now: datetime) -> Session[U]:
+    """``replace_data(touch_session(session, expiry, now=now), data, now=now)``, building
+    one record instead of two (a changed session's save, on every such request)."""
+    deadline = _deadline(session.created_at, now, expiry)
+    moved = deadline - session.expires_at
+    if moved <= _ZERO or moved < expiry.step:
+        deadline = session.expires_at
+    return Session(
+        session.id, data, session.created_at, now, deadline, session.version,
+        session.subject, session.auth_time, session.device,
+    )  # fmt: skip
+
+
+_ZERO = timedelta(0)
 _ENDED = datetime(1970, 1, 1, tzinfo=UTC)
 
 

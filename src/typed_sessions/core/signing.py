@@ -12,6 +12,11 @@ and a *purpose*, so tokens for one purpose never verify for another. The expecte
 compared, in constant time, as its one canonical spelling, and the tag covers every other
 character, so exactly one token string is valid for a session, key and second. Nothing
 here raises for untrusted input: ``verify_session_token`` returns ``Err(TokenError)``.
+
+Each :class:`Keyring` remembers the last :data:`TOKEN_CACHE_SIZE` tokens that passed
+verification, keyed by the exact token string, so a repeat verification skips the HMAC.
+The age check still runs on every call; a token is remembered only after its signature
+and age held, and forgotten when its age fails.
 """
 
 # pyright: reportPrivateUsage=false
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from hmac import compare_digest
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -36,6 +41,7 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 
 __all__ = [
+    "TOKEN_CACHE_SIZE",
     "TOKEN_LENGTH",
     "Keyring",
     "Keys",
@@ -55,6 +61,9 @@ TOKEN_LENGTH = _SIGNED_LENGTH + 64
 _MAX_ISSUED = 16**12 - 1
 
 _DEFAULT_SKEW_SECONDS = DEFAULT_CLOCK_SKEW.total_seconds()
+
+TOKEN_CACHE_SIZE: Final = 10_000
+"""How many verified tokens each :class:`Keyring` remembers (the oldest goes first)."""
 
 MIN_SECRET_BYTES = 32
 _HKDF_SALT = b"typed-sessions/v1"
@@ -96,6 +105,10 @@ def _signing_key(secret: bytes, purpose: bytes) -> SigningKey:
     return SigningKey(int.from_bytes(key_id, "big"), key, prefix, hmac.HMAC(key, hashes.SHA256()))
 
 
+_Known: TypeAlias = tuple[SessionId, int, Ok[SessionId]]
+"""A remembered token's session ID, issue time and answer."""
+
+
 @dataclass(frozen=True, slots=True)
 class Keyring:
     """The keys for one purpose: the first signs, every one verifies.
@@ -107,6 +120,8 @@ class Keyring:
     purpose: str
     keys: tuple[SigningKey, ...]
     _by_prefix: dict[str, SigningKey] = field(repr=False, compare=False)
+    # token -> (session ID, issue time, Ok(session ID)): tokens that verified (see the module).
+    _verified: dict[str, _Known] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_secrets(
@@ -148,6 +163,15 @@ class Keyring:
     def signing_key(self) -> SigningKey:
         """The key new tokens are signed with (from the newest secret)."""
         return self.keys[0]
+
+    def clear_token_cache(self) -> None:
+        """Forget every remembered token: the next verification of each checks its HMAC."""
+        self._verified.clear()
+
+    @property
+    def cached_tokens(self) -> int:
+        """How many verified tokens this keyring remembers (at most ``TOKEN_CACHE_SIZE``)."""
+        return len(self._verified)
 
     def key_for(self, token: str) -> SigningKey | None:
         """Return the key that ``token`` names, or ``None`` when this keyring lacks it."""
@@ -221,39 +245,92 @@ def verify_session_token(
 
     Checks, in order: the exact format, the key, the HMAC tag (compared in constant
     time), then the issue time against ``now``: at most ``clock_skew`` in the future and,
-    when ``max_age`` is given, at most that old. Never raises for any ``token`` value.
+    when ``max_age`` is given, at most that old. A token that passed before skips the
+    first three checks (see :data:`TOKEN_CACHE_SIZE`), never the time checks. Never
+    raises for any ``token`` value.
     """
-    if not isinstance(token, str) or len(token) != TOKEN_LENGTH:  # type: ignore[redundant-expr]  # any value at run time
-        return _MALFORMED
+    if now.tzinfo is None:
+        raise ValueError("`now` must be an aware datetime (use datetime.now(UTC))")
+    skew = _DEFAULT_SKEW_SECONDS if clock_skew is DEFAULT_CLOCK_SKEW else clock_skew.total_seconds()
+    known = keyring._verified.get(token) if type(token) is str else None
+    if known is not None:  # remembered: only the time checks are left
+        age = now.timestamp() - known[1]
+        if -age <= skew and (max_age is None or age <= max_age.total_seconds()):
+            return known[2]
+    checked = verify_token_at(
+        token,
+        keyring,
+        now.timestamp(),
+        None if max_age is None else max_age.total_seconds(),
+        skew,
+    )
+    return _REFUSALS[checked] if type(checked) is TokenError else Ok(checked)  # type: ignore[arg-type]  # narrowed by the type test
+
+
+def verify_token_at(
+    token: str,
+    keyring: Keyring,
+    now: float,
+    max_age: float | None,
+    skew: float = _DEFAULT_SKEW_SECONDS,
+) -> SessionId | TokenError:
+    """:func:`verify_session_token` with times as Unix seconds, for the hot paths: the
+    session ID, or why the token was refused (no ``Result`` built). Never raises."""
+    verified = keyring._verified
+    known = verified.get(token) if type(token) is str else None
+    fresh = known is None
+    if known is None:
+        checked = _check_signature(token, keyring)
+        if isinstance(checked, TokenError):
+            return checked
+        known = checked
+    session_id, issued, _ = known
+    age = now - issued
+    if -age > skew:
+        refusal = TokenError.FUTURE
+    elif max_age is not None and age > max_age:
+        refusal = TokenError.EXPIRED
+    else:
+        if fresh and type(token) is str:  # the exact string (no subclass) is the key
+            _remember(verified, token, known)
+        return session_id
+    if not fresh:
+        verified.pop(token, None)  # never remembered once it fails
+    return refusal
+
+
+def _remember(verified: dict[str, _Known], token: str, known: _Known) -> None:
+    if len(verified) >= TOKEN_CACHE_SIZE:
+        try:  # the oldest out first
+            del verified[next(iter(verified))]
+        except (RuntimeError, StopIteration, KeyError):  # pragma: no cover - another thread
+            verified.clear()
+    verified[token] = known
+
+
+def _check_signature(token: object, keyring: Keyring) -> _Known | TokenError:
+    """The token's session ID and issue time if its format, key and tag hold."""
+    if not isinstance(token, str) or len(token) != TOKEN_LENGTH:
+        return TokenError.MALFORMED
     try:
         raw = token.encode("ascii")
     except UnicodeEncodeError:
-        return _MALFORMED
+        return TokenError.MALFORMED
     key = keyring._by_prefix.get(token[:_KEY_LENGTH])
     if key is None:
-        return Err(_unknown_prefix(token[:_KEY_LENGTH]))
+        return _unknown_prefix(token[:_KEY_LENGTH])
     mac = key._mac.copy()
     mac.update(raw[:_SIGNED_LENGTH])
     if not compare_digest(hexlify(mac.finalize()), raw[_SIGNED_LENGTH:]):
-        return _BAD_SIGNATURE
-    if now.tzinfo is None:
-        raise ValueError("`now` must be an aware datetime (use datetime.now(UTC))")
+        return TokenError.BAD_SIGNATURE
     # The tag covers this text, so it is the exact 12 lowercase hex digits we wrote.
-    age = now.timestamp() - int(raw[_KEY_LENGTH : _KEY_LENGTH + 12], 16)
-    skew = _DEFAULT_SKEW_SECONDS if clock_skew is DEFAULT_CLOCK_SKEW else clock_skew.total_seconds()
-    if -age > skew:
-        return _FUTURE
-    if max_age is not None and age > max_age.total_seconds():
-        return _EXPIRED
+    issued = int(raw[_KEY_LENGTH : _KEY_LENGTH + 12], 16)
     session_id: SessionId = token[_KEY_LENGTH + 12 : _SIGNED_LENGTH]  # type: ignore[assignment]  # a NewType without the call: this is the hot path
-    return Ok(session_id)
+    return session_id, issued, Ok(session_id)
 
 
 # Results are immutable, so each refusal can be one shared value.
-_MALFORMED: Err[TokenError] = Err(TokenError.MALFORMED)
-_BAD_SIGNATURE: Err[TokenError] = Err(TokenError.BAD_SIGNATURE)
-_FUTURE: Err[TokenError] = Err(TokenError.FUTURE)
-_EXPIRED: Err[TokenError] = Err(TokenError.EXPIRED)
+_REFUSALS: Final[dict[TokenError, Err[TokenError]]] = {error: Err(error) for error in TokenError}
 
 
 def _unknown_prefix(prefix: str) -> TokenError:

@@ -1,0 +1,81 @@
+"""The hot path's shortcuts give exactly what the functions they stand for give."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from typed_sessions import Expiry, new_session, replace_data, touch_session
+from typed_sessions.adapters.outcome import snapshot_of, unchanged
+from typed_sessions.core.jsondata import encode_json
+from typed_sessions.core.session import Session, used_with_data
+
+from .conftest import START
+
+
+@given(
+    idle=st.integers(1, 10_000),
+    absolute=st.integers(1, 100_000),
+    step=st.none() | st.integers(0, 10_000),
+    first=st.integers(0, 100_000),
+    second=st.integers(0, 100_000),
+    version=st.integers(0, 5),
+)
+def test_used_with_data_is_touch_then_replace(
+    idle: int, absolute: int, step: int | None, first: int, second: int, version: int
+) -> None:
+    expiry = Expiry(
+        idle=timedelta(seconds=idle),
+        absolute=timedelta(seconds=absolute),
+        touch_step=None if step is None else timedelta(seconds=min(step, idle)),
+    )
+    record = dataclasses.replace(
+        touch_session(new_session({"n": 1}, expiry, now=START), expiry, now=START),
+        version=version,
+    )
+    used = START + timedelta(seconds=first)
+    record = touch_session(record, expiry, now=used)
+    now = used + timedelta(seconds=second)
+    expected = replace_data(touch_session(record, expiry, now=now), {"n": 2}, now=now)
+    assert used_with_data(record, {"n": 2}, expiry, now=now) == expected
+
+
+def test_session_records_stay_frozen_and_replaceable() -> None:
+    record = new_session({"a": 1}, Expiry(), now=START)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.version = 3  # type: ignore[misc]  # frozen on purpose
+    moved = dataclasses.replace(record, version=2)
+    assert (moved.version, moved.id, moved.data) == (2, record.id, {"a": 1})
+    keywords: Session[dict[str, int]] = Session(
+        id=record.id, data={"a": 1}, created_at=START, last_active=START,
+        expires_at=record.expires_at,
+    )  # fmt: skip
+    assert keywords == record
+
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.sampled_from([0.0, -0.0, 1.0, 2.5])
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["", "a", "1"])
+)
+FLAT = st.dictionaries(st.sampled_from(["a", "b", "c"]), SCALARS, max_size=3)
+
+
+@given(before=FLAT, after=FLAT)
+def test_unchanged_is_the_same_json(before: dict[str, Any], after: dict[str, Any]) -> None:
+    assert snapshot_of(before) is before  # scalars only: kept, not encoded
+    assert unchanged(after, before) == (encode_json(after) == encode_json(before))
+
+
+@given(before=FLAT, key=st.sampled_from(["a", "b", "c"]))
+def test_a_nested_value_is_snapshotted_as_json(before: dict[str, Any], key: str) -> None:
+    data = {**before, key: {"items": [1]}}
+    assert snapshot_of(data) == encode_json(data)

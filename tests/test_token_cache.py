@@ -1,0 +1,214 @@
+"""The verified-token cache of each keyring: bounded, never holding a token that failed,
+separate per keyring, and never a way around the age check or the store."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import SECRET, START, FakeClock
+from typed_sessions import (
+    TOKEN_CACHE_SIZE,
+    Err,
+    Expiry,
+    Keyring,
+    Ok,
+    TokenError,
+    new_session_id,
+    sign_session_id,
+    verify_session_token,
+)
+from typed_sessions.core.signing import verify_token_at
+
+from .middleware.conftest import BASE, SpyStore, build_app, token_of
+
+OTHER_SECRET = "another-secret-of-at-least-thirty-two-bytes!"
+HOUR = timedelta(hours=1)
+
+
+def cached(keyring: Keyring, token: str) -> bool:
+    return token in keyring._verified
+
+
+def test_a_verified_token_is_remembered_and_gives_the_same_answer(keyring: Keyring) -> None:
+    session_id = new_session_id()
+    token = sign_session_id(session_id, keyring, now=START)
+    assert keyring.cached_tokens == 0
+    assert verify_session_token(token, keyring, now=START) == Ok(session_id)
+    assert cached(keyring, token)
+    assert verify_session_token(token, keyring, now=START) == Ok(session_id)
+    assert keyring.cached_tokens == 1
+
+
+def test_the_cache_is_bounded(keyring: Keyring) -> None:
+    tokens = [
+        sign_session_id(new_session_id(), keyring, now=START) for _ in range(TOKEN_CACHE_SIZE + 50)
+    ]
+    for token in tokens:
+        assert isinstance(verify_session_token(token, keyring, now=START), Ok)
+        assert keyring.cached_tokens <= TOKEN_CACHE_SIZE
+    assert keyring.cached_tokens == TOKEN_CACHE_SIZE
+    assert not cached(keyring, tokens[0])  # the oldest went first
+    assert cached(keyring, tokens[-1])
+    assert isinstance(verify_session_token(tokens[0], keyring, now=START), Ok)  # checked again
+
+
+def tampered(token: str) -> list[str]:
+    """Every one-character change of the tag, the ID and the time, plus a few shapes."""
+    out = []
+    for index in (8, 10, 19, 20, 40, 62, 63, 64, 100, 126):
+        flipped = "A" if token[index] != "A" else "B"
+        out.append(token[:index] + flipped + token[index + 1 :])
+    return [*out, token[:-1], token + "0", token.upper(), "", "x" * len(token)]
+
+
+def test_a_token_that_fails_is_never_remembered(keyring: Keyring) -> None:
+    token = sign_session_id(new_session_id(), keyring, now=START)
+    for bad in tampered(token):
+        assert isinstance(verify_session_token(bad, keyring, now=START), Err)
+    other = Keyring.from_secrets(OTHER_SECRET)
+    foreign = sign_session_id(new_session_id(), other, now=START)
+    assert verify_session_token(foreign, keyring, now=START) == Err(TokenError.UNKNOWN_KEY)
+    assert keyring.cached_tokens == 0
+
+
+def test_a_token_refused_for_its_age_is_not_remembered(keyring: Keyring) -> None:
+    token = sign_session_id(new_session_id(), keyring, now=START)
+    too_late = START + 2 * HOUR
+    assert verify_session_token(token, keyring, now=too_late, max_age=HOUR) == Err(
+        TokenError.EXPIRED
+    )
+    too_early = START - timedelta(hours=1)
+    assert verify_session_token(token, keyring, now=too_early) == Err(TokenError.FUTURE)
+    assert keyring.cached_tokens == 0
+
+
+def test_a_cached_token_still_gets_the_age_check_and_is_then_forgotten(
+    keyring: Keyring,
+) -> None:
+    session_id = new_session_id()
+    token = sign_session_id(session_id, keyring, now=START)
+    assert verify_session_token(token, keyring, now=START, max_age=HOUR) == Ok(session_id)
+    assert cached(keyring, token)
+    later = START + HOUR + timedelta(seconds=1)
+    assert verify_session_token(token, keyring, now=later, max_age=HOUR) == Err(TokenError.EXPIRED)
+    assert not cached(keyring, token)
+    assert verify_session_token(token, keyring, now=START, max_age=HOUR) == Ok(session_id)
+    earlier = START - timedelta(minutes=10)  # the clock went back past the allowed skew
+    assert verify_session_token(token, keyring, now=earlier) == Err(TokenError.FUTURE)
+    assert not cached(keyring, token)
+
+
+def test_each_keyring_has_its_own_cache(keyring: Keyring) -> None:
+    session_id = new_session_id()
+    token = sign_session_id(session_id, keyring, now=START)
+    assert verify_session_token(token, keyring, now=START) == Ok(session_id)
+    same_secret = Keyring.from_secrets(SECRET)
+    assert same_secret.cached_tokens == 0  # a new keyring starts empty
+    other_purpose = Keyring.from_secrets(SECRET, purpose="csrf")
+    assert verify_session_token(token, other_purpose, now=START) == Err(TokenError.UNKNOWN_KEY)
+    assert other_purpose.cached_tokens == 0
+    rotated = Keyring.from_secrets(OTHER_SECRET)  # the old secret dropped: refused at once
+    assert verify_session_token(token, rotated, now=START) == Err(TokenError.UNKNOWN_KEY)
+    keyring.clear_token_cache()
+    assert keyring.cached_tokens == 0
+    assert verify_session_token(token, keyring, now=START) == Ok(session_id)
+
+
+def test_a_str_subclass_is_checked_but_never_remembered(keyring: Keyring) -> None:
+    class Sneaky(str):
+        __slots__ = ()
+
+    session_id = new_session_id()
+    token = Sneaky(sign_session_id(session_id, keyring, now=START))
+    assert verify_token_at(token, keyring, START.timestamp(), None) == session_id
+    assert keyring.cached_tokens == 0
+
+
+def test_unhashable_and_other_values_are_refused_without_raising(keyring: Keyring) -> None:
+    for value in (None, 1, b"x" * 127, ["x"] * 127, {"a": 1}):
+        assert verify_session_token(value, keyring, now=START) == Err(TokenError.MALFORMED)  # type: ignore[arg-type]  # hostile values on purpose
+    assert keyring.cached_tokens == 0
+
+
+# --- the cache never changes an answer --------------------------------------------------
+
+KEYRING = Keyring.from_secrets(SECRET)
+IDS = [new_session_id() for _ in range(3)]
+TOKENS = [sign_session_id(i, KEYRING, now=START + timedelta(seconds=n)) for n, i in enumerate(IDS)]
+
+
+@st.composite
+def checks(draw: st.DrawFn) -> tuple[str, int, int | None]:
+    token = draw(
+        st.one_of(
+            st.sampled_from(TOKENS),
+            st.sampled_from(TOKENS).flatmap(lambda t: st.sampled_from(tampered(t))),
+            st.text(max_size=130),
+        )
+    )
+    offset = draw(st.integers(min_value=-400, max_value=8000))
+    max_age = draw(st.none() | st.integers(min_value=0, max_value=7200))
+    return token, offset, max_age
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(checks(), max_size=30))
+def test_every_answer_is_the_uncached_answer(calls: list[tuple[str, int, int | None]]) -> None:
+    KEYRING.clear_token_cache()
+    cold = Keyring.from_secrets(SECRET)
+    for token, offset, max_age in calls:
+        now = START + timedelta(seconds=offset)
+        age = None if max_age is None else timedelta(seconds=max_age)
+        answer = verify_session_token(token, KEYRING, now=now, max_age=age)
+        cold.clear_token_cache()
+        assert answer == verify_session_token(token, cold, now=now, max_age=age)
+        for remembered in KEYRING._verified:  # only tokens that passed, all of ours
+            assert remembered in TOKENS
+        if isinstance(answer, Err):
+            assert not cached(KEYRING, token)
+
+
+# --- through the middleware: the store still decides ------------------------------------
+
+
+@pytest.mark.anyio
+async def test_an_ended_session_ends_at_once_though_its_token_is_cached(
+    keyring: Keyring, clock: FakeClock
+) -> None:
+    store = SpyStore(clock)
+    app = build_app(store, keyring, clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+        first = await c.get("/set/user?value=alice")
+        token = token_of(first)
+        assert (await c.get("/read")).json() == {"user": "alice"}
+        assert cached(keyring, token)
+        loads = store.loads
+        await c.get("/invalidate")
+        assert store.loads == loads + 1  # every request reads the store
+        c.cookies.set("session", token)  # the old cookie, replayed
+        assert (await c.get("/read")).json() == {}
+        assert store.loads == loads + 2
+
+
+@pytest.mark.anyio
+async def test_an_expired_session_stays_expired_though_its_token_is_cached(
+    keyring: Keyring, clock: FakeClock
+) -> None:
+    store = SpyStore(clock)
+    expiry = Expiry(idle=timedelta(minutes=5), absolute=HOUR)
+    app = build_app(store, keyring, clock, expiry=expiry)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+        token = token_of(await c.get("/set/user?value=alice"))
+        assert (await c.get("/read")).json() == {"user": "alice"}
+        assert cached(keyring, token)
+        clock.advance(timedelta(minutes=6))  # idle past: the record is over, the token not
+        assert (await c.get("/read")).json() == {}
+        c.cookies.set("session", token)
+        clock.advance(HOUR)  # now the token is too old as well: refused, and forgotten
+        assert (await c.get("/read")).json() == {}
+        assert not cached(keyring, token)
