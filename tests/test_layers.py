@@ -84,8 +84,21 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     ]
 
 
+def _size(path: Path) -> int:
+    """Lines of ``path``, typed ``@overload`` signatures aside (they repeat a signature
+    for the type checker, and add no code)."""
+    text = path.read_text()
+    overloads = 0
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+            isinstance(d, ast.Name) and d.id == "overload" for d in node.decorator_list
+        ):
+            overloads += (node.end_lineno or node.lineno) - node.decorator_list[0].lineno + 1
+    return len(text.splitlines()) - overloads
+
+
 def test_modules_are_small() -> None:
-    sizes = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in modules()}
+    sizes = {str(p.relative_to(PACKAGE)): _size(p) for p in modules()}
     assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
 
 

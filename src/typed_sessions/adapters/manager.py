@@ -1,12 +1,8 @@
 """One request's session: what the middleware puts on ``request.state.session``.
 
-:class:`SessionManager` offers the synchronous ``get_session()`` and ``get_session_id()``
-of the authx-extra page, plus ``regenerate()``, ``invalidate()`` and an awaitable
-``load()``. The middleware drives it through its public driver methods: ``preload()``
-before the handler, ``outcome(status)`` when the response starts (a pure computation of
-what to write), then ``settle()`` or ``abandon()`` once that was carried out.
-Changes are found by comparing the data's JSON with the JSON it was loaded as, so nested
-changes count, and encoding doubles as the check that the data is JSON.
+The page's API (``get_session()``, ``get_session_id()``, ...) and the driver's
+(``preload()``, ``outcome(status)``, a pure computation of what to write, then
+``settle()`` or ``abandon()``).
 """
 
 from __future__ import annotations
@@ -116,10 +112,8 @@ class SessionManager:
     # --- the page's API -----------------------------------------------------------------
 
     def get_session(self) -> SessionData:
-        """Return the session: a ``dict`` of JSON values, empty for a new session.
-
-        A new session is stored, and its cookie set, only if it holds data when the
-        response starts.
+        """Return the session: a ``dict`` of JSON values, empty for a new session (stored,
+        with its cookie, only if it holds data when the response starts).
 
         Raises:
             SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
@@ -179,9 +173,8 @@ class SessionManager:
     def regenerate(self) -> None:
         """Give the session a new ID, keeping its data; the old record is deleted.
 
-        Call it when the user's privileges change (after login) to defeat session
-        fixation. The new cookie is set when the response starts. A session without a
-        stored record gets a fresh ID anyway, so this changes nothing for it.
+        Call it when privileges change (after login) against session fixation; the new
+        cookie is set when the response starts (a new session changes nothing).
 
         Raises:
             SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.

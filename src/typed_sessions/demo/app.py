@@ -66,7 +66,6 @@ def create_app(
     )
     maybe_user = current_user.optional()
     app = _app_with_visits(secret, visits)
-    _add_counter_routes(app)
     add_sessions_routes(app, current_user)
 
     @app.get("/", response_class=HTMLResponse)
@@ -111,7 +110,7 @@ def create_app(
 
 
 def _app_with_visits(secret: str, visits: SessionStore[dict[str, Any]] | None) -> FastAPI:
-    """The app, its 503 for store failures, and the middleware counting visits."""
+    """The app, its 503 for store failures, the middleware counting visits, ``/count``."""
     app = FastAPI(title="typed-sessions demo")
     app.add_exception_handler(StoreError, store_error_handler)
     app.add_middleware(
@@ -120,6 +119,7 @@ def _app_with_visits(secret: str, visits: SessionStore[dict[str, Any]] | None) -
         keys=Keyring.from_secrets(secret, purpose="demo-visits"),
         cookie=CookieSettings(name="demo_visits", secure=False),
     )
+    _add_counter_routes(app)
     return app
 
 

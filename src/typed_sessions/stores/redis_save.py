@@ -1,0 +1,106 @@
+"""RedisStore's compare-and-set save: its Lua script, its answers, and write ids.
+
+Layout in Redis
+---------------
+One string key per session: ``prefix + sha256(session_id).hexdigest()``. Neither the key
+nor the value holds the session ID itself, so reading Redis (a dump, ``MONITOR``, a
+replica) reveals no session ID. The value is a small header and the record's JSON
+(pydantic, never pickle), its ``id`` left empty::
+
+    b"<version> <write id>|" + SessionCodec.encode(replace(session, id=""))
+
+``version`` is what the compare-and-set compares; ``write id`` is 16 random hex digits
+drawn per save, so a save the client library sent twice (a retry after a dropped
+reply) is recognised as already done instead of reported as a conflict. The key's native TTL
+is the record's ``expires_at``, so nothing stale lingers.
+
+Ending a session (saving it expired) leaves ``b"<version> <write id>~"`` for
+``TOMBSTONE_SECONDS`` instead of the record: it reads as no session, and tells that
+same ending, sent again, that it is done, where a bare deletion would answer "ended by
+someone else".
+
+Round trips
+-----------
+``load`` is one ``GET``; ``delete`` is one ``DEL``; ``save`` is one ``EVALSHA`` of a
+Lua script that reads the stored header and writes only when the version matches. The
+first save on a server that has not seen the script yet gets ``NOSCRIPT`` and falls back
+to one ``EVAL``, which also caches the script on that server: one extra round trip per
+server, once. Every command touches exactly one key, so the store works unchanged on
+Redis Cluster and Valkey (no hash tags needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+
+from typed_sessions.core.ids import SessionId
+from typed_sessions.stores.redis_format import TOMBSTONE_SECONDS
+from typed_sessions.stores.redis_scripts import Script, with_index
+
+__all__: list[str] = []
+
+
+# KEYS[1] the session key (its first _HEADER_MAX = 38 bytes hold the header).
+# ARGV[1] the new value; ARGV[2] "<expected> <ttl> <discard> <write id>": the expected
+# version ("0": the record must be absent), the time to live in ms ("0": the record has
+# ended: leave a tombstone instead), "1" to treat an unreadable header as absent, and this
+# save's write id. (One argument for four: fewer to pack on every save.)
+# A tombstone reads as "no record", except to the very save that left it, sent again.
+# Returns 0 when written (or ended), N >= 1 for a conflict with stored version N,
+# -1 for a conflict with no record, -2 when the stored value is not a record.
+_SAVE_SCRIPT = f"""\
+local expected, ttl, discard, mine = string.match(ARGV[2], '^(%d+) (%d+) ([01]) (%x+)$')
+local head = redis.pcall('GETRANGE', KEYS[1], 0, 37)
+local found, wid = false, false
+if type(head) == 'table' or (head == '' and redis.call('EXISTS', KEYS[1]) == 1) then
+  if discard ~= '1' then return -2 end
+elseif head ~= '' then
+  local version, id, mark = string.match(head, '^([1-9]%d*) (%x+)([|~])')
+  if mark == '|' then
+    found, wid = version, id
+  elseif mark == '~' and #id == 16 and string.match(head, '^%d+ [0-9a-f]+~$') then
+    if id == mine and tonumber(version) == tonumber(expected) + 1 then return 0 end
+  elseif discard ~= '1' then
+    return -2
+  end
+end
+if found ~= (expected ~= '0' and expected) then
+  if found and wid == mine and tonumber(found) == tonumber(expected) + 1 then
+    return 0
+  end
+  if found then return tonumber(found) end
+  return -1
+end
+if ttl == '0' then
+  local tombstone = string.format('%d %s~', tonumber(expected) + 1, mine)
+  redis.call('SET', KEYS[1], tombstone, 'PX', {TOMBSTONE_SECONDS * 1000})
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+end
+return 0
+"""
+_SAVE_SHA = hashlib.sha1(_SAVE_SCRIPT.encode(), usedforsecurity=False).hexdigest()
+
+_SAVE = Script(_SAVE_SCRIPT, _SAVE_SHA)
+# The same, and the subject index's step (one server only: two keys, of two slots).
+_INDEXED_SAVE = Script.of(with_index(_SAVE_SCRIPT))
+
+_SAVED, _ABSENT, _NOT_A_RECORD = 0, -1, -2
+_NO_ID = SessionId("")  # records are stored without their ID
+
+
+# Write ids come from a generator of our own, seeded from os.urandom and reseeded in
+# every forked child: an application seeding the global ``random`` (in each worker, for
+# reproducibility) cannot make two workers draw the same ids.
+_write_ids = random.Random()  # noqa: S311 - uniqueness, not secrecy
+os.register_at_fork(after_in_child=_write_ids.seed)
+
+
+def _new_write_id() -> str:
+    # A write id must be unique per save call, not secret: it never leaves Redis and only
+    # tells this call's own resend (by the client library, after a lost reply) from
+    # another writer's save. (Not a digest of the record: two increments from the same
+    # version write the same bytes, and the second must conflict.) No system call.
+    return f"{_write_ids.getrandbits(64):016x}"
