@@ -36,6 +36,7 @@ from typed_sessions import (
     utc_now,
 )
 from typed_sessions.stores import redis as redis_module
+from typed_sessions.stores import redis_save
 from typed_sessions.stores.redis import OnCorrupt, RedisStore
 
 from .conftest import FakeClock
@@ -316,7 +317,7 @@ async def test_from_url_owns_its_client_and_a_given_client_stays_open(
 
 
 def test_header_bound_matches_the_script() -> None:
-    assert f"'GETRANGE', KEYS[1], 0, {redis_module._HEADER_MAX - 1})" in redis_module._SAVE_SCRIPT
+    assert f"'GETRANGE', KEYS[1], 0, {redis_module._HEADER_MAX - 1})" in redis_save._SAVE_SCRIPT
     assert len(b"%d %s|" % (2**64, b"f" * 16)) <= redis_module._HEADER_MAX
 
 
@@ -327,14 +328,14 @@ def test_write_ids_are_distinct_across_calls_and_forked_workers() -> None:
     import random
     import re
 
-    ids = {redis_module._new_write_id() for _ in range(1000)}
+    ids = {redis_save._new_write_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(re.fullmatch(r"[0-9a-f]{16}", write_id) for write_id in ids)
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
         random.seed(1234)
-        os.write(write, redis_module._new_write_id().encode())
+        os.write(write, redis_save._new_write_id().encode())
         os._exit(0)
     os.close(write)
     os.waitpid(child, 0)
@@ -344,11 +345,11 @@ def test_write_ids_are_distinct_across_calls_and_forked_workers() -> None:
     try:
         random.seed(1234)
         assert re.fullmatch(r"[0-9a-f]{16}", in_child)
-        assert in_child != redis_module._new_write_id()  # the child reseeded, not a copy
+        assert in_child != redis_save._new_write_id()  # the child reseeded, not a copy
         random.seed(1234)
-        first = redis_module._new_write_id()
+        first = redis_save._new_write_id()
         random.seed(1234)
-        assert redis_module._new_write_id() != first  # the global seed plays no part
+        assert redis_save._new_write_id() != first  # the global seed plays no part
     finally:
         random.setstate(state)
 
