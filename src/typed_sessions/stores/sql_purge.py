@@ -66,7 +66,7 @@ async def _purge_forever(
         try:
             purged = await purge(batch=batch)
         except StoreError as exc:
-            _logger.warning("purging expired sessions failed: %s", exc)
+            _logger.warning("purging expired sessions failed (%s)", type(exc).__name__)
         else:
             _logger.debug("purged %d expired sessions", purged)
         await asyncio.sleep(every.total_seconds())
