@@ -293,6 +293,14 @@ class RedisSubjectIndex:
         """Send ``commands`` in one pipeline (not a transaction): one round trip per node."""
         if not commands:
             return []
+        replies = await self._send(commands)
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                _unavailable(reply)
+        return replies
+
+    async def _send(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """One pipeline (not a transaction); each command's error is its reply."""
         try:
             with self._limit():
                 pipe = self.client.pipeline(transaction=False)
@@ -301,9 +309,6 @@ class RedisSubjectIndex:
                 replies: list[Any] = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError, TimeoutError) as exc:
             _unavailable(exc)
-        for reply in replies:
-            if isinstance(reply, BaseException):
-                _unavailable(reply)
         return replies
 
     async def _script(self, script: Script, keys: tuple[str, ...], *args: str | bytes) -> Any:
@@ -324,14 +329,7 @@ class RedisSubjectIndex:
         """Run ``script`` on each ``(key, *arguments)`` in one pipeline; a server without
         the script gets it once (``SCRIPT LOAD``) and the calls it refused again."""
         commands: list[tuple[Any, ...]] = [("EVALSHA", script.sha, 1, *call) for call in calls]
-        try:
-            with self._limit():
-                pipe = self.client.pipeline(transaction=False)
-                for command in commands:
-                    pipe.execute_command(*command)
-                replies: list[Any] = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError, TimeoutError) as exc:
-            _unavailable(exc)
+        replies = await self._send(commands)
         missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if missing:
             try:
