@@ -6,20 +6,17 @@ session are all answered 200 and the counter ends twenty higher.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from fastapi import FastAPI
 
-from typed_sessions import MemoryStore, SessionDep, session_middleware
-
-DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
+from typed_sessions import MemoryStore, SessionDep, secret_from_env, session_middleware
 
 app = FastAPI()
 app.add_middleware(
     session_middleware,
     store=MemoryStore(dict[str, Any]),
-    keys=os.environ.get("SESSION_SECRET", DEMO_SECRET),
+    keys=secret_from_env("SESSION_SECRET"),
     take_turns=True,  # one request of a session at a time, from its load to its commit
     turn_timeout=10.0,  # a turn that does not come in 10 s: 409 (reason "session_busy")
 )

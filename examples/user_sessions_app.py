@@ -23,15 +23,14 @@ from typed_sessions import (
     SessionStore,
     StoreError,
     make_header_dependency,
+    secret_from_env,
     store_error_handler,
     utc_now,
 )
 
-DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
-
 
 def create_app(
-    store: SessionStore[dict[str, Any]], secret: str = DEMO_SECRET, *, clock: Clock = utc_now
+    store: SessionStore[dict[str, Any]], secret: str, *, clock: Clock = utc_now
 ) -> FastAPI:
     current = make_header_dependency(store, lambda session: True, keys=secret, clock=clock)
     recently_signed_in = current.fresh(within=timedelta(minutes=5))
@@ -93,7 +92,7 @@ def app_from_env() -> FastAPI:
         dict[str, Any],
         prefix=os.environ.get("TYPED_SESSIONS_PREFIX", "users:"),
     )
-    return create_app(store, os.environ.get("TYPED_SESSIONS_SECRET", DEMO_SECRET))
+    return create_app(store, secret_from_env("TYPED_SESSIONS_SECRET"))
 
 
-app = create_app(MemoryStore(dict[str, Any]))
+app = create_app(MemoryStore(dict[str, Any]), secret_from_env("SESSION_SECRET"))

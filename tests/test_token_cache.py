@@ -24,7 +24,7 @@ from typed_sessions import (
 )
 from typed_sessions.core.signing import verify_token_at
 
-from .middleware.conftest import BASE, SpyStore, build_app, token_of
+from .middleware.conftest import BASE, COOKIE, SpyStore, build_app, token_of
 
 OTHER_SECRET = "another-secret-of-at-least-thirty-two-bytes!"
 HOUR = timedelta(hours=1)
@@ -190,7 +190,7 @@ async def test_an_ended_session_ends_at_once_though_its_token_is_cached(
         loads = store.loads
         await c.get("/invalidate")
         assert store.loads == loads + 1  # every request reads the store
-        c.cookies.set("session", token)  # the old cookie, replayed
+        c.cookies.set(COOKIE, token)  # the old cookie, replayed
         assert (await c.get("/read")).json() == {}
         assert store.loads == loads + 2
 
@@ -208,7 +208,7 @@ async def test_an_expired_session_stays_expired_though_its_token_is_cached(
         assert cached(keyring, token)
         clock.advance(timedelta(minutes=6))  # idle past: the record is over, the token not
         assert (await c.get("/read")).json() == {}
-        c.cookies.set("session", token)
+        c.cookies.set(COOKIE, token)
         clock.advance(HOUR)  # now the token is too old as well: refused, and forgotten
         assert (await c.get("/read")).json() == {}
         assert not cached(keyring, token)

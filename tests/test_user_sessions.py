@@ -15,7 +15,7 @@ import pytest
 from examples.user_sessions_app import create_app
 from typed_sessions import SessionStore
 
-from .conftest import FakeClock
+from .conftest import SECRET, FakeClock
 from .stores import HARNESSES
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +26,7 @@ STORES = ["memory", "redis"]
 async def app_for(kind: str, clock: FakeClock | None = None) -> AsyncIterator[httpx.AsyncClient]:
     async with HARNESSES[kind]() as harness:
         store: SessionStore[dict[str, Any]] = harness.store
-        app = create_app(store, clock=clock or harness.now)
+        app = create_app(store, SECRET, clock=clock or harness.now)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as c:
             yield c

@@ -10,7 +10,6 @@ Run: ``SESSION_SECRET=... uvicorn examples.migration.after_authx_extra:app``
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,10 +20,9 @@ from typed_sessions import (
     MemoryStore,
     SessionDep,
     SessionStore,
+    secret_from_env,
     session_middleware,
 )
-
-DEMO_SECRET = "DONOTUSE-set-SESSION_SECRET-to-32-random-bytes"
 
 
 def create_app(secret: str, store: SessionStore[dict[str, Any]]) -> FastAPI:
@@ -46,4 +44,4 @@ def create_app(secret: str, store: SessionStore[dict[str, Any]]) -> FastAPI:
     return app
 
 
-app = create_app(os.environ.get("SESSION_SECRET", DEMO_SECRET), MemoryStore(dict[str, Any]))
+app = create_app(secret_from_env("SESSION_SECRET"), MemoryStore(dict[str, Any]))

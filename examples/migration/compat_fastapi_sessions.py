@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 from fastapi import Depends, FastAPI, HTTPException, Response
 from pydantic import BaseModel
 
+from typed_sessions import secret_from_env
 from typed_sessions.compat.fastapi_sessions.backends.implementations import InMemoryBackend
 from typed_sessions.compat.fastapi_sessions.frontends.implementations import (
     CookieParameters,
@@ -30,7 +31,7 @@ cookie = SessionCookie(
     cookie_name="cookie",
     identifier="general_verifier",
     auto_error=True,
-    secret_key="DONOTUSE-make-one-with-python-m-typed_sessions-keygen",
+    secret_key=secret_from_env("SESSION_SECRET"),  # the page: a literal; never in source
     cookie_params=cookie_params,
 )
 backend = InMemoryBackend[UUID, SessionData]()
