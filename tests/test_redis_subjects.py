@@ -405,3 +405,13 @@ def test_the_end_script_finds_the_records_own_subject_field(subject: str) -> Non
         last = record.rindex(',"subject":')
         assert record[last:].startswith(redis_index.subject_fragment(subject))
         assert record.count(redis_index.subject_fragment(subject)) == 1 + (subject == "ada")
+
+
+def test_zrange_replies_are_read_flat_or_paired() -> None:
+    """redis-py 5.0 answers ZRANGE ... WITHSCORES in a pipeline flat; later ones pair it."""
+    from typed_sessions.stores.redis_index import _scored
+
+    paired = [(b"a", 1.0), (b"b", 2.0)]
+    flat = [b"a", b"1", b"b", b"2"]
+    assert _scored(paired) == _scored(flat) == [("a", 1.0), ("b", 2.0)]
+    assert _scored([]) == []

@@ -169,10 +169,7 @@ class RedisSubjectIndex:
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
             replies = await self._pipeline([("ZRANGE", key, 0, -1, "WITHSCORES") for key in batch])
-            entries = {
-                key: [(_text(member), float(score)) for member, score in members]
-                for key, members in zip(batch, replies, strict=True)
-            }
+            entries = {key: _scored(members) for key, members in zip(batch, replies, strict=True)}
             ended += await self._end(entries, _ANY_SUBJECT)
         return ended
 
@@ -184,7 +181,7 @@ class RedisSubjectIndex:
         replies = await self._pipeline(
             [("ZREMRANGEBYSCORE", key, "-inf", now), ("ZRANGE", key, 0, -1, "WITHSCORES")]
         )
-        return [(_text(member), float(score)) for member, score in replies[1]]
+        return _scored(replies[1])
 
     async def _live(self, subject: str) -> list[tuple[_Entry, SessionInfo]]:
         """``subject``'s live sessions, oldest first, with their entries; drop dead ones."""
@@ -358,3 +355,11 @@ def _record(value: bytes | str | None) -> Session[Any] | None:
         return _RECORD.validate_json(payload[header.end() :])
     except ValidationError:
         return None
+
+
+def _scored(reply: list[Any]) -> list[_Entry]:
+    """A ``ZRANGE ... WITHSCORES`` reply as (member, score) pairs: redis-py pairs them
+    (5.1 and later), or gives them flat, member and score in turn (5.0)."""
+    if reply and not isinstance(reply[0], list | tuple):
+        reply = list(zip(reply[::2], reply[1::2], strict=True))
+    return [(_text(member), float(score)) for member, score in reply]
