@@ -147,7 +147,10 @@ class SessionCodec(Generic[T]):
             SessionTooLargeError: the data's JSON is longer than ``max_data_bytes``.
         """
         try:
-            raw: bytes = self._record.serializer.to_json(session)
+            # ``Session`` leaves its ID out of pydantic's JSON (see there); a stored
+            # record names its session, so the ID goes first, as a JSON string.
+            rest: bytes = self._record.serializer.to_json(session)
+            raw = b'{"id":' + to_json(session.id) + b"," + rest[1:]
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
         limit = self.max_data_bytes

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import Field
 
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.subjects import Device, check_subject
@@ -82,9 +84,13 @@ class Session(Generic[T_co]):
     ``auth_time`` when that subject last authenticated, and ``device`` what the session
     started from (see :func:`~typed_sessions.device_from`). Stores with a subject index
     list and end a subject's sessions by these.
+
+    pydantic leaves the ID out when it serializes a record, so a FastAPI route declared to
+    return ``Session[...]`` (or with it as ``response_model``) never sends the bearer
+    secret in its body; stores keep it (see :class:`~typed_sessions.core.codec.SessionCodec`).
     """
 
-    id: SessionId = field(repr=False)
+    id: Annotated[SessionId, Field(exclude=True)] = field(repr=False)
     data: T_co
     created_at: datetime
     last_active: datetime
