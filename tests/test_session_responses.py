@@ -65,7 +65,8 @@ async def test_a_returned_session_carries_no_id(path: str) -> None:
     assert '"id"' not in answer.text
     assert "ada" in answer.text  # the rest of the record is there
     stored = await store.load(session_id)  # the store still names the session
-    assert stored is not None and stored.id == session_id
+    assert stored is not None
+    assert stored.id == session_id
 
 
 def test_the_openapi_schema_names_no_id() -> None:
