@@ -8,13 +8,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from pydantic import BaseModel
 from starlette.types import Message, Receive, Scope, Send
+from typing_extensions import TypedDict
 
 from typed_sessions.adapters.errors import SessionMiddlewareMissingError
 from typed_sessions.adapters.middleware import SessionMiddleware, session_middleware
 from typed_sessions.adapters.session_deps import SessionDep, get_session_manager
 from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.signing import Keyring
+from typed_sessions.stores.memory import MemoryStore
 
 from .conftest import BASE, SpyStore, session_cookies
 
@@ -147,3 +150,25 @@ async def test_state_and_dependency_hold_the_same_manager(
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
         assert (await c.get("/")).json() is True
+
+
+class Profile(BaseModel):
+    name: str
+
+
+class Cart(TypedDict):
+    items: list[str]
+
+
+def test_a_store_of_typed_data_is_refused_at_construction(keyring: Keyring) -> None:
+    """The middleware's session is a dict: a store of a model would fail on the second
+    request (the loaded record holds a model), so it is refused when the app builds."""
+    refused: tuple[object, ...] = (Profile, list[int], int | str)
+    accepted: tuple[object, ...] = (dict[str, Any], dict, Any, dict[str, int], Cart)
+    for data_type in refused:
+        typed: MemoryStore[Any] = MemoryStore(data_type)
+        with pytest.raises(TypeError, match="keeps a dict in each session"):
+            session_middleware(FastAPI(), store=typed, keys=keyring)
+    for data_type in accepted:
+        fine: MemoryStore[Any] = MemoryStore(data_type)
+        session_middleware(FastAPI(), store=fine, keys=keyring)

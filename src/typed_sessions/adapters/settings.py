@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, TypeAlias, TypedDict
+from typing import Any, Final, TypeAlias, TypedDict, get_origin
+
+from typing_extensions import is_typeddict
 
 from typed_sessions.adapters.responses import ErrorMapping, default_error_mapping
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
+from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.cookies import (
     CookieSettings,
     is_http_token,
@@ -85,6 +88,7 @@ class SessionSettings:
     max_age: float = field(init=False, repr=False)  # the token's, in seconds
 
     def __post_init__(self) -> None:
+        check_mapping_store(self.store)
         if not isinstance(self.cookie, CookieSettings):
             raise TypeError(f"cookie must be a CookieSettings, not {type(self.cookie).__name__}")
         if self.save_attempts < 1:
@@ -131,6 +135,30 @@ class SessionSettings:
                 logger.log(level, "typed-sessions: %s", message)
             else:
                 logger.log(level, "typed-sessions: %s [sid#%s]", message, id_digest(session_id))
+
+
+def check_mapping_store(store: object) -> None:
+    """Refuse a store whose records do not hold a ``dict`` (the middleware's session is one).
+
+    Stores with a :class:`~typed_sessions.core.codec.SessionCodec` (every store of the
+    library) say their data type; another store is trusted.
+
+    Raises:
+        TypeError: the store holds a model, dataclass or any other non-``dict`` type.
+    """
+    codec = getattr(store, "codec", None)
+    if not isinstance(codec, SessionCodec):
+        return
+    data_type: object = codec.data_type
+    if data_type is Any or data_type is dict or get_origin(data_type) is dict:
+        return
+    if isinstance(data_type, type) and is_typeddict(data_type):
+        return
+    raise TypeError(
+        f"the session middleware keeps a dict in each session; this store holds "
+        f"{getattr(data_type, '__name__', data_type)!s}: pass MemoryStore(dict[str, Any]) "
+        "(or RedisStore(..., dict[str, Any])), or use make_cookie_dependency for typed data"
+    )
 
 
 # Tokens whose signature held but that cannot be used: the cookie is ours, so it is cleared.
