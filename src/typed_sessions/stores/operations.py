@@ -189,23 +189,18 @@ async def move_session(
 ) -> Result[Session[T], UpdateError]:
     """Move ``session`` to a new ID holding ``data``, then end the old record.
 
-    The new record keeps the old one's lifetime (its absolute deadline still counts from
-    the old start) and is saved first. The old record is then ended with a
-    compare-and-set; when another request saved it meanwhile, ``rebase_data`` turns the
-    newest data into the new record's (it may run more than once: no side effects), that
-    is saved to the new record, and the ending is tried again. So nothing is lost, and
-    whatever fails, fails while the old session still stands.
+    The new record keeps the old one's lifetime and is saved first. The old record is then
+    ended with a compare-and-set; when another request saved it meanwhile, ``rebase_data``
+    (no side effects: it may run more than once) turns the newest data into the new
+    record's, which is saved, and the ending tried again. Nothing is lost, and whatever
+    fails, fails while the old session still stands.
 
-    Returns the new record; ``Err(SessionNotFound())`` when the old session had ended
-    (never brought back: the new record is removed); ``Err(TooManyConflicts(...))`` when
-    it kept changing (the new record is removed, the old one left as it was).
-
-    ``signed_in``: a subject that has just authenticated (a sign-in or a fresh
-    authentication): the new record belongs to it, with ``auth_time`` now (and
-    ``device``, when given, as the device it signed in from).
-
-    ``on_orphan`` is told the ID of a new record that could not be removed again (it
-    expires by itself; nobody holds a token for it).
+    Returns the new record; ``Err(SessionNotFound())`` when the old session had ended (the
+    new record is removed, the old never brought back); ``Err(TooManyConflicts(...))``
+    when it kept changing (the new record removed, the old left as it was).
+    ``signed_in``: a subject that has just authenticated: the new record is its, with
+    ``auth_time`` now (and ``device``, when given). ``on_orphan`` is told the ID of a new
+    record that could not be removed again (it expires by itself; nobody holds its token).
 
     Raises:
         StoreError: the store failed, or held the fresh ID already; the old session is
@@ -220,7 +215,19 @@ async def move_session(
     saved = await store.save(touch_session(fresh, expiry, now=now))
     if not isinstance(saved, Ok):  # a fresh 256-bit ID already taken: never expected
         raise StoreError("the store already holds a freshly generated session ID")
-    moved = saved.value
+    return await _end_moved(store, session, saved.value, rebase_data, attempts, clock, on_orphan)
+
+
+async def _end_moved(
+    store: SessionStore[T],
+    session: Session[T],
+    moved: Session[T],
+    rebase_data: Callable[[T], T],
+    attempts: int,
+    clock: Clock,
+    on_orphan: Callable[[SessionId], object] | None,
+) -> Result[Session[T], UpdateError]:
+    """End ``session``, carrying what others saved to it meanwhile into ``moved``."""
 
     async def carry(latest: Session[T]) -> Session[T]:
         nonlocal moved
