@@ -17,9 +17,11 @@ from redis.asyncio import Redis
 
 from typed_sessions import MemoryStore, SessionCodec
 from typed_sessions.stores.redis import RedisStore
+from typed_sessions.stores.sql import SqlStore
 
 ROOT = Path(__file__).resolve().parent.parent
 URL = "redis://127.0.0.1:6379/0"  # no connection is made in this file
+SQL_URL = "sqlite+aiosqlite://"  # nor here: the engine connects on its first call
 
 
 class User(BaseModel):
@@ -33,6 +35,9 @@ def test_stores_of_a_class_are_of_that_class() -> None:
     store = RedisStore.from_url(URL, User)
     assert_type(store, RedisStore[User])
     assert_type(RedisStore(Redis.from_url(URL), User), RedisStore[User])
+    sql = SqlStore.from_url(SQL_URL, User)
+    assert_type(sql, SqlStore[User])
+    assert_type(SqlStore(sql.engine, User), SqlStore[User])
 
 
 def test_a_union_data_type_takes_its_type_from_the_annotation() -> None:
@@ -40,6 +45,8 @@ def test_a_union_data_type_takes_its_type_from_the_annotation() -> None:
     assert_type(union, MemoryStore[int | str])
     redis_union: RedisStore[int | str] = RedisStore.from_url(URL, int | str)
     assert_type(redis_union, RedisStore[int | str])
+    sql_union: SqlStore[int | str] = SqlStore.from_url(SQL_URL, int | str)
+    assert_type(sql_union, SqlStore[int | str])
     unannotated = MemoryStore(int | str)  # type: ignore[var-annotated]  # mypy: needs one
     del unannotated
 
@@ -79,11 +86,14 @@ def test_pyright_refuses_a_store_of_unknown_data_and_sees_redis_results(tmp_path
         from redis.asyncio import Redis  # pyright: ignore[reportUnusedImport]
         from typed_sessions.stores.memory import MemoryStore
         from typed_sessions.stores.redis import RedisStore
+        from typed_sessions.stores.sql import SqlStore
 
         unannotated = MemoryStore(int | str)
         annotated: MemoryStore[int | str] = MemoryStore(int | str)
         store = RedisStore.from_url("redis://", int)
         reveal_type(store)
+        sql = SqlStore.from_url("sqlite+aiosqlite://", int)
+        reveal_type(sql)
 
         async def get(client: Redis) -> None:
             reveal_type(await client.get("k"))
@@ -93,4 +103,5 @@ def test_pyright_refuses_a_store_of_unknown_data_and_sees_redis_results(tmp_path
     assert 'Type of "unannotated" is "MemoryStore[Unknown]"' in out
     assert out.count("error:") == 1, out  # the annotated one is fine
     assert 'Type of "store" is "RedisStore[int]"' in out
+    assert 'Type of "sql" is "SqlStore[int]"' in out
     assert 'is "bytes | str | None"' in out

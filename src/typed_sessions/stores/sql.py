@@ -13,7 +13,8 @@ expires_at > now`` (or one ``INSERT`` for a new record, refused by the primary k
 the ID exists), whose row count decides ``Ok`` or ``Err(Conflict)``. Only a refused save
 costs a second statement: a ``SELECT`` of the stored version, to report it in
 ``Conflict.found`` (``None`` when the record is gone). Saving an ended record is one
-conditional ``DELETE`` (a compare-and-set delete). The table layout is in
+conditional ``DELETE`` (a compare-and-set delete); these writes are in
+:mod:`typed_sessions.stores.sql_save`. The table layout is in
 :mod:`typed_sessions.stores.sql_table`.
 """
 
@@ -22,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
-from sqlalchemy import Delete, Table, Update, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
@@ -38,14 +38,11 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import SessionInfo, checked_subject
-from typed_sessions.stores.protocol import (
-    Conflict,
-    StoreCorruptError,
-    StoreUnavailableError,
-)
+from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 from typed_sessions.stores.sql_calls import SqlCalls
 from typed_sessions.stores.sql_purge import purge_expired, purging
 from typed_sessions.stores.sql_rows import decode_record, inserted_row, updated_values
+from typed_sessions.stores.sql_save import SqlWrites
 from typed_sessions.stores.sql_statements import Statements
 from typed_sessions.stores.sql_subjects import SqlSubjects
 from typed_sessions.stores.sql_table import session_table, to_micros
@@ -53,6 +50,7 @@ from typed_sessions.stores.sql_table import session_table, to_micros
 __all__ = ["DEFAULT_SQL_TIMEOUT", "OnCorrupt", "SqlStore"]
 
 T = TypeVar("T")
+_D = TypeVar("_D")  # from_url's data type: the class's T is unknown in a classmethod
 
 OnCorrupt: TypeAlias = Literal["raise", "discard"]
 """What a :class:`SqlStore` does with a stored row it cannot read."""
@@ -61,7 +59,6 @@ DEFAULT_SQL_TIMEOUT = 5.0
 """Seconds one store call may take before it fails with ``StoreUnavailableError``."""
 
 _logger = logging.getLogger(__name__)
-_ATTEMPTS: Final = 3  # a save refused, then the version read equals the expected: retry
 
 
 class SqlStore(Generic[T]):
@@ -95,7 +92,7 @@ class SqlStore(Generic[T]):
 
     @overload
     def __init__(
-        self: SqlStore[T],
+        self,
         engine: AsyncEngine,
         data_type: type[T],
         *,
@@ -108,9 +105,9 @@ class SqlStore(Generic[T]):
 
     @overload
     def __init__(
-        self: SqlStore[Any],
+        self,
         engine: AsyncEngine,
-        data_type: Any,
+        data_type: object,
         *,
         table: Table | None = ...,
         timeout: float | None = ...,
@@ -157,6 +154,7 @@ class SqlStore(Generic[T]):
         self._sql = Statements.build(self.table, cap=max_per_subject)
         self._owns_engine = False
         self._calls = SqlCalls(engine, timeout)
+        self._writes = SqlWrites(self._calls, self._sql)
         self._subjects = SqlSubjects(
             self._calls,
             self._sql,
@@ -171,7 +169,7 @@ class SqlStore(Generic[T]):
     def from_url(
         cls,
         url: str,
-        data_type: type[T],
+        data_type: type[_D],
         *,
         table: Table | None = ...,
         timeout: float | None = ...,
@@ -179,14 +177,14 @@ class SqlStore(Generic[T]):
         on_corrupt: OnCorrupt = ...,
         max_per_subject: int | None = ...,
         **engine_options: Any,
-    ) -> SqlStore[T]: ...
+    ) -> SqlStore[_D]: ...
 
     @overload
     @classmethod
     def from_url(
         cls,
         url: str,
-        data_type: Any,
+        data_type: object,
         *,
         table: Table | None = ...,
         timeout: float | None = ...,
@@ -194,7 +192,8 @@ class SqlStore(Generic[T]):
         on_corrupt: OnCorrupt = ...,
         max_per_subject: int | None = ...,
         **engine_options: Any,
-    ) -> SqlStore[Any]: ...
+        # _D comes from the context, as in `store: SqlStore[A | B] = SqlStore.from_url(...)`
+    ) -> SqlStore[_D]: ...  # pyright: ignore[reportInvalidTypeVarUse]
 
     @classmethod
     def from_url(
@@ -208,7 +207,7 @@ class SqlStore(Generic[T]):
         on_corrupt: OnCorrupt = "raise",
         max_per_subject: int | None = None,
         **engine_options: Any,
-    ) -> SqlStore[T]:
+    ) -> SqlStore[Any]:
         """Make a store with its own engine for ``url`` (for example
         ``postgresql+asyncpg://user@host/db``, ``mysql+aiomysql://...``,
         ``sqlite+aiosqlite:///sessions.db``); close it with :meth:`aclose` or ``async with``.
@@ -219,7 +218,7 @@ class SqlStore(Generic[T]):
         engine_options.setdefault("isolation_level", "AUTOCOMMIT")
         engine_options.setdefault("skip_autocommit_rollback", True)
         engine = create_async_engine(url, **engine_options)
-        store: SqlStore[T] = cls(
+        store: SqlStore[Any] = cls(
             engine,
             data_type,
             table=table,
@@ -301,14 +300,14 @@ class SqlStore(Generic[T]):
         now = to_micros(self._clock())
         params: dict[str, Any] = {"b_key": key, "b_now": now, "b_expected": session.version}
         if to_micros(session.expires_at) <= now:
-            done = await self._end(params)
+            done = await self._writes.end(params)
         elif session.version == 0:
-            done = await self._insert(params, inserted_row(key, saved, data))
+            done = await self._writes.insert(params, inserted_row(key, saved, data))
             if done is None and saved.subject is not None:
                 await self._subjects.enforce_cap(saved.subject, now)
         else:
             params |= updated_values(saved, data)
-            done = await self._compare_and_set(self._sql.update, params)
+            done = await self._writes.update(params)
         return Ok(saved) if done is None else Err(done)
 
     async def delete(self, session_id: SessionId) -> None:
@@ -359,7 +358,7 @@ class SqlStore(Generic[T]):
     @asynccontextmanager
     async def purging(
         self, every: timedelta = timedelta(minutes=5), *, batch: int = 1000
-    ) -> AsyncIterator[asyncio.Task[None]]:
+    ) -> AsyncGenerator[asyncio.Task[None], None]:
         """Run :meth:`purge_expired` every ``every`` in a background task while the block
         runs (for an app's lifespan); a failed purge is logged and tried again later."""
         async with purging(self.purge_expired, every, batch=batch) as task:
@@ -367,51 +366,6 @@ class SqlStore(Generic[T]):
 
     def _now(self) -> int:
         return to_micros(self._clock())
-
-    async def _compare_and_set(
-        self, statement: Update | Delete, params: Mapping[str, Any]
-    ) -> Conflict | None:
-        """Run a conditional write; on no row, read the stored version for the conflict."""
-        expected = params["b_expected"]
-        found = None
-        for _ in range(_ATTEMPTS):
-            if await self._calls.write(statement, params) == 1:
-                return None
-            found = await self._found(params)
-            if found != expected:  # the usual case: a newer version, or no live record
-                break
-            # The row was at our version when read again (re-created in between): retry.
-        return Conflict(expected=expected, found=found)
-
-    async def _end(self, params: Mapping[str, Any]) -> Conflict | None:
-        """Save an ended record: a compare-and-set delete (version 0: nothing to delete)."""
-        if params["b_expected"] != 0:
-            return await self._compare_and_set(self._sql.end, params)
-        found = await self._found(params)
-        return None if found is None else Conflict(expected=0, found=found)
-
-    async def _insert(self, params: Mapping[str, Any], row: dict[str, Any]) -> Conflict | None:
-        """Insert a new record; the primary key refuses it when the ID is taken."""
-        for _ in range(_ATTEMPTS):
-            try:
-                await self._calls.write(self._sql.insert, row)
-            except IntegrityError:
-                found = await self._found(params)
-                if found is not None:
-                    return Conflict(expected=0, found=found)
-                # An expired row not purged yet holds the key: drop it, then insert again.
-                await self._calls.write(self._sql.drop_expired, params)
-            else:
-                return None
-        raise StoreUnavailableError("could not insert a new session record (key kept busy)")
-
-    async def _found(self, params: Mapping[str, Any]) -> int | None:
-        row = await self._calls.fetch(
-            self._sql.version,
-            {"b_key": params["b_key"], "b_now": params["b_now"]},
-            retry_stale=True,
-        )
-        return None if row is None else int(row[0])
 
     async def _corrupt(self, key: str, version: int, reason: str) -> Session[T] | None:
         """Raise ``StoreCorruptError`` or, when discarding, delete the row and return None."""
