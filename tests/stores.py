@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -99,7 +99,7 @@ def valkey_harness(**options: Any) -> Any:
 
 
 @asynccontextmanager
-async def sql_harness(url: str, **options: Any) -> AsyncIterator[StoreHarness]:
+async def sql_harness(url: str, **options: Any) -> AsyncGenerator[StoreHarness, None]:
     """A table of the test's own in the database at ``url``, dropped afterwards. Expiry
     follows the store's clock (no native TTL), so a hand-moved clock is enough."""
     clock = FakeClock(utc_now())
@@ -127,7 +127,7 @@ def mariadb_harness(**options: Any) -> Any:
 
 
 @asynccontextmanager
-async def sqlite_file_harness(**options: Any) -> AsyncIterator[StoreHarness]:
+async def sqlite_file_harness(**options: Any) -> AsyncGenerator[StoreHarness, None]:
     with tempfile.TemporaryDirectory(prefix="typed-sessions-sqlite-") as folder:
         url = f"sqlite+aiosqlite:///{folder}/sessions.db"
         async with sql_harness(url, **options) as made:
