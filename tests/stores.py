@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import AsyncGenerator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,7 +93,7 @@ async def redis_cluster_harness(**options: Any) -> AsyncGenerator[StoreHarness, 
         await client.aclose()
 
 
-def valkey_harness(**options: Any) -> Any:
+def valkey_harness(**options: Any) -> AbstractAsyncContextManager[StoreHarness]:
     """A Valkey server of the test run's own, through the same ``redis.asyncio`` client."""
     return redis_harness(require_valkey(), **options)
 
@@ -118,11 +118,11 @@ async def sql_harness(url: str, **options: Any) -> AsyncGenerator[StoreHarness, 
         await store.aclose()
 
 
-def postgres_harness(**options: Any) -> Any:
+def postgres_harness(**options: Any) -> AbstractAsyncContextManager[StoreHarness]:
     return sql_harness(require_postgres(), **options)
 
 
-def mariadb_harness(**options: Any) -> Any:
+def mariadb_harness(**options: Any) -> AbstractAsyncContextManager[StoreHarness]:
     return sql_harness(require_mariadb(), **options)
 
 
@@ -134,11 +134,11 @@ async def sqlite_file_harness(**options: Any) -> AsyncGenerator[StoreHarness, No
             yield made
 
 
-def sqlite_memory_harness(**options: Any) -> Any:
+def sqlite_memory_harness(**options: Any) -> AbstractAsyncContextManager[StoreHarness]:
     return sql_harness("sqlite+aiosqlite://", **options)
 
 
-HARNESSES: dict[str, Callable[..., Any]] = {
+HARNESSES: dict[str, Callable[..., AbstractAsyncContextManager[StoreHarness]]] = {
     "memory": memory_harness,
     "redis": redis_harness,
     "redis-cluster": redis_cluster_harness,
