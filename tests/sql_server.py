@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -160,7 +160,7 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server() -> Generator[PostgresServer, None, None]:
     """A started :class:`PostgresServer`, stopped and removed afterwards (skip if
     impossible; fail under CI)."""
     try:

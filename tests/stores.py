@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,13 +93,13 @@ async def redis_cluster_harness(**options: Any) -> AsyncGenerator[StoreHarness, 
         await client.aclose()
 
 
-def valkey_harness(**options: Any) -> Any:
+def valkey_harness(**options: Any) -> AbstractAsyncContextManager[StoreHarness]:
     """A Valkey server of the test run's own, through the same ``redis.asyncio`` client."""
     return redis_harness(require_valkey(), **options)
 
 
 @asynccontextmanager
-async def sql_harness(url: str, **options: Any) -> AsyncIterator[StoreHarness]:
+async def sql_harness(url: str, **options: Any) -> AsyncGenerator[StoreHarness, None]:
     """A table of the test's own in the database at ``url``, dropped afterwards. Expiry
     follows the store's clock (no native TTL), so a hand-moved clock is enough."""
     clock = FakeClock(utc_now())
@@ -118,27 +118,27 @@ async def sql_harness(url: str, **options: Any) -> AsyncIterator[StoreHarness]:
         await store.aclose()
 
 
-def postgres_harness(**options: Any) -> Any:
+def postgres_harness(**options: Any) -> AbstractAsyncContextManager[StoreHarness]:
     return sql_harness(require_postgres(), **options)
 
 
-def mariadb_harness(**options: Any) -> Any:
+def mariadb_harness(**options: Any) -> AbstractAsyncContextManager[StoreHarness]:
     return sql_harness(require_mariadb(), **options)
 
 
 @asynccontextmanager
-async def sqlite_file_harness(**options: Any) -> AsyncIterator[StoreHarness]:
+async def sqlite_file_harness(**options: Any) -> AsyncGenerator[StoreHarness, None]:
     with tempfile.TemporaryDirectory(prefix="typed-sessions-sqlite-") as folder:
         url = f"sqlite+aiosqlite:///{folder}/sessions.db"
         async with sql_harness(url, **options) as made:
             yield made
 
 
-def sqlite_memory_harness(**options: Any) -> Any:
+def sqlite_memory_harness(**options: Any) -> AbstractAsyncContextManager[StoreHarness]:
     return sql_harness("sqlite+aiosqlite://", **options)
 
 
-HARNESSES: dict[str, Callable[..., Any]] = {
+HARNESSES: dict[str, Callable[..., AbstractAsyncContextManager[StoreHarness]]] = {
     "memory": memory_harness,
     "redis": redis_harness,
     "redis-cluster": redis_cluster_harness,

@@ -225,7 +225,7 @@ async def test_the_cookie_is_a_security_scheme_in_openapi(client: httpx.AsyncCli
 
 async def test_the_record_is_a_typed_sessions_record(page: dict[str, Any]) -> None:
     """Behind the page: a record with deadlines, under the UUID's ID, in a MemoryStore."""
-    backend = page["backend"]
+    backend: StoreBackend[UUID, Any] = page["backend"]  # the page's own SessionData
     async with client_for(page["app"]) as client:
         token = token_in(await client.post("/create_session/ann"))
     checked = verify_session_token(token, page["cookie"].keys, now=utc_now())

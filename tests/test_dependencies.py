@@ -343,7 +343,9 @@ async def test_verify_fn_refusing_gives_403(keyring: Keyring, verify: Verify) ->
         _, user = await env.login(name="bob")
         _, admin = await env.login(name="root", admin=True)
         for path in ["/me", "/maybe", "/header/me"]:
-            token_for = (lambda t: {"X-Session": t}) if path.startswith("/header") else None
+            token_for: Callable[[str], dict[str, str]] | None = (
+                (lambda t: {"X-Session": t}) if path.startswith("/header") else None
+            )
             for token, status in [(user, 403), (admin, 200)]:
                 if token_for is None:
                     response = await env.get(path, token)

@@ -143,16 +143,14 @@ def test_annotated_parameters_in_routes(keyring: Keyring) -> None:
     store: MemoryStore[YourModel] = MemoryStore(YourModel)
     required = make_cookie_dependency(store, verify, keys=keyring)
     optional = make_cookie_dependency(store, verify, keys=keyring, auto_error=False)
-    CurrentSession = Annotated[Session[YourModel], Depends(required)]
-    MaybeSession = Annotated[Session[YourModel] | None, Depends(optional)]
     app = FastAPI()
 
     @app.get("/me")
-    async def me(session: CurrentSession) -> YourModel:
+    async def me(session: Annotated[Session[YourModel], Depends(required)]) -> YourModel:
         return session.data
 
     @app.get("/maybe")
-    async def maybe(session: MaybeSession) -> str | None:
+    async def maybe(session: Annotated[Session[YourModel] | None, Depends(optional)]) -> str | None:
         return None if session is None else session.data.username
 
     assert {getattr(route, "path", "") for route in app.routes} >= {"/me", "/maybe"}

@@ -98,8 +98,6 @@ def build_app(store: FlakyStore, keys: Keyring, clock: FakeClock) -> FastAPI:
     )
     app = FastAPI()
     app.add_exception_handler(StoreError, store_error_handler)
-    CurrentSession = Annotated[Session[Cart], Depends(current)]
-    MaybeSession = Annotated[Session[Cart] | None, Depends(maybe)]
 
     @app.post("/app/visit")
     async def visit(response: Response) -> str:
@@ -126,11 +124,13 @@ def build_app(store: FlakyStore, keys: Keyring, clock: FakeClock) -> FastAPI:
         return response
 
     @app.get("/app/cart")
-    async def cart(session: CurrentSession) -> Cart:
+    async def cart(session: Annotated[Session[Cart], Depends(current)]) -> Cart:
         return session.data
 
     @app.post("/app/cart/{item}")
-    async def add(item: str, session: CurrentSession, response: Response) -> Cart:
+    async def add(
+        item: str, session: Annotated[Session[Cart], Depends(current)], response: Response
+    ) -> Cart:
         data = session.data.model_copy(update={"items": [*session.data.items, item]})
         match await store.save(replace_data(session, data, now=clock())):
             case Ok(saved):
@@ -140,7 +140,9 @@ def build_app(store: FlakyStore, keys: Keyring, clock: FakeClock) -> FastAPI:
                 return session.data
 
     @app.post("/app/login/{user}")
-    async def login(user: str, session: CurrentSession, response: Response) -> str:
+    async def login(
+        user: str, session: Annotated[Session[Cart], Depends(current)], response: Response
+    ) -> str:
         rotated = await rotate_session(
             response,
             store,
@@ -156,12 +158,16 @@ def build_app(store: FlakyStore, keys: Keyring, clock: FakeClock) -> FastAPI:
         return rotated.id
 
     @app.post("/app/logout")
-    async def logout(session: MaybeSession, response: Response) -> str:
+    async def logout(
+        session: Annotated[Session[Cart] | None, Depends(maybe)], response: Response
+    ) -> str:
         await end_session(response, store, session, cookie=COOKIE)
         return "bye"
 
     @app.post("/app/logout-redirect")
-    async def logout_redirect(session: MaybeSession) -> RedirectResponse:
+    async def logout_redirect(
+        session: Annotated[Session[Cart] | None, Depends(maybe)],
+    ) -> RedirectResponse:
         response = RedirectResponse("/", status_code=303)
         await end_session(response, store, None if session is None else session.id, cookie=COOKIE)
         return response

@@ -1,6 +1,9 @@
 """The memory store's subject index stays in step with its records, whatever happens:
 saves, subject changes, endings, deletes, expiry, sweeps, eviction and the cap."""
 
+# pyright: reportPrivateUsage=false
+# (the invariants read the store's records and index, by name)
+
 from __future__ import annotations
 
 import dataclasses

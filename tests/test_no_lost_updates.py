@@ -404,7 +404,7 @@ async def test_two_regenerates_leave_one_live_session(harness: StoreHarness) -> 
         first, second = await asyncio.gather(client.post("/regenerate"), client.post("/regenerate"))
     # A request that loaded the old record after the other one ended it finds no live
     # session and starts an empty one; only one can ever carry the old session on.
-    heirs = []
+    heirs: list[Session[dict[str, Any]]] = []
     for response in (first, second):
         if "set-cookie" in response.headers:
             record = await harness.store.load(id_in(response, harness))

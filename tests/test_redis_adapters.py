@@ -167,7 +167,9 @@ async def test_middleware_garbage_record_gives_503(
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
         assert (await client.get("/count")).status_code == 200
         verified = verify_session_token(
-            client.cookies["__Host-session"], Keyring.from_secrets(SECRET), now=store._clock()
+            client.cookies["__Host-session"],
+            Keyring.from_secrets(SECRET),
+            now=store._clock(),  # pyright: ignore[reportPrivateUsage]  # the store's own time
         )
         assert isinstance(verified, Ok)
         raw = Redis.from_url(server.url)

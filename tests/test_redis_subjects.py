@@ -5,15 +5,18 @@ The shared SubjectIndex contract runs against Redis, Cluster and Valkey in
 ``test_subject_contract.py``.
 """
 
+# pyright: reportPrivateUsage=false
+# (the order of the store's steps is checked through its internals, by name)
+
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 import pytest
 from redis.asyncio import BlockingConnectionPool, Connection, Redis, RedisCluster
@@ -24,6 +27,7 @@ from typed_sessions import (
     Ok,
     Session,
     SessionCodec,
+    SessionStore,
     StoreUnavailableError,
     new_session,
     session_handle,
@@ -38,6 +42,11 @@ from .stores import HARNESSES
 pytestmark = pytest.mark.anyio
 EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
 Data = dict[str, Any]
+
+
+def is_redis(store: SessionStore[Data]) -> TypeGuard[RedisStore[Data]]:
+    """A Redis store (of the data type every harness store holds)."""
+    return isinstance(store, RedisStore)
 
 
 @pytest.fixture
@@ -165,7 +174,7 @@ async def test_a_client_that_decodes_responses_works_the_same() -> None:
 @asynccontextmanager
 async def counting_store(
     prefix: str, **options: Any
-) -> AsyncIterator[tuple[RedisStore[Data], list[int]]]:
+) -> AsyncGenerator[tuple[RedisStore[Data], list[int]], None]:
     """A store whose every write to a connection (one round trip) is counted, but the
     pages of a ``SCAN`` (their number depends on the whole keyspace of the server)."""
     sent = [0]
@@ -367,7 +376,7 @@ async def test_ten_thousand_sessions_on_cluster_and_valkey(
     commands go to their nodes in parallel) is counted: their number does not grow."""
     async with HARNESSES[kind]() as harness:
         store = harness.store
-        assert isinstance(store, RedisStore)
+        assert is_redis(store)
         sessions = await sign_in_many(store, "ada", 10_000)
         rounds = [0]
         for name in ("_pipeline", "_script", "_pipelined_scripts"):

@@ -43,7 +43,7 @@ def test_blocked_session_data_refuses_every_write() -> None:
         return SessionClosedError("closed")
 
     session = SessionData({"a": 1})
-    session._blocked = closed
+    session.block(closed)
     writes: list[Callable[[], object]] = [
         lambda: session.__setitem__("b", 1),
         lambda: session.__delitem__("a"),
@@ -72,23 +72,23 @@ def test_reads_are_recorded_only_while_tracking() -> None:
     assert data.reads() == ReadSet(frozenset({"a", "missing", "c"}))
 
 
-@pytest.mark.parametrize(
-    ("read", "expected"),
-    [
-        (lambda d: list(d), ReadSet(key_set=True)),
-        (lambda d: len(d), ReadSet(key_set=True)),
-        (lambda d: list(d.keys()), ReadSet(key_set=True)),
-        (lambda d: list(reversed(d)), ReadSet(key_set=True)),
-        (lambda d: list(d.values()), ReadSet(everything=True)),
-        (lambda d: list(d.items()), ReadSet(everything=True)),
-        (lambda d: d.copy(), ReadSet(everything=True)),
-        (lambda d: d == {"a": 1}, ReadSet(everything=True)),
-        (lambda d: repr(d), ReadSet(everything=True)),
-        (lambda d: d.setdefault("a", 0), ReadSet(frozenset({"a"}))),
-        (lambda d: d.pop("a"), ReadSet(frozenset({"a"}))),
-        (lambda d: d.popitem(), ReadSet(key_set=True)),
-    ],
-)
+READS: list[tuple[Callable[[SessionData], object], ReadSet]] = [
+    (lambda d: list(d), ReadSet(key_set=True)),
+    (lambda d: len(d), ReadSet(key_set=True)),
+    (lambda d: list(d.keys()), ReadSet(key_set=True)),
+    (lambda d: list(reversed(d)), ReadSet(key_set=True)),
+    (lambda d: list(d.values()), ReadSet(everything=True)),
+    (lambda d: list(d.items()), ReadSet(everything=True)),
+    (lambda d: d.copy(), ReadSet(everything=True)),
+    (lambda d: d == {"a": 1}, ReadSet(everything=True)),
+    (lambda d: repr(d), ReadSet(everything=True)),
+    (lambda d: d.setdefault("a", 0), ReadSet(frozenset({"a"}))),
+    (lambda d: d.pop("a"), ReadSet(frozenset({"a"}))),
+    (lambda d: d.popitem(), ReadSet(key_set=True)),
+]
+
+
+@pytest.mark.parametrize(("read", "expected"), READS)
 def test_each_kind_of_read_is_recorded(
     read: Callable[[SessionData], object], expected: ReadSet
 ) -> None:

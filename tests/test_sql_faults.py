@@ -99,7 +99,7 @@ async def until_it_answers(store: SqlStore[Data]) -> None:
 async def test_stopped_under_load_then_started_loses_nothing_and_resumes(
     server: PostgresServer, store: SqlStore[Data]
 ) -> None:
-    sessions = []
+    sessions: list[Session[Data]] = []
     for i in range(8):
         result = await store.save(new_session({"n": 0, "i": i}, EXPIRY, now=utc_now()))
         assert isinstance(result, Ok)
@@ -155,7 +155,7 @@ async def test_http_503_while_stopped_no_500_and_the_session_survives(
         reply = await app_client.request(method, path)
         assert reply.status_code == 503, (method, path, reply.text)
     await start(server)
-    statuses = []
+    statuses: list[int] = []
     for _ in range(50):  # resumes by itself: no restart of the app or the store
         reply = await app_client.get("/session")
         statuses.append(reply.status_code)

@@ -93,6 +93,7 @@ async def test_purging_100k_expired_rows_in_batches_while_serving(store: SqlStor
             for i, session in enumerate(live):
                 current = await store.load(session.id)
                 assert current == session
+                assert current is not None
                 changed = replace_data(current, {"n": current.data["n"] + 1}, now=utc_now())
                 result = await store.save(changed)
                 assert isinstance(result, Ok)

@@ -62,7 +62,8 @@ def test_a_saved_record_decodes_to_itself(
             )
         ),
     )
-    assert loaded == Ok(session.__class__(**{**_fields(session), "version": 1}))
+    fields: dict[str, Any] = {**_fields(session), "version": 1}
+    assert loaded == Ok(session.__class__(**fields))
 
 
 def _fields(session: Any) -> dict[str, Any]:

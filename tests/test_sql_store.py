@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -69,7 +69,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[
 
 
 def clock_of(store: SqlStore[Any]) -> FakeClock:
-    clock = store._clock
+    clock = store._clock  # pyright: ignore[reportPrivateUsage]  # the clock it was given
     assert isinstance(clock, FakeClock)
     return clock
 
@@ -82,7 +82,7 @@ async def saved(store: SqlStore[Data], data: Data | None = None) -> Session[Data
 
 
 @contextmanager
-def statements(store: SqlStore[Any]) -> Iterator[list[str]]:
+def statements(store: SqlStore[Any]) -> Generator[list[str], None, None]:
     """Collect the first word of every statement the store's engine sends."""
     sent: list[str] = []
 
@@ -198,7 +198,7 @@ class Model(BaseModel):
 
 async def test_a_row_of_another_data_model_raises_store_corrupt(store: SqlStore[Data]) -> None:
     first = await saved(store, {"other": 1})
-    typed: SqlStore[Model] = SqlStore(store.engine, Model, table=store.table, clock=store._clock)
+    typed: SqlStore[Model] = SqlStore(store.engine, Model, table=store.table, clock=clock_of(store))
     with pytest.raises(StoreCorruptError):
         await typed.load(first.id)
     assert await store.load(first.id) == first  # the row is left as it was
@@ -210,7 +210,7 @@ async def test_discarding_a_garbage_row_deletes_it_and_logs(
     first = await saved(store)
     await spoil(store, first, data="garbage")
     discarding: SqlStore[Data] = SqlStore(
-        store.engine, Data, table=store.table, clock=store._clock, on_corrupt="discard"
+        store.engine, Data, table=store.table, clock=clock_of(store), on_corrupt="discard"
     )
     with caplog.at_level(logging.WARNING, logger="typed_sessions.stores.sql"):
         assert await discarding.load(first.id) is None
@@ -431,7 +431,7 @@ async def test_a_garbage_row_in_a_subjects_listing(store: SqlStore[Data]) -> Non
     with pytest.raises(StoreCorruptError):
         await store.list_subject("ada")
     discarding: SqlStore[Data] = SqlStore(
-        store.engine, Data, table=store.table, clock=store._clock, on_corrupt="discard"
+        store.engine, Data, table=store.table, clock=clock_of(store), on_corrupt="discard"
     )
     [listed] = await discarding.list_subject("ada")
     assert listed.created_at == good.value.created_at

@@ -89,7 +89,7 @@ async def index_entries(harness: StoreHarness, subject: str) -> int | None:
     """How many entries the store's index holds for ``subject`` (None: not known)."""
     store: Any = harness.store
     if isinstance(store, MemoryStore):
-        return len(store._subjects.get(subject, {}))
+        return len(store._subjects.get(subject, {}))  # pyright: ignore[reportPrivateUsage]
     if isinstance(store, RedisStore):
         count: int = await store.client.zcard(store.index_key_for(subject))
         return count
@@ -263,7 +263,7 @@ async def test_the_cap_ends_the_oldest(kind: str) -> None:
     async with HARNESSES[kind](max_per_subject=100) as harness:
         index = index_of(harness)
         start = harness.now() - timedelta(minutes=20)
-        sessions = []
+        sessions: list[Session[dict[str, Any]]] = []
         for i in range(100):
             made: Session[dict[str, Any]] = new_session(
                 {}, EXPIRY, now=start + timedelta(seconds=i), subject="ada"

@@ -80,6 +80,7 @@ def test_control_characters_are_removed_before_the_cut() -> None:
 def test_ipv4_addresses_are_coarsened_to_their_24(address: ipaddress.IPv4Address) -> None:
     device = device_from("ua", str(address), keep_address=True)
     assert device.address == str(ipaddress.ip_network(f"{address}/24", strict=False))
+    assert device.address is not None
     assert address in ipaddress.ip_network(device.address)
 
 
@@ -194,7 +195,9 @@ def test_invalid_subjects_are_programming_errors(bad: Any) -> None:
     with pytest.raises(ValueError, match="subject"):
         check_subject(bad)
     with pytest.raises(ValueError, match="subject"):
-        new_session({}, EXPIRY, now=START, subject=bad) if bad is not None else check_subject(bad)
+        new_session(
+            dict[str, Any](), EXPIRY, now=START, subject=bad
+        ) if bad is not None else check_subject(bad)
 
 
 @given(subjects)

@@ -31,7 +31,7 @@ HOUR = timedelta(hours=1)
 
 
 def cached(keyring: Keyring, token: str) -> bool:
-    return token in keyring._verified
+    return token in keyring._verified  # pyright: ignore[reportPrivateUsage]
 
 
 def test_a_verified_token_is_remembered_and_gives_the_same_answer(keyring: Keyring) -> None:
@@ -59,7 +59,7 @@ def test_the_cache_is_bounded(keyring: Keyring) -> None:
 
 def tampered(token: str) -> list[str]:
     """Every one-character change of the tag, the ID and the time, plus a few shapes."""
-    out = []
+    out: list[str] = []
     for index in (8, 10, 19, 20, 40, 62, 63, 64, 100, 126):
         flipped = "A" if token[index] != "A" else "B"
         out.append(token[:index] + flipped + token[index + 1 :])
@@ -167,7 +167,8 @@ def test_every_answer_is_the_uncached_answer(calls: list[tuple[str, int, int | N
         answer = verify_session_token(token, KEYRING, now=now, max_age=age)
         cold.clear_token_cache()
         assert answer == verify_session_token(token, cold, now=now, max_age=age)
-        for remembered in KEYRING._verified:  # only tokens that passed, all of ours
+        # only tokens that passed, all of ours
+        for remembered in KEYRING._verified:  # pyright: ignore[reportPrivateUsage]
             assert remembered in TOKENS
         if isinstance(answer, Err):
             assert not cached(KEYRING, token)

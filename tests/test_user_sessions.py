@@ -4,7 +4,7 @@ users; and re-authentication for sensitive routes. On memory and on the real Red
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -23,7 +23,9 @@ STORES = ["memory", "redis"]
 
 
 @asynccontextmanager
-async def app_for(kind: str, clock: FakeClock | None = None) -> AsyncIterator[httpx.AsyncClient]:
+async def app_for(
+    kind: str, clock: FakeClock | None = None
+) -> AsyncGenerator[httpx.AsyncClient, None]:
     async with HARNESSES[kind]() as harness:
         store: SessionStore[dict[str, Any]] = harness.store
         app = create_app(store, SECRET, clock=clock or harness.now)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_counter_goes_one_two_three(client: httpx.AsyncClient, store: SpyStore) -> None:
-    results = []
+    results: list[int] = []
     for _ in range(3):
         response = await client.get("/counter")
         assert response.status_code == 200

@@ -10,7 +10,7 @@ every call, so requests interleave) and on the real Redis.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -31,13 +31,13 @@ STORES = ["memory", "redis"]
 
 
 @asynccontextmanager
-async def store_for(kind: str) -> AsyncIterator[SessionStore[dict[str, Any]]]:
+async def store_for(kind: str) -> AsyncGenerator[SessionStore[dict[str, Any]], None]:
     async with HARNESSES[kind]() as harness:
         yield Yielding(harness.store)
 
 
 @asynccontextmanager
-async def client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client_for(app: FastAPI) -> AsyncGenerator[httpx.AsyncClient, None]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
         yield client
