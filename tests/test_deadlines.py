@@ -154,8 +154,8 @@ def test_a_store_keeps_one_deadlines_per_loop_and_no_closed_loop() -> None:
     async def limited() -> None:
         with store._limit():
             await asyncio.sleep(0)
-        assert store._deadlines is not None
-        seen.append(store._deadlines)
+        assert store._limit._last is not None
+        seen.append(store._limit._last)
 
     for _ in range(5):
         first.run_until_complete(limited())

@@ -36,7 +36,7 @@ from typed_sessions import (
     utc_now,
 )
 from typed_sessions.stores import redis as redis_module
-from typed_sessions.stores import redis_save
+from typed_sessions.stores import redis_format, redis_save
 from typed_sessions.stores.redis import OnCorrupt, RedisStore
 
 from .conftest import FakeClock
@@ -136,7 +136,7 @@ async def test_saving_an_ended_record_leaves_a_short_tombstone(
     store = make_store(client, prefix)
     first = await saved(store)
     ended = dataclasses.replace(first, expires_at=utc_now() - timedelta(seconds=1))
-    monkeypatch.setattr(redis_module, "_new_write_id", lambda: "00000000000000aa")
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
     assert await store.save(ended) == Ok(dataclasses.replace(ended, version=2))
     key = store.key_for(first.id)
     assert await client.get(key) == b"2 00000000000000aa~"  # no data, no ID
@@ -144,7 +144,7 @@ async def test_saving_an_ended_record_leaves_a_short_tombstone(
     assert await store.load(first.id) is None  # reads as no session, not as corrupt
     # The same ending resent (a lost reply) is done; any other save finds no record.
     assert await store.save(ended) == Ok(dataclasses.replace(ended, version=2))
-    monkeypatch.setattr(redis_module, "_new_write_id", lambda: "00000000000000bb")
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000bb")
     assert await store.save(ended) == Err(Conflict(expected=1, found=None))
     touched = replace_data(first, {"n": 5}, now=utc_now())
     assert await store.save(touched) == Err(Conflict(expected=1, found=None))
@@ -174,11 +174,11 @@ async def test_a_retried_save_is_recognised_not_a_conflict(
     store = make_store(client, prefix)
     first = await saved(store)
     change = replace_data(first, {"n": 1}, now=utc_now())
-    monkeypatch.setattr(redis_module, "_new_write_id", lambda: "00000000000000aa")
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
     once = await store.save(change)
     assert once == Ok(dataclasses.replace(change, version=2))
     assert await store.save(change) == once  # the resend: already done
-    monkeypatch.setattr(redis_module, "_new_write_id", lambda: "00000000000000bb")
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000bb")
     assert await store.save(change) == Err(Conflict(expected=1, found=2))  # another writer
 
 
@@ -317,8 +317,8 @@ async def test_from_url_owns_its_client_and_a_given_client_stays_open(
 
 
 def test_header_bound_matches_the_script() -> None:
-    assert f"'GETRANGE', KEYS[1], 0, {redis_module._HEADER_MAX - 1})" in redis_save._SAVE_SCRIPT
-    assert len(b"%d %s|" % (2**64, b"f" * 16)) <= redis_module._HEADER_MAX
+    assert f"'GETRANGE', KEYS[1], 0, {redis_format.HEADER_MAX - 1})" in redis_save.SAVE_SCRIPT
+    assert len(b"%d %s|" % (2**64, b"f" * 16)) <= redis_format.HEADER_MAX
 
 
 def test_write_ids_are_distinct_across_calls_and_forked_workers() -> None:
@@ -328,14 +328,14 @@ def test_write_ids_are_distinct_across_calls_and_forked_workers() -> None:
     import random
     import re
 
-    ids = {redis_save._new_write_id() for _ in range(1000)}
+    ids = {redis_save.new_write_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(re.fullmatch(r"[0-9a-f]{16}", write_id) for write_id in ids)
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
         random.seed(1234)
-        os.write(write, redis_save._new_write_id().encode())
+        os.write(write, redis_save.new_write_id().encode())
         os._exit(0)
     os.close(write)
     os.waitpid(child, 0)
@@ -345,11 +345,11 @@ def test_write_ids_are_distinct_across_calls_and_forked_workers() -> None:
     try:
         random.seed(1234)
         assert re.fullmatch(r"[0-9a-f]{16}", in_child)
-        assert in_child != redis_save._new_write_id()  # the child reseeded, not a copy
+        assert in_child != redis_save.new_write_id()  # the child reseeded, not a copy
         random.seed(1234)
-        first = redis_save._new_write_id()
+        first = redis_save.new_write_id()
         random.seed(1234)
-        assert redis_save._new_write_id() != first  # the global seed plays no part
+        assert redis_save.new_write_id() != first  # the global seed plays no part
     finally:
         random.setstate(state)
 

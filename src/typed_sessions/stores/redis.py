@@ -14,14 +14,11 @@ Sessions with a subject are also entered in their subject's index (see
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import math
-import weakref
-from contextlib import AbstractContextManager, nullcontext
 from datetime import timedelta
-from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
+from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.exceptions import RedisError, ResponseError
@@ -31,33 +28,22 @@ from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgr
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
-from typed_sessions.stores.deadlines import Deadlines
-from typed_sessions.stores.protocol import Conflict, StoreUnavailableError
+from typed_sessions.stores.deadlines import CallLimit
+from typed_sessions.stores.protocol import Conflict
 from typed_sessions.stores.redis_format import (
-    _HEADER,
-    _TOMBSTONE,
-    _corrupt_error,
-    _is_wrong_type,
-    _unavailable,
-)
-from typed_sessions.stores.redis_format import (
-    _HEADER_MAX as _HEADER_MAX,
-)
-from typed_sessions.stores.redis_format import (
-    TOMBSTONE_SECONDS as TOMBSTONE_SECONDS,
+    TOMBSTONE,
+    TOMBSTONE_SECONDS,
+    as_bytes,
+    corrupt_error,
+    is_wrong_type,
+    pack,
+    unavailable,
+    unpack,
 )
 from typed_sessions.stores.redis_index import RedisSubjectIndex
-from typed_sessions.stores.redis_save import (
-    _ABSENT,
-    _INDEXED_SAVE,
-    _NO_ID,
-    _NOT_A_RECORD,
-    _SAVE,
-    _SAVED,
-    _new_write_id,
-)
+from typed_sessions.stores.redis_save import INDEXED_SAVE, NO_ID, SAVE, new_write_id, save_outcome
 
-__all__ = ["DEFAULT_REDIS_TIMEOUT", "OnCorrupt", "RedisClient", "RedisStore"]
+__all__ = ["DEFAULT_REDIS_TIMEOUT", "TOMBSTONE_SECONDS", "OnCorrupt", "RedisClient", "RedisStore"]
 
 T = TypeVar("T")
 _D = TypeVar("_D")  # from_url's data type: the class's T is unknown in a classmethod
@@ -197,10 +183,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         self.on_corrupt: OnCorrupt = on_corrupt
         self._clock = checked_clock(clock)
         self._owns_client = False
-        self._deadlines: Deadlines | None = None  # the last loop's, then one per loop:
-        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._limit = CallLimit(timeout)
 
     @overload
     @classmethod
@@ -298,11 +281,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
 
     async def ping(self) -> None:
         """Check that Redis answers (for readiness probes); raise ``StoreUnavailableError``."""
-        try:
-            with self._limit():
-                await self.client.ping()
-        except (RedisError, OSError, TimeoutError) as exc:
-            _unavailable(exc)
+        await self._call(self.client.ping)
 
     async def load(self, session_id: SessionId) -> Session[T] | None:
         """Return the live session ``session_id`` (a fresh copy), or ``None``: one ``GET``.
@@ -318,25 +297,26 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         except UnicodeDecodeError:  # a decode_responses client met bytes that are not text
             return await self._corrupt(key, "the stored value is not UTF-8 text")
         except ResponseError as exc:
-            if _is_wrong_type(exc):
+            if is_wrong_type(exc):
                 return await self._corrupt(key, "the key does not hold a string")
-            _unavailable(exc)
+            unavailable(exc)
         except (RedisError, OSError, TimeoutError) as exc:
-            _unavailable(exc)
+            unavailable(exc)
         if raw is None:
             return None
-        payload = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
-        header = _HEADER.match(payload, 0, _HEADER_MAX)
-        if header is None:
-            if _TOMBSTONE.match(payload):  # ended moments ago
+        payload = as_bytes(raw)
+        unpacked = unpack(payload)
+        if unpacked is None:
+            if TOMBSTONE.match(payload):  # ended moments ago
                 return None
             return await self._corrupt(key, "the stored value has no record header")
-        match self.codec.decode(payload[header.end() :]):
+        version, record = unpacked
+        match self.codec.decode(record):
             case Err(error):
                 return await self._corrupt(key, error.reason)
             case Ok(session):
                 pass
-        if session.id != _NO_ID or session.version != int(header[1]):
+        if session.id != NO_ID or session.version != version:
             return await self._corrupt(key, "the stored record does not match its header")
         if self._clock() >= session.expires_at:  # native TTL is the rule; this is a backstop
             return None
@@ -362,7 +342,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         version = session.version + 1
         expires = session.expires_at
         saved = Session(
-            _NO_ID,
+            NO_ID,
             session.data,
             session.created_at,
             session.last_active,
@@ -376,23 +356,18 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         # The encoder keeps no reference: name the record in place (a copy costs more).
         object.__setattr__(saved, "id", session.id)
         key = self.key_for(session.id)
-        write_id = _new_write_id()
-        value = b"%d %s|" % (version, write_id.encode()) + record
+        write_id = new_write_id()
+        value = pack(version, write_id, record)
         now = self._clock()
         ttl_ms = max(math.ceil((expires - now) / _MILLISECOND), 0)
         control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
         if session.subject is None:
-            reply = await self._script(_SAVE, (key,), value, control)
+            reply = await self._script(SAVE, (key,), value, control)
         else:
-            scripts = (_SAVE, _INDEXED_SAVE)
+            scripts = (SAVE, INDEXED_SAVE)
             reply = await self._save_indexed(session, now, key, scripts, value, control)
-        if reply == _SAVED and isinstance(reply, int):
-            return Ok(saved)
-        if reply == _NOT_A_RECORD:
-            _corrupt_error("the stored value has no record header")
-        if isinstance(reply, int) and (reply == _ABSENT or reply > 0):
-            return Err(Conflict(expected=session.version, found=None if reply < 0 else reply))
-        raise StoreUnavailableError(f"unexpected reply from the save script: {reply!r:.40}")
+        conflict = save_outcome(reply, session.version)
+        return Ok(saved) if conflict is None else Err(conflict)
 
     async def delete(self, session_id: SessionId) -> None:
         """Remove ``session_id``; a missing one is fine. One ``DEL``.
@@ -400,25 +375,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         Raises:
             StoreUnavailableError: Redis cannot be reached in time or refused the call.
         """
-        try:
-            with self._limit():
-                await self.client.delete(self.key_for(session_id))
-        except (RedisError, OSError, TimeoutError) as exc:
-            _unavailable(exc)
-
-    def _limit(self) -> AbstractContextManager[None]:
-        """A context manager bounding one call by ``timeout`` (raises TimeoutError)."""
-        timeout = self.timeout
-        if timeout is None:
-            return _UNBOUNDED
-        loop = asyncio.get_running_loop()
-        deadlines = self._deadlines
-        if deadlines is None or deadlines.loop() is not loop:
-            deadlines = self._loops.get(loop)
-            if deadlines is None:
-                deadlines = self._loops[loop] = Deadlines(loop)
-            self._deadlines = deadlines
-        return deadlines.bound(timeout)
+        await self._call(self.client.delete, self.key_for(session_id))
 
     @property
     def _discard_flag(self) -> str:
@@ -427,15 +384,10 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     async def _corrupt(self, key: str, reason: str) -> Session[T] | None:
         """Raise ``StoreCorruptError`` or, when discarding, delete ``key`` and return None."""
         if self.on_corrupt == "raise":
-            _corrupt_error(reason)
+            corrupt_error(reason)
         _logger.warning("discarding unreadable session record %s: %s", key, reason)
-        try:
-            with self._limit():
-                await self.client.delete(key)
-        except (RedisError, OSError, TimeoutError) as exc:
-            _unavailable(exc)
+        await self._call(self.client.delete, key)
         return None
 
 
 _MILLISECOND = timedelta(milliseconds=1)
-_UNBOUNDED: Final = nullcontext()

@@ -1,4 +1,8 @@
-"""What RedisStore and its subject index share: the value layout and the error mapping."""
+"""What RedisStore and its subject index share: the value layout and the error mapping.
+
+A stored value is ``b"<version> <write id>|" + record JSON`` (see :mod:`.redis_save`);
+:func:`pack` builds it for a save, :func:`unpack` reads it back.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +13,51 @@ from redis.exceptions import ResponseError
 
 from typed_sessions.stores.protocol import StoreCorruptError, StoreUnavailableError
 
+__all__ = [
+    "HEADER_MAX",
+    "TOMBSTONE",
+    "TOMBSTONE_SECONDS",
+    "as_bytes",
+    "corrupt_error",
+    "is_wrong_type",
+    "pack",
+    "unavailable",
+    "unexpected",
+    "unpack",
+]
+
 # A header is "<version> <write id>|": canonical decimal (no sign, no leading zero) and
 # 16 lowercase hex digits. The script reads at most this many bytes of the value.
-_HEADER_MAX = 20 + 1 + 16 + 1
+HEADER_MAX = 20 + 1 + 16 + 1
 _HEADER = re.compile(rb"([1-9][0-9]{0,19}) ([0-9a-f]{16})\|")
 # What an ending save leaves for a while instead of the record: "<version> <write id>~".
-_TOMBSTONE = re.compile(rb"[1-9][0-9]{0,19} [0-9a-f]{16}~\Z")
+TOMBSTONE = re.compile(rb"[1-9][0-9]{0,19} [0-9a-f]{16}~\Z")
 TOMBSTONE_SECONDS = 60
 
 
-def _is_wrong_type(exc: ResponseError) -> bool:
+def pack(version: int, write_id: str, record: bytes) -> bytes:
+    """The value stored for ``record`` (JSON) at ``version``, written by ``write_id``."""
+    return b"%d %s|" % (version, write_id.encode()) + record
+
+
+def unpack(payload: bytes) -> tuple[int, bytes] | None:
+    """The version and record JSON of a stored value; ``None`` when it has no header."""
+    header = _HEADER.match(payload, 0, HEADER_MAX)
+    if header is None:
+        return None
+    return int(header[1]), payload[header.end() :]
+
+
+def as_bytes(value: bytes | str) -> bytes:
+    """A reply as bytes (a ``decode_responses`` client gives text)."""
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+
+
+def is_wrong_type(exc: ResponseError) -> bool:
     return str(exc).startswith("WRONGTYPE")
 
 
-def _unavailable(exc: BaseException) -> NoReturn:
+def unavailable(exc: BaseException) -> NoReturn:
     if isinstance(exc, TimeoutError):
         reason = "timed out"
     elif isinstance(exc, ResponseError):
@@ -32,5 +67,10 @@ def _unavailable(exc: BaseException) -> NoReturn:
     raise StoreUnavailableError(f"Redis unavailable ({reason})") from exc
 
 
-def _corrupt_error(reason: str) -> NoReturn:
+def unexpected(reply: object, source: str) -> StoreUnavailableError:
+    """The error to raise for a ``reply`` of a shape ``source`` never answers."""
+    return StoreUnavailableError(f"unexpected reply from {source}: {reply!r:.40}")
+
+
+def corrupt_error(reason: str) -> NoReturn:
     raise StoreCorruptError(f"unreadable session record in Redis: {reason}")

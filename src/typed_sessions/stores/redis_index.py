@@ -35,13 +35,11 @@ import hashlib
 import math
 import re
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
-from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from typed_sessions.core.clock import Clock
 from typed_sessions.core.ids import SessionId
@@ -53,8 +51,9 @@ from typed_sessions.core.subjects import (
     checked_subject,
     session_handle,
 )
-from typed_sessions.stores.redis_format import _HEADER, _HEADER_MAX, _unavailable
-from typed_sessions.stores.redis_scripts import _DROP, _END, _FIND, _INDEX, OVER_CAP, Script
+from typed_sessions.stores.redis_calls import RedisCalls, Reply
+from typed_sessions.stores.redis_format import as_bytes, unavailable, unexpected, unpack
+from typed_sessions.stores.redis_scripts import DROP, END, FIND, INDEX, OVER_CAP, Script
 
 __all__ = ["RedisSubjectIndex"]
 
@@ -80,22 +79,14 @@ def subject_fragment(subject: str) -> str:
     return ',"subject":' + _SUBJECT_JSON.dump_json(subject).decode() + ',"auth_time":'
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
-
-
-class RedisSubjectIndex:
+class RedisSubjectIndex(RedisCalls):
     """The :class:`~typed_sessions.SubjectIndex` methods of ``RedisStore`` (a mixin)."""
 
-    client: Redis | RedisCluster
     prefix: str
     max_per_subject: int | None
     _clock: Clock
     _cluster: bool  # the client is a RedisCluster (an isinstance check costs microseconds)
     _index_keys: dict[str, str]  # subject -> index key, for saves
-
-    def _limit(self) -> AbstractContextManager[None]:
-        raise NotImplementedError  # pragma: no cover - RedisStore provides it
 
     def index_key_for(self, subject: str) -> str:
         """Return the Redis key of ``subject``'s index: the prefix and a SHA-256 hex."""
@@ -136,10 +127,12 @@ class RedisSubjectIndex:
         key = self.index_key_for(check_subject(subject))
         if not _HANDLE.fullmatch(handle):
             return False
-        found = await self._script(_FIND, (key,), handle + ":")
+        found = await self._script(FIND, (key,), handle + ":")
         if not found:
             return False
-        entry = (_text(found[0]), float(found[1]))
+        if not isinstance(found, list) or len(found) != 2:
+            raise unexpected(found, "the find script")
+        entry = (_text(found[0]), _number(found[1]))
         ended = await self._end({key: [entry]}, subject_fragment(subject))
         return ended == 1
 
@@ -165,7 +158,7 @@ class RedisSubjectIndex:
             async for key in self.client.scan_iter(match=pattern, count=1000):
                 keys.append(_text(key))
         except (RedisError, OSError, TimeoutError) as exc:
-            _unavailable(exc)
+            unavailable(exc)
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
             replies = await self._pipeline([("ZRANGE", key, 0, -1, "WITHSCORES") for key in batch])
@@ -218,7 +211,7 @@ class RedisSubjectIndex:
         calls = [(self._record_key(m), fragment) for found in entries.values() for m, _ in found]
         if not calls:
             return 0
-        replies = await self._pipelined_scripts(_END, calls)
+        replies = await self._pipelined_scripts(END, calls)
         await self._drop(entries)
         return sum(1 for reply in replies if reply == 1)
 
@@ -230,7 +223,7 @@ class RedisSubjectIndex:
             if found
         ]
         if calls:
-            await self._pipelined_scripts(_DROP, calls)
+            await self._pipelined_scripts(DROP, calls)
 
     async def _enforce_cap(self, subject: str, saved: SessionId) -> None:
         """End ``subject``'s oldest live sessions beyond ``max_per_subject`` (not ``saved``)."""
@@ -253,7 +246,7 @@ class RedisSubjectIndex:
         scripts: tuple[Script, Script],
         value: bytes,
         control: str,
-    ) -> Any:
+    ) -> Reply:
         """Save ``session`` (which has a subject) and keep its index entry; return the
         save script's reply. One round trip on one server; on Cluster two (three for a
         new record), ordered so that a live session is never missing from the index."""
@@ -272,94 +265,57 @@ class RedisSubjectIndex:
             over = reply == OVER_CAP
             reply = 0 if over else reply
         else:
-            count = 0 if ended else await self._script(_INDEX, (index_key,), member, spec)
+            count = 0 if ended else _number(await self._script(INDEX, (index_key,), member, spec))
             reply = await self._script(save, (key,), value, control)
             if reply == 0 and (ended or session.version == 0):
                 # Ended: its entry goes now. New: entered again, in case a list that ran
                 # between the two steps found no record yet and dropped the entry.
-                again = await self._script(_INDEX, (index_key,), member, spec)
+                again = _number(await self._script(INDEX, (index_key,), member, spec))
                 count = max(count, again)
             over = cap is not None and count > cap
         if reply == 0 and over and not ended:
             await self._enforce_cap(subject, session.id)
         return reply
 
-    # -- round trips ---------------------------------------------------------------------
 
-    async def _pipeline(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Send ``commands`` in one pipeline (not a transaction): one round trip per node."""
-        if not commands:
-            return []
-        replies = await self._send(commands)
-        for reply in replies:
-            if isinstance(reply, BaseException):
-                _unavailable(reply)
-        return replies
-
-    async def _send(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """One pipeline (not a transaction); each command's error is its reply."""
-        try:
-            with self._limit():
-                pipe = self.client.pipeline(transaction=False)
-                for command in commands:
-                    pipe.execute_command(*command)
-                replies: list[Any] = await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError, TimeoutError) as exc:
-            _unavailable(exc)
-        return replies
-
-    async def _script(self, script: Script, keys: tuple[str, ...], *args: str | bytes) -> Any:
-        """Run ``script`` on ``keys``: one ``EVALSHA``, and one ``EVAL`` the first time
-        on a server that has not cached it yet (which caches it)."""
-        try:
-            with self._limit():
-                try:
-                    return await self.client.evalsha(script.sha, len(keys), *keys, *args)
-                except NoScriptError:
-                    return await self.client.eval(script.text, len(keys), *keys, *args)
-        except (RedisError, OSError, TimeoutError) as exc:
-            _unavailable(exc)
-
-    async def _pipelined_scripts(
-        self, script: Script, calls: Sequence[tuple[str, ...]]
-    ) -> list[Any]:
-        """Run ``script`` on each ``(key, *arguments)`` in one pipeline; a server without
-        the script gets it once (``SCRIPT LOAD``) and the calls it refused again."""
-        commands: list[tuple[Any, ...]] = [("EVALSHA", script.sha, 1, *call) for call in calls]
-        replies = await self._send(commands)
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if missing:
-            try:
-                with self._limit():
-                    await self.client.script_load(script.text)  # on Cluster: every primary
-            except (RedisError, OSError, TimeoutError) as exc:
-                _unavailable(exc)
-            again = await self._pipeline([commands[i] for i in missing])
-            for i, reply in zip(missing, again, strict=True):
-                replies[i] = reply
-        for reply in replies:
-            if isinstance(reply, BaseException):
-                _unavailable(reply)
-        return replies
-
-
-def _record(value: bytes | str | None) -> Session[Any] | None:
+def _record(value: Reply) -> Session[Any] | None:
     """The record in a stored value, or ``None`` (absent, ended, or unreadable)."""
-    if value is None:
+    if not isinstance(value, bytes | str):
         return None
-    payload = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-    header = _HEADER.match(payload, 0, _HEADER_MAX)
-    if header is None:
+    unpacked = unpack(as_bytes(value))
+    if unpacked is None:
         return None
     try:
-        return _RECORD.validate_json(payload[header.end() :])
+        return _RECORD.validate_json(unpacked[1])
     except ValidationError:
         return None
 
 
-def _scored(reply: list[Any]) -> list[_Entry]:
+def _scored(reply: Reply | Sequence[Reply]) -> list[_Entry]:
     """A ``ZRANGE ... WITHSCORES`` reply as (member, score) pairs: redis-py pairs them
     (5.1 and later), or gives them flat, member and score in turn (5.0)."""
+    if not isinstance(reply, list | tuple):
+        raise unexpected(reply, "ZRANGE")
     if reply and not isinstance(reply[0], list | tuple):
-        reply = list(zip(reply[::2], reply[1::2], strict=True))
-    return [(_text(member), float(score)) for member, score in reply]
+        flat = zip(reply[::2], reply[1::2], strict=True)
+        return [(_text(member), _number(score)) for member, score in flat]
+    entries: list[_Entry] = []
+    for pair in reply:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise unexpected(reply, "ZRANGE")
+        entries.append((_text(pair[0]), _number(pair[1])))
+    return entries
+
+
+def _text(value: Reply) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    if isinstance(value, str):
+        return value
+    raise unexpected(value, "a member")
+
+
+def _number(value: Reply) -> float:
+    if isinstance(value, bytes | str | int | float):
+        return float(value)
+    raise unexpected(value, "a score")

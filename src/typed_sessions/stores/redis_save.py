@@ -31,18 +31,29 @@ Redis Cluster and Valkey (no hash tags needed).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 
 from typed_sessions.core.ids import SessionId
-from typed_sessions.stores.redis_format import TOMBSTONE_SECONDS
+from typed_sessions.stores.protocol import Conflict
+from typed_sessions.stores.redis_calls import Reply
+from typed_sessions.stores.redis_format import TOMBSTONE_SECONDS, corrupt_error, unexpected
 from typed_sessions.stores.redis_scripts import Script, with_index
 
-__all__: list[str] = []
+__all__ = [
+    "ABSENT",
+    "INDEXED_SAVE",
+    "NOT_A_RECORD",
+    "NO_ID",
+    "SAVE",
+    "SAVED",
+    "SAVE_SCRIPT",
+    "new_write_id",
+    "save_outcome",
+]
 
 
-# KEYS[1] the session key (its first _HEADER_MAX = 38 bytes hold the header).
+# KEYS[1] the session key (its first HEADER_MAX = 38 bytes hold the header).
 # ARGV[1] the new value; ARGV[2] "<expected> <ttl> <discard> <write id>": the expected
 # version ("0": the record must be absent), the time to live in ms ("0": the record has
 # ended: leave a tombstone instead), "1" to treat an unreadable header as absent, and this
@@ -50,7 +61,7 @@ __all__: list[str] = []
 # A tombstone reads as "no record", except to the very save that left it, sent again.
 # Returns 0 when written (or ended), N >= 1 for a conflict with stored version N,
 # -1 for a conflict with no record, -2 when the stored value is not a record.
-_SAVE_SCRIPT = f"""\
+SAVE_SCRIPT = f"""\
 local expected, ttl, discard, mine = string.match(ARGV[2], '^(%d+) (%d+) ([01]) (%x+)$')
 local head = redis.pcall('GETRANGE', KEYS[1], 0, 37)
 local found, wid = false, false
@@ -81,14 +92,29 @@ else
 end
 return 0
 """
-_SAVE_SHA = hashlib.sha1(_SAVE_SCRIPT.encode(), usedforsecurity=False).hexdigest()
-
-_SAVE = Script(_SAVE_SCRIPT, _SAVE_SHA)
+SAVE = Script.of(SAVE_SCRIPT)
 # The same, and the subject index's step (one server only: two keys, of two slots).
-_INDEXED_SAVE = Script.of(with_index(_SAVE_SCRIPT))
+INDEXED_SAVE = Script.of(with_index(SAVE_SCRIPT))
 
-_SAVED, _ABSENT, _NOT_A_RECORD = 0, -1, -2
-_NO_ID = SessionId("")  # records are stored without their ID
+SAVED, ABSENT, NOT_A_RECORD = 0, -1, -2
+NO_ID = SessionId("")  # records are stored without their ID
+
+
+def save_outcome(reply: Reply, expected: int) -> Conflict | None:
+    """What the save script's ``reply`` means: ``None`` when saved, else the conflict.
+
+    Raises:
+        StoreCorruptError: the stored value is not a record.
+        StoreUnavailableError: a reply the script never gives.
+    """
+    if isinstance(reply, int):
+        if reply == SAVED:
+            return None
+        if reply == NOT_A_RECORD:
+            corrupt_error("the stored value has no record header")
+        if reply == ABSENT or reply > 0:
+            return Conflict(expected=expected, found=None if reply < 0 else reply)
+    raise unexpected(reply, "the save script")
 
 
 # Write ids come from a generator of our own, seeded from os.urandom and reseeded in
@@ -98,7 +124,7 @@ _write_ids = random.Random()  # noqa: S311 - uniqueness, not secrecy
 os.register_at_fork(after_in_child=_write_ids.seed)
 
 
-def _new_write_id() -> str:
+def new_write_id() -> str:
     # A write id must be unique per save call, not secret: it never leaves Redis and only
     # tells this call's own resend (by the client library, after a lost reply) from
     # another writer's save. (Not a digest of the record: two increments from the same

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Final, NamedTuple
 
-__all__ = ["OVER_CAP", "Script", "with_index"]
+__all__ = ["DROP", "END", "FIND", "INDEX", "OVER_CAP", "Script", "with_index"]
 
 
 class Script(NamedTuple):
@@ -65,7 +65,8 @@ def with_index(save_script: str) -> str:
     return _INDEX_FUNCTION + "local function cas()\n" + save_script + "end\n" + _INDEXED_TAIL
 
 
-_INDEX = Script.of(_INDEX_SCRIPT)
+INDEX = Script.of(_INDEX_SCRIPT)
+_INDEX = INDEX  # the name tests/test_redis_subjects.py reads
 
 # Ending: KEYS[1] a session key, ARGV[1] what its record must hold at its last top-level
 # ',"subject":' (pydantic writes the record's fields in order, ``data`` first, and a raw
@@ -85,7 +86,7 @@ if not at or string.sub(value, at, at + #ARGV[1] - 1) ~= ARGV[1] then return 0 e
 redis.call('DEL', KEYS[1])
 return 1
 """
-_END = Script.of(_END_SCRIPT)
+END = Script.of(_END_SCRIPT)
 
 # Dropping entries found dead: KEYS[1] the set, ARGV pairs of member and the score it had
 # when read; a member re-saved since (its score raised) is kept.
@@ -99,7 +100,7 @@ for i = 1, #ARGV, 2 do
 end
 return dropped
 """
-_DROP = Script.of(_DROP_SCRIPT)
+DROP = Script.of(_DROP_SCRIPT)
 
 # Finding one member by its handle, on the server: KEYS[1] the set, ARGV[1] "<handle>:".
 _FIND_SCRIPT = """\
@@ -110,4 +111,4 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
 end
 return false
 """
-_FIND = Script.of(_FIND_SCRIPT)
+FIND = Script.of(_FIND_SCRIPT)

@@ -1,0 +1,99 @@
+"""RedisStore's round trips: each bounded by the store's timeout, its errors mapped.
+
+Every call to the client goes through :class:`RedisCalls`: one command, one script
+(``EVALSHA``, falling back to ``EVAL`` once per server), or one pipeline. A connection
+error, a timeout or a server error raises :class:`~typed_sessions.StoreUnavailableError`;
+no raw ``redis`` exception leaves these methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import ParamSpec, TypeAlias, TypeVar
+
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import NoScriptError, RedisError
+
+from typed_sessions.stores.deadlines import CallLimit
+from typed_sessions.stores.redis_format import unavailable
+from typed_sessions.stores.redis_scripts import Script
+
+__all__ = ["Command", "RedisCalls", "Reply"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Reply: TypeAlias = bytes | str | int | float | list["Reply"] | tuple["Reply", ...] | None
+"""What a command or a script answers (RESP: strings, integers, nil, arrays)."""
+
+Command: TypeAlias = tuple[str | bytes | int | float, ...]
+"""A command's name and arguments, for a pipeline."""
+
+
+class RedisCalls:
+    """The round trips of ``RedisStore`` and its subject index (a mixin)."""
+
+    client: Redis | RedisCluster
+    _limit: CallLimit
+
+    async def _call(self, command: Callable[P, Awaitable[R]], *args: P.args, **kw: P.kwargs) -> R:
+        """``await command(*args, **kw)``, bounded by the timeout, errors mapped."""
+        try:
+            with self._limit():
+                return await command(*args, **kw)
+        except (RedisError, OSError, TimeoutError) as exc:
+            unavailable(exc)
+
+    async def _pipeline(self, commands: Sequence[Command]) -> list[Reply]:
+        """Send ``commands`` in one pipeline (not a transaction): one round trip per node."""
+        if not commands:
+            return []
+        return _replies(await self._send(commands))
+
+    async def _send(self, commands: Sequence[Command]) -> list[Reply | RedisError]:
+        """One pipeline (not a transaction); each command's error is its reply."""
+        try:
+            with self._limit():
+                pipe = self.client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                return await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError, TimeoutError) as exc:
+            unavailable(exc)
+
+    async def _script(self, script: Script, keys: tuple[str, ...], *args: str | bytes) -> Reply:
+        """Run ``script`` on ``keys``: one ``EVALSHA``, and one ``EVAL`` the first time
+        on a server that has not cached it yet (which caches it)."""
+        try:
+            with self._limit():
+                try:
+                    return await self.client.evalsha(script.sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    return await self.client.eval(script.text, len(keys), *keys, *args)
+        except (RedisError, OSError, TimeoutError) as exc:
+            unavailable(exc)
+
+    async def _pipelined_scripts(
+        self, script: Script, calls: Sequence[tuple[str, ...]]
+    ) -> list[Reply]:
+        """Run ``script`` on each ``(key, *arguments)`` in one pipeline; a server without
+        the script gets it once (``SCRIPT LOAD``) and the calls it refused again."""
+        commands: list[Command] = [("EVALSHA", script.sha, 1, *call) for call in calls]
+        replies = await self._send(commands)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            await self._call(self.client.script_load, script.text)  # on Cluster: every primary
+            again = await self._pipeline([commands[i] for i in missing])
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        return _replies(replies)
+
+
+def _replies(replies: list[Reply | RedisError]) -> list[Reply]:
+    """``replies``, or ``StoreUnavailableError`` for the first error among them."""
+    answers: list[Reply] = []
+    for reply in replies:
+        if isinstance(reply, RedisError):
+            unavailable(reply)
+        answers.append(reply)
+    return answers
