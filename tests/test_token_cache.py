@@ -1,6 +1,9 @@
 """The verified-token cache of each keyring: bounded, never holding a token that failed,
 separate per keyring, and never a way around the age check or the store."""
 
+# pyright: reportPrivateUsage=false
+# (the tests look inside the cache: which tokens it holds, not only how many)
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -59,7 +62,7 @@ def test_the_cache_is_bounded(keyring: Keyring) -> None:
 
 def tampered(token: str) -> list[str]:
     """Every one-character change of the tag, the ID and the time, plus a few shapes."""
-    out = []
+    out: list[str] = []
     for index in (8, 10, 19, 20, 40, 62, 63, 64, 100, 126):
         flipped = "A" if token[index] != "A" else "B"
         out.append(token[:index] + flipped + token[index + 1 :])
