@@ -24,6 +24,7 @@ from typed_sessions import (
     sign_session_id,
     verify_session_token,
 )
+from typed_sessions.core.signing import as_keyring
 
 from .conftest import SECRET, START
 
@@ -298,3 +299,14 @@ def test_property_arbitrary_text_never_raises(value: str) -> None:
 def test_now_before_1970_is_a_programming_error(session_id: SessionId, keyring: Keyring) -> None:
     with pytest.raises(ValueError, match="1970"):
         sign_session_id(session_id, keyring, now=datetime(1969, 12, 31, tzinfo=UTC))
+
+
+def test_as_keyring_takes_a_keyring_or_a_secret_and_refuses_anything_else(
+    keyring: Keyring,
+) -> None:
+    assert as_keyring(keyring) is keyring
+    assert as_keyring(SECRET).signing_key == keyring.signing_key
+    assert as_keyring(SECRET.encode()).signing_key == keyring.signing_key
+    for value in (None, 42, [SECRET]):
+        with pytest.raises(TypeError, match="keys must be a Keyring or a secret"):
+            as_keyring(value)  # type: ignore[arg-type]  # an untyped caller's mistake

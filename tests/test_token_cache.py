@@ -1,6 +1,9 @@
 """The verified-token cache of each keyring: bounded, never holding a token that failed,
 separate per keyring, and never a way around the age check or the store."""
 
+# pyright: reportPrivateUsage=false
+# (the tests look inside the cache: which tokens it holds, not only how many)
+
 from __future__ import annotations
 
 from datetime import timedelta

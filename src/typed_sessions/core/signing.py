@@ -121,7 +121,9 @@ class Keyring:
     keys: tuple[SigningKey, ...]
     _by_prefix: dict[str, SigningKey] = field(repr=False, compare=False)
     # token -> (session ID, issue time, Ok(session ID)): tokens that verified (see the module).
-    _verified: dict[str, _Known] = field(default_factory=dict, repr=False, compare=False)
+    _verified: dict[str, _Known] = field(
+        default_factory=dict[str, _Known], repr=False, compare=False
+    )
 
     @classmethod
     def from_secrets(
@@ -189,11 +191,15 @@ def as_keyring(keys: Keys) -> Keyring:
         ValueError: an empty secret (see :meth:`Keyring.from_secrets`).
         TypeError: ``keys`` is neither a ``Keyring`` nor a secret.
     """
-    if isinstance(keys, Keyring):
-        return keys
-    if isinstance(keys, str | bytes):
-        return Keyring.from_secrets(keys)
-    raise TypeError(f"keys must be a Keyring or a secret (str or bytes), not {type(keys).__name__}")
+    match keys:
+        case Keyring():
+            return keys
+        case str() | bytes():
+            return Keyring.from_secrets(keys)
+        case _:  # a caller without type checks
+            raise TypeError(
+                f"keys must be a Keyring or a secret (str or bytes), not {type(keys).__name__}"
+            )
 
 
 _FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/!!")  # "!" is refused by strict decoding
