@@ -62,8 +62,6 @@ class _SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T
     settings-once actions (``start``, ``rotate``, ``end``, ``issue``, ``reissue``) and a
     user's sessions (``sessions_of``, ``end_one``, ``end_others``, ``end_all_of``)."""
 
-    model: APIKey
-
     def __init__(
         self,
         store: SessionStore[T],
@@ -80,7 +78,9 @@ class _SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T
     ) -> None:
         location = "header" if cookie is None else "cookie"
         name = header if cookie is None else cookie.name
-        self.model = APIKey(**{"in": APIKeyIn(location)}, name=name, description=description)
+        self.model = APIKey.model_validate(
+            {"in": APIKeyIn(location), "name": name, "description": description}
+        )
         self.scheme_name = scheme_name or (
             "SessionCookie" if cookie is not None else "SessionHeader"
         )
@@ -297,7 +297,9 @@ def make_cookie_dependency(
             share one OpenAPI entry: give each cookie its own name.
         description: the OpenAPI security scheme's description.
     """
-    cls = SessionDependency if auto_error else OptionalSessionDependency
+    cls: type[SessionDependency[T] | OptionalSessionDependency[T]] = SessionDependency
+    if not auto_error:
+        cls = OptionalSessionDependency
     return cls(
         store,
         verify_fn,
@@ -383,7 +385,9 @@ def make_header_dependency(
     """
     if not is_http_token(header):
         raise ValueError(f"invalid header name {header!r}")
-    cls = SessionDependency if auto_error else OptionalSessionDependency
+    cls: type[SessionDependency[T] | OptionalSessionDependency[T]] = SessionDependency
+    if not auto_error:
+        cls = OptionalSessionDependency
     return cls(
         store,
         verify_fn,

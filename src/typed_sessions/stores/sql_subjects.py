@@ -57,7 +57,7 @@ class SqlSubjects:
     async def list_subject(self, subject: str) -> list[SessionInfo]:
         check_subject(subject)
         params = {"b_subject": subject, "b_now": self._now()}
-        infos = []
+        infos: list[SessionInfo] = []
         for row in await self._calls.fetch_all(self._sql.list_subject, params):
             match decode_info(subject, row):
                 case Ok(info):

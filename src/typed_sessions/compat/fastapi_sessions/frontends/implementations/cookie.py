@@ -98,8 +98,6 @@ class SessionCookie(SecurityBase):
             browser would reject.
     """
 
-    model: APIKey
-
     def __init__(
         self,
         *,
@@ -111,7 +109,7 @@ class SessionCookie(SecurityBase):
         auto_error: bool = False,
         clock: Clock = utc_now,
     ) -> None:
-        self.model = APIKey(**{"in": APIKeyIn.cookie}, name=cookie_name)
+        self.model = APIKey.model_validate({"in": APIKeyIn.cookie, "name": cookie_name})
         self.scheme_name = scheme_name or type(self).__name__
         self._identifier = identifier
         self.auto_error = auto_error
@@ -137,7 +135,7 @@ class SessionCookie(SecurityBase):
         )
         setattr(request.state, STATE_ATTRIBUTE, found)
         headers = request.headers.getlist("cookie")
-        token = parse_cookie("; ".join(headers), self.model.name) if headers else None
+        token = parse_cookie("; ".join(headers), self.cookie.name) if headers else None
         if not token:
             return self._refuse(found, 403, "No session provided")
         checked = verify_session_token(token, self.keys, now=self.clock(), max_age=self.max_age)
