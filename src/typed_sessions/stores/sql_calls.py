@@ -32,10 +32,10 @@ class SqlCalls:
 
     def __init__(self, engine: AsyncEngine, timeout: float | None) -> None:
         """Run calls on ``engine``, each bounded by ``timeout`` seconds (``None``: not)."""
-        self.engine = engine
+        self.engine: AsyncEngine = engine
         self._limit = CallLimit(timeout)
         made = getattr(engine.dialect, "_on_connect_isolation_level", None)  # no public name
-        self.autocommit = (
+        self.autocommit: AsyncEngine = (
             engine
             if made == "AUTOCOMMIT"
             else engine.execution_options(isolation_level="AUTOCOMMIT")

@@ -50,9 +50,9 @@ class SqlSubjects:
         self._calls = calls
         self._sql = sql
         self._now = now
-        self.table = table
-        self.cap = cap
-        self.discard = discard
+        self.table: Table = table
+        self.cap: int | None = cap
+        self.discard: bool = discard
 
     async def list_subject(self, subject: str) -> list[SessionInfo]:
         check_subject(subject)

@@ -120,7 +120,7 @@ class SessionMiddleware:
     ) -> None:
         self.app = app
         self.session_object = session_object
-        self.store = MemoryIO() if store is None else store
+        self.store: SessionStore[dict[str, Any]] = MemoryIO() if store is None else store
         cookie = CookieSettings(
             name=session_cookie,
             secure=secure,

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from fastapi import HTTPException
 from fastapi.openapi.models import APIKey, APIKeyIn
+from fastapi.openapi.models import SecurityBase as SecurityBaseModel
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -109,14 +110,16 @@ class SessionCookie(SecurityBase):
         auto_error: bool = False,
         clock: Clock = utc_now,
     ) -> None:
-        self.model = APIKey.model_validate({"in": APIKeyIn.cookie, "name": cookie_name})
-        self.scheme_name = scheme_name or type(self).__name__
+        self.model: SecurityBaseModel = APIKey.model_validate(
+            {"in": APIKeyIn.cookie, "name": cookie_name}
+        )
+        self.scheme_name: str = scheme_name or type(self).__name__
         self._identifier = identifier
         self.auto_error = auto_error
         self.cookie_params = cookie_params
-        self.cookie = cookie_params.settings(cookie_name)
-        self.keys = Keyring.from_secrets(secret_key)
-        self.max_age = timedelta(seconds=cookie_params.max_age)
+        self.cookie: CookieSettings = cookie_params.settings(cookie_name)
+        self.keys: Keyring = Keyring.from_secrets(secret_key)
+        self.max_age: timedelta = timedelta(seconds=cookie_params.max_age)
         self.clock = clock
 
     @property
