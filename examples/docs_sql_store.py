@@ -11,7 +11,7 @@ Run (one database, any number of workers)::
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -38,7 +38,7 @@ def create_app(database_url: str, secret: str, *, table_name: str = "sessions") 
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
         await store.create_table()  # a quick start: does nothing if the table exists
         async with store.purging(every=timedelta(minutes=5)):  # expired rows, in batches
             yield

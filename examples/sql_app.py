@@ -20,7 +20,7 @@ Run two workers (any number works)::
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations at run time.
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -53,7 +53,7 @@ def create_app(
     runs and closes the store on shutdown when ``close_store``."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncGenerator[None, None]:
         async with AsyncExitStack() as stack:
             if purge_every is not None:
                 await stack.enter_async_context(store.purging(purge_every))

@@ -34,7 +34,6 @@ def create_app(
 ) -> FastAPI:
     current = make_header_dependency(store, lambda session: True, keys=secret, clock=clock)
     recently_signed_in = current.fresh(within=timedelta(minutes=5))
-    Current = Annotated[Session[dict[str, Any]], Depends(current)]
     app = FastAPI()
     app.add_exception_handler(StoreError, store_error_handler)
 
@@ -44,23 +43,31 @@ def create_app(
         return {"token": issued.token}  # the client sends it back in X-Session
 
     @app.get("/me")
-    async def me(session: Current) -> dict[str, Any]:
+    async def me(session: Annotated[Session[dict[str, Any]], Depends(current)]) -> dict[str, Any]:
         return session.data
 
     @app.get("/sessions")
-    async def sessions(session: Current) -> list[SessionInfo]:
+    async def sessions(
+        session: Annotated[Session[dict[str, Any]], Depends(current)],
+    ) -> list[SessionInfo]:
         return await current.sessions_of(session)
 
     @app.post("/sessions/{handle}/end")
-    async def end_one(handle: str, session: Current) -> dict[str, bool]:
+    async def end_one(
+        handle: str, session: Annotated[Session[dict[str, Any]], Depends(current)]
+    ) -> dict[str, bool]:
         return {"ended": await current.end_one(session, handle)}
 
     @app.post("/sessions/end-others")
-    async def end_others(session: Current) -> dict[str, int]:
+    async def end_others(
+        session: Annotated[Session[dict[str, Any]], Depends(current)],
+    ) -> dict[str, int]:
         return {"ended": await current.end_others(session)}
 
     @app.post("/admin/disable/{user}")
-    async def disable(user: str, session: Current) -> dict[str, int]:
+    async def disable(
+        user: str, session: Annotated[Session[dict[str, Any]], Depends(current)]
+    ) -> dict[str, int]:
         if session.data.get("user") != "admin":
             raise HTTPException(403, "Forbidden")
         return {"ended": await current.end_all_of(user)}
@@ -72,7 +79,9 @@ def create_app(
         return {"ended": await current.end_others(session)}  # ASVS 7.4.3
 
     @app.post("/reauthenticate")
-    async def reauthenticate(session: Current, response: Response) -> dict[str, str]:
+    async def reauthenticate(
+        session: Annotated[Session[dict[str, Any]], Depends(current)], response: Response
+    ) -> dict[str, str]:
         # (a real app checks the password or second factor here first)
         issued = await current.reissue(session, signed_in=session.subject)
         if issued is None:

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Generic, Literal, NamedTuple, TypeAlias, TypeVar, overload
 
 from fastapi.openapi.models import APIKey, APIKeyIn
+from fastapi.openapi.models import SecurityBase as SecurityBaseModel
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -32,7 +33,7 @@ from typed_sessions.core.defaults import DEFAULT_COOKIE, DEFAULT_EXPIRY, DEFAULT
 from typed_sessions.core.ids import id_digest
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Expiry, Session, is_expired, touch_session
-from typed_sessions.core.signing import Keys, TokenError, as_keyring, verify_token_at
+from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_token_at
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
 __all__ = [
@@ -62,8 +63,6 @@ class _SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T
     settings-once actions (``start``, ``rotate``, ``end``, ``issue``, ``reissue``) and a
     user's sessions (``sessions_of``, ``end_one``, ``end_others``, ``end_all_of``)."""
 
-    model: APIKey
-
     def __init__(
         self,
         store: SessionStore[T],
@@ -80,15 +79,17 @@ class _SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T
     ) -> None:
         location = "header" if cookie is None else "cookie"
         name = header if cookie is None else cookie.name
-        self.model = APIKey(**{"in": APIKeyIn(location)}, name=name, description=description)
-        self.scheme_name = scheme_name or (
+        self.model: SecurityBaseModel = APIKey.model_validate(
+            {"in": APIKeyIn(location), "name": name, "description": description}
+        )
+        self.scheme_name: str = scheme_name or (
             "SessionCookie" if cookie is not None else "SessionHeader"
         )
-        self.store = store
-        self.keys = as_keyring(keys)
+        self.store: SessionStore[T] = store
+        self.keys: Keyring = as_keyring(keys)
         self.cookie = cookie
         self.expiry = expiry
-        self.clock = checked_clock(clock)
+        self.clock: Clock = checked_clock(clock)
         self._verify = verify_fn
         self._on_error = on_error
         self._max_age: float = expiry.absolute.total_seconds()
@@ -297,7 +298,9 @@ def make_cookie_dependency(
             share one OpenAPI entry: give each cookie its own name.
         description: the OpenAPI security scheme's description.
     """
-    cls = SessionDependency if auto_error else OptionalSessionDependency
+    cls: type[SessionDependency[T] | OptionalSessionDependency[T]] = SessionDependency
+    if not auto_error:
+        cls = OptionalSessionDependency
     return cls(
         store,
         verify_fn,
@@ -383,7 +386,9 @@ def make_header_dependency(
     """
     if not is_http_token(header):
         raise ValueError(f"invalid header name {header!r}")
-    cls = SessionDependency if auto_error else OptionalSessionDependency
+    cls: type[SessionDependency[T] | OptionalSessionDependency[T]] = SessionDependency
+    if not auto_error:
+        cls = OptionalSessionDependency
     return cls(
         store,
         verify_fn,

@@ -65,8 +65,8 @@ class Receiving:
     __slots__ = ("connected", "receive")
 
     def __init__(self, receive: Receive) -> None:
-        self.receive = receive
-        self.connected = False
+        self.receive: Receive = receive
+        self.connected: bool = False
 
     async def __call__(self) -> Message:
         message = await self.receive()

@@ -135,7 +135,7 @@ async def reissue_session(
         StoreError: as for :func:`rotate_session`.
         ValueError: ``attempts`` is less than 1.
     """
-    change = (lambda data: data) if update is None else update
+    change: Callable[[T], T] = (lambda data: data) if update is None else update
     moved = await move_session(
         store, session, change(session.data), change, expiry=expiry, attempts=attempts,
         clock=clock, signed_in=signed_in,

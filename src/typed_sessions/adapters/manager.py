@@ -226,7 +226,7 @@ class SessionManager:
         self._loaded = True
         data = self._data
         if data is not None:
-            dict.clear(data)
+            dict[str, Any].clear(data)  # dict's own: SessionData's refuses a blocked one
             if self._websocket:
                 data.block(websocket_error)
 

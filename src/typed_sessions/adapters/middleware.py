@@ -145,8 +145,8 @@ class SessionMiddleware:
 
     def __init__(self, app: ASGIApp, settings: SessionSettings) -> None:
         """Wrap ``app``; prefer :func:`session_middleware`, which checks the options."""
-        self.app = app
-        self.settings = settings
+        self.app: ASGIApp = app
+        self.settings: SessionSettings = settings
         self._commits: Turns[SessionId] = Turns()  # one commit per session at a time
         self._newest: dict[SessionId, Record] = {}  # saved while others waited to commit
         self._turns: Turns[SessionId] | None = Turns() if settings.take_turns else None

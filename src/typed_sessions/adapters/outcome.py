@@ -7,7 +7,6 @@ it out with :func:`typed_sessions.adapters.commit.carry_out`, the only place tha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple, Protocol, TypeAlias
@@ -51,15 +50,20 @@ def snapshot_of(data: dict[str, Any]) -> Snapshot:
     return data
 
 
-def unchanged(data: Mapping[str, Any], before: dict[str, Any]) -> bool:
+# dict's own methods, looked up once (SessionData's record a read).
+_dict_len: Final = dict[str, Any].__len__
+_dict_get: Final = dict[str, Any].get
+
+
+def unchanged(data: dict[str, Any], before: dict[str, Any]) -> bool:
     """Whether ``data`` encodes as the scalar-only ``before`` would: the same keys, and
     values of the same type and value (``1`` is not ``True`` or ``1.0``; ``-0.0`` is not
     ``0.0``)."""
-    if dict.__len__(data) != len(before):  # type: ignore[arg-type]  # a dict at run time
+    if _dict_len(data) != len(before):
         return False
-    get = dict.get
+    get = _dict_get
     for key, value in before.items():
-        now = get(data, key, _MISSING)  # type: ignore[call-overload]  # a dict at run time
+        now = get(data, key, _MISSING)
         if now is not value and (type(now) is not type(value) or now != value):
             return False
         if type(value) is float and repr(now) != repr(value):
@@ -190,7 +194,7 @@ _SET_OUTCOME: Final = tuple(
 
 def plan_write(
     record: Record | None,
-    data: Mapping[str, Any] | None,
+    data: dict[str, Any] | None,
     snapshot: Snapshot | None,
     new_id: SessionId | None,
     reads: Reads,

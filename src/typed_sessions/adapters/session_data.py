@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import TypeIs
+
 from typed_sessions.adapters.errors import SessionUsageError
 from typed_sessions.core.changes import NOTHING_READ, ReadSet
 
@@ -183,7 +185,7 @@ class SessionData(dict[str, Any]):
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Set every key of ``other`` and ``kwargs`` (checked like ``self[key] = value``)."""
         pairs: Iterable[tuple[Any, Any]]
-        if isinstance(other, Mapping):
+        if _is_mapping(other):
             pairs = other.items()
         elif hasattr(other, "keys"):
             pairs = ((key, other[key]) for key in other.keys())  # noqa: SIM118 - the dict.update protocol
@@ -197,3 +199,7 @@ class SessionData(dict[str, Any]):
     def __ior__(self, other: Any) -> SessionData:  # type: ignore[override,misc]  # dict.__ior__ returns Self; ours is the same object
         self.update(other)
         return self
+
+
+def _is_mapping(value: object) -> TypeIs[Mapping[Any, Any]]:
+    return isinstance(value, Mapping)  # (``isinstance`` alone: a Mapping of Unknown to pyright)

@@ -89,20 +89,26 @@ class SessionSettings:
 
     def __post_init__(self) -> None:
         check_mapping_store(self.store)
-        if not isinstance(self.cookie, CookieSettings):
-            raise TypeError(f"cookie must be a CookieSettings, not {type(self.cookie).__name__}")
+        match self.cookie:
+            case CookieSettings():
+                pass
+            case _:  # from an untyped app, anything
+                raise TypeError(
+                    f"cookie must be a CookieSettings, not {type(self.cookie).__name__}"
+                )
         if self.save_attempts < 1:
             raise ValueError("save_attempts must be at least 1")
         if not self.turn_timeout > 0:
             raise ValueError("turn_timeout must be a positive number of seconds")
         checked_clock(self.clock)
-        if self.logger is not None and not isinstance(
-            self.logger, logging.Logger | logging.LoggerAdapter
-        ):
-            raise TypeError(
-                "logger must be a logging.Logger (or LoggerAdapter), e.g. "
-                f"logging.getLogger('app.sessions'), not {type(self.logger).__name__}"
-            )
+        match self.logger:
+            case None | logging.Logger() | logging.LoggerAdapter():
+                pass
+            case _:  # from an untyped app, anything
+                raise TypeError(
+                    "logger must be a logging.Logger (or LoggerAdapter), e.g. "
+                    f"logging.getLogger('app.sessions'), not {type(self.logger).__name__}"
+                )
         attribute = self.state_attribute
         if not attribute.isidentifier() or attribute.startswith("_"):
             raise ValueError(
@@ -171,19 +177,16 @@ def parse_skip_header(option: object) -> tuple[bytes, bytes | None]:
     Raises:
         ValueError: not a valid header name, or a value no request could carry.
     """
-    if isinstance(option, str):
-        name, value = option, None
-    elif (
-        isinstance(option, tuple)
-        and len(option) == 2
-        and isinstance(option[0], str)
-        and isinstance(option[1], str)
-    ):
-        name, value = option
-    else:
-        raise ValueError(
-            f"skip_header must be a header name or a (name, value) pair of str, not {option!r}"
-        )
+    value: str | None
+    match option:
+        case str() as name:
+            value = None
+        case tuple((str() as name, str() as value)):
+            pass
+        case _:
+            raise ValueError(
+                f"skip_header must be a header name or a (name, value) pair of str, not {option!r}"
+            )
     if not is_http_token(name) or name.lower() == "cookie":
         raise ValueError(f"invalid skip_header name {name!r}")
     if value is None:

@@ -23,7 +23,7 @@ _MISSING: Any = object()  # a key absent from one side
 class KeyChanges:
     """What one request did to the top-level keys of a session: new values and removals."""
 
-    updated: Mapping[str, Any] = field(default_factory=dict)
+    updated: Mapping[str, Any] = field(default_factory=dict[str, Any])
     removed: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:

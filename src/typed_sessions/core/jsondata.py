@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
+from typing_extensions import TypeIs
 
 from typed_sessions.core.codec import SessionEncodeError
 
@@ -102,17 +103,25 @@ def _nested_non_str_key(data: Mapping[str, Any]) -> tuple[str, object] | None:
     """The first dict key below the top level that is not a ``str``, with the top-level
     key holding it (top-level keys are checked as they are set)."""
     for key, value in data.items():
-        stack = [value]
+        stack: list[object] = [value]
         while stack:
             item = stack.pop()
-            if isinstance(item, dict):
+            if _is_dict(item):
                 for inner, nested in item.items():
                     if not isinstance(inner, str):  # a str subclass encodes as its value
                         return key, inner
                     stack.append(nested)
-            elif isinstance(item, list | tuple):
+            elif _is_array(item):
                 stack.extend(item)
     return None
+
+
+def _is_dict(item: object) -> TypeIs[dict[object, object]]:
+    return isinstance(item, dict)  # (``isinstance`` alone: a dict of Unknown to pyright)
+
+
+def _is_array(item: object) -> TypeIs[list[object] | tuple[object, ...]]:
+    return isinstance(item, list | tuple)
 
 
 def _read_back(value: Any) -> None:

@@ -24,19 +24,20 @@ def _same_origin(request: Request) -> None:
 
 def add_sessions_routes(app: FastAPI, current: SessionDependency[Any]) -> None:
     """``GET /sessions``, ``POST /sessions/{handle}/end`` and ``POST /sessions/end-others``."""
-    Current = Annotated[Session[Any], Depends(current)]
 
     @app.get("/sessions", response_class=HTMLResponse)
-    async def sessions(session: Current) -> str:
+    async def sessions(session: Annotated[Session[Any], Depends(current)]) -> str:
         return _page(await current.sessions_of(session))
 
     @app.post("/sessions/end-others", dependencies=[Depends(_same_origin)])
-    async def end_others(session: Current) -> RedirectResponse:
+    async def end_others(session: Annotated[Session[Any], Depends(current)]) -> RedirectResponse:
         await current.end_others(session)
         return RedirectResponse("/sessions", status_code=303)
 
     @app.post("/sessions/{handle}/end", dependencies=[Depends(_same_origin)])
-    async def end_one(handle: str, session: Current) -> RedirectResponse:
+    async def end_one(
+        handle: str, session: Annotated[Session[Any], Depends(current)]
+    ) -> RedirectResponse:
         await current.end_one(session, handle)
         return RedirectResponse("/sessions", status_code=303)
 

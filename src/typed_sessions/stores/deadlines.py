@@ -125,7 +125,7 @@ class CallLimit:
 
     def __init__(self, seconds: float | None) -> None:
         """Bound each call by ``seconds``; ``None`` leaves calls unbounded."""
-        self.seconds = seconds
+        self.seconds: float | None = seconds
         self._last: Deadlines | None = None  # the last loop's, then one per loop
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
             weakref.WeakKeyDictionary()

@@ -145,7 +145,7 @@ class SqlStore(Generic[T]):
         if max_per_subject is not None and max_per_subject < 1:
             raise ValueError("max_per_subject must be at least 1 or None")
         self.engine = engine
-        self.table = session_table() if table is None else table
+        self.table: Table = session_table() if table is None else table
         self.codec: SessionCodec[T] = SessionCodec(data_type)
         self.timeout = timeout
         self.on_corrupt: OnCorrupt = on_corrupt

@@ -4,7 +4,7 @@ connection in autocommit mode, bounded in time, failures mapped to ``StoreError`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeAlias, TypeVar
 
 from sqlalchemy import CursorResult, Delete, Engine, Executable, Insert, Select, Update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -14,7 +14,10 @@ from sqlalchemy.util import greenlet_spawn
 from typed_sessions.stores.deadlines import CallLimit
 from typed_sessions.stores.protocol import StoreUnavailableError
 
-__all__ = ["SqlCalls", "unavailable"]
+__all__ = ["Query", "SqlCalls", "unavailable"]
+
+Query: TypeAlias = "Select[*tuple[Any, ...]]"
+"""A ``SELECT`` of any columns (SQLAlchemy 2.1 types a ``Select`` by its column types)."""
 
 
 class SqlCalls:
@@ -29,10 +32,10 @@ class SqlCalls:
 
     def __init__(self, engine: AsyncEngine, timeout: float | None) -> None:
         """Run calls on ``engine``, each bounded by ``timeout`` seconds (``None``: not)."""
-        self.engine = engine
+        self.engine: AsyncEngine = engine
         self._limit = CallLimit(timeout)
         made = getattr(engine.dialect, "_on_connect_isolation_level", None)  # no public name
-        self.autocommit = (
+        self.autocommit: AsyncEngine = (
             engine
             if made == "AUTOCOMMIT"
             else engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -49,14 +52,14 @@ class SqlCalls:
             unavailable(exc)
 
     async def fetch(
-        self, statement: Select[Any], params: Mapping[str, Any], *, retry_stale: bool = True
+        self, statement: Query, params: Mapping[str, Any], *, retry_stale: bool = True
     ) -> tuple[Any, ...] | None:
         """Run a query and return its first row, or ``None``."""
         rows = await self._run(_first_row, statement, params, retry_stale=retry_stale)
         return rows[0] if rows else None
 
     async def fetch_all(
-        self, statement: Select[Any], params: Mapping[str, Any], *, retry_stale: bool = True
+        self, statement: Query, params: Mapping[str, Any], *, retry_stale: bool = True
     ) -> list[tuple[Any, ...]]:
         """Run a query and return its rows.
 

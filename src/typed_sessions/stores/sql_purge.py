@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -43,7 +43,7 @@ async def purge_expired(
 @asynccontextmanager
 async def purging(
     purge: Callable[..., Awaitable[int]], every: timedelta, *, batch: int
-) -> AsyncIterator[asyncio.Task[None]]:
+) -> AsyncGenerator[asyncio.Task[None], None]:
     """Run ``purge(batch=batch)`` every ``every`` in a background task for the block."""
     if every <= timedelta(0):
         raise ValueError("every must be positive")

@@ -8,9 +8,10 @@ by name (``b_key``: the row key, ``b_now``: the current time in microseconds,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import BigInteger, Delete, Insert, Select, Table, Update, bindparam, delete, select
+
+from typed_sessions.stores.sql_calls import Query
 
 __all__ = ["Statements", "drop_keys"]
 
@@ -19,19 +20,19 @@ __all__ = ["Statements", "drop_keys"]
 class Statements:
     """The store's statements, built once (SQLAlchemy caches their compiled form)."""
 
-    load: Select[Any]
-    version: Select[tuple[int]]
+    load: Query
+    version: Select[int]
     insert: Insert
     update: Update
     end: Delete
     delete: Delete
     drop_expired: Delete
     drop_corrupt: Delete
-    list_subject: Select[Any]
+    list_subject: Query
     end_subject_session: Delete
     end_subject: Delete
     end_all: Delete
-    over_cap: Select[tuple[str]] | None
+    over_cap: Select[str] | None
 
     @classmethod
     def build(cls, t: Table, *, cap: int | None) -> Statements:

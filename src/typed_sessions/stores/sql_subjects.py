@@ -50,14 +50,14 @@ class SqlSubjects:
         self._calls = calls
         self._sql = sql
         self._now = now
-        self.table = table
-        self.cap = cap
-        self.discard = discard
+        self.table: Table = table
+        self.cap: int | None = cap
+        self.discard: bool = discard
 
     async def list_subject(self, subject: str) -> list[SessionInfo]:
         check_subject(subject)
         params = {"b_subject": subject, "b_now": self._now()}
-        infos = []
+        infos: list[SessionInfo] = []
         for row in await self._calls.fetch_all(self._sql.list_subject, params):
             match decode_info(subject, row):
                 case Ok(info):

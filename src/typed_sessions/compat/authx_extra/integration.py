@@ -104,7 +104,7 @@ class SessionIntegration:
     __slots__ = ("native",)
 
     def __init__(self, native: SessionManager) -> None:
-        self.native = native
+        self.native: SessionManager = native
 
     def get_session(self) -> SessionView:
         """The session: a mutable mapping, saved when the response starts if changed."""

@@ -52,13 +52,14 @@ def _skip_header(option: SkipSessionHeader | None) -> str | tuple[str, str] | No
     if option is None or isinstance(option, str):
         return option
     if isinstance(option, Mapping):
-        name, value = option.get("header_name"), option.get("header_value", "*")
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise ValueError(
-                "skip_session_header needs str 'header_name' and 'header_value', "
-                f"not {dict(option)!r}"
-            )
-        return name if value == "*" else (name, value)
+        match option.get("header_name"), option.get("header_value", "*"):
+            case str() as name, str() as value:
+                return name if value == "*" else (name, value)
+            case _:  # a missing name, or (from an untyped app) a value that is not text
+                raise ValueError(
+                    "skip_session_header needs str 'header_name' and 'header_value', "
+                    f"not {dict(option)!r}"
+                )
     headers = list(option)
     if len(headers) > 1:
         raise ValueError("typed-sessions' middleware takes one skip_session_header, not a list")
@@ -119,7 +120,7 @@ class SessionMiddleware:
     ) -> None:
         self.app = app
         self.session_object = session_object
-        self.store = MemoryIO() if store is None else store
+        self.store: SessionStore[dict[str, Any]] = MemoryIO() if store is None else store
         cookie = CookieSettings(
             name=session_cookie,
             secure=secure,

@@ -34,9 +34,11 @@ def session_id_for(value: UUID) -> SessionId:
         TypeError: ``value`` is not a ``UUID`` (fastapi-sessions' cookie frontend deals
             in UUIDs only).
     """
-    if not isinstance(value, UUID):
-        raise TypeError(f"session IDs are UUIDs (uuid4()), not {type(value).__name__}")
-    return SessionId(UUID_ID_PREFIX + value.hex)
+    match value:
+        case UUID():
+            return SessionId(UUID_ID_PREFIX + value.hex)
+        case _:  # an untyped app's str, say
+            raise TypeError(f"session IDs are UUIDs (uuid4()), not {type(value).__name__}")
 
 
 def uuid_for(session_id: str) -> UUID | None:

@@ -120,25 +120,27 @@ class SessionVerifier(ABC, Generic[ID, DataT]):
         """The cookie dependency for ``frontend``, made on first use and kept."""
         cache: dict[SessionCookie, SessionDependency[DataT]]
         try:
-            cache = self.__dict__.setdefault(_CACHE, {})
-        except AttributeError:  # a subclass with __slots__ only: made on each call
+            cache = vars(self).setdefault(_CACHE, {})
+        except TypeError:  # no __dict__ (__slots__ only): made on each call
             cache = {}
         dependency = cache.get(frontend)
         if dependency is None:
             backend = self.backend
-            if not isinstance(backend, StoreBackend):
-                raise TypeError(
-                    "the verifier's backend must be an InMemoryBackend, RedisBackend or "
-                    f"StoreBackend of typed_sessions.compat, not {type(backend).__name__}"
-                )
-            dependency = cache[frontend] = make_cookie_dependency(
-                backend.store,
-                self._verify,
-                keys=frontend.keys,
-                cookie=frontend.cookie,
-                expiry=backend.expiry,
-                clock=backend.clock,
-                on_error=_Refused,
-                scheme_name=frontend.scheme_name,
-            )
+            match backend:
+                case StoreBackend():
+                    dependency = cache[frontend] = make_cookie_dependency(
+                        backend.store,
+                        self._verify,
+                        keys=frontend.keys,
+                        cookie=frontend.cookie,
+                        expiry=backend.expiry,
+                        clock=backend.clock,
+                        on_error=_Refused,
+                        scheme_name=frontend.scheme_name,
+                    )
+                case _:  # an untyped app's backend of fastapi-sessions, say
+                    raise TypeError(
+                        "the verifier's backend must be an InMemoryBackend, RedisBackend or "
+                        f"StoreBackend of typed_sessions.compat, not {type(backend).__name__}"
+                    )
         return dependency

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from fastapi import HTTPException
 from fastapi.openapi.models import APIKey, APIKeyIn
+from fastapi.openapi.models import SecurityBase as SecurityBaseModel
 from fastapi.security.base import SecurityBase
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -98,8 +99,6 @@ class SessionCookie(SecurityBase):
             browser would reject.
     """
 
-    model: APIKey
-
     def __init__(
         self,
         *,
@@ -111,14 +110,16 @@ class SessionCookie(SecurityBase):
         auto_error: bool = False,
         clock: Clock = utc_now,
     ) -> None:
-        self.model = APIKey(**{"in": APIKeyIn.cookie}, name=cookie_name)
-        self.scheme_name = scheme_name or type(self).__name__
+        self.model: SecurityBaseModel = APIKey.model_validate(
+            {"in": APIKeyIn.cookie, "name": cookie_name}
+        )
+        self.scheme_name: str = scheme_name or type(self).__name__
         self._identifier = identifier
         self.auto_error = auto_error
         self.cookie_params = cookie_params
-        self.cookie = cookie_params.settings(cookie_name)
-        self.keys = Keyring.from_secrets(secret_key)
-        self.max_age = timedelta(seconds=cookie_params.max_age)
+        self.cookie: CookieSettings = cookie_params.settings(cookie_name)
+        self.keys: Keyring = Keyring.from_secrets(secret_key)
+        self.max_age: timedelta = timedelta(seconds=cookie_params.max_age)
         self.clock = clock
 
     @property
@@ -137,7 +138,7 @@ class SessionCookie(SecurityBase):
         )
         setattr(request.state, STATE_ATTRIBUTE, found)
         headers = request.headers.getlist("cookie")
-        token = parse_cookie("; ".join(headers), self.model.name) if headers else None
+        token = parse_cookie("; ".join(headers), self.cookie.name) if headers else None
         if not token:
             return self._refuse(found, 403, "No session provided")
         checked = verify_session_token(token, self.keys, now=self.clock(), max_age=self.max_age)
