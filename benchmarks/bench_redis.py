@@ -16,8 +16,12 @@ plain pool, no hiredis unless installed for both), each under its own key prefix
    the same route without sessions as the baseline. Also a route that only reads the
    session (one round trip for typed-sessions).
 
-Run from this folder: ``python bench_redis.py [rounds] [batch]`` (peers: the ``bench``
-extra; a Redis server). Target (issue 5): at least starsessions' requests per second.
+3. With ``--store``: only the store, also with 64 sessions read and written at once (one
+   call: 64 concurrent load + save, each on its own session; bare: 64 concurrent GET + SET).
+
+Run from this folder: ``python bench_redis.py [rounds] [batch] [--store]`` (peers: the
+``bench`` extra; a Redis server). Targets: at least starsessions' requests per second
+(issue 5); the store within 1.1x of the bare GET + SET (issue 13).
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ def lazy(setup: Callable[[], Awaitable[Call]]) -> Call:
 
 async def bare_setup() -> Call:
     client = Redis.from_url(URL)
-    key = f"bench:{RUN}:bare"
+    key = f"bench:{RUN}:bare:{uuid.uuid4().hex}"
     await client.set(key, json.dumps({"test_counter": 0}).encode(), ex=3600)
 
     async def bare() -> None:
@@ -111,6 +115,41 @@ async def star_setup() -> Call:
         await store.write(star_id, serializer.serialize(data), lifetime=3600, ttl=3600)
 
     return starsessions
+
+
+def concurrently(setup: Callable[[], Awaitable[Call]], sessions: int = 64) -> Call:
+    """``sessions`` contenders of ``setup`` (one session each), called at once per call."""
+
+    async def setup_all() -> Call:
+        calls = [await setup() for _ in range(sessions)]
+
+        async def all_at_once() -> None:
+            await asyncio.gather(*(call() for call in calls))
+
+        return all_at_once
+
+    return lazy(setup_all)
+
+
+def store_only(rounds: int, batch: int) -> None:
+    """The store alone: one session per call, then 64 sessions at once per call."""
+    for title, wrap, calls in (
+        ("store: load + save one session", lazy, batch),
+        ("store: load + save 64 sessions at once", concurrently, max(batch // 32, 5)),
+    ):
+        medians = run_async(
+            [
+                ("bare redis-py GET + SET", wrap(bare_setup)),
+                ("typed-sessions RedisStore", wrap(ours_setup)),
+                ("starsessions RedisStore", wrap(star_setup)),
+            ],
+            rounds=rounds,
+            batch=calls,
+        )
+        print(table(title, medians, baseline="bare redis-py GET + SET"))
+        ours = medians["typed-sessions RedisStore"]
+        print(f"  typed-sessions / bare: {ours / medians['bare redis-py GET + SET']:.3f}x"
+              " (target <= 1.1)\n")  # fmt: skip
 
 
 # -- 2. the counter route end to end -------------------------------------------------------
@@ -209,6 +248,12 @@ def main() -> None:
     rounds = int(args[0]) if args else 20
     batch = int(args[1]) if len(args) > 1 else 200
     print(f"Redis {URL}; {rounds} rounds of {batch} calls per contender, interleaved\n")
+    if "--store" in sys.argv:
+        try:
+            store_only(rounds, batch)
+        finally:
+            asyncio.run(cleanup())
+        return
     try:
         store = run_async(
             [

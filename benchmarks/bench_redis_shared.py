@@ -35,6 +35,8 @@ def app_from_env() -> FastAPI:
     import bench_redis
 
     name = os.environ["CONTENDER"]
+    if name == "no sessions":
+        return bench_redis.no_sessions()
     client = Redis.from_url(bench_redis.URL)
     if name == "starsessions":
         return bench_redis.starsessions_app(client)
