@@ -16,10 +16,13 @@ plain pool, no hiredis unless installed for both), each under its own key prefix
    the same route without sessions as the baseline. Also a route that only reads the
    session (one round trip for typed-sessions).
 
-3. With ``--store``: only the store, also with 64 sessions read and written at once (one
+3. With ``--overhead``: what the store's own code costs per load + save, over a client
+   that answers at once in-process (no socket, no redis-py): the part of the store
+   that is ours.
+4. With ``--store``: only the store, also with 64 sessions read and written at once (one
    call: 64 concurrent load + save, each on its own session; bare: 64 concurrent GET + SET).
 
-Run from this folder: ``python bench_redis.py [rounds] [batch] [--store]`` (peers: the
+Run from this folder: ``python bench_redis.py [rounds] [batch] [--store|--overhead]`` (peers: the
 ``bench`` extra; a Redis server). Targets: at least starsessions' requests per second
 (issue 5); the store within 1.1x of the bare GET + SET (issue 13).
 """
@@ -152,6 +155,56 @@ def store_only(rounds: int, batch: int) -> None:
               " (target <= 1.1)\n")  # fmt: skip
 
 
+class InstantClient:
+    """Answers ``GET`` and the save script at once, from one stored value (no I/O)."""
+
+    def __init__(self) -> None:
+        self.value: bytes | None = None
+
+    async def get(self, key: str) -> bytes | None:
+        return self.value
+
+    async def evalsha(self, sha: str, keys: int, *args: bytes | str) -> int:
+        value = args[keys]
+        assert isinstance(value, bytes)
+        self.value = value
+        return 0
+
+
+def overhead(rounds: int, batch: int) -> None:
+    """The store's own code per load + save, and each alone, over :class:`InstantClient`."""
+    store: RedisStore[dict[str, Any]] = RedisStore(Redis(), dict[str, Any])
+    store.client = InstantClient()  # type: ignore[assignment]  # enough for load and save
+
+    async def setup() -> Call:
+        first = await store.save(new_session({"test_counter": 0}, EXPIRY, now=datetime.now(UTC)))
+        assert isinstance(first, Ok)
+        session_id = first.value.id
+
+        async def load_and_save() -> None:
+            session = await store.load(session_id)
+            assert session is not None
+            await store.save(session)  # the instant client checks no version
+
+        return load_and_save
+
+    async def load_setup() -> Call:
+        saved = await store.save(new_session({"test_counter": 0}, EXPIRY, now=datetime.now(UTC)))
+        assert isinstance(saved, Ok)
+        return lambda: store.load(saved.value.id)
+
+    async def save_setup() -> Call:
+        session = new_session({"test_counter": 0}, EXPIRY, now=datetime.now(UTC))
+        return lambda: store.save(session)
+
+    medians = run_async(
+        [("load + save", lazy(setup)), ("load", lazy(load_setup)), ("save", lazy(save_setup))],
+        rounds=rounds,
+        batch=batch * 10,
+    )
+    print(table("the store's own code (instant client)", medians, baseline="load + save"))
+
+
 # -- 2. the counter route end to end -------------------------------------------------------
 
 
@@ -248,6 +301,9 @@ def main() -> None:
     rounds = int(args[0]) if args else 20
     batch = int(args[1]) if len(args) > 1 else 200
     print(f"Redis {URL}; {rounds} rounds of {batch} calls per contender, interleaved\n")
+    if "--overhead" in sys.argv:
+        overhead(rounds, batch)
+        return
     if "--store" in sys.argv:
         try:
             store_only(rounds, batch)
