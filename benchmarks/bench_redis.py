@@ -22,7 +22,10 @@ plain pool, no hiredis unless installed for both), each under its own key prefix
 4. With ``--store``: only the store, also with 64 sessions read and written at once (one
    call: 64 concurrent load + save, each on its own session; bare: 64 concurrent GET + SET).
 
-Run from this folder: ``python bench_redis.py [rounds] [batch] [--store|--overhead]`` (peers: the
+With ``--store --lean`` also the prototype client of ``lean_redis.py``: a bare ``GET`` +
+``SET`` on it, and RedisStore on it.
+
+Run from this folder: ``python bench_redis.py [rounds] [batch] [--store [--lean]|--overhead]`` (peers: the
 ``bench`` extra; a Redis server). Targets: at least starsessions' requests per second
 (issue 5); the store within 1.1x of the bare GET + SET (issue 13).
 """
@@ -34,6 +37,7 @@ import json
 import os
 import sys
 import uuid
+from functools import partial
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -73,8 +77,22 @@ def lazy(setup: Callable[[], Awaitable[Call]]) -> Call:
     return call
 
 
-async def bare_setup() -> Call:
-    client = Redis.from_url(URL)
+def redis_py() -> Any:
+    return Redis.from_url(URL)
+
+
+def lean() -> Any:
+    """The prototype client of ``lean_redis.py`` (one pipelined connection, no redis-py)."""
+    from urllib.parse import urlsplit
+
+    from lean_redis import LeanRedis
+
+    url = urlsplit(URL)
+    return LeanRedis(url.hostname or "127.0.0.1", url.port or 6379, int(url.path[1:] or 0))
+
+
+async def bare_setup(make: Callable[[], Any] = redis_py) -> Call:
+    client = make()
     key = f"bench:{RUN}:bare:{uuid.uuid4().hex}"
     await client.set(key, json.dumps({"test_counter": 0}).encode(), ex=3600)
 
@@ -88,9 +106,9 @@ async def bare_setup() -> Call:
     return bare
 
 
-async def ours_setup() -> Call:
+async def ours_setup(make: Callable[[], Any] = redis_py) -> Call:
     store: RedisStore[dict[str, Any]] = RedisStore(
-        Redis.from_url(URL), dict[str, Any], prefix=f"bench:{RUN}:ours:"
+        make(), dict[str, Any], prefix=f"bench:{RUN}:ours:"
     )
     first = await store.save(new_session({"test_counter": 0}, EXPIRY, now=datetime.now(UTC)))
     assert isinstance(first, Ok)
@@ -140,19 +158,27 @@ def store_only(rounds: int, batch: int) -> None:
         ("store: load + save one session", lazy, batch),
         ("store: load + save 64 sessions at once", concurrently, max(batch // 32, 5)),
     ):
-        medians = run_async(
-            [
-                ("bare redis-py GET + SET", wrap(bare_setup)),
-                ("typed-sessions RedisStore", wrap(ours_setup)),
-                ("starsessions RedisStore", wrap(star_setup)),
-            ],
-            rounds=rounds,
-            batch=calls,
-        )
+        contenders = [
+            ("bare redis-py GET + SET", wrap(bare_setup)),
+            ("typed-sessions RedisStore", wrap(ours_setup)),
+            ("starsessions RedisStore", wrap(star_setup)),
+        ]
+        if "--lean" in sys.argv:  # the prototype client (lean_redis.py), both ways
+            contenders += [
+                ("bare lean GET + SET", wrap(partial(bare_setup, lean))),
+                ("typed-sessions RedisStore, lean client", wrap(partial(ours_setup, lean))),
+            ]
+        medians = run_async(contenders, rounds=rounds, batch=calls)
         print(table(title, medians, baseline="bare redis-py GET + SET"))
         ours = medians["typed-sessions RedisStore"]
         print(f"  typed-sessions / bare: {ours / medians['bare redis-py GET + SET']:.3f}x"
-              " (target <= 1.1)\n")  # fmt: skip
+              " (target <= 1.1)")  # fmt: skip
+        if "--lean" in sys.argv:
+            ours = medians["typed-sessions RedisStore, lean client"]
+            print(f"  typed-sessions on the lean client / bare redis-py:"
+                  f" {ours / medians['bare redis-py GET + SET']:.3f}x; / bare lean:"
+                  f" {ours / medians['bare lean GET + SET']:.3f}x")  # fmt: skip
+        print()
 
 
 class InstantClient:

@@ -13,7 +13,9 @@ Beside requests per second (noisy on a shared machine) each run reports the serv
 process's CPU time per request (user + system, from ``/proc``): what one worker can
 serve at most is its inverse, however busy the machine is.
 
-Run from this folder: ``python bench_redis_wrk.py [rounds] [seconds]`` (needs ``wrk``, a
+With ``--lean``, also typed-sessions on the prototype client of ``lean_redis.py``.
+
+Run from this folder: ``python bench_redis_wrk.py [rounds] [seconds] [--lean]`` (needs ``wrk``, a
 Redis server, the ``bench`` extra). Target (issue 13): typed-sessions at least 1.5x
 starsessions' requests per second in both shapes. The same route without sessions is the
 ceiling: no session library can make a request cheaper than no sessions at all.
@@ -64,9 +66,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 def main() -> None:
-    args = [int(a) for a in sys.argv[1:3]]
+    args = [int(a) for a in sys.argv[1:] if not a.startswith("--")][:2]
     rounds, seconds = (args + [3, 5][len(args) :])[:2]
-    servers = {name: start(name) for name in CONTENDERS}
+    lean = ("typed-sessions, lean client",) if "--lean" in sys.argv else ()
+    servers = {name: start(name) for name in CONTENDERS + lean}
     shapes = {"64 sessions": SESSIONS, "one session": 1}
     rates: dict[tuple[str, str], list[float]] = {}
     cpu: dict[tuple[str, str], list[float]] = {}
@@ -122,6 +125,13 @@ def main() -> None:
             cpu["typed-sessions", shape]
         )
         print(f"{shape}: starsessions / typed-sessions CPU per request {by_cpu:.2f}x")
+        if lean:
+            fast = rates[lean[0], shape]
+            ratio = statistics.median([a / b for a, b in zip(fast, star, strict=True)])
+            by_cpu = statistics.median(cpu["starsessions", shape]) / statistics.median(
+                cpu[lean[0], shape]
+            )
+            print(f"{shape}: lean client / starsessions req/s {ratio:.2f}x, CPU {by_cpu:.2f}x")
 
 
 if __name__ == "__main__":
