@@ -25,8 +25,8 @@ plain pool, no hiredis unless installed for both), each under its own key prefix
 With ``--store --lean`` also the prototype client of ``lean_redis.py``: a bare ``GET`` +
 ``SET`` on it, and RedisStore on it.
 
-Run from this folder: ``python bench_redis.py [rounds] [batch] [--store [--lean]|--overhead]`` (peers: the
-``bench`` extra; a Redis server). Targets: at least starsessions' requests per second
+Run from this folder: ``python bench_redis.py [rounds] [batch] [--store [--lean]|--overhead]``
+(peers: the ``bench`` extra; a Redis server). Targets: at least starsessions' requests per second
 (issue 5); the store within 1.1x of the bare GET + SET (issue 13).
 """
 
@@ -37,9 +37,9 @@ import json
 import os
 import sys
 import uuid
-from functools import partial
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
