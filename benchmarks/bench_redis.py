@@ -16,8 +16,18 @@ plain pool, no hiredis unless installed for both), each under its own key prefix
    the same route without sessions as the baseline. Also a route that only reads the
    session (one round trip for typed-sessions).
 
-Run from this folder: ``python bench_redis.py [rounds] [batch]`` (peers: the ``bench``
-extra; a Redis server). Target (issue 5): at least starsessions' requests per second.
+3. With ``--overhead``: what the store's own code costs per load + save, over a client
+   that answers at once in-process (no socket, no redis-py): the part of the store
+   that is ours.
+4. With ``--store``: only the store, also with 64 sessions read and written at once (one
+   call: 64 concurrent load + save, each on its own session; bare: 64 concurrent GET + SET).
+
+With ``--store --lean`` also the prototype client of ``lean_redis.py``: a bare ``GET`` +
+``SET`` on it, and RedisStore on it.
+
+Run from this folder: ``python bench_redis.py [rounds] [batch] [--store [--lean]|--overhead]``
+(peers: the ``bench`` extra; a Redis server). Targets: at least starsessions' requests per second
+(issue 5); the store within 1.1x of the bare GET + SET (issue 13).
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -66,9 +77,23 @@ def lazy(setup: Callable[[], Awaitable[Call]]) -> Call:
     return call
 
 
-async def bare_setup() -> Call:
-    client = Redis.from_url(URL)
-    key = f"bench:{RUN}:bare"
+def redis_py() -> Any:
+    return Redis.from_url(URL)
+
+
+def lean() -> Any:
+    """The prototype client of ``lean_redis.py`` (one pipelined connection, no redis-py)."""
+    from urllib.parse import urlsplit
+
+    from lean_redis import LeanRedis
+
+    url = urlsplit(URL)
+    return LeanRedis(url.hostname or "127.0.0.1", url.port or 6379, int(url.path[1:] or 0))
+
+
+async def bare_setup(make: Callable[[], Any] = redis_py) -> Call:
+    client = make()
+    key = f"bench:{RUN}:bare:{uuid.uuid4().hex}"
     await client.set(key, json.dumps({"test_counter": 0}).encode(), ex=3600)
 
     async def bare() -> None:
@@ -81,9 +106,9 @@ async def bare_setup() -> Call:
     return bare
 
 
-async def ours_setup() -> Call:
+async def ours_setup(make: Callable[[], Any] = redis_py) -> Call:
     store: RedisStore[dict[str, Any]] = RedisStore(
-        Redis.from_url(URL), dict[str, Any], prefix=f"bench:{RUN}:ours:"
+        make(), dict[str, Any], prefix=f"bench:{RUN}:ours:"
     )
     first = await store.save(new_session({"test_counter": 0}, EXPIRY, now=datetime.now(UTC)))
     assert isinstance(first, Ok)
@@ -111,6 +136,99 @@ async def star_setup() -> Call:
         await store.write(star_id, serializer.serialize(data), lifetime=3600, ttl=3600)
 
     return starsessions
+
+
+def concurrently(setup: Callable[[], Awaitable[Call]], sessions: int = 64) -> Call:
+    """``sessions`` contenders of ``setup`` (one session each), called at once per call."""
+
+    async def setup_all() -> Call:
+        calls = [await setup() for _ in range(sessions)]
+
+        async def all_at_once() -> None:
+            await asyncio.gather(*(call() for call in calls))
+
+        return all_at_once
+
+    return lazy(setup_all)
+
+
+def store_only(rounds: int, batch: int) -> None:
+    """The store alone: one session per call, then 64 sessions at once per call."""
+    for title, wrap, calls in (
+        ("store: load + save one session", lazy, batch),
+        ("store: load + save 64 sessions at once", concurrently, max(batch // 32, 5)),
+    ):
+        contenders = [
+            ("bare redis-py GET + SET", wrap(bare_setup)),
+            ("typed-sessions RedisStore", wrap(ours_setup)),
+            ("starsessions RedisStore", wrap(star_setup)),
+        ]
+        if "--lean" in sys.argv:  # the prototype client (lean_redis.py), both ways
+            contenders += [
+                ("bare lean GET + SET", wrap(partial(bare_setup, lean))),
+                ("typed-sessions RedisStore, lean client", wrap(partial(ours_setup, lean))),
+            ]
+        medians = run_async(contenders, rounds=rounds, batch=calls)
+        print(table(title, medians, baseline="bare redis-py GET + SET"))
+        ours = medians["typed-sessions RedisStore"]
+        print(f"  typed-sessions / bare: {ours / medians['bare redis-py GET + SET']:.3f}x"
+              " (target <= 1.1)")  # fmt: skip
+        if "--lean" in sys.argv:
+            ours = medians["typed-sessions RedisStore, lean client"]
+            print(f"  typed-sessions on the lean client / bare redis-py:"
+                  f" {ours / medians['bare redis-py GET + SET']:.3f}x; / bare lean:"
+                  f" {ours / medians['bare lean GET + SET']:.3f}x")  # fmt: skip
+        print()
+
+
+class InstantClient:
+    """Answers ``GET`` and the save script at once, from one stored value (no I/O)."""
+
+    def __init__(self) -> None:
+        self.value: bytes | None = None
+
+    async def get(self, key: str) -> bytes | None:
+        return self.value
+
+    async def evalsha(self, sha: str, keys: int, *args: bytes | str) -> int:
+        value = args[keys]
+        assert isinstance(value, bytes)
+        self.value = value
+        return 0
+
+
+def overhead(rounds: int, batch: int) -> None:
+    """The store's own code per load + save, and each alone, over :class:`InstantClient`."""
+    store: RedisStore[dict[str, Any]] = RedisStore(Redis(), dict[str, Any])
+    store.client = InstantClient()  # type: ignore[assignment]  # enough for load and save
+
+    async def setup() -> Call:
+        first = await store.save(new_session({"test_counter": 0}, EXPIRY, now=datetime.now(UTC)))
+        assert isinstance(first, Ok)
+        session_id = first.value.id
+
+        async def load_and_save() -> None:
+            session = await store.load(session_id)
+            assert session is not None
+            await store.save(session)  # the instant client checks no version
+
+        return load_and_save
+
+    async def load_setup() -> Call:
+        saved = await store.save(new_session({"test_counter": 0}, EXPIRY, now=datetime.now(UTC)))
+        assert isinstance(saved, Ok)
+        return lambda: store.load(saved.value.id)
+
+    async def save_setup() -> Call:
+        session = new_session({"test_counter": 0}, EXPIRY, now=datetime.now(UTC))
+        return lambda: store.save(session)
+
+    medians = run_async(
+        [("load + save", lazy(setup)), ("load", lazy(load_setup)), ("save", lazy(save_setup))],
+        rounds=rounds,
+        batch=batch * 10,
+    )
+    print(table("the store's own code (instant client)", medians, baseline="load + save"))
 
 
 # -- 2. the counter route end to end -------------------------------------------------------
@@ -209,6 +327,15 @@ def main() -> None:
     rounds = int(args[0]) if args else 20
     batch = int(args[1]) if len(args) > 1 else 200
     print(f"Redis {URL}; {rounds} rounds of {batch} calls per contender, interleaved\n")
+    if "--overhead" in sys.argv:
+        overhead(rounds, batch)
+        return
+    if "--store" in sys.argv:
+        try:
+            store_only(rounds, batch)
+        finally:
+            asyncio.run(cleanup())
+        return
     try:
         store = run_async(
             [

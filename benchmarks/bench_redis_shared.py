@@ -35,6 +35,10 @@ def app_from_env() -> FastAPI:
     import bench_redis
 
     name = os.environ["CONTENDER"]
+    if name == "no sessions":
+        return bench_redis.no_sessions()
+    if name == "typed-sessions, lean client":  # the prototype of lean_redis.py
+        return bench_redis.typed_sessions_app(bench_redis.lean())
     client = Redis.from_url(bench_redis.URL)
     if name == "starsessions":
         return bench_redis.starsessions_app(client)

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
-from datetime import timedelta
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
@@ -311,11 +309,10 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
                 return None
             return await self._corrupt(key, "the stored value has no record header")
         version, record = unpacked
-        match self.codec.decode(record):
-            case Err(error):
-                return await self._corrupt(key, error.reason)
-            case Ok(session):
-                pass
+        decoded = self.codec.decode(record)
+        if isinstance(decoded, Err):
+            return await self._corrupt(key, decoded.error.reason)
+        session = decoded.value
         if session.id != NO_ID or session.version != version:
             return await self._corrupt(key, "the stored record does not match its header")
         if self._clock() >= session.expires_at:  # native TTL is the rule; this is a backstop
@@ -359,7 +356,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         write_id = new_write_id()
         value = pack(version, write_id, record)
         now = self._clock()
-        ttl_ms = max(math.ceil((expires - now) / _MILLISECOND), 0)
+        left = expires - now  # whole milliseconds, rounded up; integers only
+        ttl_ms = max((left.days * 86_400 + left.seconds) * 1000 - (-left.microseconds // 1000), 0)
         control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
         if session.subject is None:
             reply = await self._script(SAVE, (key,), value, control)
@@ -388,6 +386,3 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         _logger.warning("discarding unreadable session record %s: %s", key, reason)
         await self._call(self.client.delete, key)
         return None
-
-
-_MILLISECOND = timedelta(milliseconds=1)
