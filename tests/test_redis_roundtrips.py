@@ -8,9 +8,10 @@ Each check counts two ways, so that neither can be fooled alone:
 - the client's connection records every write to its socket (one write is one round
   trip: a command, a script call or a whole pipeline) and the commands each holds,
   parsed from the bytes sent;
-- the server (a throwaway ``redis-server`` of this module's own, so no other test's
-  traffic mixes in) tells from ``INFO commandstats`` every command it ran, those its
-  scripts ran included (``GETRANGE``, ``SET`` in the save script).
+- the server (a throwaway ``redis-server``, and a ``valkey-server``, of this module's
+  own, so no other test's traffic mixes in) tells from ``INFO commandstats`` every
+  command it ran, those its scripts ran included (``GETRANGE``, ``SET`` in the save
+  script).
 
 An extra command, an extra pipeline or an extra script call changes both counts.
 """
@@ -110,9 +111,9 @@ class Counted:
         return await server_counts(self.probe) - self.before
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as started:
+@pytest.fixture(scope="module", params=["redis", "valkey"])
+def server(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
+    with redis_server(valkey=request.param == "valkey") as started:
         yield started
 
 
