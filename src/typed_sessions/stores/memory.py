@@ -1,12 +1,16 @@
-"""The embedded store: one process's memory, bounded, least recently used first out."""
+"""The embedded store: one process's memory, compact, bounded, purged a little at a time.
+
+Each session is one ``bytes`` record under an ``int`` key (see :mod:`.memory_records`),
+in shards of about a thousand (see :mod:`.memory_table`): about as much memory per
+session as a plain dict of ID to JSON, every call O(1), and no call that stalls the
+event loop to sweep a large store.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar, overload
+from datetime import timedelta
+from typing import Any, Final, Generic, TypeVar, overload
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgrade
@@ -14,41 +18,50 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import (
-    Device,
     SessionInfo,
     check_subject,
     checked_subject,
     session_handle,
 )
+from typed_sessions.stores.memory_records import (
+    EXPIRES,
+    TAIL,
+    encode_record,
+    from_us,
+    id_key,
+    id_of,
+    record_expires,
+    record_fields,
+    record_subject,
+    record_version,
+    to_us,
+)
+from typed_sessions.stores.memory_table import Key, Shard, Table
 from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 
-__all__ = ["MemoryStore"]
+__all__ = ["PURGE_BUDGET", "MemoryStore"]
 
 T = TypeVar("T")
+_EXPIRES: Final = EXPIRES.unpack_from
 
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    version: int
-    created_at: datetime
-    last_active: datetime
-    expires_at: datetime
-    data: bytes  # JSON: what a caller loads is always its own copy
-    subject: str | None
-    auth_time: datetime | None
-    device: Device | None  # frozen: shared safely
-    handle: str | None  # session_handle(id), kept for sessions with a subject
+PURGE_BUDGET: Final = 256
+"""The most records a call looks at while purging expired ones."""
 
 
 class MemoryStore(Generic[T]):
     """Sessions in this process's memory: for one worker, tests and the demo.
 
-    Records are kept as JSON bytes, so what a caller loads is always its own copy. At most
-    ``max_sessions`` live at once; saving one more evicts the least recently used. Expired
-    records are never returned and are swept out at most every ``sweep_interval``.
-    Operations never await, so they are atomic between asyncio tasks; a lock also makes
-    them safe across threads. Sessions are lost when the process ends; use
-    ``RedisStore`` to share them between processes.
+    Records are kept as bytes (the data as JSON), so what a caller loads is always its own
+    copy; the datetimes of a loaded record are UTC (equal to the ones saved, whatever
+    their time zone: the same instants). At most ``max_sessions`` live at once: saving
+    one more evicts the least recently used (loaded or saved) of the saved session's
+    shard, about 1,024 sessions (a store of at most 1,024 evicts exactly the least
+    recently used; a larger one, approximately). Expired records are never returned.
+    Every ``sweep_interval`` a purge of them starts, done a little in each ``load`` and
+    ``save``: at most :data:`PURGE_BUDGET` records looked at per call.
+    Every call is O(1) in the number of sessions. Operations never await, so they are
+    atomic between asyncio tasks; a lock also makes them safe across threads. Sessions
+    are lost when the process ends; use ``RedisStore`` to share them between processes.
 
     It keeps a subject index (:class:`~typed_sessions.SubjectIndex`): sessions saved
     with a ``subject`` are listed and ended by subject, in O(1) per session. With
@@ -114,40 +127,48 @@ class MemoryStore(Generic[T]):
         )
         self.max_sessions = max_sessions
         self._clock = checked_clock(clock)
-        self._sweep_interval = sweep_interval
-        self._next_sweep = clock() + sweep_interval
-        self._entries: OrderedDict[SessionId, _Entry] = OrderedDict()
+        self._sweep_interval = sweep_interval // timedelta(microseconds=1)
+        self._next_sweep = to_us(clock()) + self._sweep_interval
+        self._sweeping: int | None = None  # the next shard of the sweep under way
+        self._purging: Shard = {}  # the shard it is in
+        self._pending: list[Key] = []  # the keys of that shard it has yet to look at
+        self._entries = Table(max_sessions)
         # The subject index: subject -> handle -> ID, for the live records with a subject.
         self._subjects: dict[str, dict[str, SessionId]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        """Return how many records the store holds (expired ones not yet swept included)."""
-        return len(self._entries)
+        """Return how many records the store holds (expired ones not yet purged included)."""
+        return self._entries.size
 
     async def load(self, session_id: SessionId) -> Session[T] | None:
         """Return a fresh copy of the live session ``session_id``, or ``None``."""
-        now = self._clock()
+        now = to_us(self._clock())
         with self._lock:
-            entry = self._entries.get(session_id)
-            if entry is None:
+            if self._sweeping is not None or now >= self._next_sweep:
+                self._purge_some(now)
+            shard, key, record = self._entries.locate(session_id, id_key(session_id))
+            if record is None:
                 return None
-            if now >= entry.expires_at:
-                self._remove(session_id)
+            if now >= _EXPIRES(record, TAIL)[0]:
+                self._drop(shard, key, record)
                 return None
-            self._entries.move_to_end(session_id)
-        match self.codec.decode_data(entry.data):
+            del shard[key]  # now its shard's most recently used
+            shard[key] = record
+        created, last, expires, version, subject, auth_time, device, data_at = record_fields(record)
+        match self.codec.decode_data(record[data_at:]):
             case Ok(data):
+                created_at = from_us(created)
                 return Session(
                     session_id,
                     data,
-                    entry.created_at,
-                    entry.last_active,
-                    entry.expires_at,
-                    entry.version,
-                    entry.subject,
-                    entry.auth_time,
-                    entry.device,
+                    created_at,
+                    created_at if last == created else from_us(last),
+                    from_us(expires),
+                    version,
+                    subject,
+                    None if auth_time is None else from_us(auth_time),
+                    device,
                 )
             case Err(error):  # pragma: no cover - we wrote these bytes ourselves
                 raise StoreCorruptError(error.reason)
@@ -158,27 +179,41 @@ class MemoryStore(Generic[T]):
         Raises:
             SessionEncodeError: the data is not JSON-serializable (nothing changes).
             ValueError: the session's ``subject`` is not a valid subject (likewise).
+            TypeError: one of the session's datetimes is naive (likewise).
         """
         data = self.codec.encode_data(session.data)  # raises before anything changes
-        if session.subject is not None:
-            checked_subject(session.subject)  # likewise
+        subject = session.subject
+        if subject is not None:
+            checked_subject(subject)  # likewise
         version = session.version + 1
-        now = self._clock()
+        found_key = id_key(session.id)
+        new = encode_record(None if found_key is None else found_key[1], session, version, data)
+        now = to_us(self._clock())
         with self._lock:
-            entry = self._entries.get(session.id)
-            if entry is not None and now >= entry.expires_at:
-                self._remove(session.id)
-                entry = None
-            found = None if entry is None else entry.version
+            if self._sweeping is not None or now >= self._next_sweep:
+                self._purge_some(now)
+            shard, key, record = self._entries.locate(session.id, found_key)
+            if record is not None and now >= record_expires(record):
+                self._drop(shard, key, record)  # the key stays right for the new record
+                record = None
+            found = None if record is None else record_version(record)
             if found != (session.version or None):
                 return Err(Conflict(expected=session.version, found=found))
-            if now >= session.expires_at:  # already over: storing it would be a zombie
-                self._remove(session.id)
+            if now >= record_expires(new):  # already over: storing it would be a zombie
+                if record is not None:
+                    self._drop(shard, key, record)
             else:
-                self._put(session, version, data, entry)
-                self._evict(now)
-                if session.subject is not None:
-                    self._cap(session.subject, session.id, now)
+                self._entries.put(shard, key, new, new=record is None)
+                old_subject = None if record is None else record_subject(record)
+                if old_subject != subject:
+                    if old_subject is not None:  # the same ID, saved for another subject
+                        self._unindex(old_subject, session.id)
+                    if subject is not None:
+                        handles = self._subjects.setdefault(subject, {})
+                        handles[session_handle(session.id)] = session.id
+                self._evict(shard, key)
+                if subject is not None:
+                    self._cap(subject, session.id, now)
         return Ok(
             Session(
                 session.id,
@@ -207,23 +242,25 @@ class MemoryStore(Generic[T]):
         forward in the eviction order.
         """
         check_subject(subject)
-        now = self._clock()
+        now = to_us(self._clock())
         infos: list[SessionInfo] = []
         with self._lock:
             for handle, session_id in list(self._subjects.get(subject, {}).items()):
-                entry = self._entries[session_id]
-                if now >= entry.expires_at:
-                    self._remove(session_id)
+                shard, key, record = self._entries.locate(session_id, id_key(session_id))
+                assert record is not None  # the index lists only stored records
+                created, last, expires, _, _, auth_time, device, _ = record_fields(record)
+                if now >= expires:
+                    self._drop(shard, key, record)
                     continue
                 infos.append(
                     SessionInfo(
                         handle,
                         subject,
-                        entry.created_at,
-                        entry.last_active,
-                        entry.expires_at,
-                        entry.auth_time,
-                        entry.device,
+                        from_us(created),
+                        from_us(last),
+                        from_us(expires),
+                        None if auth_time is None else from_us(auth_time),
+                        device,
                     )
                 )
         infos.sort(key=lambda info: info.created_at)
@@ -232,18 +269,18 @@ class MemoryStore(Generic[T]):
     async def end_subject_session(self, subject: str, handle: str) -> bool:
         """End ``subject``'s live session with public handle ``handle``, if any. O(1)."""
         check_subject(subject)
-        now = self._clock()
+        now = to_us(self._clock())
         with self._lock:
             session_id = self._subjects.get(subject, {}).get(handle)
             if session_id is None:
                 return False
-            entry = self._remove(session_id)
-        return entry is not None and now < entry.expires_at
+            record = self._remove(session_id)
+        return record is not None and now < record_expires(record)
 
     async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
         """End all of ``subject``'s sessions but ``keep``; return how many were live. O(k)."""
         check_subject(subject)
-        now = self._clock()
+        now = to_us(self._clock())
         with self._lock:
             doomed = [i for i in self._subjects.get(subject, {}).values() if i != keep]
             return self._remove_live(doomed, now)
@@ -254,77 +291,103 @@ class MemoryStore(Generic[T]):
         O(n) in the sessions with a subject, under the store's lock (other calls wait).
         Sessions without a subject are kept.
         """
-        now = self._clock()
+        now = to_us(self._clock())
         with self._lock:
             doomed = [i for handles in self._subjects.values() for i in handles.values()]
             return self._remove_live(doomed, now)
 
-    # -- bookkeeping: every record added or removed goes through these -----------------
+    # -- bookkeeping: every record removed goes through _drop ---------------------------
 
-    def _put(self, session: Session[T], version: int, data: bytes, old: _Entry | None) -> None:
-        subject = session.subject
-        if old is not None and old.subject is not None and old.subject != subject:
-            self._unindex(old)  # the same ID, saved for another subject (or none)
-        handle = None
+    def _drop(self, shard: Shard, key: Key, record: bytes) -> None:
+        self._entries.pop(shard, key)
+        subject = record_subject(record)
         if subject is not None:
-            handle = old.handle if old is not None and old.subject == subject else None
-            handle = handle or session_handle(session.id)
-            self._subjects.setdefault(subject, {})[handle] = session.id
-        self._entries[session.id] = _Entry(
-            version,
-            session.created_at,
-            session.last_active,
-            session.expires_at,
-            data,
-            subject,
-            session.auth_time,
-            session.device,
-            handle,
-        )
-        self._entries.move_to_end(session.id)
+            self._unindex(subject, id_of(key, record))
 
-    def _remove(self, session_id: SessionId) -> _Entry | None:
-        entry = self._entries.pop(session_id, None)
-        if entry is not None:
-            self._unindex(entry)
-        return entry
+    def _remove(self, session_id: SessionId) -> bytes | None:
+        shard, key, record = self._entries.locate(session_id, id_key(session_id))
+        if record is not None:
+            self._drop(shard, key, record)
+        return record
 
-    def _remove_live(self, session_ids: list[SessionId], now: datetime) -> int:
+    def _remove_live(self, session_ids: list[SessionId], now: int) -> int:
         ended = 0
         for session_id in session_ids:
-            entry = self._remove(session_id)
-            ended += entry is not None and now < entry.expires_at
+            record = self._remove(session_id)
+            ended += record is not None and now < record_expires(record)
         return ended
 
-    def _unindex(self, entry: _Entry) -> None:
-        if entry.subject is None or entry.handle is None:
-            return
-        handles = self._subjects.get(entry.subject)
+    def _unindex(self, subject: str, session_id: SessionId) -> None:
+        handles = self._subjects.get(subject)
         if handles is not None:
-            handles.pop(entry.handle, None)
+            handles.pop(session_handle(session_id), None)
             if not handles:
-                del self._subjects[entry.subject]
+                del self._subjects[subject]
 
-    def _cap(self, subject: str, saved: SessionId, now: datetime) -> None:
+    def _created(self, session_id: SessionId) -> int:
+        record = self._entries.locate(session_id, id_key(session_id))[2]
+        assert record is not None  # the index lists only stored records
+        return record_fields(record)[0]
+
+    def _cap(self, subject: str, saved: SessionId, now: int) -> None:
         """End ``subject``'s oldest sessions (never ``saved``) beyond ``max_per_subject``."""
         cap = self.max_per_subject
         handles = self._subjects.get(subject, {})
         if cap is None or len(handles) <= cap:
             return
-        for session_id in [i for i in handles.values() if now >= self._entries[i].expires_at]:
-            self._remove(session_id)
-        others = sorted(
-            (i for i in handles.values() if i != saved),
-            key=lambda i: self._entries[i].created_at,
-        )
+        for session_id in list(handles.values()):
+            shard, key, record = self._entries.locate(session_id, id_key(session_id))
+            if record is not None and now >= record_expires(record):
+                self._drop(shard, key, record)
+        others = sorted((i for i in handles.values() if i != saved), key=self._created)
         for session_id in others[: max(len(handles) - cap, 0)]:
             self._remove(session_id)
 
-    def _evict(self, now: datetime) -> None:
-        if now >= self._next_sweep:
-            self._next_sweep = now + self._sweep_interval
-            for key in [k for k, e in self._entries.items() if now >= e.expires_at]:
-                self._remove(key)
-        while len(self._entries) > self.max_sessions:
-            _, entry = self._entries.popitem(last=False)
-            self._unindex(entry)
+    def _evict(self, shard: Shard, saved: Key) -> None:
+        """Evict least recently used records (never ``saved``) beyond ``max_sessions``."""
+        table = self._entries
+        while table.size > self.max_sessions:
+            victim = table.victim(shard, saved)
+            if victim is None:
+                return
+            other, key = victim
+            self._drop(other, key, other[key])
+
+    def _purge_some(self, now: int) -> None:
+        """Go on with the purge of expired records under way (or start one, when due),
+        looking at :data:`PURGE_BUDGET` records at most (moving to the next shard counts
+        as one)."""
+        if self._sweeping is None:
+            if now < self._next_sweep:
+                return
+            self._sweeping = 0
+        shards = self._entries.shards
+        pending = self._pending
+        budget = PURGE_BUDGET
+        while budget > 0:
+            if not pending:
+                if self._sweeping >= len(shards):
+                    self._sweeping = None
+                    self._next_sweep = now + self._sweep_interval
+                    return
+                self._purging = shards[self._sweeping]
+                self._sweeping += 1
+                pending = self._pending = list(self._purging)
+                budget -= 1
+                continue
+            batch = pending[-budget:]
+            del pending[-budget:]
+            budget -= len(batch)
+            self._purge(self._purging, batch, now)
+
+    def _purge(self, shard: Shard, keys: list[Key], now: int) -> None:
+        table, expires = self._entries, _EXPIRES
+        for key in keys:
+            record = shard.get(key)
+            if record is None or now < expires(record, TAIL)[0]:
+                continue
+            if record_subject(record) is None:
+                del shard[key]
+                table.size -= 1
+            else:
+                self._drop(shard, key, record)
