@@ -216,7 +216,8 @@ class SessionMiddleware:
             settled = await carry_out(outcome, self.settings)
         else:
             commits, newest = self._commits, self._newest
-            await commits.take(key)
+            if not commits.take_free(key):  # the common case: nobody to wait for
+                await commits.take(key)
             saved: Record | None = None
             try:
                 settled = await carry_out(outcome, self.settings, newest.get(key))
@@ -225,7 +226,7 @@ class SessionMiddleware:
                 if saved is not None and commits.waiting(key):
                     newest[key] = saved
                 commits.give_back(key)
-                if key not in commits:
+                if newest and key not in commits:
                     newest.pop(key, None)
         manager.settle(settled.session_id)
         return settled
