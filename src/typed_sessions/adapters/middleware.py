@@ -187,7 +187,7 @@ class SessionMiddleware:
         """Load the session before the handler (after its turn, with ``take_turns``);
         ``False`` when the request was answered instead (503, or 409 for no turn)."""
         settings = self.settings
-        if not await manager.take_turn():
+        if self._turns is not None and not await manager.take_turn():
             settings.log(logging.WARNING, "the session's turn did not come in time; 409")
             await refuse_mapped(scope, receive, send, settings.on_error(_BUSY))
             return False
@@ -247,7 +247,7 @@ class SessionMiddleware:
                 outcome = manager.outcome(message["status"])
                 cookie = await self._try_commit(outcome, manager) if outcome.acts else None
                 manager.end_turn()
-                if isinstance(cookie, bytes | Exception):  # refused: answer that instead
+                if not (cookie is None or isinstance(cookie, str)):  # refused: answer that
                     replaced = True
                     await _answer(scope, receive, send, cookie)
                     return

@@ -190,7 +190,7 @@ _SET_OUTCOME: Final = tuple(
 
 def plan_write(
     record: Record | None,
-    data: Mapping[str, Any] | None,
+    data: dict[str, Any] | None,
     snapshot: Snapshot | None,
     new_id: SessionId | None,
     reads: Reads,
@@ -212,12 +212,12 @@ def plan_write(
         if not data:
             return None if signed_in is None else Create(new_id, {}, signed_in)
         check_keys(data, validate_json(data))
-        return Create(new_id, dict(data.items()), signed_in)
+        return Create(new_id, dict.copy(data), signed_in)
     if new_id is not None:
         if data is None:
             return Regenerate(record, new_id, None, None, NOTHING, signed_in)
         check_keys(data, validate_json(data))
-        return Regenerate(record, new_id, dict(data.items()), snapshot, reads, signed_in)
+        return Regenerate(record, new_id, dict.copy(data), snapshot, reads, signed_in)
     if data is not None:
         assert snapshot is not None  # handed out with the data, from the record
         if type(snapshot) is dict:  # scalars only: compared without encoding
@@ -227,6 +227,6 @@ def plan_write(
             text = None if text == snapshot else text
         if text is not None:
             check_keys(data, text)
-            return Update(record, dict(data.items()), snapshot, reads)
+            return Update(record, dict.copy(data), snapshot, reads)
     touched = touch_session(record, expiry, now=now)
     return None if touched is record else Touch(touched)
