@@ -99,30 +99,18 @@ class Create:
     signed_in: SignIn | None = None
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class Update:
+class Update(NamedTuple):
     """Save the changed ``data`` of ``record``; ``before`` is the JSON the request read,
     from which its own changes are found when another request saved first, and
-    ``reads`` what it read (a change of which refuses the request)."""
+    ``reads`` what it read (a change of which refuses the request).
+
+    A named tuple: one is built per changed session per request, and a tuple is the
+    cheapest immutable record to build."""
 
     record: Record
     data: dict[str, Any]
     before: Snapshot
     reads: Reads
-
-    def __init__(
-        self, record: Record, data: dict[str, Any], before: Snapshot, reads: Reads
-    ) -> None:
-        # One per changed session per request: slots set through their descriptors.
-        _SET_UPDATE[0](self, record)
-        _SET_UPDATE[1](self, data)
-        _SET_UPDATE[2](self, before)
-        _SET_UPDATE[3](self, reads)
-
-
-_SET_UPDATE: Final = tuple(
-    Update.__dict__[f].__set__ for f in ("record", "data", "before", "reads")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,11 +138,12 @@ Write: TypeAlias = Create | Update | Regenerate | Touch
 """One write of a session record."""
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class Outcome:
+class Outcome(NamedTuple):
     """What to do when the response starts, in this order: delete ``delete`` (an
     invalidated record), do ``write``, then send the new cookie, or a clearing one when
-    ``clear_cookie``; add ``Vary: Cookie`` when ``vary``. ``now`` is the request's time."""
+    ``clear_cookie``; add ``Vary: Cookie`` when ``vary``. ``now`` is the request's time.
+
+    A named tuple, like :class:`Update`: one is built per writing request."""
 
     write: Write | None
     delete: SessionId | None
@@ -162,30 +151,10 @@ class Outcome:
     vary: bool
     now: datetime
 
-    def __init__(
-        self,
-        write: Write | None,
-        delete: SessionId | None,
-        clear_cookie: bool,
-        vary: bool,
-        now: datetime,
-    ) -> None:
-        # One per writing request: slots set through their descriptors.
-        _SET_OUTCOME[0](self, write)
-        _SET_OUTCOME[1](self, delete)
-        _SET_OUTCOME[2](self, clear_cookie)
-        _SET_OUTCOME[3](self, vary)
-        _SET_OUTCOME[4](self, now)
-
     @property
     def acts(self) -> bool:
         """Whether carrying it out writes, deletes or sends a cookie."""
         return self.write is not None or self.delete is not None or self.clear_cookie
-
-
-_SET_OUTCOME: Final = tuple(
-    Outcome.__dict__[f].__set__ for f in ("write", "delete", "clear_cookie", "vary", "now")
-)
 
 
 def plan_write(
