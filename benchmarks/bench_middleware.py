@@ -49,10 +49,24 @@ def bump(session: Any) -> dict[str, int]:
     return {"test_counter": session["test_counter"]}
 
 
-def with_plain_route(app: FastAPI) -> FastAPI:
+def peek(session: Any) -> dict[str, int]:
+    """A read-only handler body: the counter as it is, nothing written."""
+    return {"test_counter": session.get("test_counter", 0)}
+
+
+def with_plain_route(app: FastAPI, read: Callable[[Request], Any] | None = None) -> FastAPI:
+    """Add ``/plain`` (never touches the session) and, given how a request's session is
+    found, ``/session_read`` (reads the counter, writes nothing)."""
+
     @app.get("/plain")
     async def plain() -> dict[str, str]:
         return {"hello": "world"}
+
+    if read is not None:
+
+        @app.get("/session_read")
+        async def session_read(request: Request) -> dict[str, int]:
+            return peek(read(request))
 
     return app
 
@@ -65,7 +79,7 @@ def no_sessions() -> FastAPI:
     async def session_test(request: Request) -> dict[str, int]:  # the same signature
         return bump(counter)
 
-    return with_plain_route(app)
+    return with_plain_route(app, lambda request: counter)
 
 
 def typed_sessions(*, autoload: bool = True) -> FastAPI:
@@ -84,7 +98,7 @@ def typed_sessions(*, autoload: bool = True) -> FastAPI:
             await manager.load()
         return bump(manager.get_session())
 
-    return with_plain_route(app)
+    return with_plain_route(app, lambda request: request.state.session.get_session())
 
 
 def starlette() -> FastAPI:
@@ -95,7 +109,7 @@ def starlette() -> FastAPI:
     async def session_test(request: Request) -> dict[str, int]:
         return bump(request.session)
 
-    return with_plain_route(app)
+    return with_plain_route(app, lambda request: request.session)
 
 
 def starsessions() -> FastAPI:
@@ -107,7 +121,7 @@ def starsessions() -> FastAPI:
     async def session_test(request: Request) -> dict[str, int]:
         return bump(request.session)
 
-    return with_plain_route(app)
+    return with_plain_route(app, lambda request: request.session)
 
 
 def authx_extra() -> FastAPI:
@@ -157,16 +171,34 @@ async def respond(send: Any) -> None:
     await send({"type": "http.response.body", "body": b"{}"})
 
 
+def session_of(scope: Any) -> Any:
+    """The session of a raw request: ``request.state.session``'s (ours) or
+    ``scope["session"]`` (the peers)."""
+    state = scope.get("state", {})
+    return state["session"].get_session() if "session" in state else scope.get("session")
+
+
 async def counter_app(scope: Any, receive: Any, send: Any) -> None:
     """A bare ASGI counter on ``scope["session"]`` (peers) or ``request.state.session``."""
-    state = scope.get("state", {})
-    session = state["session"].get_session() if "session" in state else scope.get("session")
+    session = session_of(scope)
     if session is not None:
         bump(session)
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
     )
     await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def read_app(scope: Any, receive: Any, send: Any) -> None:
+    """A bare ASGI route reading the counter, writing nothing (counts up on its first
+    request only, so that there is a session to read)."""
+    session = session_of(scope)
+    if session is not None:
+        if "test_counter" in session:
+            peek(session)
+        else:
+            bump(session)
+    await respond(send)
 
 
 def raw_driver(app: Any) -> Callable[[], Awaitable[object]]:
@@ -200,17 +232,23 @@ def raw_driver(app: Any) -> Callable[[], Awaitable[object]]:
     return call
 
 
-def raw_contenders() -> list[tuple[str, Callable[[], Awaitable[object]]]]:
+def raw_apps(route: Any = counter_app) -> dict[str, Any]:
+    """``route`` (a bare ASGI app) alone and under each middleware over memory."""
     keyring = Keyring.from_secrets(SECRET)
     store = MemoryStore(dict[str, Any])
+    return {
+        "no sessions": route,
+        "typed-sessions": session_middleware(route, store=store, keys=keyring),
+        "starlette SessionMiddleware": StarletteSessionMiddleware(route, secret_key=SECRET),
+        "starsessions InMemoryStore": StarSessionMiddleware(
+            SessionAutoloadMiddleware(route), store=InMemoryStore()
+        ),
+    }
+
+
+def raw_contenders() -> list[tuple[str, Callable[[], Awaitable[object]]]]:
     return [
-        ("no sessions", raw_driver(counter_app)),
-        ("typed-sessions", raw_driver(session_middleware(counter_app, store=store, keys=keyring))),
-        ("starlette SessionMiddleware",
-         raw_driver(StarletteSessionMiddleware(counter_app, secret_key=SECRET))),
-        ("starsessions InMemoryStore",
-         raw_driver(StarSessionMiddleware(SessionAutoloadMiddleware(counter_app),
-                                          store=InMemoryStore()))),
+        *((name, raw_driver(app)) for name, app in raw_apps().items()),
         ("authx-extra SessionMiddleware",
          raw_driver(AuthxSessionMiddleware(authx_counter_app, secret_key=SECRET,
                                            store=MemoryIO()))),

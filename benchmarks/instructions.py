@@ -15,19 +15,23 @@ Redis (``TYPED_SESSIONS_REDIS_URL``). Instructions are not time (cache misses an
 server's share are not in them), so read this beside ``bench_middleware.py`` and
 ``bench_redis.py``.
 
-Run from this folder: ``python instructions.py [N1 N2]`` (needs ``valgrind``; a few
-minutes).
+Four scenarios: through FastAPI or as raw ASGI (the middleware alone, no FastAPI, no
+httpx), on the counter route (a read and a write) or a read-only route. The Redis
+contenders run the FastAPI counter only.
+
+Run from this folder: ``python instructions.py [N1 N2] [--only NAME] [--scenario S]``
+(needs ``valgrind``; a few minutes for everything).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 
@@ -41,6 +45,17 @@ APPS = (
     "typed-sessions, Redis",
     "starsessions, Redis",
 )
+
+SCENARIOS = ("fastapi counter", "fastapi read", "raw counter", "raw read")
+"""Through FastAPI (over httpx's ASGI transport) or as raw ASGI (the middleware alone);
+the counter route (a read and a write per request) or a read-only route."""
+
+_RAW_NAMES = {
+    "no sessions": "no sessions",
+    "typed-sessions, memory": "typed-sessions",
+    "starlette SessionMiddleware": "starlette SessionMiddleware",
+    "starsessions, memory": "starsessions InMemoryStore",
+}
 
 
 def build(name: str) -> FastAPI:
@@ -60,13 +75,44 @@ def build(name: str) -> FastAPI:
     return makers[name]()
 
 
-def serve(name: str, requests: int) -> None:
-    """The child: ``requests`` counter requests through one client keeping its cookie."""
+def applies(name: str, scenario: str) -> bool:
+    """The Redis contenders run the FastAPI counter route only."""
+    return "Redis" not in name or scenario == "fastapi counter"
+
+
+def request_maker(name: str, scenario: str) -> Callable[[], Awaitable[int]]:
+    """One request of ``scenario`` to ``name``'s app, by one client keeping its cookie."""
+    import bench_middleware as memory
+
+    if scenario.startswith("raw"):
+        route = memory.counter_app if scenario == "raw counter" else memory.read_app
+        driver = memory.raw_driver(memory.raw_apps(route)[_RAW_NAMES[name]])
+
+        async def raw() -> int:
+            await driver()
+            return 200
+
+        return raw
+    browser = Browser(build(name))
+    path = "/session_test" if scenario == "fastapi counter" else "/session_read"
+    first = [True]
+
+    async def fastapi() -> int:
+        if first[0]:  # the read-only route reads the session the counter started
+            first[0] = False
+            await browser.get("/session_test")
+        return await browser.get(path)
+
+    return fastapi
+
+
+def serve(name: str, scenario: str, requests: int) -> None:
+    """The child: ``requests`` requests of ``scenario`` through one client."""
 
     async def run() -> None:
-        browser = Browser(build(name))
+        call = request_maker(name, scenario)
         for _ in range(requests):
-            if await browser.get("/session_test") != 200:
+            if await call() != 200:
                 raise RuntimeError(f"{name}: a request failed")
 
     asyncio.run(run())
@@ -76,11 +122,11 @@ def serve(name: str, requests: int) -> None:
         asyncio.run(bench_redis.cleanup())
 
 
-def count(name: str, requests: int) -> int:
+def count(name: str, scenario: str, requests: int) -> int:
     """Instructions the child process executed, as callgrind reports them."""
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, "--child", name, str(requests)],
+         sys.executable, __file__, "--child", name, scenario, str(requests)],
         capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},  # the same hashes, the same count
     )  # fmt: skip
@@ -92,22 +138,45 @@ def count(name: str, requests: int) -> int:
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        serve(sys.argv[2], int(sys.argv[3]))
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return
-    args: list[Any] = [int(a) for a in sys.argv[1:3]] or [100, 600]
-    low, high = args
-    per_request = {name: (count(name, high) - count(name, low)) / (high - low) for name in APPS}
-    base = per_request["no sessions"]
-    print(f"## instructions per counter request ({low} and {high} requests, callgrind)")
-    for name, value in per_request.items():
-        print(f"{name:<28} {value:>12,.0f}   {value - base:>+10,.0f} over no sessions")
-    for ours, peer in (
-        ("typed-sessions, memory", "starsessions, memory"),
-        ("typed-sessions, memory", "starlette SessionMiddleware"),
-        ("typed-sessions, Redis", "starsessions, Redis"),
-    ):
-        ratio = (per_request[ours] - base) / (per_request[peer] - base)
-        print(f"  session work, {ours} / {peer}: {ratio:.2f}x")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("low", nargs="?", type=int, default=100)
+    parser.add_argument("high", nargs="?", type=int, default=600)
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="NAME",
+        help="count only contenders whose name holds NAME (repeatable; the no-session "
+        "baseline is always counted)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scenario", action="append", choices=SCENARIOS, default=[],
+        help="count only this scenario (repeatable; default: all)",
+    )  # fmt: skip
+    args = parser.parse_args()
+    low, high = args.low, args.high
+    names = [
+        name for name in APPS
+        if name == "no sessions" or not args.only or any(o in name for o in args.only)
+    ]  # fmt: skip
+    for scenario in args.scenario or SCENARIOS:
+        per_request = {
+            name: (count(name, scenario, high) - count(name, scenario, low)) / (high - low)
+            for name in names
+            if applies(name, scenario)
+        }
+        base = per_request["no sessions"]
+        print(f"## instructions per request, {scenario} ({low} and {high} requests, callgrind)")
+        for name, value in per_request.items():
+            print(f"{name:<28} {value:>12,.0f}   {value - base:>+10,.0f} over no sessions")
+        for ours, peer in (
+            ("typed-sessions, memory", "starsessions, memory"),
+            ("typed-sessions, memory", "starlette SessionMiddleware"),
+            ("typed-sessions, Redis", "starsessions, Redis"),
+        ):
+            if ours in per_request and peer in per_request:
+                ratio = (per_request[ours] - base) / (per_request[peer] - base)
+                print(f"  session work, {ours} / {peer}: {ratio:.2f}x")
+        print(flush=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from typed_sessions.adapters.outcome import (
     Outcome,
     SignIn,
     Snapshot,
-    Write,
     plan_write,
     snapshot_of,
 )
@@ -326,9 +325,19 @@ class SessionManager:
         """
         self._close()
         self._final_id = self._record.id if self._record is not None else None
-        if status >= 500 or not self._pending():
+        data = self._data
+        if status >= 500 or not (
+            self._record is not None
+            or data  # a new session holding data
+            or self._delete_id is not None
+            or self._clear_cookie
+            or self._signed_in is not None
+        ):
             return _NOTHING_VARY if self._accessed else _NOTHING
-        write = self._write()
+        write = plan_write(
+            self._record, data, self._snapshot, self._new_id, NOTHING if data is None else data,
+            expiry=self._settings.expiry, now=self._now(), signed_in=self._signed_in,
+        )  # fmt: skip
         if write is None and self._delete_id is None and not self._clear_cookie:
             return _NOTHING_VARY if self._accessed else _NOTHING
         return Outcome(write, self._delete_id, self._clear_cookie, self._accessed, self._now())
@@ -346,22 +355,6 @@ class SessionManager:
         self._final_id = self._record.id if self._record is not None else None
 
     # --- internals ------------------------------------------------------------------------
-
-    def _write(self) -> Write | None:
-        return plan_write(
-            self._record, self._data, self._snapshot, self._new_id,
-            NOTHING if self._data is None else self._data,
-            expiry=self._settings.expiry, now=self._now(), signed_in=self._signed_in,
-        )  # fmt: skip
-
-    def _pending(self) -> bool:
-        return (
-            self._record is not None
-            or bool(self._data)
-            or self._delete_id is not None
-            or self._clear_cookie
-            or self._signed_in is not None
-        )
 
     def _close(self) -> None:
         self._closed = True

@@ -187,7 +187,7 @@ class SessionMiddleware:
         """Load the session before the handler (after its turn, with ``take_turns``);
         ``False`` when the request was answered instead (503, or 409 for no turn)."""
         settings = self.settings
-        if not await manager.take_turn():
+        if self._turns is not None and not await manager.take_turn():
             settings.log(logging.WARNING, "the session's turn did not come in time; 409")
             await refuse_mapped(scope, receive, send, settings.on_error(_BUSY))
             return False
@@ -216,7 +216,8 @@ class SessionMiddleware:
             settled = await carry_out(outcome, self.settings)
         else:
             commits, newest = self._commits, self._newest
-            await commits.take(key)
+            if not commits.take_free(key):  # the common case: nobody to wait for
+                await commits.take(key)
             saved: Record | None = None
             try:
                 settled = await carry_out(outcome, self.settings, newest.get(key))
@@ -225,7 +226,7 @@ class SessionMiddleware:
                 if saved is not None and commits.waiting(key):
                     newest[key] = saved
                 commits.give_back(key)
-                if key not in commits:
+                if newest and key not in commits:
                     newest.pop(key, None)
         manager.settle(settled.session_id)
         return settled
@@ -246,7 +247,7 @@ class SessionMiddleware:
                 outcome = manager.outcome(message["status"])
                 cookie = await self._try_commit(outcome, manager) if outcome.acts else None
                 manager.end_turn()
-                if isinstance(cookie, bytes | Exception):  # refused: answer that instead
+                if not (cookie is None or isinstance(cookie, str)):  # refused: answer that
                     replaced = True
                     await _answer(scope, receive, send, cookie)
                     return

@@ -103,30 +103,18 @@ class Create:
     signed_in: SignIn | None = None
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class Update:
+class Update(NamedTuple):
     """Save the changed ``data`` of ``record``; ``before`` is the JSON the request read,
     from which its own changes are found when another request saved first, and
-    ``reads`` what it read (a change of which refuses the request)."""
+    ``reads`` what it read (a change of which refuses the request).
+
+    A named tuple: one is built per changed session per request, and a tuple is the
+    cheapest immutable record to build."""
 
     record: Record
     data: dict[str, Any]
     before: Snapshot
     reads: Reads
-
-    def __init__(
-        self, record: Record, data: dict[str, Any], before: Snapshot, reads: Reads
-    ) -> None:
-        # One per changed session per request: slots set through their descriptors.
-        _SET_UPDATE[0](self, record)
-        _SET_UPDATE[1](self, data)
-        _SET_UPDATE[2](self, before)
-        _SET_UPDATE[3](self, reads)
-
-
-_SET_UPDATE: Final = tuple(
-    Update.__dict__[f].__set__ for f in ("record", "data", "before", "reads")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +142,12 @@ Write: TypeAlias = Create | Update | Regenerate | Touch
 """One write of a session record."""
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class Outcome:
+class Outcome(NamedTuple):
     """What to do when the response starts, in this order: delete ``delete`` (an
     invalidated record), do ``write``, then send the new cookie, or a clearing one when
-    ``clear_cookie``; add ``Vary: Cookie`` when ``vary``. ``now`` is the request's time."""
+    ``clear_cookie``; add ``Vary: Cookie`` when ``vary``. ``now`` is the request's time.
+
+    A named tuple, like :class:`Update`: one is built per writing request."""
 
     write: Write | None
     delete: SessionId | None
@@ -166,30 +155,10 @@ class Outcome:
     vary: bool
     now: datetime
 
-    def __init__(
-        self,
-        write: Write | None,
-        delete: SessionId | None,
-        clear_cookie: bool,
-        vary: bool,
-        now: datetime,
-    ) -> None:
-        # One per writing request: slots set through their descriptors.
-        _SET_OUTCOME[0](self, write)
-        _SET_OUTCOME[1](self, delete)
-        _SET_OUTCOME[2](self, clear_cookie)
-        _SET_OUTCOME[3](self, vary)
-        _SET_OUTCOME[4](self, now)
-
     @property
     def acts(self) -> bool:
         """Whether carrying it out writes, deletes or sends a cookie."""
         return self.write is not None or self.delete is not None or self.clear_cookie
-
-
-_SET_OUTCOME: Final = tuple(
-    Outcome.__dict__[f].__set__ for f in ("write", "delete", "clear_cookie", "vary", "now")
-)
 
 
 def plan_write(
@@ -216,12 +185,12 @@ def plan_write(
         if not data:
             return None if signed_in is None else Create(new_id, {}, signed_in)
         check_keys(data, validate_json(data))
-        return Create(new_id, dict(data.items()), signed_in)
+        return Create(new_id, dict.copy(data), signed_in)
     if new_id is not None:
         if data is None:
             return Regenerate(record, new_id, None, None, NOTHING, signed_in)
         check_keys(data, validate_json(data))
-        return Regenerate(record, new_id, dict(data.items()), snapshot, reads, signed_in)
+        return Regenerate(record, new_id, dict.copy(data), snapshot, reads, signed_in)
     if data is not None:
         assert snapshot is not None  # handed out with the data, from the record
         if type(snapshot) is dict:  # scalars only: compared without encoding
@@ -231,6 +200,6 @@ def plan_write(
             text = None if text == snapshot else text
         if text is not None:
             check_keys(data, text)
-            return Update(record, dict(data.items()), snapshot, reads)
+            return Update(record, dict.copy(data), snapshot, reads)
     touched = touch_session(record, expiry, now=now)
     return None if touched is record else Touch(touched)

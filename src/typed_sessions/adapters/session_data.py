@@ -39,7 +39,7 @@ class SessionData(dict[str, Any]):
 
     def __init__(self, data: Mapping[str, Any] | None = None, /) -> None:
         """Make a session holding a shallow copy of ``data``."""
-        super().__init__(() if data is None else data)
+        dict.__init__(self, () if data is None else data)
         self._blocked = None
         self._keys = None
         self._seen = None
@@ -85,20 +85,20 @@ class SessionData(dict[str, Any]):
         keys = self._keys
         if keys is not None:
             keys.add(key)
-        return super().__getitem__(key)
+        return dict.__getitem__(self, key)
 
     def get(self, key: str, default: Any = None, /) -> Any:
         """Return ``self[key]``, or ``default`` when missing."""
         keys = self._keys
         if keys is not None:
             keys.add(key)
-        return super().get(key, default)
+        return dict.get(self, key, default)
 
     def __contains__(self, key: object) -> bool:
         keys = self._keys
         if keys is not None and type(key) is str:
             keys.add(key)
-        return super().__contains__(key)
+        return dict.__contains__(self, key)
 
     def __iter__(self) -> Iterator[str]:
         self._read_key_set()
@@ -151,7 +151,7 @@ class SessionData(dict[str, Any]):
             raise self._blocked()
         if type(key) is not str:
             raise TypeError(f"session keys must be str, not {type(key).__name__}")
-        super().__setitem__(key, value)
+        dict.__setitem__(self, key, value)
 
     def __delitem__(self, key: str) -> None:
         self._check()

@@ -37,15 +37,23 @@ class Turns(Generic[K]):
         waiters = self._queues.get(key)
         return bool(waiters)
 
+    def take_free(self, key: K) -> bool:
+        """Take the turn of ``key`` if nobody holds it, without waiting: ``False`` if
+        somebody does. The caller must :meth:`give_back` every turn it took."""
+        queues = self._queues
+        if key in queues:
+            return False
+        queues[key] = deque()
+        return True
+
     async def take(self, key: K, wait: float | None = None) -> bool:
         """Wait for the turn of ``key``; ``False`` when ``wait`` seconds passed first.
 
         The caller must :meth:`give_back` every turn it took.
         """
-        waiters = self._queues.get(key)
-        if waiters is None:
-            self._queues[key] = deque()
+        if self.take_free(key):
             return True
+        waiters = self._queues[key]
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters.append(turn)
         try:
