@@ -7,6 +7,7 @@ it out with :func:`typed_sessions.adapters.commit.carry_out`, the only place tha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple, Protocol, TypeAlias
@@ -36,6 +37,9 @@ Snapshot: TypeAlias = str | dict[str, Any]
 """What a request's data was when handed out: its JSON text, or, for data holding only
 str, int, float, bool and None values (nothing a handler could change in place), the
 loaded dict itself (no encoding needed; see :func:`snapshot_of`)."""
+
+_copy: Callable[[dict[str, Any]], dict[str, Any]] = dict.copy  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+"""A plain copy of the handler's data (a ``SessionData`` copied as ``dict``, not as itself)."""
 
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 _MISSING: Final = object()
@@ -185,12 +189,12 @@ def plan_write(
         if not data:
             return None if signed_in is None else Create(new_id, {}, signed_in)
         check_keys(data, validate_json(data))
-        return Create(new_id, dict.copy(data), signed_in)
+        return Create(new_id, _copy(data), signed_in)
     if new_id is not None:
         if data is None:
             return Regenerate(record, new_id, None, None, NOTHING, signed_in)
         check_keys(data, validate_json(data))
-        return Regenerate(record, new_id, dict.copy(data), snapshot, reads, signed_in)
+        return Regenerate(record, new_id, _copy(data), snapshot, reads, signed_in)
     if data is not None:
         assert snapshot is not None  # handed out with the data, from the record
         if type(snapshot) is dict:  # scalars only: compared without encoding
@@ -200,6 +204,6 @@ def plan_write(
             text = None if text == snapshot else text
         if text is not None:
             check_keys(data, text)
-            return Update(record, dict.copy(data), snapshot, reads)
+            return Update(record, _copy(data), snapshot, reads)
     touched = touch_session(record, expiry, now=now)
     return None if touched is record else Touch(touched)

@@ -15,6 +15,14 @@ if TYPE_CHECKING:
 
 __all__ = ["SessionData"]
 
+# dict's own methods, typed once (pyright sees the bare class's as dict[Unknown, Unknown]):
+# the hot reads and writes call them without super().
+_getitem: Callable[[dict[str, Any], str], Any] = dict.__getitem__  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+_get: Callable[[dict[str, Any], str, Any], Any] = dict.get  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+_contains: Callable[[dict[str, Any], object], bool] = dict.__contains__  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+_setitem: Callable[[dict[str, Any], str, Any], None] = dict.__setitem__  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+_update: Callable[[dict[str, Any], Mapping[str, Any]], None] = dict.update  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+
 
 class SessionData(dict[str, Any]):
     """The session: a ``dict`` of JSON values (str keys; str, int, float, bool, None,
@@ -39,7 +47,8 @@ class SessionData(dict[str, Any]):
 
     def __init__(self, data: Mapping[str, Any] | None = None, /) -> None:
         """Make a session holding a shallow copy of ``data``."""
-        dict.__init__(self, () if data is None else data)
+        if data is not None:
+            _update(self, data)
         self._blocked = None
         self._keys = None
         self._seen = None
@@ -85,20 +94,20 @@ class SessionData(dict[str, Any]):
         keys = self._keys
         if keys is not None:
             keys.add(key)
-        return dict.__getitem__(self, key)
+        return _getitem(self, key)
 
     def get(self, key: str, default: Any = None, /) -> Any:
         """Return ``self[key]``, or ``default`` when missing."""
         keys = self._keys
         if keys is not None:
             keys.add(key)
-        return dict.get(self, key, default)
+        return _get(self, key, default)
 
     def __contains__(self, key: object) -> bool:
         keys = self._keys
         if keys is not None and type(key) is str:
             keys.add(key)
-        return dict.__contains__(self, key)
+        return _contains(self, key)
 
     def __iter__(self) -> Iterator[str]:
         self._read_key_set()
@@ -151,7 +160,7 @@ class SessionData(dict[str, Any]):
             raise self._blocked()
         if type(key) is not str:
             raise TypeError(f"session keys must be str, not {type(key).__name__}")
-        dict.__setitem__(self, key, value)
+        _setitem(self, key, value)
 
     def __delitem__(self, key: str) -> None:
         self._check()
