@@ -7,7 +7,13 @@ cycles; the difference over ``N2 - N1`` is the instructions per cycle, without s
 Noise-free where timings on a shared machine are not: use it for before/after figures
 of changes to the store's code.
 
-Run from this folder: ``python bench_redis_instructions.py [N1 N2]`` (needs valgrind).
+With ``--requests``: the counter route instead (``bench_redis``'s apps over
+``harness.Browser``, one client keeping its cookie, the client side only): no sessions,
+typed-sessions on redis-py and on the prototype client of ``lean_redis.py``, and
+starsessions; instructions per request.
+
+Run from this folder: ``python bench_redis_instructions.py [N1 N2] [--requests]`` (needs
+valgrind).
 """
 
 from __future__ import annotations
@@ -42,10 +48,36 @@ def serve(cycles: int) -> None:
     asyncio.run(run())
 
 
-def count(cycles: int) -> int:
+APPS = ("no sessions", "typed-sessions", "typed-sessions, lean client", "starsessions")
+
+
+def serve_requests(name: str, requests: int) -> None:
+    """The child: ``requests`` counter requests through one client keeping its cookie."""
+    import bench_redis
+    from harness import Browser
+
+    makers = {
+        "no sessions": bench_redis.no_sessions,
+        "typed-sessions": lambda: bench_redis.typed_sessions_app(bench_redis.redis_py()),
+        "typed-sessions, lean client": lambda: bench_redis.typed_sessions_app(bench_redis.lean()),
+        "starsessions": lambda: bench_redis.starsessions_app(bench_redis.redis_py()),
+    }
+
+    async def run() -> None:
+        browser = Browser(makers[name]())
+        for _ in range(requests):
+            if await browser.get("/session_test") != 200:
+                raise RuntimeError(f"{name}: a request failed")
+
+    asyncio.run(run())
+    asyncio.run(bench_redis.cleanup())
+
+
+def count(cycles: int, app: str = "") -> int:
+    child = ["--child", str(cycles)] + (["--app", app] if app else [])
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, "--child", str(cycles)],
+         sys.executable, __file__, *child],
         capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )  # fmt: skip
@@ -57,11 +89,20 @@ def count(cycles: int) -> int:
 
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
-        serve(int(sys.argv[2]))
+        if sys.argv[3:4] == ["--app"]:
+            serve_requests(sys.argv[4], int(sys.argv[2]))
+        else:
+            serve(int(sys.argv[2]))
         return
-    low, high = [int(a) for a in sys.argv[1:3]] or [200, 1200]
-    per_cycle = (count(high) - count(low)) / (high - low)
-    print(f"RedisStore load + save, own code: {per_cycle:,.0f} instructions per cycle")
+    low, high = [int(a) for a in sys.argv[1:] if not a.startswith("--")][:2] or [200, 1200]
+    if "--requests" not in sys.argv:
+        per_cycle = (count(high) - count(low)) / (high - low)
+        print(f"RedisStore load + save, own code: {per_cycle:,.0f} instructions per cycle")
+        return
+    print(f"## instructions per counter request on Redis ({low} and {high} requests)")
+    for app in APPS:
+        per_request = (count(high, app) - count(low, app)) / (high - low)
+        print(f"{app}: {per_request:,.0f}", flush=True)
 
 
 if __name__ == "__main__":
