@@ -25,6 +25,7 @@ from typed_sessions import (
     new_session,
     new_session_id,
     session_handle,
+    utc_now,
 )
 from typed_sessions.stores.memory import PURGE_BUDGET
 from typed_sessions.stores.memory_records import (
@@ -32,6 +33,7 @@ from typed_sessions.stores.memory_records import (
     from_us,
     id_key,
     id_of,
+    now_us,
     record_fields,
     to_us,
 )
@@ -173,6 +175,24 @@ def test_every_record_reads_back(
     assert record[fields[7] :] == data
     if found is not None:
         assert id_of(found[0], record) == session_id
+
+
+def test_the_default_clocks_time_in_microseconds() -> None:
+    before = to_us(utc_now())
+    now = now_us()
+    assert before <= now <= to_us(utc_now())
+
+
+async def test_a_store_on_the_default_clock_keeps_live_records_only() -> None:
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    over = new_session(dict[str, Any](), EXPIRY, now=utc_now() - timedelta(minutes=6))
+    assert isinstance(await store.save(over), Ok)
+    assert len(store) == 0
+    live = new_session({"n": 1}, EXPIRY, now=utc_now())
+    assert isinstance(await store.save(live), Ok)
+    copy = SessionId("".join(live.id))  # an equal ID in another str object
+    assert copy is not live.id
+    assert await store.load(copy) == dataclasses.replace(live, version=1)
 
 
 async def test_loaded_records_are_the_saved_ones_in_utc(clock: FakeClock) -> None:

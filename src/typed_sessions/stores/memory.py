@@ -9,6 +9,7 @@ event loop to sweep a large store.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final, Generic, TypeVar, overload
 
@@ -30,6 +31,7 @@ from typed_sessions.stores.memory_records import (
     from_us,
     id_key,
     id_of,
+    now_us,
     record_expires,
     record_fields,
     record_subject,
@@ -127,12 +129,15 @@ class MemoryStore(Generic[T]):
         )
         self.max_sessions = max_sessions
         self._clock = checked_clock(clock)
+        # The time in microseconds; for the default clock, without building a datetime.
+        self._now: Callable[[], int] = now_us if clock is utc_now else lambda: to_us(clock())
         self._sweep_interval = sweep_interval // timedelta(microseconds=1)
         self._next_sweep = to_us(clock()) + self._sweep_interval
         self._sweeping: int | None = None  # the next shard of the sweep under way
         self._purging: Shard = {}  # the shard it is in
         self._pending: list[Key] = []  # the keys of that shard it has yet to look at
         self._entries = Table(max_sessions)
+        self._last_key: tuple[str, tuple[int, bytes] | None] = ("", None)
         # The subject index: subject -> handle -> ID, for the live records with a subject.
         self._subjects: dict[str, dict[str, SessionId]] = {}
         self._lock = threading.Lock()
@@ -143,11 +148,11 @@ class MemoryStore(Generic[T]):
 
     async def load(self, session_id: SessionId) -> Session[T] | None:
         """Return a fresh copy of the live session ``session_id``, or ``None``."""
-        now = to_us(self._clock())
+        now = self._now()
         with self._lock:
             if self._sweeping is not None or now >= self._next_sweep:
                 self._purge_some(now)
-            shard, key, record = self._entries.locate(session_id, id_key(session_id))
+            shard, key, record = self._entries.locate(session_id, self._id_key(session_id))
             if record is None:
                 return None
             if now >= _EXPIRES(record, TAIL)[0]:
@@ -186,9 +191,9 @@ class MemoryStore(Generic[T]):
         if subject is not None:
             checked_subject(subject)  # likewise
         version = session.version + 1
-        found_key = id_key(session.id)
+        found_key = self._id_key(session.id)
         new = encode_record(None if found_key is None else found_key[1], session, version, data)
-        now = to_us(self._clock())
+        now = self._now()
         with self._lock:
             if self._sweeping is not None or now >= self._next_sweep:
                 self._purge_some(now)
@@ -242,7 +247,7 @@ class MemoryStore(Generic[T]):
         forward in the eviction order.
         """
         check_subject(subject)
-        now = to_us(self._clock())
+        now = self._now()
         infos: list[SessionInfo] = []
         with self._lock:
             for handle, session_id in list(self._subjects.get(subject, {}).items()):
@@ -269,7 +274,7 @@ class MemoryStore(Generic[T]):
     async def end_subject_session(self, subject: str, handle: str) -> bool:
         """End ``subject``'s live session with public handle ``handle``, if any. O(1)."""
         check_subject(subject)
-        now = to_us(self._clock())
+        now = self._now()
         with self._lock:
             session_id = self._subjects.get(subject, {}).get(handle)
             if session_id is None:
@@ -280,7 +285,7 @@ class MemoryStore(Generic[T]):
     async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
         """End all of ``subject``'s sessions but ``keep``; return how many were live. O(k)."""
         check_subject(subject)
-        now = to_us(self._clock())
+        now = self._now()
         with self._lock:
             doomed = [i for i in self._subjects.get(subject, {}).values() if i != keep]
             return self._remove_live(doomed, now)
@@ -291,12 +296,21 @@ class MemoryStore(Generic[T]):
         O(n) in the sessions with a subject, under the store's lock (other calls wait).
         Sessions without a subject are kept.
         """
-        now = to_us(self._clock())
+        now = self._now()
         with self._lock:
             doomed = [i for handles in self._subjects.values() for i in handles.values()]
             return self._remove_live(doomed, now)
 
     # -- bookkeeping: every record removed goes through _drop ---------------------------
+
+    def _id_key(self, session_id: str) -> tuple[int, bytes] | None:
+        """``id_key(session_id)``, remembered for the last ID (a request's load and save
+        pass the same ``str``)."""
+        last_id, found = self._last_key
+        if last_id is not session_id:
+            found = id_key(session_id)
+            self._last_key = (session_id, found)
+        return found
 
     def _drop(self, shard: Shard, key: Key, record: bytes) -> None:
         self._entries.pop(shard, key)

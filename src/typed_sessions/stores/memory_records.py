@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import binascii
 import struct
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeAlias
 
@@ -33,6 +34,7 @@ __all__ = [
     "from_us",
     "id_key",
     "id_of",
+    "now_us",
     "record_expires",
     "record_fields",
     "to_us",
@@ -62,6 +64,11 @@ def to_us(moment: datetime) -> int:
         TypeError: ``moment`` is naive.
     """
     return (moment - _EPOCH) // _US
+
+
+def now_us() -> int:
+    """The current time in microseconds since the Unix epoch: ``to_us(utc_now())``."""
+    return time.time_ns() // 1_000
 
 
 def from_us(us: int) -> datetime:
