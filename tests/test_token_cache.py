@@ -6,7 +6,7 @@ separate per keyring, and never a way around the age check or the store."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 import pytest
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import SECRET, START, FakeClock
 from typed_sessions import (
+    DEFAULT_CLOCK_SKEW,
     TOKEN_CACHE_SIZE,
     Err,
     Expiry,
@@ -175,6 +176,130 @@ def test_every_answer_is_the_uncached_answer(calls: list[tuple[str, int, int | N
             assert remembered in TOKENS
         if isinstance(answer, Err):
             assert not cached(KEYRING, token)
+
+
+# Settings are drawn from fixed objects, as an application passes its own on every call:
+# the cache keeps the window of `now` that one pair of `clock_skew` and `max_age` objects
+# allows, so repeats with the same objects must hit it and others must not.
+SKEWS = [DEFAULT_CLOCK_SKEW, timedelta(0), timedelta(seconds=-5), timedelta.max, timedelta.min]
+AGES = [None, HOUR, timedelta(0), timedelta(microseconds=1), timedelta(days=-1), timedelta.max]
+ZONES = [UTC, timezone(timedelta(hours=5)), timezone(-timedelta(hours=3, minutes=30))]
+FAR = [datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)]
+EVERY_TOKEN = [*TOKENS, *(sign_session_id(new_session_id(), KEYRING, now=t) for t in FAR)]
+
+
+@st.composite
+def moments(draw: st.DrawFn) -> datetime:
+    zone = draw(st.sampled_from(ZONES))
+    anywhere = st.datetimes(timezones=st.just(zone))
+    near = st.integers(-7200 * 10**6, 7200 * 10**6).map(
+        lambda us: (START + timedelta(microseconds=us)).astimezone(zone)
+    )
+    edges = st.one_of(  # around the first and the last second a token can carry
+        st.integers(-(10**8), 10**8).map(lambda us: FAR[0] + timedelta(microseconds=us)),
+        st.integers(-(10**8), 999_999).map(lambda us: FAR[1] + timedelta(microseconds=us)),
+    )
+    return draw(st.one_of(near, near, anywhere, edges))
+
+
+@st.composite
+def timed_checks(draw: st.DrawFn) -> tuple[int, datetime, int, int, bool]:
+    """Which token (mostly the example's first), when, which of the example's two
+    ``max_age`` and two ``clock_skew`` values, and which function."""
+    which = draw(st.integers(0, 9))
+    public = draw(st.integers(0, 3)) != 0  # verify_session_token, or verify_token_at
+    return which, draw(moments()), draw(st.integers(0, 1)), draw(st.integers(0, 1)), public
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(EVERY_TOKEN),
+    st.sampled_from(EVERY_TOKEN),
+    st.text(max_size=130),
+    st.lists(st.sampled_from(AGES), min_size=2, max_size=2),
+    st.lists(st.sampled_from(SKEWS), min_size=2, max_size=2),
+    st.lists(timed_checks(), max_size=25),
+)
+def test_cached_and_uncached_verification_agree_at_every_time(
+    token: str,
+    other: str,
+    text: str,
+    ages: list[timedelta | None],
+    skews: list[timedelta],
+    calls: list[tuple[int, datetime, int, int, bool]],
+) -> None:
+    KEYRING.clear_token_cache()
+    cold = Keyring.from_secrets(SECRET)
+    for which, now, age_index, skew_index, public in calls:
+        max_age, skew = ages[age_index], skews[skew_index]
+        checked = token if which < 7 else other if which < 9 else text
+        cold.clear_token_cache()
+        if public:
+            answer: object = verify_session_token(
+                checked, KEYRING, now=now, max_age=max_age, clock_skew=skew
+            )
+            expected: object = verify_session_token(
+                checked, cold, now=now, max_age=max_age, clock_skew=skew
+            )
+            failed = isinstance(answer, Err)
+        else:
+            seconds = None if max_age is None else max_age.total_seconds()
+            stamp, slack = now.timestamp(), skew.total_seconds()
+            answer = verify_token_at(checked, KEYRING, stamp, seconds, slack)
+            expected = verify_token_at(checked, cold, stamp, seconds, slack)
+            failed = isinstance(answer, TokenError)
+        assert answer == expected
+        assert set(KEYRING._verified) <= set(EVERY_TOKEN)  # only tokens that passed
+        if failed:
+            assert not cached(KEYRING, checked)
+        assert KEYRING.cached_tokens <= TOKEN_CACHE_SIZE
+
+
+def test_a_cached_token_is_checked_again_under_other_settings(keyring: Keyring) -> None:
+    session_id = new_session_id()
+    token = sign_session_id(session_id, keyring, now=START)
+    later = START + timedelta(minutes=30)
+    assert verify_session_token(token, keyring, now=later, max_age=HOUR) == Ok(session_id)
+    assert cached(keyring, token)
+    shorter = timedelta(minutes=10)  # another object: the remembered window does not apply
+    assert verify_session_token(token, keyring, now=later, max_age=shorter) == Err(
+        TokenError.EXPIRED
+    )
+    assert not cached(keyring, token)
+    assert verify_session_token(token, keyring, now=START, max_age=HOUR) == Ok(session_id)
+    assert verify_session_token(token, keyring, now=START, clock_skew=timedelta(0)) == Ok(
+        session_id
+    )
+    early = START - timedelta(seconds=1)  # within the default skew, not within none
+    assert verify_session_token(token, keyring, now=early, clock_skew=timedelta(0)) == Err(
+        TokenError.FUTURE
+    )
+    assert not cached(keyring, token)
+
+
+def test_a_naive_now_raises_on_the_cached_path_too(keyring: Keyring) -> None:
+    token = sign_session_id(new_session_id(), keyring, now=START)
+    assert isinstance(verify_session_token(token, keyring, now=START, max_age=HOUR), Ok)
+    assert cached(keyring, token)
+    for naive in (START.replace(tzinfo=None), datetime(2026, 1, 1)):
+        with pytest.raises(ValueError, match="aware"):
+            verify_session_token(token, keyring, now=naive, max_age=HOUR)
+    with pytest.raises(ValueError, match="aware"):  # and for a refused token
+        verify_session_token("x" * 127, keyring, now=datetime(2026, 1, 1))
+
+
+def test_a_token_first_verified_at_unix_seconds_then_by_the_public_function(
+    keyring: Keyring,
+) -> None:
+    session_id = new_session_id()
+    token = sign_session_id(session_id, keyring, now=START)
+    assert verify_token_at(token, keyring, START.timestamp(), None) == session_id
+    assert cached(keyring, token)
+    first = verify_session_token(token, keyring, now=START, max_age=HOUR)
+    assert first == Ok(session_id)
+    assert verify_session_token(token, keyring, now=START, max_age=HOUR) is first  # shared
+    assert verify_token_at(token, keyring, START.timestamp(), 3600.0) == session_id
+    assert keyring.cached_tokens == 1
 
 
 # --- through the middleware: the store still decides ------------------------------------

@@ -28,7 +28,7 @@ import binascii
 import warnings
 from binascii import hexlify
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from hmac import compare_digest
 from typing import Final, TypeAlias
@@ -105,8 +105,15 @@ def _signing_key(secret: bytes, purpose: bytes) -> SigningKey:
     return SigningKey(int.from_bytes(key_id, "big"), key, prefix, hmac.HMAC(key, hashes.SHA256()))
 
 
-_Known: TypeAlias = tuple[SessionId, int, Ok[SessionId]]
-"""A remembered token's session ID, issue time and answer."""
+_Answer: TypeAlias = tuple[Ok[SessionId], timedelta, timedelta | None, datetime, datetime]
+"""What :func:`verify_session_token` keeps of a token it verified: its shared ``Ok``
+answer; the ``clock_skew`` and ``max_age`` of that call; and the window of ``now`` they
+allow (``issued - clock_skew`` to ``issued + max_age``), so a repeat call with the same
+two objects compares ``now`` with two datetimes instead of doing arithmetic."""
+
+_Known: TypeAlias = tuple[SessionId, int, _Answer | None]
+"""A remembered token's session ID, issue time (Unix seconds) and, once
+:func:`verify_session_token` has verified it, that function's :data:`_Answer`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +127,7 @@ class Keyring:
     purpose: str
     keys: tuple[SigningKey, ...]
     _by_prefix: dict[str, SigningKey] = field(repr=False, compare=False)
-    # token -> (session ID, issue time, Ok(session ID)): tokens that verified (see the module).
+    # token -> _Known: the tokens that verified (see the module).
     _verified: dict[str, _Known] = field(
         default_factory=dict[str, _Known], repr=False, compare=False
     )
@@ -222,7 +229,7 @@ def sign_session_id(session_id: SessionId, keyring: Keyring, *, now: datetime) -
             are programming errors, not untrusted input.
     """
     if now.tzinfo is None:
-        raise ValueError("`now` must be an aware datetime (use datetime.now(UTC))")
+        raise ValueError(_NAIVE_NOW)
     key = keyring.keys[0]
     issued = int(now.timestamp())
     if not 0 <= issued <= _MAX_ISSUED:
@@ -250,27 +257,90 @@ def verify_session_token(
     """Check ``token`` and return the session ID it carries, or why it was refused.
 
     Checks, in order: the exact format, the key, the HMAC tag (compared in constant
-    time), then the issue time against ``now``: at most ``clock_skew`` in the future and,
-    when ``max_age`` is given, at most that old. A token that passed before skips the
-    first three checks (see :data:`TOKEN_CACHE_SIZE`), never the time checks. Never
-    raises for any ``token`` value.
+    time), then the issue time against ``now``, exactly (no rounding): at most
+    ``clock_skew`` in the future and, when ``max_age`` is given, at most that old. A token
+    that passed before skips the first three checks (see :data:`TOKEN_CACHE_SIZE`), never
+    the time checks. Never raises for any ``token`` value.
+
+    Raises:
+        ValueError: ``now`` is not an aware datetime (a programming error).
     """
-    if now.tzinfo is None:
-        raise ValueError("`now` must be an aware datetime (use datetime.now(UTC))")
-    skew = _DEFAULT_SKEW_SECONDS if clock_skew is DEFAULT_CLOCK_SKEW else clock_skew.total_seconds()
     known = keyring._verified.get(token) if type(token) is str else None
-    if known is not None:  # remembered: only the time checks are left
-        age = now.timestamp() - known[1]
-        if -age <= skew and (max_age is None or age <= max_age.total_seconds()):
-            return known[2]
-    checked = verify_token_at(
-        token,
-        keyring,
-        now.timestamp(),
-        None if max_age is None else max_age.total_seconds(),
-        skew,
-    )
-    return _REFUSALS[checked] if type(checked) is TokenError else Ok(checked)  # type: ignore[arg-type]  # narrowed by the type test
+    if (
+        known is not None
+        and (answer := known[2]) is not None
+        and answer[1] is clock_skew
+        and answer[2] is max_age
+    ):  # remembered with these settings: only the time check is left
+        try:
+            if answer[3] <= now <= answer[4]:
+                return answer[0]
+        except TypeError:  # a naive `now` (or not a datetime at all)
+            raise ValueError(_NAIVE_NOW) from None
+    return _verify(token, keyring, known, now, max_age, clock_skew)
+
+
+def _verify(
+    token: str,
+    keyring: Keyring,
+    known: _Known | None,
+    now: datetime,
+    max_age: timedelta | None,
+    clock_skew: timedelta,
+) -> Result[SessionId, TokenError]:
+    """:func:`verify_session_token` for a token it has not remembered with these
+    settings, or whose time check failed."""
+    if known is None:
+        checked = _check_signature(token, keyring)
+        if isinstance(checked, TokenError):
+            if now.utcoffset() is None:  # the naive test `now - issued` makes below
+                raise ValueError(_NAIVE_NOW)
+            return _REFUSALS[checked]
+        known = checked
+        fresh = True
+    else:
+        fresh = False
+    session_id, issued, answer = known
+    try:
+        issued_at = _from_unix(issued, UTC)
+    except (OverflowError, ValueError, OSError):  # a tag-valid token dated after 9999
+        if now.utcoffset() is None:
+            raise ValueError(_NAIVE_NOW) from None
+        return _forget(keyring._verified, token, TokenError.FUTURE, fresh)
+    try:
+        age = now - issued_at
+    except TypeError:
+        raise ValueError(_NAIVE_NOW) from None
+    if -age > clock_skew:
+        return _forget(keyring._verified, token, TokenError.FUTURE, fresh)
+    if max_age is not None and age > max_age:
+        return _forget(keyring._verified, token, TokenError.EXPIRED, fresh)
+    ok = Ok(session_id) if answer is None else answer[0]
+    if type(token) is str:  # the exact string (no subclass) is the key
+        # The window of `now` these settings allow, exactly: `now - issued_at >= -skew`
+        # is `now >= issued_at - skew`. An end past the datetime range is the range's
+        # end (the other way, the checks above have failed).
+        try:
+            earliest = issued_at - clock_skew
+        except OverflowError:
+            earliest = _FIRST
+        try:
+            latest = _LAST if max_age is None else issued_at + max_age
+        except OverflowError:
+            latest = _LAST
+        verified = keyring._verified
+        if len(verified) >= TOKEN_CACHE_SIZE:
+            _evict_oldest(verified)
+        verified[token] = (session_id, issued, (ok, clock_skew, max_age, earliest, latest))
+    return ok
+
+
+def _forget(
+    verified: dict[str, _Known], token: str, refusal: TokenError, fresh: bool
+) -> Err[TokenError]:
+    if not fresh:
+        verified.pop(token, None)  # never remembered once it fails
+    return _REFUSALS[refusal]
 
 
 def verify_token_at(
@@ -298,20 +368,20 @@ def verify_token_at(
         refusal = TokenError.EXPIRED
     else:
         if fresh and type(token) is str:  # the exact string (no subclass) is the key
-            _remember(verified, token, known)
+            if len(verified) >= TOKEN_CACHE_SIZE:
+                _evict_oldest(verified)
+            verified[token] = known
         return session_id
     if not fresh:
         verified.pop(token, None)  # never remembered once it fails
     return refusal
 
 
-def _remember(verified: dict[str, _Known], token: str, known: _Known) -> None:
-    if len(verified) >= TOKEN_CACHE_SIZE:
-        try:  # the oldest out first
-            del verified[next(iter(verified))]
-        except (RuntimeError, StopIteration, KeyError):  # pragma: no cover - another thread
-            verified.clear()
-    verified[token] = known
+def _evict_oldest(verified: dict[str, _Known]) -> None:
+    try:  # the oldest out first
+        del verified[next(iter(verified))]
+    except (RuntimeError, StopIteration, KeyError):  # pragma: no cover - another thread
+        verified.clear()
 
 
 def _check_signature(token: object, keyring: Keyring) -> _Known | TokenError:
@@ -330,13 +400,16 @@ def _check_signature(token: object, keyring: Keyring) -> _Known | TokenError:
     if not compare_digest(hexlify(mac.finalize()), raw[_SIGNED_LENGTH:]):
         return TokenError.BAD_SIGNATURE
     # The tag covers this text, so it is the exact 12 lowercase hex digits we wrote.
-    issued = int(raw[_KEY_LENGTH : _KEY_LENGTH + 12], 16)
     session_id: SessionId = token[_KEY_LENGTH + 12 : _SIGNED_LENGTH]  # type: ignore[assignment]  # a NewType without the call: this is the hot path
-    return session_id, issued, Ok(session_id)
+    return session_id, int(raw[_KEY_LENGTH : _KEY_LENGTH + 12], 16), None
 
 
 # Results are immutable, so each refusal can be one shared value.
 _REFUSALS: Final[dict[TokenError, Err[TokenError]]] = {error: Err(error) for error in TokenError}
+_NAIVE_NOW = "`now` must be an aware datetime (use datetime.now(UTC))"
+_FIRST = datetime.min.replace(tzinfo=UTC)
+_LAST = datetime.max.replace(tzinfo=UTC)
+_from_unix = datetime.fromtimestamp
 
 
 def _unknown_prefix(prefix: str) -> TokenError:
