@@ -79,3 +79,17 @@ def test_unchanged_is_the_same_json(before: dict[str, Any], after: dict[str, Any
 def test_a_nested_value_is_snapshotted_as_json(before: dict[str, Any], key: str) -> None:
     data = {**before, key: {"items": [1]}}
     assert snapshot_of(data) == encode_json(data)
+
+
+@given(
+    idle=st.integers(1, 10_000),
+    step=st.none() | st.integers(0, 10_000),
+    new_idle=st.integers(1, 10_000),
+)
+def test_the_touch_step_found_once_is_the_rule(idle: int, step: int | None, new_idle: int) -> None:
+    touch_step = None if step is None else timedelta(seconds=min(step, idle, new_idle))
+    expiry = Expiry(idle=timedelta(seconds=idle), touch_step=touch_step)
+    assert expiry.step == (expiry.idle / 10 if touch_step is None else touch_step)
+    moved = dataclasses.replace(expiry, idle=timedelta(seconds=new_idle))  # found again
+    assert moved.step == (moved.idle / 10 if touch_step is None else touch_step)
+    assert moved == Expiry(idle=timedelta(seconds=new_idle), touch_step=touch_step)
