@@ -11,11 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from typed_sessions import Expiry, new_session, replace_data, touch_session
-from typed_sessions.adapters.outcome import snapshot_of, unchanged
+from typed_sessions.adapters.outcome import Update, plan_write, snapshot_of, unchanged
+from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.core.jsondata import encode_json
 from typed_sessions.core.session import Session, used_with_data
 
 from .conftest import START
+from .json_strategies import json_objects
 
 
 @given(
@@ -79,3 +81,42 @@ def test_unchanged_is_the_same_json(before: dict[str, Any], after: dict[str, Any
 def test_a_nested_value_is_snapshotted_as_json(before: dict[str, Any], key: str) -> None:
     data = {**before, key: {"items": [1]}}
     assert snapshot_of(data) == encode_json(data)
+
+
+@given(
+    idle=st.integers(1, 10_000),
+    step=st.none() | st.integers(0, 10_000),
+    new_idle=st.integers(1, 10_000),
+)
+def test_the_touch_step_found_once_is_the_rule(idle: int, step: int | None, new_idle: int) -> None:
+    touch_step = None if step is None else timedelta(seconds=min(step, idle, new_idle))
+    expiry = Expiry(idle=timedelta(seconds=idle), touch_step=touch_step)
+    assert expiry.step == (expiry.idle / 10 if touch_step is None else touch_step)
+    moved = dataclasses.replace(expiry, idle=timedelta(seconds=new_idle))  # found again
+    assert moved.step == (moved.idle / 10 if touch_step is None else touch_step)
+    assert moved == Expiry(idle=timedelta(seconds=new_idle), touch_step=touch_step)
+
+
+@given(before=json_objects, after=json_objects, nested=st.booleans())
+def test_plan_write_saves_exactly_when_the_json_changed(
+    before: dict[str, Any], after: dict[str, Any], nested: bool
+) -> None:
+    """The change detector (a scalars-only snapshot compared without encoding, one
+    encoding of a plain copy otherwise) saves exactly when the data's JSON changed, and
+    saves a plain ``dict`` equal to the handler's data."""
+    if nested:  # a snapshot of JSON text
+        before = {**before, "nested": [1]}
+    expiry = Expiry()
+    record = new_session(before, expiry, now=START)
+    snapshot = snapshot_of(record.data)
+    data = SessionData(after)
+    data.track()
+    write = plan_write(record, data, snapshot, None, data, expiry=expiry, now=START)
+    changed = encode_json(after) != encode_json(before)
+    assert (type(write) is Update) == changed
+    if type(write) is Update:
+        assert type(write.data) is dict
+        assert write.data == after
+        assert write.data is not data
+    else:
+        assert write is None  # nothing changed, the deadline did not move

@@ -334,13 +334,14 @@ class SessionManager:
             or self._signed_in is not None
         ):
             return _NOTHING_VARY if self._accessed else _NOTHING
+        now = self._now()
         write = plan_write(
             self._record, data, self._snapshot, self._new_id, NOTHING if data is None else data,
-            expiry=self._settings.expiry, now=self._now(), signed_in=self._signed_in,
+            expiry=self._settings.expiry, now=now, signed_in=self._signed_in,
         )  # fmt: skip
         if write is None and self._delete_id is None and not self._clear_cookie:
             return _NOTHING_VARY if self._accessed else _NOTHING
-        return Outcome(write, self._delete_id, self._clear_cookie, self._accessed, self._now())
+        return Outcome(write, self._delete_id, self._clear_cookie, self._accessed, now)
 
     def settle(self, session_id: SessionId | None) -> None:
         """Record the stored session the client holds after the outcome was carried out."""

@@ -245,7 +245,12 @@ class SessionMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 outcome = manager.outcome(message["status"])
-                cookie = await self._try_commit(outcome, manager) if outcome.acts else None
+                cookie: str | bytes | Exception | None = None
+                if outcome.acts:
+                    try:
+                        cookie = (await self._commit(outcome, manager)).cookie
+                    except (StoreError, ConcurrentChangeError) as exc:
+                        cookie = self._refusal(exc, manager)
                 manager.end_turn()
                 if not (cookie is None or isinstance(cookie, str)):  # refused: answer that
                     replaced = True
@@ -274,22 +279,19 @@ class SessionMiddleware:
             settings.log(logging.WARNING, "the session's turn did not come in time; 409")
             await refuse_mapped(scope, receive, send, settings.on_error(_BUSY))
 
-    async def _try_commit(
-        self, outcome: Outcome, manager: SessionManager
-    ) -> str | bytes | Exception | None:
-        """The cookie to send; or the refusal to answer instead: ``bytes`` for a 503 body,
-        an exception from the error mapping for a refused concurrent change."""
+    def _refusal(
+        self, exc: StoreError | ConcurrentChangeError, manager: SessionManager
+    ) -> bytes | Exception:
+        """What to answer instead of a response whose commit failed with ``exc``:
+        ``bytes`` for a 503 body, an exception from the error mapping for a refused
+        concurrent change."""
         settings = self.settings
-        try:
-            return (await self._commit(outcome, manager)).cookie
-        except StoreError as exc:
-            manager.abandon()  # nothing new was announced: no new ID either
+        manager.abandon()  # nothing new was announced: no new ID either
+        if isinstance(exc, StoreError):
             _log_save_failure(settings, exc, "; 503", manager.cookie_session_id)
             return _UNAVAILABLE
-        except ConcurrentChangeError as exc:
-            manager.abandon()
-            settings.log(logging.INFO, f"refused: {exc}; 409", manager.get_session_id())
-            return settings.on_error(_CONFLICT)
+        settings.log(logging.INFO, f"refused: {exc}; 409", manager.get_session_id())
+        return settings.on_error(_CONFLICT)
 
     async def _websocket(
         self, scope: Scope, receive: Receive, send: Send, manager: SessionManager

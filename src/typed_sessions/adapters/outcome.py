@@ -7,7 +7,7 @@ it out with :func:`typed_sessions.adapters.commit.carry_out`, the only place tha
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple, Protocol, TypeAlias
@@ -38,8 +38,11 @@ Snapshot: TypeAlias = str | dict[str, Any]
 str, int, float, bool and None values (nothing a handler could change in place), the
 loaded dict itself (no encoding needed; see :func:`snapshot_of`)."""
 
-_copy: Callable[[dict[str, Any]], dict[str, Any]] = dict.copy  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-"""A plain copy of the handler's data (a ``SessionData`` copied as ``dict``, not as itself)."""
+# ``dict``'s own methods, typed once (pyright sees the bare class's as Unknown): a
+# ``SessionData`` is read without its recording overrides.
+_len: Callable[[dict[str, Any]], int] = dict.__len__  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+_get: Callable[[dict[str, Any], str, object], object] = dict.get  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+_items: Callable[[dict[str, Any]], Iterable[tuple[str, Any]]] = dict.items  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 _MISSING: Final = object()
@@ -54,20 +57,14 @@ def snapshot_of(data: dict[str, Any]) -> Snapshot:
     return data
 
 
-# dict's own methods, looked up once (SessionData's record a read).
-_dict_len: Final = dict[str, Any].__len__
-_dict_get: Final = dict[str, Any].get
-
-
 def unchanged(data: dict[str, Any], before: dict[str, Any]) -> bool:
     """Whether ``data`` encodes as the scalar-only ``before`` would: the same keys, and
     values of the same type and value (``1`` is not ``True`` or ``1.0``; ``-0.0`` is not
     ``0.0``)."""
-    if _dict_len(data) != len(before):
+    if _len(data) != len(before):
         return False
-    get = _dict_get
     for key, value in before.items():
-        now = get(data, key, _MISSING)
+        now = _get(data, key, _MISSING)
         if now is not value and (type(now) is not type(value) or now != value):
             return False
         if type(value) is float and repr(now) != repr(value):
@@ -188,22 +185,29 @@ def plan_write(
     if record is None:
         if not data:
             return None if signed_in is None else Create(new_id, {}, signed_in)
-        check_keys(data, validate_json(data))
-        return Create(new_id, _copy(data), signed_in)
+        plain = _plain(data)
+        check_keys(plain, validate_json(plain))
+        return Create(new_id, plain, signed_in)
     if new_id is not None:
         if data is None:
             return Regenerate(record, new_id, None, None, NOTHING, signed_in)
-        check_keys(data, validate_json(data))
-        return Regenerate(record, new_id, _copy(data), snapshot, reads, signed_in)
+        plain = _plain(data)
+        check_keys(plain, validate_json(plain))
+        return Regenerate(record, new_id, plain, snapshot, reads, signed_in)
     if data is not None:
         assert snapshot is not None  # handed out with the data, from the record
-        if type(snapshot) is dict:  # scalars only: compared without encoding
-            text = None if unchanged(data, snapshot) else validate_json(data)
-        else:
-            text = validate_json(data)
-            text = None if text == snapshot else text
-        if text is not None:
-            check_keys(data, text)
-            return Update(record, _copy(data), snapshot, reads)
+        # A scalars-only snapshot is compared without encoding; JSON text by its text.
+        if type(snapshot) is not dict or not unchanged(data, snapshot):
+            plain = _plain(data)
+            text = validate_json(plain)
+            if text != snapshot:  # never equal to a dict snapshot: changed
+                check_keys(plain, text)
+                return Update(record, plain, snapshot, reads)
     touched = touch_session(record, expiry, now=now)
     return None if touched is record else Touch(touched)
+
+
+def _plain(data: dict[str, Any]) -> dict[str, Any]:
+    """A plain ``dict`` copy of the session, made at C speed: ``dict.copy`` and the JSON
+    encoder would go through the overridden ``keys()``/``items()`` of a ``dict`` subclass."""
+    return dict(_items(data))

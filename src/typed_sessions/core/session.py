@@ -53,6 +53,7 @@ class Expiry:
     idle: timedelta = timedelta(minutes=30)
     absolute: timedelta = timedelta(hours=12)
     touch_step: timedelta | None = None
+    _step: timedelta = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.idle <= timedelta(0) or self.absolute <= timedelta(0):
@@ -64,11 +65,14 @@ class Expiry:
             )
         if self.touch_step is not None and not timedelta(0) <= self.touch_step <= self.idle:
             raise ValueError("Expiry.touch_step must be between zero and `idle`")
+        # Asked on every use of a session: found once.
+        step = self.idle / 10 if self.touch_step is None else self.touch_step
+        object.__setattr__(self, "_step", step)
 
     @property
     def step(self) -> timedelta:
         """The smallest move of the idle deadline worth a save."""
-        return self.idle / 10 if self.touch_step is None else self.touch_step
+        return self._step
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -184,7 +188,7 @@ def touch_session(session: Session[T], expiry: Expiry, *, now: datetime) -> Sess
     """
     deadline = _deadline(session.created_at, now, expiry)
     moved = deadline - session.expires_at
-    if moved <= timedelta(0) or moved < expiry.step:
+    if moved <= _ZERO or moved < expiry.step:
         return session
     return replace(session, last_active=now, expires_at=deadline)
 
