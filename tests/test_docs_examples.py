@@ -618,12 +618,12 @@ async def test_before_starlette_runs_as_the_guide_says() -> None:
     async with client_for(before.app) as client:
         await client.post("/login/ada")
         assert (await client.get("/session_test")).json() == {"user": "ada", "test_counter": 1}
-        signed_in = client.cookies["__Host-session"]
+        signed_in = client.cookies["session"]
         assert "ada" in _starlette_payload(signed_in)  # the data itself rides in the cookie
         await client.post("/logout")
         assert (await client.get("/session_test")).json() == {"user": None, "test_counter": 1}
     async with client_for(before.app) as replay:  # clear() cannot revoke the old cookie
-        replay.cookies.set("__Host-session", signed_in)
+        replay.cookies.set("session", signed_in)
         assert (await replay.get("/session_test")).json() == {"user": "ada", "test_counter": 2}
 
 
