@@ -43,6 +43,9 @@ from typed_sessions.core.keyring import (
     _Known,
     as_keyring,
 )
+from typed_sessions.core.keyring import (
+    MIN_SECRET_BYTES as MIN_SECRET_BYTES,  # still importable from here
+)
 from typed_sessions.core.result import Err, Ok, Result
 
 __all__ = [
