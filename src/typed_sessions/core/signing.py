@@ -20,24 +20,32 @@ and age held, and forgotten when its age fails.
 """
 
 # pyright: reportPrivateUsage=false
-# (the module's functions read the private fields of the module's own records)
+# (the functions read the private fields of the keyring records, core/keyring.py)
 
 from __future__ import annotations
 
 import binascii
-import warnings
 from binascii import hexlify
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from hmac import compare_digest
-from typing import Final, TypeAlias
-
-from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import Final
 
 from typed_sessions.core.defaults import DEFAULT_CLOCK_SKEW
 from typed_sessions.core.ids import SessionId
+from typed_sessions.core.keyring import (
+    _KEY_LENGTH,
+    TOKEN_CACHE_SIZE,
+    TOKEN_VERSION,
+    Keyring,
+    Keys,
+    SigningKey,
+    _Known,
+    as_keyring,
+)
+from typed_sessions.core.keyring import (
+    MIN_SECRET_BYTES as MIN_SECRET_BYTES,  # still importable from here
+)
 from typed_sessions.core.result import Err, Ok, Result
 
 __all__ = [
@@ -52,21 +60,13 @@ __all__ = [
     "verify_session_token",
 ]
 
-TOKEN_VERSION = 1
 _URLSAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_KEY_LENGTH = 8  # base64 of 6 bytes: version and key id
 _SIGNED_LENGTH = _KEY_LENGTH + 12 + 43
 TOKEN_LENGTH = _SIGNED_LENGTH + 64
 """Length of every token ``sign_session_id`` returns."""
 _MAX_ISSUED = 16**12 - 1
 
 _DEFAULT_SKEW_SECONDS = DEFAULT_CLOCK_SKEW.total_seconds()
-
-TOKEN_CACHE_SIZE: Final = 10_000
-"""How many verified tokens each :class:`Keyring` remembers (the oldest goes first)."""
-
-MIN_SECRET_BYTES = 32
-_HKDF_SALT = b"typed-sessions/v1"
 
 
 class TokenError(StrEnum):
@@ -84,138 +84,7 @@ class TokenError(StrEnum):
     """Issued later than ``now`` plus the allowed clock skew."""
 
 
-@dataclass(frozen=True, slots=True)
-class SigningKey:
-    """One derived signing key and its 5-byte key id. Its bytes never appear in a repr."""
-
-    key_id: int
-    key: bytes = field(repr=False)
-    prefix: bytes = field(repr=False, compare=False)
-    _mac: hmac.HMAC = field(repr=False, compare=False)
-
-
-def _derive(secret: bytes, info: bytes, length: int) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=info).derive(secret)
-
-
-def _signing_key(secret: bytes, purpose: bytes) -> SigningKey:
-    key = _derive(secret, b"typed-sessions/sign/" + purpose, 32)
-    key_id = _derive(secret, b"typed-sessions/key-id/" + purpose, 5)
-    prefix = _b64(TOKEN_VERSION.to_bytes(1, "big") + key_id)
-    return SigningKey(int.from_bytes(key_id, "big"), key, prefix, hmac.HMAC(key, hashes.SHA256()))
-
-
-_Answer: TypeAlias = tuple[Ok[SessionId], timedelta, timedelta | None, datetime, datetime]
-"""What :func:`verify_session_token` keeps of a token it verified: its shared ``Ok``
-answer; the ``clock_skew`` and ``max_age`` of that call; and the window of ``now`` they
-allow (``issued - clock_skew`` to ``issued + max_age``), so a repeat call with the same
-two objects compares ``now`` with two datetimes instead of doing arithmetic."""
-
-_Known: TypeAlias = tuple[SessionId, int, _Answer | None]
-"""A remembered token's session ID, issue time (Unix seconds) and, once
-:func:`verify_session_token` has verified it, that function's :data:`_Answer`."""
-
-
-@dataclass(frozen=True, slots=True)
-class Keyring:
-    """The keys for one purpose: the first signs, every one verifies.
-
-    Build it with :meth:`from_secrets`. Rotating a secret means putting the new one first
-    and keeping the old one behind it until every token it signed has expired.
-    """
-
-    purpose: str
-    keys: tuple[SigningKey, ...]
-    _by_prefix: dict[str, SigningKey] = field(repr=False, compare=False)
-    # token -> _Known: the tokens that verified (see the module).
-    _verified: dict[str, _Known] = field(
-        default_factory=dict[str, _Known], repr=False, compare=False
-    )
-
-    @classmethod
-    def from_secrets(
-        cls, newest: str | bytes, *older: str | bytes, purpose: str = "session"
-    ) -> Keyring:
-        """Derive a keyring from application secrets, newest first.
-
-        Each secret yields a per-purpose key through HKDF-SHA256, so one secret can serve
-        several cookies whose signatures are not interchangeable.
-
-        Raises:
-            ValueError: a secret is empty, two secrets are equal, or ``purpose`` is empty.
-
-        Warns:
-            UserWarning: a secret is shorter than 32 bytes.
-        """
-        if not purpose:
-            raise ValueError("Keyring purpose must be a non-empty string")
-        raw = [s.encode() if isinstance(s, str) else bytes(s) for s in (newest, *older)]
-        for position, secret in enumerate(raw):
-            if not secret:
-                raise ValueError(f"secret #{position + 1} is empty; use `keygen` to make one")
-            if len(secret) < MIN_SECRET_BYTES:
-                warnings.warn(
-                    f"secret #{position + 1} is {len(secret)} bytes; use at least "
-                    f"{MIN_SECRET_BYTES} random bytes (`python -m typed_sessions keygen`)",
-                    UserWarning,
-                    stacklevel=2,
-                )
-        if len(set(raw)) != len(raw):
-            raise ValueError("the same secret appears twice in the keyring")
-        keys = tuple(_signing_key(secret, purpose.encode()) for secret in raw)
-        by_prefix = {key.prefix.decode(): key for key in keys}
-        if len(by_prefix) != len(keys):  # pragma: no cover - a 40-bit collision
-            raise ValueError("two secrets derive the same key id; replace one of them")
-        return cls(purpose, keys, by_prefix)
-
-    @property
-    def signing_key(self) -> SigningKey:
-        """The key new tokens are signed with (from the newest secret)."""
-        return self.keys[0]
-
-    def clear_token_cache(self) -> None:
-        """Forget every remembered token: the next verification of each checks its HMAC."""
-        self._verified.clear()
-
-    @property
-    def cached_tokens(self) -> int:
-        """How many verified tokens this keyring remembers (at most ``TOKEN_CACHE_SIZE``)."""
-        return len(self._verified)
-
-    def key_for(self, token: str) -> SigningKey | None:
-        """Return the key that ``token`` names, or ``None`` when this keyring lacks it."""
-        return self._by_prefix.get(token[:_KEY_LENGTH])
-
-
-Keys: TypeAlias = Keyring | str | bytes
-"""What every ``keys=`` option accepts: a :class:`Keyring`, or one secret to derive it from."""
-
-
-def as_keyring(keys: Keys) -> Keyring:
-    """Return ``keys`` as a :class:`Keyring` (a secret gets the default purpose).
-
-    Raises:
-        ValueError: an empty secret (see :meth:`Keyring.from_secrets`).
-        TypeError: ``keys`` is neither a ``Keyring`` nor a secret.
-    """
-    match keys:
-        case Keyring():
-            return keys
-        case str() | bytes():
-            return Keyring.from_secrets(keys)
-        case _:  # a caller without type checks
-            raise TypeError(
-                f"keys must be a Keyring or a secret (str or bytes), not {type(keys).__name__}"
-            )
-
-
 _FROM_URLSAFE = bytes.maketrans(b"-_+/", b"+/!!")  # "!" is refused by strict decoding
-_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
-
-
-def _b64(raw: bytes) -> bytes:
-    """Unpadded URL-safe base64 of ``raw``."""
-    return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
 
 
 def sign_session_id(session_id: SessionId, keyring: Keyring, *, now: datetime) -> str:
