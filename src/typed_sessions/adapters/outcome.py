@@ -7,7 +7,6 @@ it out with :func:`typed_sessions.adapters.commit.carry_out`, the only place tha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple, Protocol, TypeAlias
@@ -39,7 +38,6 @@ str, int, float, bool and None values (nothing a handler could change in place),
 loaded dict itself (no encoding needed; see :func:`snapshot_of`)."""
 
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
-_MISSING: Final = object()
 
 
 def snapshot_of(data: dict[str, Any]) -> Snapshot:
@@ -51,15 +49,15 @@ def snapshot_of(data: dict[str, Any]) -> Snapshot:
     return data
 
 
-def unchanged(data: Mapping[str, Any], before: dict[str, Any]) -> bool:
-    """Whether ``data`` encodes as the scalar-only ``before`` would: the same keys, and
-    values of the same type and value (``1`` is not ``True`` or ``1.0``; ``-0.0`` is not
-    ``0.0``)."""
-    if dict.__len__(data) != len(before):  # type: ignore[arg-type]  # a dict at run time
+def unchanged(data: dict[str, Any], before: dict[str, Any]) -> bool:
+    """Whether ``data`` encodes as the scalar-only ``before`` would: the same keys in the
+    same order (JSON keeps it), and values of the same type and value (``1`` is not
+    ``True`` or ``1.0``; ``-0.0`` is not ``0.0``)."""
+    if dict.__len__(data) != len(before):
         return False
-    get = dict.get
-    for key, value in before.items():
-        now = get(data, key, _MISSING)  # type: ignore[call-overload]  # a dict at run time
+    for (key, now), (old_key, value) in zip(dict.items(data), before.items(), strict=True):
+        if key != old_key:
+            return False
         if now is not value and (type(now) is not type(value) or now != value):
             return False
         if type(value) is float and repr(now) != repr(value):
