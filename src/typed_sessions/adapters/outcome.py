@@ -41,11 +41,9 @@ loaded dict itself (no encoding needed; see :func:`snapshot_of`)."""
 # ``dict``'s own methods, typed once (pyright sees the bare class's as Unknown): a
 # ``SessionData`` is read without its recording overrides.
 _len: Callable[[dict[str, Any]], int] = dict.__len__  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-_get: Callable[[dict[str, Any], str, object], object] = dict.get  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 _items: Callable[[dict[str, Any]], Iterable[tuple[str, Any]]] = dict.items  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
-_MISSING: Final = object()
 
 
 def snapshot_of(data: dict[str, Any]) -> Snapshot:
@@ -58,13 +56,14 @@ def snapshot_of(data: dict[str, Any]) -> Snapshot:
 
 
 def unchanged(data: dict[str, Any], before: dict[str, Any]) -> bool:
-    """Whether ``data`` encodes as the scalar-only ``before`` would: the same keys, and
-    values of the same type and value (``1`` is not ``True`` or ``1.0``; ``-0.0`` is not
-    ``0.0``)."""
+    """Whether ``data`` encodes as the scalar-only ``before`` would: the same keys in the
+    same order (JSON keeps it), and values of the same type and value (``1`` is not
+    ``True`` or ``1.0``; ``-0.0`` is not ``0.0``)."""
     if _len(data) != len(before):
         return False
-    for key, value in before.items():
-        now = _get(data, key, _MISSING)
+    for (key, now), (old_key, value) in zip(_items(data), before.items(), strict=True):
+        if key != old_key:
+            return False
         if now is not value and (type(now) is not type(value) or now != value):
             return False
         if type(value) is float and repr(now) != repr(value):
