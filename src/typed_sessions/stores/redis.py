@@ -19,7 +19,7 @@ import logging
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgrade
@@ -39,7 +39,14 @@ from typed_sessions.stores.redis_format import (
     unpack,
 )
 from typed_sessions.stores.redis_index import RedisSubjectIndex
-from typed_sessions.stores.redis_save import INDEXED_SAVE, NO_ID, SAVE, new_write_id, save_outcome
+from typed_sessions.stores.redis_save import (
+    INDEXED_SAVE,
+    NO_ID,
+    SAVE,
+    SAVED,
+    new_write_id,
+    save_outcome,
+)
 
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "TOMBSTONE_SECONDS", "OnCorrupt", "RedisClient", "RedisStore"]
 
@@ -173,6 +180,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         self.client = client
         self._cluster = isinstance(client, RedisCluster)
         self._index_keys: dict[str, str] = {}
+        self._digests: dict[str, str] = {}  # session ID -> its key's SHA-256 hex, see key_for
         self.codec: SessionCodec[T] = SessionCodec(
             data_type, max_data_bytes=max_data_bytes, upgrade=upgrade
         )
@@ -275,7 +283,16 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
 
     def key_for(self, session_id: SessionId | str) -> str:
         """Return the Redis key that holds ``session_id``: the prefix and a SHA-256 hex."""
-        return self.prefix + hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+        # A request loads and then saves the same session: hash its ID once. The digests
+        # of the last (up to 1,024) IDs are kept, in this process only.
+        digests = self._digests
+        digest = digests.get(session_id)
+        if digest is None:
+            if len(digests) >= 1024:
+                digests.clear()
+            digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+            digests[session_id] = digest
+        return self.prefix + digest
 
     async def ping(self) -> None:
         """Check that Redis answers (for readiness probes); raise ``StoreUnavailableError``."""
@@ -358,9 +375,20 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         now = self._clock()
         left = expires - now  # whole milliseconds, rounded up; integers only
         ttl_ms = max((left.days * 86_400 + left.seconds) * 1000 - (-left.microseconds // 1000), 0)
-        control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
+        discard = "1" if self.on_corrupt == "discard" else "0"
+        control = f"{session.version} {ttl_ms} {discard} {write_id}"
         if session.subject is None:
-            reply = await self._script(SAVE, (key,), value, control)
+            # RedisCalls._script(SAVE, ...), inlined: one coroutine fewer per save.
+            try:
+                with self._limit():
+                    try:
+                        reply = await self.client.evalsha(SAVE.sha, 1, key, value, control)
+                    except NoScriptError:
+                        reply = await self.client.eval(SAVE.text, 1, key, value, control)
+            except (RedisError, OSError, TimeoutError) as exc:
+                unavailable(exc)
+            if type(reply) is int and reply == SAVED:  # the common answer, first
+                return Ok(saved)
         else:
             scripts = (SAVE, INDEXED_SAVE)
             reply = await self._save_indexed(session, now, key, scripts, value, control)
@@ -374,10 +402,6 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             StoreUnavailableError: Redis cannot be reached in time or refused the call.
         """
         await self._call(self.client.delete, self.key_for(session_id))
-
-    @property
-    def _discard_flag(self) -> str:
-        return "1" if self.on_corrupt == "discard" else "0"
 
     async def _corrupt(self, key: str, reason: str) -> Session[T] | None:
         """Raise ``StoreCorruptError`` or, when discarding, delete ``key`` and return None."""
