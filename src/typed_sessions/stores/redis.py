@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
@@ -29,6 +31,8 @@ from typed_sessions.core.session import Session
 from typed_sessions.stores.deadlines import CallLimit
 from typed_sessions.stores.protocol import Conflict
 from typed_sessions.stores.redis_format import (
+    HEADER,
+    HEADER_MAX,
     TOMBSTONE,
     TOMBSTONE_SECONDS,
     as_bytes,
@@ -36,7 +40,6 @@ from typed_sessions.stores.redis_format import (
     is_wrong_type,
     pack,
     unavailable,
-    unpack,
 )
 from typed_sessions.stores.redis_index import RedisSubjectIndex
 from typed_sessions.stores.redis_save import (
@@ -63,6 +66,7 @@ DEFAULT_REDIS_TIMEOUT = 2.0
 """Seconds one store call may take before it fails with ``StoreUnavailableError``."""
 
 _logger = logging.getLogger(__name__)
+_NOW: Clock = partial(datetime.now, UTC)  # utc_now without its Python frame
 
 
 class RedisStore(RedisSubjectIndex, Generic[T]):
@@ -187,7 +191,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         self.prefix = prefix
         self.timeout = timeout
         self.on_corrupt: OnCorrupt = on_corrupt
-        self._clock = checked_clock(clock)
+        # The default clock as one C call (datetime.now(UTC)): it is read on every call.
+        self._clock = _NOW if clock is utc_now else checked_clock(clock)
         self._owns_client = False
         self._limit = CallLimit(timeout)
 
@@ -319,14 +324,14 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             unavailable(exc)
         if raw is None:
             return None
-        payload = as_bytes(raw)
-        unpacked = unpack(payload)
-        if unpacked is None:
+        payload = raw if type(raw) is bytes else as_bytes(raw)
+        header = HEADER.match(payload, 0, HEADER_MAX)  # redis_format.unpack, inlined
+        if header is None:
             if TOMBSTONE.match(payload):  # ended moments ago
                 return None
             return await self._corrupt(key, "the stored value has no record header")
-        version, record = unpacked
-        decoded = self.codec.decode(record)
+        version = int(header[1])
+        decoded = self.codec.decode(payload[header.end() :])
         if isinstance(decoded, Err):
             return await self._corrupt(key, decoded.error.reason)
         session = decoded.value
