@@ -12,8 +12,13 @@ With ``--requests``: the counter route instead (``bench_redis``'s apps over
 typed-sessions on redis-py and on the prototype client of ``lean_redis.py``, and
 starsessions; instructions per request.
 
-Run from this folder: ``python bench_redis_instructions.py [N1 N2] [--requests]`` (needs
-valgrind).
+With ``--ratio``: issue 13's ratio in instructions instead of seconds, over the real
+Redis (``bench_redis``'s server, client side only): the store's load + save (one session,
+``bench_redis.ours_setup``) against a bare redis-py ``GET`` + ``SET`` of the same kind
+(``bench_redis.bare_setup``), per cycle. The target is at most 1.1.
+
+Run from this folder: ``python bench_redis_instructions.py [N1 N2] [--requests|--ratio]``
+(needs valgrind).
 """
 
 from __future__ import annotations
@@ -48,6 +53,20 @@ def serve(cycles: int) -> None:
     asyncio.run(run())
 
 
+def serve_pair(name: str, cycles: int) -> None:
+    """The child: ``cycles`` load + save over real Redis, the store's or bare redis-py's."""
+    import bench_redis
+
+    async def run() -> None:
+        setup = bench_redis.ours_setup if name == "ours" else bench_redis.bare_setup
+        call = await setup()
+        for _ in range(cycles):
+            await call()
+
+    asyncio.run(run())
+    asyncio.run(bench_redis.cleanup())
+
+
 APPS = ("no sessions", "typed-sessions", "typed-sessions, lean client", "starsessions")
 
 
@@ -73,8 +92,9 @@ def serve_requests(name: str, requests: int) -> None:
     asyncio.run(bench_redis.cleanup())
 
 
-def count(cycles: int, app: str = "") -> int:
+def count(cycles: int, app: str = "", pair: str = "") -> int:
     child = ["--child", str(cycles)] + (["--app", app] if app else [])
+    child += ["--pair", pair] if pair else []
     done = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
          sys.executable, __file__, *child],
@@ -91,10 +111,21 @@ def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         if sys.argv[3:4] == ["--app"]:
             serve_requests(sys.argv[4], int(sys.argv[2]))
+        elif sys.argv[3:4] == ["--pair"]:
+            serve_pair(sys.argv[4], int(sys.argv[2]))
         else:
             serve(int(sys.argv[2]))
         return
     low, high = [int(a) for a in sys.argv[1:] if not a.startswith("--")][:2] or [200, 1200]
+    if "--ratio" in sys.argv:
+        ours, bare = (
+            (count(high, pair=name) - count(low, pair=name)) / (high - low)
+            for name in ("ours", "bare")
+        )
+        print(f"RedisStore load + save: {ours:,.0f} instructions per cycle (client side)")
+        print(f"bare redis-py GET + SET: {bare:,.0f}")
+        print(f"  typed-sessions / bare: {ours / bare:.3f}x (target <= 1.1)")
+        return
     if "--requests" not in sys.argv:
         per_cycle = (count(high) - count(low)) / (high - low)
         print(f"RedisStore load + save, own code: {per_cycle:,.0f} instructions per cycle")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel, Field
+from pydantic_core import to_json
 from typing_extensions import TypedDict
 
 from typed_sessions import (
@@ -15,6 +20,7 @@ from typed_sessions import (
     Ok,
     SessionCodec,
     SessionEncodeError,
+    SessionId,
     new_session,
     replace_data,
 )
@@ -156,3 +162,16 @@ def test_a_codec_built_before_its_model_is_complete_works_once_it_is() -> None:
     session = new_session(Later(cart=LaterCart(items=["x"])), Expiry(), now=START)
     assert LATER.decode(LATER.encode(session)) == Ok(session)
     assert LATER.decode_data(LATER.encode_data(session.data)) == Ok(session.data)
+
+
+@given(st.text(max_size=40))
+def test_the_id_heads_the_record_as_json_empty_or_not(session_id: str) -> None:
+    """A record's first field is its ID as a JSON string: the empty one (a store's) too."""
+    codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any])
+    session = dataclasses.replace(
+        new_session({"k": session_id}, Expiry(), now=START), id=SessionId(session_id)
+    )
+    raw = codec.encode(session)
+    assert raw.startswith(b'{"id":' + to_json(session_id) + b",")
+    assert json.loads(raw)["id"] == session_id
+    assert codec.decode(raw) == Ok(session)

@@ -29,6 +29,7 @@ from typed_sessions import (
     Ok,
     Session,
     SessionEncodeError,
+    SessionId,
     SessionStore,
     StoreCorruptError,
     new_session,
@@ -110,12 +111,23 @@ async def test_keys_are_prefix_and_hash_never_the_raw_id(client: Redis, prefix: 
     raw = await client.get(expected)
     assert isinstance(raw, bytes)
     assert session.id.encode() not in expected.encode() + raw  # not in the key, nor the value
+
     header, _, body = raw.partition(b"|")
     version, write_id = header.split(b" ")
     assert version == b"1"
     assert len(write_id) == 16
     assert int(write_id, 16) >= 0
     assert body.startswith(b'{"id":"",')  # the codec's JSON (no pickle), without the ID
+
+
+def test_the_key_stays_the_hash_of_its_id_past_the_kept_digests() -> None:
+    """key_for keeps recent digests: each key is still its own ID's, however many IDs."""
+    store: RedisStore[dict[str, Any]] = RedisStore(Redis(), dict[str, Any], prefix="p:")
+    ids = [f"id-{n}" for n in range(3000)] + ["id-5", "\udcff"]  # again; not UTF-8 alone
+    for _ in range(2):
+        for session_id in ids:
+            digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+            assert store.key_for(SessionId(session_id)) == "p:" + digest
 
 
 async def test_ttl_is_the_records_expires_at(client: Redis, prefix: str) -> None:

@@ -150,13 +150,17 @@ class SessionCodec(Generic[T]):
             # ``Session`` leaves its ID out of pydantic's JSON (see there); a stored
             # record names its session, so the ID goes first, as a JSON string.
             rest: bytes = self._record.serializer.to_json(session)
-            raw = b'{"id":' + to_json(session.id) + b"," + rest[1:]
+            session_id = session.id  # empty in a store's records: no call to encode it
+            head = b'{"id":' + to_json(session_id) + b"," if session_id else b'{"id":"",'
+            raw = head + rest[1:]
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:  # the data alone may still be under it
             _check_size(len(self._data.serializer.to_json(session.data)), limit)
-        return _readable(raw, self._record.validator.validate_json, always=self._always_read_back)
+        if not self._always_read_back and raw.count(b"[") + raw.count(b"{") <= _READ_BACK_ABOVE:
+            return raw  # _readable's first check, inlined: the common case
+        return _readable(raw, self._record.validator.validate_json, always=True)
 
     def decode(self, raw: bytes | str) -> Result[Session[T], DecodeError]:
         """Return the record in ``raw``, or ``Err`` when it is not one. Never raises.

@@ -25,6 +25,7 @@ from typing import Final
 __all__ = ["CallLimit", "Deadlines"]
 
 _NEVER: Final = float("inf")
+_OUTSIDE_A_TASK: Final = "a time-limited store call must run inside an asyncio task"
 
 
 class Deadlines:
@@ -53,13 +54,8 @@ class Deadlines:
         loop = self.loop()
         task = asyncio.current_task(loop) if loop is not None else None
         if loop is None or task is None:
-            raise RuntimeError("a time-limited store call must run inside an asyncio task")
+            raise RuntimeError(_OUTSIDE_A_TASK)
         return _Bound(self, task, loop.time() + seconds)
-
-    def _watch(self, call: _Bound) -> None:
-        self._calls[call] = None
-        if call.deadline < self._when:  # only when no timer is armed, or times vary
-            self._arm(call.deadline)
 
     def _arm(self, when: float) -> None:
         armed = None if self._handle is None else self._handle()
@@ -97,7 +93,10 @@ class _Bound:
 
     def __enter__(self) -> None:
         self.cancelling = self.task.cancelling()
-        self.deadlines._watch(self)
+        deadlines = self.deadlines
+        deadlines._calls[self] = None
+        if self.deadline < deadlines._when:  # only when no timer is armed, or times vary
+            deadlines._arm(self.deadline)
 
     def __exit__(
         self,
@@ -143,7 +142,11 @@ class CallLimit:
             if deadlines is None:
                 deadlines = self._loops[loop] = Deadlines(loop)
             self._last = deadlines
-        return deadlines.bound(seconds)
+        # Deadlines.bound, inlined: this runs on every store call.
+        task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError(_OUTSIDE_A_TASK)
+        return _Bound(deadlines, task, loop.time() + seconds)
 
 
 _UNBOUNDED: Final = nullcontext()

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgrade
@@ -29,6 +31,8 @@ from typed_sessions.core.session import Session
 from typed_sessions.stores.deadlines import CallLimit
 from typed_sessions.stores.protocol import Conflict
 from typed_sessions.stores.redis_format import (
+    HEADER,
+    HEADER_MAX,
     TOMBSTONE,
     TOMBSTONE_SECONDS,
     as_bytes,
@@ -36,10 +40,16 @@ from typed_sessions.stores.redis_format import (
     is_wrong_type,
     pack,
     unavailable,
-    unpack,
 )
 from typed_sessions.stores.redis_index import RedisSubjectIndex
-from typed_sessions.stores.redis_save import INDEXED_SAVE, NO_ID, SAVE, new_write_id, save_outcome
+from typed_sessions.stores.redis_save import (
+    INDEXED_SAVE,
+    NO_ID,
+    SAVE,
+    SAVED,
+    new_write_id,
+    save_outcome,
+)
 
 __all__ = ["DEFAULT_REDIS_TIMEOUT", "TOMBSTONE_SECONDS", "OnCorrupt", "RedisClient", "RedisStore"]
 
@@ -56,6 +66,7 @@ DEFAULT_REDIS_TIMEOUT = 2.0
 """Seconds one store call may take before it fails with ``StoreUnavailableError``."""
 
 _logger = logging.getLogger(__name__)
+_NOW: Clock = partial(datetime.now, UTC)  # utc_now without its Python frame
 
 
 class RedisStore(RedisSubjectIndex, Generic[T]):
@@ -173,13 +184,15 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         self.client = client
         self._cluster = isinstance(client, RedisCluster)
         self._index_keys: dict[str, str] = {}
+        self._digests: dict[str, str] = {}  # session ID -> its key's SHA-256 hex, see key_for
         self.codec: SessionCodec[T] = SessionCodec(
             data_type, max_data_bytes=max_data_bytes, upgrade=upgrade
         )
         self.prefix = prefix
         self.timeout = timeout
         self.on_corrupt: OnCorrupt = on_corrupt
-        self._clock = checked_clock(clock)
+        # The default clock as one C call (datetime.now(UTC)): it is read on every call.
+        self._clock = _NOW if clock is utc_now else checked_clock(clock)
         self._owns_client = False
         self._limit = CallLimit(timeout)
 
@@ -275,7 +288,16 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
 
     def key_for(self, session_id: SessionId | str) -> str:
         """Return the Redis key that holds ``session_id``: the prefix and a SHA-256 hex."""
-        return self.prefix + hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+        # A request loads and then saves the same session: hash its ID once. The digests
+        # of the last (up to 1,024) IDs are kept, in this process only.
+        digests = self._digests
+        digest = digests.get(session_id)
+        if digest is None:
+            if len(digests) >= 1024:
+                digests.clear()
+            digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
+            digests[session_id] = digest
+        return self.prefix + digest
 
     async def ping(self) -> None:
         """Check that Redis answers (for readiness probes); raise ``StoreUnavailableError``."""
@@ -302,14 +324,14 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             unavailable(exc)
         if raw is None:
             return None
-        payload = as_bytes(raw)
-        unpacked = unpack(payload)
-        if unpacked is None:
+        payload = raw if type(raw) is bytes else as_bytes(raw)
+        header = HEADER.match(payload, 0, HEADER_MAX)  # redis_format.unpack, inlined
+        if header is None:
             if TOMBSTONE.match(payload):  # ended moments ago
                 return None
             return await self._corrupt(key, "the stored value has no record header")
-        version, record = unpacked
-        decoded = self.codec.decode(record)
+        version = int(header[1])
+        decoded = self.codec.decode(payload[header.end() :])
         if isinstance(decoded, Err):
             return await self._corrupt(key, decoded.error.reason)
         session = decoded.value
@@ -358,9 +380,20 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         now = self._clock()
         left = expires - now  # whole milliseconds, rounded up; integers only
         ttl_ms = max((left.days * 86_400 + left.seconds) * 1000 - (-left.microseconds // 1000), 0)
-        control = f"{session.version} {ttl_ms} {self._discard_flag} {write_id}"
+        discard = "1" if self.on_corrupt == "discard" else "0"
+        control = f"{session.version} {ttl_ms} {discard} {write_id}"
         if session.subject is None:
-            reply = await self._script(SAVE, (key,), value, control)
+            # RedisCalls._script(SAVE, ...), inlined: one coroutine fewer per save.
+            try:
+                with self._limit():
+                    try:
+                        reply = await self.client.evalsha(SAVE.sha, 1, key, value, control)
+                    except NoScriptError:
+                        reply = await self.client.eval(SAVE.text, 1, key, value, control)
+            except (RedisError, OSError, TimeoutError) as exc:
+                unavailable(exc)
+            if type(reply) is int and reply == SAVED:  # the common answer, first
+                return Ok(saved)
         else:
             scripts = (SAVE, INDEXED_SAVE)
             reply = await self._save_indexed(session, now, key, scripts, value, control)
@@ -374,10 +407,6 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             StoreUnavailableError: Redis cannot be reached in time or refused the call.
         """
         await self._call(self.client.delete, self.key_for(session_id))
-
-    @property
-    def _discard_flag(self) -> str:
-        return "1" if self.on_corrupt == "discard" else "0"
 
     async def _corrupt(self, key: str, reason: str) -> Session[T] | None:
         """Raise ``StoreCorruptError`` or, when discarding, delete ``key`` and return None."""

@@ -14,6 +14,7 @@ from redis.exceptions import ResponseError
 from typed_sessions.stores.protocol import StoreCorruptError, StoreUnavailableError
 
 __all__ = [
+    "HEADER",
     "HEADER_MAX",
     "TOMBSTONE",
     "TOMBSTONE_SECONDS",
@@ -29,7 +30,7 @@ __all__ = [
 # A header is "<version> <write id>|": canonical decimal (no sign, no leading zero) and
 # 16 lowercase hex digits. The script reads at most this many bytes of the value.
 HEADER_MAX = 20 + 1 + 16 + 1
-_HEADER = re.compile(rb"([1-9][0-9]{0,19}) ([0-9a-f]{16})\|")
+HEADER = re.compile(rb"([1-9][0-9]{0,19}) ([0-9a-f]{16})\|")
 # What an ending save leaves for a while instead of the record: "<version> <write id>~".
 TOMBSTONE = re.compile(rb"[1-9][0-9]{0,19} [0-9a-f]{16}~\Z")
 TOMBSTONE_SECONDS = 60
@@ -42,7 +43,7 @@ def pack(version: int, write_id: str, record: bytes) -> bytes:
 
 def unpack(payload: bytes) -> tuple[int, bytes] | None:
     """The version and record JSON of a stored value; ``None`` when it has no header."""
-    header = _HEADER.match(payload, 0, HEADER_MAX)
+    header = HEADER.match(payload, 0, HEADER_MAX)
     if header is None:
         return None
     return int(header[1]), payload[header.end() :]
