@@ -65,8 +65,8 @@ class Table:
         """Make an empty table sized to hold ``capacity`` records."""
         count = min(max(1, -(-capacity // SHARD_SIZE)), MAX_SHARDS)
         self.shards: list[Shard] = [{} for _ in range(count)]
-        self.size = 0
-        self.evict_from = 0  # where the search for a victim goes on, when its shard has none
+        self.size: int = 0
+        self.evict_from: int = 0  # where the search for a victim goes on, when its shard has none
 
     def locate(self, session_id: str, found: tuple[int, bytes] | None) -> Slot:
         """Find ``session_id``'s record, given its ``id_key``: one dict lookup for an ID
