@@ -24,12 +24,11 @@ Run from this folder: ``python bench_redis_instructions.py [N1 N2] [--requests|-
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import subprocess
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from harness import callgrind_count
 
 
 def serve(cycles: int) -> None:
@@ -95,16 +94,7 @@ def serve_requests(name: str, requests: int) -> None:
 def count(cycles: int, app: str = "", pair: str = "") -> int:
     child = ["--child", str(cycles)] + (["--app", app] if app else [])
     child += ["--pair", pair] if pair else []
-    done = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, *child],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )  # fmt: skip
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:  # pragma: no cover - valgrind missing or changed
-        raise RuntimeError(done.stderr[-2000:])
-    return int(found.group(1))
+    return callgrind_count(__file__, *child)
 
 
 def main() -> None:

@@ -16,9 +16,6 @@ the difference over ``N2 - N1`` is its count per call).
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography.hazmat.primitives import hashes, hmac
 from itsdangerous import TimestampSigner
 
-from harness import run_sync, table
+from harness import callgrind_count, run_sync, table
 from typed_sessions import Keyring, new_session_id, sign_session_id, verify_session_token
 from typed_sessions.core.signing import verify_token_at
 
@@ -144,16 +141,7 @@ def timings() -> None:
 
 def count(name: str, calls: int) -> int:
     """Instructions a child process running ``name`` ``calls`` times executed."""
-    done = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, "--child", name, str(calls)],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},  # the same hashes, the same count
-    )  # fmt: skip
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:  # pragma: no cover - valgrind missing or changed
-        raise RuntimeError(done.stderr[-2000:])
-    return int(found.group(1))
+    return callgrind_count(__file__, "--child", name, str(calls))
 
 
 def instructions(low: int, high: int) -> None:

@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 
-from harness import Browser
+from harness import Browser, callgrind_count
 
 APPS = (
     "no sessions",
@@ -124,16 +121,7 @@ def serve(name: str, scenario: str, requests: int) -> None:
 
 def count(name: str, scenario: str, requests: int) -> int:
     """Instructions the child process executed, as callgrind reports them."""
-    done = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-         sys.executable, __file__, "--child", name, scenario, str(requests)],
-        capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},  # the same hashes, the same count
-    )  # fmt: skip
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:  # pragma: no cover - valgrind missing or changed
-        raise RuntimeError(done.stderr[-2000:])
-    return int(found.group(1))
+    return callgrind_count(__file__, "--child", name, scenario, str(requests))
 
 
 def main() -> None:
