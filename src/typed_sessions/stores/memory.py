@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any, Final, Generic, TypeVar, overload
+from datetime import datetime, timedelta
+from time import time_ns as _time_ns
+from typing import Any, Final, Generic, TypeAlias, TypeVar, overload
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgrade
@@ -24,10 +25,17 @@ from typed_sessions.core.subjects import (
     checked_subject,
     session_handle,
 )
+from typed_sessions.stores.memory_purge import PURGE_BUDGET, SWEEPING, Purge
 from typed_sessions.stores.memory_records import (
+    EPOCH,
     EXPIRES,
+    HEAD,
+    MASK,
+    SUBJECT,
     TAIL,
-    encode_record,
+    US,
+    WIDE_FORM,
+    encode_times,
     from_us,
     id_key,
     id_of,
@@ -45,9 +53,8 @@ __all__ = ["PURGE_BUDGET", "MemoryStore"]
 
 T = TypeVar("T")
 _EXPIRES: Final = EXPIRES.unpack_from
-
-PURGE_BUDGET: Final = 256
-"""The most records a call looks at while purging expired ones."""
+_HEAD: Final = HEAD.unpack_from
+_Loaded: TypeAlias = tuple[datetime, int, datetime, int, datetime, int]
 
 
 class MemoryStore(Generic[T]):
@@ -131,11 +138,12 @@ class MemoryStore(Generic[T]):
         self._clock = checked_clock(clock)
         # The time in microseconds; for the default clock, without building a datetime.
         self._now: Callable[[], int] = now_us if clock is utc_now else lambda: to_us(clock())
+        self._default_clock = clock is utc_now  # then the time is read without a call
+        # The datetimes the last load made, each with its microseconds (see _times).
+        self._loaded: _Loaded = (EPOCH, 0, EPOCH, 0, EPOCH, 0)
         self._sweep_interval = sweep_interval // timedelta(microseconds=1)
         self._next_sweep = to_us(clock()) + self._sweep_interval
-        self._sweeping: int | None = None  # the next shard of the sweep under way
-        self._purging: Shard = {}  # the shard it is in
-        self._pending: list[Key] = []  # the keys of that shard it has yet to look at
+        self._purge = Purge()
         self._entries = Table(max_sessions)
         self._last_key: tuple[str, tuple[int, bytes] | None] = ("", None)
         # The subject index: subject -> handle -> ID, for the live records with a subject.
@@ -148,35 +156,44 @@ class MemoryStore(Generic[T]):
 
     async def load(self, session_id: SessionId) -> Session[T] | None:
         """Return a fresh copy of the live session ``session_id``, or ``None``."""
-        now = self._now()
+        now = _time_ns() // 1_000 if self._default_clock else self._now()
         with self._lock:
-            if self._sweeping is not None or now >= self._next_sweep:
+            if now >= self._next_sweep:  # a sweep due, or under way
                 self._purge_some(now)
             shard, key, record = self._entries.locate(session_id, self._id_key(session_id))
             if record is None:
                 return None
-            if now >= _EXPIRES(record, TAIL)[0]:
+            expires, flags, low, high = _HEAD(record, TAIL)
+            if now >= expires:
                 self._drop(shard, key, record)
                 return None
             del shard[key]  # now its shard's most recently used
             shard[key] = record
-        created, last, expires, version, subject, auth_time, device, data_at = record_fields(record)
-        match self.codec.decode_data(record[data_at:]):
-            case Ok(data):
-                created_at = from_us(created)
-                return Session(
-                    session_id,
-                    data,
-                    created_at,
-                    created_at if last == created else from_us(last),
-                    from_us(expires),
-                    version,
-                    subject,
-                    None if auth_time is None else from_us(auth_time),
-                    device,
-                )
-            case Err(error):  # pragma: no cover - we wrote these bytes ourselves
-                raise StoreCorruptError(error.reason)
+        if flags:
+            created, last, _, version, subject, auth_time, device, data_at = record_fields(record)
+        else:  # the usual record (see record_fields), read here without a call
+            created, last = expires - (low & MASK), expires - (low >> 40 | (high & 0xFFFF) << 24)
+            version, subject, auth_time, device, data_at = high >> 16, None, None, None, TAIL + 21
+        decoded = self.codec.decode_data(record[data_at:])
+        if type(decoded) is not Ok:  # pragma: no cover - we wrote these bytes ourselves
+            assert isinstance(decoded, Err)
+            raise StoreCorruptError(decoded.error.reason)
+        created_at = EPOCH + US * created
+        last_active = created_at if last == created else EPOCH + US * last
+        expires_at = EPOCH + US * expires
+        # Their microseconds, for a save of these very objects (see _times).
+        self._loaded = (created_at, created, last_active, last, expires_at, expires)
+        return Session(
+            session_id,
+            decoded.value,
+            created_at,
+            last_active,
+            expires_at,
+            version,
+            subject,
+            None if auth_time is None else from_us(auth_time),
+            device,
+        )
 
     async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version; evict the oldest when full.
@@ -191,47 +208,58 @@ class MemoryStore(Generic[T]):
         if subject is not None:
             checked_subject(subject)  # likewise
         version = session.version + 1
+        created, last, expires = self._times(session)
         found_key = self._id_key(session.id)
-        new = encode_record(None if found_key is None else found_key[1], session, version, data)
-        now = self._now()
+        tail = None if found_key is None else found_key[1]
+        new = encode_times(tail, session, version, data, created, last, expires)
+        now = _time_ns() // 1_000 if self._default_clock else self._now()
         with self._lock:
-            if self._sweeping is not None or now >= self._next_sweep:
+            if now >= self._next_sweep:  # a sweep due, or under way
                 self._purge_some(now)
             shard, key, record = self._entries.locate(session.id, found_key)
-            if record is not None and now >= record_expires(record):
-                self._drop(shard, key, record)  # the key stays right for the new record
-                record = None
-            found = None if record is None else record_version(record)
+            found, flags = None, 0
+            if record is not None:
+                held, flags, _, high = _HEAD(record, TAIL)
+                if now >= held:
+                    self._drop(shard, key, record)  # the key stays right for the new record
+                    record, flags = None, 0
+                else:
+                    found = record_version(record) if flags & WIDE_FORM else high >> 16
             if found != (session.version or None):
                 return Err(Conflict(expected=session.version, found=found))
-            if now >= record_expires(new):  # already over: storing it would be a zombie
+            if now >= expires:  # already over: storing it would be a zombie
                 if record is not None:
                     self._drop(shard, key, record)
             else:
-                self._entries.put(shard, key, new, new=record is None)
-                old_subject = None if record is None else record_subject(record)
-                if old_subject != subject:
-                    if old_subject is not None:  # the same ID, saved for another subject
-                        self._unindex(old_subject, session.id)
-                    if subject is not None:
-                        handles = self._subjects.setdefault(subject, {})
-                        handles[session_handle(session.id)] = session.id
-                self._evict(shard, key)
-                if subject is not None:
-                    self._cap(subject, session.id, now)
-        return Ok(
-            Session(
-                session.id,
-                session.data,
-                session.created_at,
-                session.last_active,
-                session.expires_at,
-                version,
-                session.subject,
-                session.auth_time,
-                session.device,
-            )
-        )
+                table = self._entries
+                if record is None:
+                    table.size += 1
+                else:
+                    del shard[key]
+                shard[key] = new  # its shard's most recently used
+                if subject is not None or flags & SUBJECT:
+                    self._reindex(record, session, now)
+                if table.size > self.max_sessions:
+                    self._evict(shard, key)
+        saved = Session(
+            session.id, session.data, session.created_at, session.last_active,
+            session.expires_at, version, subject, session.auth_time, session.device,
+        )  # fmt: skip
+        return Ok(saved)
+
+    def _reindex(self, record: bytes | None, session: Session[T], now: int) -> None:
+        """Keep the subject index right for ``session``, saved in place of ``record``, and
+        cap its subject's sessions."""
+        subject = session.subject
+        old_subject = None if record is None else record_subject(record)
+        if old_subject != subject:
+            if old_subject is not None:  # the same ID, saved for another subject
+                self._unindex(old_subject, session.id)
+            if subject is not None:
+                handles = self._subjects.setdefault(subject, {})
+                handles[session_handle(session.id)] = session.id
+        if subject is not None:
+            self._cap(subject, session.id, now)
 
     async def delete(self, session_id: SessionId) -> None:
         """Remove ``session_id``; a missing one is fine."""
@@ -312,6 +340,18 @@ class MemoryStore(Generic[T]):
             self._last_key = (session_id, found)
         return found
 
+    def _times(self, session: Session[T]) -> tuple[int, int, int]:
+        """``to_us`` of ``session``'s ``created_at``, ``last_active`` and ``expires_at``;
+        for the datetimes the last load made, the microseconds it made them from."""
+        created_at, created, last_active, last, expires_at, expires = self._loaded
+        if session.created_at is not created_at:
+            created = (session.created_at - EPOCH) // US
+        if session.last_active is not last_active:
+            last = (session.last_active - EPOCH) // US
+        if session.expires_at is not expires_at:
+            expires = (session.expires_at - EPOCH) // US
+        return created, last, expires
+
     def _drop(self, shard: Shard, key: Key, record: bytes) -> None:
         self._entries.pop(shard, key)
         subject = record_subject(record)
@@ -368,40 +408,8 @@ class MemoryStore(Generic[T]):
             self._drop(other, key, other[key])
 
     def _purge_some(self, now: int) -> None:
-        """Go on with the purge of expired records under way (or start one, when due),
-        looking at :data:`PURGE_BUDGET` records at most (moving to the next shard counts
-        as one)."""
-        if self._sweeping is None:
-            if now < self._next_sweep:
-                return
-            self._sweeping = 0
-        shards = self._entries.shards
-        pending = self._pending
-        budget = PURGE_BUDGET
-        while budget > 0:
-            if not pending:
-                if self._sweeping >= len(shards):
-                    self._sweeping = None
-                    self._next_sweep = now + self._sweep_interval
-                    return
-                self._purging = shards[self._sweeping]
-                self._sweeping += 1
-                pending = self._pending = list(self._purging)
-                budget -= 1
-                continue
-            batch = pending[-budget:]
-            del pending[-budget:]
-            budget -= len(batch)
-            self._purge(self._purging, batch, now)
-
-    def _purge(self, shard: Shard, keys: list[Key], now: int) -> None:
-        table, expires = self._entries, _EXPIRES
-        for key in keys:
-            record = shard.get(key)
-            if record is None or now < expires(record, TAIL)[0]:
-                continue
-            if record_subject(record) is None:
-                del shard[key]
-                table.size -= 1
-            else:
-                self._drop(shard, key, record)
+        """Go on with the purge under way, or start one (see :class:`.memory_purge.Purge`)."""
+        if self._purge.step(self._entries, now, self._drop):
+            self._next_sweep = now + self._sweep_interval
+        else:
+            self._next_sweep = SWEEPING

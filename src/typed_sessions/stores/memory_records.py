@@ -27,10 +27,18 @@ from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import Device
 
 __all__ = [
+    "EPOCH",
     "EXPIRES",
+    "HEAD",
+    "MASK",
+    "SUBJECT",
     "TAIL",
+    "US",
+    "WIDE_FORM",
     "Fields",
+    "encode_general",
     "encode_record",
+    "encode_times",
     "from_us",
     "id_key",
     "id_of",
@@ -46,12 +54,15 @@ _WIDE: Final = struct.Struct("<qqQ")
 _LENGTH: Final = struct.Struct("<I")
 _ZERO_TAIL: Final = bytes(TAIL)
 
-_SUBJECT, _AUTH_TIME, _DEVICE, _ADDRESS, _WIDE_FORM = 1, 2, 4, 8, 16
+SUBJECT, _AUTH_TIME, _DEVICE, _ADDRESS, WIDE_FORM = 1, 2, 4, 8, 16
 _DELTA_LIMIT: Final = 1 << 40  # microseconds: about 12.7 days
 _SHORT_VERSIONS: Final = 1 << 16
+HEAD: Final = struct.Struct("<qBQI")  # expires_at, flags, and the short form's 12 bytes
+MASK: Final = _DELTA_LIMIT - 1  # created_at's delta, in the short form's first 8 bytes
+_LOW_LAST: Final = (1 << 24) - 1  # the bits of last_active's delta in those 8 bytes
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_US: Final = timedelta(microseconds=1)
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+US: Final = timedelta(microseconds=1)
 
 _TO_STANDARD: Final = bytes.maketrans(b"-_+/", b"+/!!")  # "+" and "/" made invalid
 _LAST_CHARS: Final = frozenset("AEIMQUYcgkosw048")  # a 43rd character with no spare bits
@@ -63,7 +74,7 @@ def to_us(moment: datetime) -> int:
     Raises:
         TypeError: ``moment`` is naive.
     """
-    return (moment - _EPOCH) // _US
+    return (moment - EPOCH) // US
 
 
 def now_us() -> int:
@@ -73,7 +84,7 @@ def now_us() -> int:
 
 def from_us(us: int) -> datetime:
     """The UTC ``datetime`` ``us`` microseconds after the Unix epoch."""
-    return _EPOCH + _US * us  # cheaper than timedelta(microseconds=us)
+    return EPOCH + US * us  # cheaper than timedelta(microseconds=us)
 
 
 def id_key(session_id: str) -> tuple[int, bytes] | None:
@@ -117,9 +128,50 @@ def encode_record(tail: bytes | None, session: Session[object], version: int, da
     Raises:
         TypeError: one of its datetimes is naive.
     """
-    expires = to_us(session.expires_at)
-    created = to_us(session.created_at)
-    last = to_us(session.last_active)
+    created, last = to_us(session.created_at), to_us(session.last_active)
+    return encode_times(tail, session, version, data, created, last, to_us(session.expires_at))
+
+
+def encode_times(
+    tail: bytes | None,
+    session: Session[object],
+    version: int,
+    data: bytes,
+    created: int,
+    last: int,
+    expires: int,
+) -> bytes:
+    """:func:`encode_record`, given ``session``'s times in microseconds (its
+    ``created_at``, ``last_active`` and ``expires_at``): the usual record (short form,
+    nothing optional) in one ``struct`` call."""
+    since_created, since_last = expires - created, expires - last
+    if (
+        session.auth_time is None
+        and session.subject is None
+        and session.device is None
+        and 0 <= since_created < _DELTA_LIMIT
+        and 0 <= since_last < _DELTA_LIMIT
+        and version < _SHORT_VERSIONS
+    ):
+        low = since_created | (since_last & _LOW_LAST) << 40
+        return (
+            (tail or _ZERO_TAIL)
+            + HEAD.pack(expires, 0, low, since_last >> 24 | version << 16)
+            + data
+        )
+    return encode_general(tail, session, version, data, created, last, expires)
+
+
+def encode_general(
+    tail: bytes | None,
+    session: Session[object],
+    version: int,
+    data: bytes,
+    created: int,
+    last: int,
+    expires: int,
+) -> bytes:
+    """:func:`encode_times` for any record, field by field."""
     flags = 0
     parts = [tail or _ZERO_TAIL, EXPIRES.pack(expires), b""]
     since_created, since_last = expires - created, expires - last
@@ -131,13 +183,13 @@ def encode_record(tail: bytes | None, session: Session[object], version: int, da
         packed = since_created | since_last << 40 | version << 80
         parts.append(packed.to_bytes(12, "little"))
     else:
-        flags |= _WIDE_FORM
+        flags |= WIDE_FORM
         parts.append(_WIDE.pack(created, last, version))
     if session.auth_time is not None:
         flags |= _AUTH_TIME
         parts.append(EXPIRES.pack(to_us(session.auth_time)))
     if session.subject is not None:
-        flags |= _SUBJECT
+        flags |= SUBJECT
         parts.append(_text(session.subject))
     device = session.device
     if device is not None:
@@ -156,26 +208,23 @@ Fields: TypeAlias = tuple[int, int, int, int, str | None, int | None, Device | N
 ``version``, ``subject``, ``auth_time`` (microseconds or ``None``), ``device``, and
 where the data starts."""
 
-_HEAD: Final = struct.Struct("<qBQI")  # expires_at, flags, and the short form's 12 bytes
-_MASK: Final = _DELTA_LIMIT - 1
-
 
 def record_version(record: bytes) -> int:
     """The record's version (cheaper than :func:`record_fields`)."""
     flags = record[TAIL + 8]
-    if flags & _WIDE_FORM:
+    if flags & WIDE_FORM:
         version: int = _WIDE.unpack_from(record, TAIL + 9)[2]
         return version
-    high: int = _HEAD.unpack_from(record, TAIL)[3]
+    high: int = HEAD.unpack_from(record, TAIL)[3]
     return high >> 16
 
 
 def record_subject(record: bytes) -> str | None:
     """The record's subject, if it has one."""
     flags = record[TAIL + 8]
-    if not flags & _SUBJECT:
+    if not flags & SUBJECT:
         return None
-    at = TAIL + 9 + (24 if flags & _WIDE_FORM else 12) + (8 if flags & _AUTH_TIME else 0)
+    at = TAIL + 9 + (24 if flags & WIDE_FORM else 12) + (8 if flags & _AUTH_TIME else 0)
     return _read_text(record, at)[0]
 
 
@@ -187,16 +236,16 @@ def _read_text(record: bytes, at: int) -> tuple[str, int]:
 
 def record_fields(record: bytes) -> Fields:
     """Read everything but the data from ``record``."""
-    expires, flags, low, high = _HEAD.unpack_from(record, TAIL)
+    expires, flags, low, high = HEAD.unpack_from(record, TAIL)
     if not flags:  # the usual record: short form, nothing optional
         last = expires - (low >> 40 | (high & 0xFFFF) << 24)
-        return expires - (low & _MASK), last, expires, high >> 16, None, None, None, TAIL + 21
+        return expires - (low & MASK), last, expires, high >> 16, None, None, None, TAIL + 21
     at = TAIL + 9
-    if flags & _WIDE_FORM:
+    if flags & WIDE_FORM:
         created, last, version = _WIDE.unpack_from(record, at)
         at += 24
     else:
-        created = expires - (low & _MASK)
+        created = expires - (low & MASK)
         last = expires - (low >> 40 | (high & 0xFFFF) << 24)
         version = high >> 16
         at += 12
@@ -205,7 +254,7 @@ def record_fields(record: bytes) -> Fields:
         auth_time = EXPIRES.unpack_from(record, at)[0]
         at += 8
     subject = None
-    if flags & _SUBJECT:
+    if flags & SUBJECT:
         subject, at = _read_text(record, at)
     device = None
     if flags & _DEVICE:
