@@ -2,6 +2,8 @@
 
     ../.venv/bin/python bench_memory.py            # everything (about a minute, ~1 GB)
     ../.venv/bin/python bench_memory.py --quick    # 1k and 100k only, no 1M figures
+    valgrind --tool=callgrind ../.venv/bin/python bench_memory.py --load-save 3000
+                                                   # see load_and_save
 
 1. Bytes per session: the store's own footprint (tracemalloc: what it holds after
    100,000 saves through the public API, minus what it held empty, over 100,000), for
@@ -28,7 +30,16 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from typed_sessions import Expiry, MemoryStore, Ok, Session, new_session, replace_data, utc_now
+from typed_sessions import (
+    Expiry,
+    MemoryStore,
+    Ok,
+    Session,
+    SessionId,
+    new_session,
+    replace_data,
+    utc_now,
+)
 
 R = TypeVar("R")
 EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
@@ -155,7 +166,28 @@ def longest_stall(n: int, calls: int = 5000) -> tuple[float, float, float, int]:
     return max(cpu), max(wall), statistics.median(cpu), len(store)
 
 
+def load_and_save(n: int) -> None:
+    """``n`` requests' store calls: a load (by an ID ``str`` of its own, as parsed from a
+    cookie) and a save of the session with its data changed, among 500 other sessions.
+    For callgrind: the instructions of ``--load-save 3000`` minus those of ``--load-save
+    1000``, over 2,000, are one load and save's."""
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    for _ in range(500):
+        run(store.save(new_session(dict(DATA), EXPIRY, now=utc_now())))
+    saved = run(store.save(new_session(dict(DATA), EXPIRY, now=utc_now())))
+    assert isinstance(saved, Ok)
+    session_id = saved.value.id
+    for _ in range(n):
+        loaded = run(store.load(SessionId((session_id + ".")[:-1])))
+        assert loaded is not None
+        loaded.data["n"] += 1
+        assert isinstance(run(store.save(loaded)), Ok)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--load-save"]:
+        load_and_save(int(sys.argv[2]))
+        return
     quick = "--quick" in sys.argv
     n = 100_000
     print(f"# MemoryStore at scale (Python {sys.version.split()[0]})\n")
