@@ -35,7 +35,7 @@ HOUR = timedelta(hours=1)
 
 
 def cached(keyring: Keyring, token: str) -> bool:
-    return token in keyring._verified  # pyright: ignore[reportPrivateUsage]
+    return token in keyring.tokens
 
 
 def test_a_verified_token_is_remembered_and_gives_the_same_answer(keyring: Keyring) -> None:
@@ -172,7 +172,7 @@ def test_every_answer_is_the_uncached_answer(calls: list[tuple[str, int, int | N
         cold.clear_token_cache()
         assert answer == verify_session_token(token, cold, now=now, max_age=age)
         # only tokens that passed, all of ours
-        for remembered in KEYRING._verified:  # pyright: ignore[reportPrivateUsage]
+        for remembered in KEYRING.tokens:
             assert remembered in TOKENS
         if isinstance(answer, Err):
             assert not cached(KEYRING, token)
@@ -249,7 +249,7 @@ def test_cached_and_uncached_verification_agree_at_every_time(
             expected = verify_token_at(checked, cold, stamp, seconds, slack)
             failed = isinstance(answer, TokenError)
         assert answer == expected
-        assert set(KEYRING._verified) <= set(EVERY_TOKEN)  # only tokens that passed
+        assert set(KEYRING.tokens) <= set(EVERY_TOKEN)  # only tokens that passed
         if failed:
             assert not cached(KEYRING, checked)
         assert KEYRING.cached_tokens <= TOKEN_CACHE_SIZE

@@ -18,7 +18,8 @@ from typed_sessions.core.result import Ok
 __all__ = ["TOKEN_CACHE_SIZE", "Keyring", "Keys", "SigningKey", "as_keyring"]
 
 TOKEN_VERSION = 1
-_KEY_LENGTH = 8  # base64 of 6 bytes: version and key id
+KEY_PART_LENGTH = 8
+"""Characters of a token's key part: base64 of 6 bytes, the version and the key id."""
 TOKEN_CACHE_SIZE: Final = 10_000
 """How many verified tokens each :class:`Keyring` remembers (the oldest goes first)."""
 
@@ -33,7 +34,13 @@ class SigningKey:
     key_id: int
     key: bytes = field(repr=False)
     prefix: bytes = field(repr=False, compare=False)
-    _mac: hmac.HMAC = field(repr=False, compare=False)
+    _mac: hmac.HMAC = field(repr=False, compare=False)  # keyed once, copied per use
+
+    def mac(self, message: bytes) -> bytes:
+        """Return the HMAC-SHA256 of ``message`` under this key."""
+        mac = self._mac.copy()
+        mac.update(message)
+        return mac.finalize()
 
 
 def _derive(secret: bytes, info: bytes, length: int) -> bytes:
@@ -47,15 +54,31 @@ def _signing_key(secret: bytes, purpose: bytes) -> SigningKey:
     return SigningKey(int.from_bytes(key_id, "big"), key, prefix, hmac.HMAC(key, hashes.SHA256()))
 
 
-_Answer: TypeAlias = tuple[Ok[SessionId], timedelta, timedelta | None, datetime, datetime]
+Answer: TypeAlias = tuple[Ok[SessionId], timedelta, timedelta | None, datetime, datetime]
 """What :func:`verify_session_token` keeps of a token it verified: its shared ``Ok``
 answer; the ``clock_skew`` and ``max_age`` of that call; and the window of ``now`` they
 allow (``issued - clock_skew`` to ``issued + max_age``), so a repeat call with the same
 two objects compares ``now`` with two datetimes instead of doing arithmetic."""
 
-_Known: TypeAlias = tuple[SessionId, int, _Answer | None]
+Known: TypeAlias = tuple[SessionId, int, Answer | None]
 """A remembered token's session ID, issue time (Unix seconds) and, once
-:func:`verify_session_token` has verified it, that function's :data:`_Answer`."""
+:func:`verify_session_token` has verified it, that function's :data:`Answer`."""
+
+
+class TokenCache(dict[str, Known]):
+    """The tokens a keyring remembers as verified: token -> :data:`Known`, oldest first,
+    at most :data:`TOKEN_CACHE_SIZE` of them. Only the signing functions fill it."""
+
+    __slots__ = ()
+
+    def remember(self, token: str, known: Known) -> None:
+        """Remember ``token``, which has just passed verification; the oldest goes first."""
+        if len(self) >= TOKEN_CACHE_SIZE:
+            try:
+                del self[next(iter(self))]
+            except (RuntimeError, StopIteration, KeyError):  # pragma: no cover - a thread
+                self.clear()
+        self[token] = known
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +92,8 @@ class Keyring:
     purpose: str
     keys: tuple[SigningKey, ...]
     _by_prefix: dict[str, SigningKey] = field(repr=False, compare=False)
-    # token -> _Known: the tokens that verified (see the module).
-    _verified: dict[str, _Known] = field(
-        default_factory=dict[str, _Known], repr=False, compare=False
-    )
+    tokens: TokenCache = field(default_factory=TokenCache, repr=False, compare=False)
+    """The tokens that verified (see :mod:`typed_sessions.core.signing`)."""
 
     @classmethod
     def from_secrets(
@@ -117,16 +138,16 @@ class Keyring:
 
     def clear_token_cache(self) -> None:
         """Forget every remembered token: the next verification of each checks its HMAC."""
-        self._verified.clear()
+        self.tokens.clear()
 
     @property
     def cached_tokens(self) -> int:
         """How many verified tokens this keyring remembers (at most ``TOKEN_CACHE_SIZE``)."""
-        return len(self._verified)
+        return len(self.tokens)
 
     def key_for(self, token: str) -> SigningKey | None:
         """Return the key that ``token`` names, or ``None`` when this keyring lacks it."""
-        return self._by_prefix.get(token[:_KEY_LENGTH])
+        return self._by_prefix.get(token[:KEY_PART_LENGTH])
 
 
 Keys: TypeAlias = Keyring | str | bytes

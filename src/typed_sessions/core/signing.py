@@ -19,9 +19,6 @@ The age check still runs on every call; a token is remembered only after its sig
 and age held, and forgotten when its age fails.
 """
 
-# pyright: reportPrivateUsage=false
-# (the functions read the private fields of the keyring records, core/keyring.py)
-
 from __future__ import annotations
 
 import binascii
@@ -34,13 +31,14 @@ from typing import Final
 from typed_sessions.core.defaults import DEFAULT_CLOCK_SKEW
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.keyring import (
-    _KEY_LENGTH,
+    KEY_PART_LENGTH,
     TOKEN_CACHE_SIZE,
     TOKEN_VERSION,
     Keyring,
     Keys,
+    Known,
     SigningKey,
-    _Known,
+    TokenCache,
     as_keyring,
 )
 from typed_sessions.core.keyring import (
@@ -61,7 +59,7 @@ __all__ = [
 ]
 
 _URLSAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_SIGNED_LENGTH = _KEY_LENGTH + 12 + 43
+_SIGNED_LENGTH = KEY_PART_LENGTH + 12 + 43
 TOKEN_LENGTH = _SIGNED_LENGTH + 64
 """Length of every token ``sign_session_id`` returns."""
 _MAX_ISSUED = 16**12 - 1
@@ -110,9 +108,7 @@ def sign_session_id(session_id: SessionId, keyring: Keyring, *, now: datetime) -
     # Every byte of the key and time parts is URL-safe too, so one check covers the ID.
     if len(signed) != _SIGNED_LENGTH or signed.translate(None, _URLSAFE):
         raise ValueError("not a session ID made by new_session_id()")
-    mac = key._mac.copy()
-    mac.update(signed)
-    return (signed + hexlify(mac.finalize())).decode("ascii")
+    return (signed + hexlify(key.mac(signed))).decode("ascii")
 
 
 def verify_session_token(
@@ -134,7 +130,7 @@ def verify_session_token(
     Raises:
         ValueError: ``now`` is not an aware datetime (a programming error).
     """
-    known = keyring._verified.get(token) if type(token) is str else None
+    known = keyring.tokens.get(token) if type(token) is str else None
     if (
         known is not None
         and (answer := known[2]) is not None
@@ -152,7 +148,7 @@ def verify_session_token(
 def _verify(
     token: str,
     keyring: Keyring,
-    known: _Known | None,
+    known: Known | None,
     now: datetime,
     max_age: timedelta | None,
     clock_skew: timedelta,
@@ -175,38 +171,40 @@ def _verify(
     except (OverflowError, ValueError, OSError):  # a tag-valid token dated after 9999
         if now.utcoffset() is None:
             raise ValueError(_NAIVE_NOW) from None
-        return _forget(keyring._verified, token, TokenError.FUTURE, fresh)
+        return _forget(keyring.tokens, token, TokenError.FUTURE, fresh)
     try:
         age = now - issued_at
     except TypeError:
         raise ValueError(_NAIVE_NOW) from None
     if -age > clock_skew:
-        return _forget(keyring._verified, token, TokenError.FUTURE, fresh)
+        return _forget(keyring.tokens, token, TokenError.FUTURE, fresh)
     if max_age is not None and age > max_age:
-        return _forget(keyring._verified, token, TokenError.EXPIRED, fresh)
+        return _forget(keyring.tokens, token, TokenError.EXPIRED, fresh)
     ok = Ok(session_id) if answer is None else answer[0]
     if type(token) is str:  # the exact string (no subclass) is the key
-        # The window of `now` these settings allow, exactly: `now - issued_at >= -skew`
-        # is `now >= issued_at - skew`. An end past the datetime range is the range's
-        # end (the other way, the checks above have failed).
-        try:
-            earliest = issued_at - clock_skew
-        except OverflowError:
-            earliest = _FIRST
-        try:
-            latest = _LAST if max_age is None else issued_at + max_age
-        except OverflowError:
-            latest = _LAST
-        verified = keyring._verified
-        if len(verified) >= TOKEN_CACHE_SIZE:
-            _evict_oldest(verified)
-        verified[token] = (session_id, issued, (ok, clock_skew, max_age, earliest, latest))
+        window = _window(issued_at, clock_skew, max_age)
+        keyring.tokens.remember(token, (session_id, issued, (ok, clock_skew, max_age, *window)))
     return ok
 
 
-def _forget(
-    verified: dict[str, _Known], token: str, refusal: TokenError, fresh: bool
-) -> Err[TokenError]:
+def _window(
+    issued_at: datetime, clock_skew: timedelta, max_age: timedelta | None
+) -> tuple[datetime, datetime]:
+    """The window of ``now`` these settings allow, exactly: ``now - issued_at >= -skew``
+    is ``now >= issued_at - skew``. An end past the datetime range is the range's end
+    (the other way, the time checks have failed already)."""
+    try:
+        earliest = issued_at - clock_skew
+    except OverflowError:
+        earliest = _FIRST
+    try:
+        latest = _LAST if max_age is None else issued_at + max_age
+    except OverflowError:
+        latest = _LAST
+    return earliest, latest
+
+
+def _forget(verified: TokenCache, token: str, refusal: TokenError, fresh: bool) -> Err[TokenError]:
     if not fresh:
         verified.pop(token, None)  # never remembered once it fails
     return _REFUSALS[refusal]
@@ -221,7 +219,7 @@ def verify_token_at(
 ) -> SessionId | TokenError:
     """:func:`verify_session_token` with times as Unix seconds, for the hot paths: the
     session ID, or why the token was refused (no ``Result`` built). Never raises."""
-    verified = keyring._verified
+    verified = keyring.tokens
     known = verified.get(token) if type(token) is str else None
     fresh = known is None
     if known is None:
@@ -237,23 +235,14 @@ def verify_token_at(
         refusal = TokenError.EXPIRED
     else:
         if fresh and type(token) is str:  # the exact string (no subclass) is the key
-            if len(verified) >= TOKEN_CACHE_SIZE:
-                _evict_oldest(verified)
-            verified[token] = known
+            verified.remember(token, known)
         return session_id
     if not fresh:
         verified.pop(token, None)  # never remembered once it fails
     return refusal
 
 
-def _evict_oldest(verified: dict[str, _Known]) -> None:
-    try:  # the oldest out first
-        del verified[next(iter(verified))]
-    except (RuntimeError, StopIteration, KeyError):  # pragma: no cover - another thread
-        verified.clear()
-
-
-def _check_signature(token: object, keyring: Keyring) -> _Known | TokenError:
+def _check_signature(token: object, keyring: Keyring) -> Known | TokenError:
     """The token's session ID and issue time if its format, key and tag hold."""
     if not isinstance(token, str) or len(token) != TOKEN_LENGTH:
         return TokenError.MALFORMED
@@ -261,16 +250,14 @@ def _check_signature(token: object, keyring: Keyring) -> _Known | TokenError:
         raw = token.encode("ascii")
     except UnicodeEncodeError:
         return TokenError.MALFORMED
-    key = keyring._by_prefix.get(token[:_KEY_LENGTH])
+    key = keyring.key_for(token)
     if key is None:
-        return _unknown_prefix(token[:_KEY_LENGTH])
-    mac = key._mac.copy()
-    mac.update(raw[:_SIGNED_LENGTH])
-    if not compare_digest(hexlify(mac.finalize()), raw[_SIGNED_LENGTH:]):
+        return _unknown_prefix(token[:KEY_PART_LENGTH])
+    if not compare_digest(hexlify(key.mac(raw[:_SIGNED_LENGTH])), raw[_SIGNED_LENGTH:]):
         return TokenError.BAD_SIGNATURE
     # The tag covers this text, so it is the exact 12 lowercase hex digits we wrote.
-    session_id: SessionId = token[_KEY_LENGTH + 12 : _SIGNED_LENGTH]  # type: ignore[assignment]  # a NewType without the call: this is the hot path
-    return session_id, int(raw[_KEY_LENGTH : _KEY_LENGTH + 12], 16), None
+    session_id: SessionId = token[KEY_PART_LENGTH + 12 : _SIGNED_LENGTH]  # type: ignore[assignment]  # a NewType without the call: this is the hot path
+    return session_id, int(raw[KEY_PART_LENGTH : KEY_PART_LENGTH + 12], 16), None
 
 
 # Results are immutable, so each refusal can be one shared value.

@@ -11,9 +11,6 @@ raises ``TimeoutError``; a cancellation from anywhere else (the request's task b
 cancelled) propagates as ``CancelledError``, even when it coincides with the deadline.
 """
 
-# pyright: reportPrivateUsage=false
-# (the module's functions read the private fields of the module's own records)
-
 from __future__ import annotations
 
 import asyncio
@@ -57,6 +54,16 @@ class Deadlines:
             raise RuntimeError(_OUTSIDE_A_TASK)
         return _Bound(self, task, loop.time() + seconds)
 
+    def enter(self, call: _Bound) -> None:
+        """Track ``call`` until :meth:`leave`; arm the timer if it ends first."""
+        self._calls[call] = None
+        if call.deadline < self._when:  # only when no timer is armed, or times vary
+            self._arm(call.deadline)
+
+    def leave(self, call: _Bound) -> None:
+        """Stop tracking ``call``, which finished before its deadline."""
+        del self._calls[call]
+
     def _arm(self, when: float) -> None:
         armed = None if self._handle is None else self._handle()
         if armed is not None:
@@ -93,10 +100,7 @@ class _Bound:
 
     def __enter__(self) -> None:
         self.cancelling = self.task.cancelling()
-        deadlines = self.deadlines
-        deadlines._calls[self] = None
-        if self.deadline < deadlines._when:  # only when no timer is armed, or times vary
-            deadlines._arm(self.deadline)
+        self.deadlines.enter(self)
 
     def __exit__(
         self,
@@ -105,7 +109,7 @@ class _Bound:
         traceback: TracebackType | None,
     ) -> None:
         if not self.expired:
-            del self.deadlines._calls[self]
+            self.deadlines.leave(self)
             return
         # Ours was the cancellation; as asyncio.timeout does, turn it into TimeoutError
         # unless someone else asked to cancel the task meanwhile.
