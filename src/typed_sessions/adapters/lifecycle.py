@@ -163,34 +163,29 @@ async def rotate_session(
 ) -> Session[T] | None:
     """Move ``session``'s data to a new ID, end the old one and set the new cookie.
 
-    Call it when privileges change (after login), so an ID planted or seen before
-    stops working (session fixation). The new session keeps the old one's lifetime:
-    its absolute deadline still counts from when the old one started, so rotating can
-    never keep a session (or a stolen cookie) alive for ever.
+    Call it when privileges change (after login), so an ID planted or seen before stops
+    working (session fixation). The new session keeps the old one's absolute deadline, so
+    rotating never keeps a session (or a stolen cookie) alive for ever. ``signed_in``:
+    the subject (user ID as text) who has just signed in or authenticated again: the new
+    session belongs to them, with ``auth_time`` now.
 
-    ``signed_in``: the subject (user ID as text) who has just signed in or
-    authenticated again: the new session belongs to them, with ``auth_time`` now.
+    To change the data as it moves, pass ``update``, a function of the data, as for
+    :func:`~typed_sessions.update_session` (applied to the newest data, so it may run
+    more than once: no side effects). A change made to ``session`` itself is lost if
+    another request saved meanwhile: the newer data is what moves.
 
-    To change the data as it moves (say, to record who signed in), pass ``update``, a
-    function of the data, as for :func:`~typed_sessions.update_session`: it is applied
-    to the newest data, so may run more than once and must have no side effects. Pass
-    ``session`` as loaded; a change made to ``session`` itself instead is lost if
-    another request saved meanwhile (its newer data is what moves).
-
-    The new record is saved first, then the old one is ended with a compare-and-set. If
-    another request saved the old one since ``session`` was loaded, its newest data
-    (with ``update`` applied) is first written to the new record, then the ending is
-    tried again: nothing is lost, and whatever fails (the store, or ``update`` on the
-    newer data) fails while the old session is still there. Returns ``None`` when the
-    old session had already ended (a logout elsewhere): it is not brought back, the new
+    The new record is saved first, then the old one is ended with a compare-and-set; if
+    another request saved the old one meanwhile, its newest data (``update`` applied) is
+    written to the new record and the ending tried again. Nothing is lost, and whatever
+    fails does so while the old session is still there. Returns ``None`` when the old
+    session had already ended (a logout elsewhere): it is not brought back, the new
     record is removed and the cookie is cleared.
 
     Raises:
         StoreError: the store failed before the old record was ended, or it kept
             changing for ``attempts`` tries; the old session is left as it was, the new
-            record is removed and no cookie is set. (If the store ended it but its reply
-            was lost, the old session is gone too: never revived, since that cannot be
-            told from a logout.)
+            record is removed and no cookie is set. (If the store ended it but the reply
+            was lost, it stays ended: that cannot be told from a logout.)
         ValueError: ``attempts`` is less than 1.
         Exception: whatever ``update`` raised, with the old session left as it was.
     """

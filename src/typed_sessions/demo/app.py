@@ -14,7 +14,11 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from typed_sessions.adapters.dependencies import make_cookie_dependency
+from typed_sessions.adapters.dependencies import (
+    OptionalSessionDependency,
+    SessionDependency,
+    make_cookie_dependency,
+)
 from typed_sessions.adapters.middleware import session_middleware
 from typed_sessions.adapters.responses import store_error_handler
 from typed_sessions.adapters.session_deps import SessionDep
@@ -76,6 +80,17 @@ def create_app(
         counter["visits"] = counter.get("visits", 0) + 1
         return _page(user, counter["visits"])
 
+    _add_login_routes(app, current_user, maybe_user)
+    return app
+
+
+def _add_login_routes(
+    app: FastAPI,
+    current_user: SessionDependency[User],
+    maybe_user: OptionalSessionDependency[User],
+) -> None:
+    """``/login``, ``/rotate`` and ``/logout``: forms that start, move and end a login."""
+
     @app.post("/login", dependencies=[Depends(_same_origin)])
     async def login(
         request: Request, user: Annotated[Session[User] | None, Depends(maybe_user)]
@@ -105,8 +120,6 @@ def create_app(
         response = RedirectResponse("/", status_code=303)
         await current_user.end(response, user)
         return response
-
-    return app
 
 
 def _app_with_visits(secret: str, visits: SessionStore[dict[str, Any]] | None) -> FastAPI:

@@ -19,12 +19,7 @@ from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgr
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
-from typed_sessions.core.subjects import (
-    SessionInfo,
-    check_subject,
-    checked_subject,
-    session_handle,
-)
+from typed_sessions.core.subjects import SessionInfo, check_subject, checked_subject, session_handle
 from typed_sessions.stores.memory_purge import PURGE_BUDGET, SWEEPING, Purge
 from typed_sessions.stores.memory_records import (
     EPOCH,
@@ -227,10 +222,7 @@ class MemoryStore(Generic[T]):
                     found = record_version(record) if flags & WIDE_FORM else high >> 16
             if found != (session.version or None):
                 return Err(Conflict(expected=session.version, found=found))
-            if now >= expires:  # already over: storing it would be a zombie
-                if record is not None:
-                    self._drop(shard, key, record)
-            else:
+            if now < expires:
                 table = self._entries
                 if record is None:
                     table.size += 1
@@ -241,6 +233,8 @@ class MemoryStore(Generic[T]):
                     self._reindex(record, session, now)
                 if table.size > self.max_sessions:
                     self._evict(shard, key)
+            elif record is not None:  # already over: storing it would be a zombie
+                self._drop(shard, key, record)
         saved = Session(
             session.id, session.data, session.created_at, session.last_active,
             session.expires_at, version, subject, session.auth_time, session.device,
@@ -285,17 +279,9 @@ class MemoryStore(Generic[T]):
                 if now >= expires:
                     self._drop(shard, key, record)
                     continue
-                infos.append(
-                    SessionInfo(
-                        handle,
-                        subject,
-                        from_us(created),
-                        from_us(last),
-                        from_us(expires),
-                        None if auth_time is None else from_us(auth_time),
-                        device,
-                    )
-                )
+                auth = None if auth_time is None else from_us(auth_time)
+                times = from_us(created), from_us(last), from_us(expires)
+                infos.append(SessionInfo(handle, subject, *times, auth, device))
         infos.sort(key=lambda info: info.created_at)
         return infos
 
@@ -409,7 +395,5 @@ class MemoryStore(Generic[T]):
 
     def _purge_some(self, now: int) -> None:
         """Go on with the purge under way, or start one (see :class:`.memory_purge.Purge`)."""
-        if self._purge.step(self._entries, now, self._drop):
-            self._next_sweep = now + self._sweep_interval
-        else:
-            self._next_sweep = SWEEPING
+        done = self._purge.step(self._entries, now, self._drop)
+        self._next_sweep = now + self._sweep_interval if done else SWEEPING

@@ -48,6 +48,7 @@ from typed_sessions.stores.redis_save import (
     SAVE,
     SAVED,
     new_write_id,
+    save_control,
     save_outcome,
 )
 
@@ -79,10 +80,9 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     ``StoreUnavailableError``) when more calls run at once than it has connections; a
     ``BlockingConnectionPool``, as :meth:`from_url` makes, waits for one instead.
 
-    ``load`` is one ``GET``, ``save`` one ``EVALSHA`` (an atomic compare-and-set on the
-    version, written with the record's own TTL), ``delete`` one ``DEL``; see the module
-    documentation for the key layout. Keys are ``prefix`` plus the SHA-256 of the
-    session ID, never the raw ID.
+    ``load`` is one ``GET``, ``save`` one ``EVALSHA`` (a compare-and-set on the version,
+    with the record's TTL), ``delete`` one ``DEL``; keys are ``prefix`` plus the SHA-256
+    of the session ID, never the raw ID. Every ``load`` decodes a fresh copy.
 
     Timeouts: every call is bounded by ``timeout`` seconds (the whole call, the
     client's own retries and waiting for a pooled connection included; one timer per
@@ -105,9 +105,6 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     deletes it (one extra ``DEL``), logs a warning with the key (a hash, not the ID) and
     returns ``None``, and ``save`` of a new record may overwrite it. Choose it when a
     change of the data model should log users out rather than fail their requests.
-
-    Mutating the data of a loaded session never changes the stored record: every
-    ``load`` decodes a fresh copy from JSON.
 
     It keeps a subject index (:class:`~typed_sessions.SubjectIndex`): a sorted set per
     subject, without keyspace notifications, so it works on Cluster. Listing a
@@ -193,7 +190,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         self.on_corrupt: OnCorrupt = on_corrupt
         # The default clock as one C call (datetime.now(UTC)): it is read on every call.
         self._clock = _NOW if clock is utc_now else checked_clock(clock)
-        self._owns_client = False
+        self.owns_client = False
+        """Whether :meth:`aclose` closes the client (:meth:`from_url` sets it)."""
         self._limit = CallLimit(timeout)
 
     @overload
@@ -262,22 +260,16 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             client_options.setdefault("socket_connect_timeout", timeout)
         client = Redis.from_pool(BlockingConnectionPool.from_url(url, **client_options))
         store: RedisStore[Any] = cls(
-            client,
-            data_type,
-            prefix=prefix,
-            timeout=timeout,
-            clock=clock,
-            max_data_bytes=max_data_bytes,
-            upgrade=upgrade,
-            on_corrupt=on_corrupt,
+            client, data_type, prefix=prefix, timeout=timeout, clock=clock,
+            max_data_bytes=max_data_bytes, upgrade=upgrade, on_corrupt=on_corrupt,
             max_per_subject=max_per_subject,
-        )
-        store._owns_client = True
+        )  # fmt: skip
+        store.owns_client = True
         return store
 
     async def aclose(self) -> None:
         """Close the client if this store made it (:meth:`from_url`); otherwise do nothing."""
-        if self._owns_client:
+        if self.owns_client:
             await self.client.aclose()
 
     async def __aenter__(self) -> RedisStore[T]:
@@ -359,29 +351,19 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             StoreCorruptError: the stored value is not a record (unless discarding).
         """
         version = session.version + 1
-        expires = session.expires_at
         saved = Session(
-            NO_ID,
-            session.data,
-            session.created_at,
-            session.last_active,
-            expires,
-            version,
-            session.subject,
-            session.auth_time,
-            session.device,
-        )
+            NO_ID, session.data, session.created_at, session.last_active,
+            session.expires_at, version, session.subject, session.auth_time, session.device,
+        )  # fmt: skip
         record = self.codec.encode(saved)  # stored without its ID
         # The encoder keeps no reference: name the record in place (a copy costs more).
         object.__setattr__(saved, "id", session.id)
         key = self.key_for(session.id)
-        write_id = new_write_id()
-        value = pack(version, write_id, record)
         now = self._clock()
-        left = expires - now  # whole milliseconds, rounded up; integers only
-        ttl_ms = max((left.days * 86_400 + left.seconds) * 1000 - (-left.microseconds // 1000), 0)
-        discard = "1" if self.on_corrupt == "discard" else "0"
-        control = f"{session.version} {ttl_ms} {discard} {write_id}"
+        write_id = new_write_id()
+        discard = self.on_corrupt == "discard"
+        control = save_control(session.version, session.expires_at, now, discard, write_id)
+        value = pack(version, write_id, record)
         if session.subject is None:
             # RedisCalls._script(SAVE, ...), inlined: one coroutine fewer per save.
             try:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import random
+from datetime import datetime
 
 from typed_sessions.core.ids import SessionId
 from typed_sessions.stores.protocol import Conflict
@@ -49,6 +50,7 @@ __all__ = [
     "SAVED",
     "SAVE_SCRIPT",
     "new_write_id",
+    "save_control",
     "save_outcome",
 ]
 
@@ -130,3 +132,13 @@ def new_write_id() -> str:
     # another writer's save. (Not a digest of the record: two increments from the same
     # version write the same bytes, and the second must conflict.) No system call.
     return f"{_write_ids.getrandbits(64):016x}"
+
+
+def save_control(
+    expected: int, expires: datetime, now: datetime, discard: bool, write_id: str
+) -> str:
+    """The save script's ``ARGV[2]`` (see above): the time to live is ``expires - now`` in
+    whole milliseconds, rounded up (``0`` once ended)."""
+    left = expires - now  # integers only: no float rounding of the deadline
+    ttl_ms = max((left.days * 86_400 + left.seconds) * 1000 - (-left.microseconds // 1000), 0)
+    return f"{expected} {ttl_ms} {'1' if discard else '0'} {write_id}"

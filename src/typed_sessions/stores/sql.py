@@ -152,7 +152,8 @@ class SqlStore(Generic[T]):
         self._clock = checked_clock(clock)
         self.max_per_subject = max_per_subject
         self._sql = Statements.build(self.table, cap=max_per_subject)
-        self._owns_engine = False
+        self.owns_engine = False
+        """Whether :meth:`aclose` disposes of the engine (:meth:`from_url` sets it)."""
         self._calls = SqlCalls(engine, timeout)
         self._writes = SqlWrites(self._calls, self._sql)
         self._subjects = SqlSubjects(
@@ -227,12 +228,12 @@ class SqlStore(Generic[T]):
             on_corrupt=on_corrupt,
             max_per_subject=max_per_subject,
         )
-        store._owns_engine = True
+        store.owns_engine = True
         return store
 
     async def aclose(self) -> None:
         """Dispose of the engine if this store made it (:meth:`from_url`)."""
-        if self._owns_engine:
+        if self.owns_engine:
             await self.engine.dispose()
 
     async def __aenter__(self) -> SqlStore[T]:
