@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -124,3 +125,85 @@ def test_plan_write_saves_exactly_when_the_json_changed(
         assert write.data is not data
     else:
         assert write is None  # nothing changed, the deadline did not move
+
+
+OPERATIONS = st.lists(
+    st.tuples(
+        st.sampled_from([
+            "get", "getitem", "in", "len", "iter", "items", "copy", "eq",
+            "set", "del", "pop", "pop_default", "popitem", "clear", "setdefault", "update",
+            "ior",
+        ]),
+        st.sampled_from(["a", "b", "c"]),
+        SCALARS,
+    ),
+    max_size=6,
+)  # fmt: skip
+
+
+def _apply(data: SessionData, operation: str, key: str, value: Any) -> None:
+    """One call of the dict API on ``data``; a write that cannot apply is skipped."""
+    reads: dict[str, Any] = {
+        "get": lambda: data.get(key), "in": lambda: key in data, "len": lambda: len(data),
+        "iter": lambda: list(data), "items": lambda: list(data.items()),
+        "copy": data.copy, "eq": lambda: data == {},
+        "getitem": lambda: data[key] if key in data else None,  # noqa: SIM401 - __getitem__
+    }  # fmt: skip
+    if operation in reads:
+        reads[operation]()
+    elif operation == "set":
+        data[key] = value
+    elif operation == "del" and key in data:
+        del data[key]
+    elif operation == "pop" and key in data:
+        data.pop(key)
+    elif operation == "pop_default":
+        data.pop(key, None)
+    elif operation == "popitem" and data:
+        data.popitem()
+    elif operation == "clear":
+        data.clear()
+    elif operation == "setdefault":
+        data.setdefault(key, value)
+    elif operation == "update":
+        data.update({key: value})
+    elif operation == "ior":
+        data |= {key: value}
+
+
+@given(before=FLAT, operations=OPERATIONS)
+def test_a_session_never_written_is_unchanged(
+    before: dict[str, Any], operations: list[tuple[str, str, Any]]
+) -> None:
+    """The shortcut for a scalars-only snapshot: data no write method touched is taken
+    as unchanged without comparing, and that is always what comparing would say."""
+    expiry = Expiry()
+    record = new_session(before, expiry, now=START)
+    snapshot = snapshot_of(record.data)
+    data = SessionData(record.data)
+    data.track()
+    for operation, key, value in operations:
+        _apply(data, operation, key, value)
+    if not data.written:
+        assert unchanged(data, before)
+    kwargs: dict[str, Any] = {"expiry": expiry, "now": START}
+    compared = plan_write(record, data, snapshot, None, data, **kwargs)
+    assert plan_write(record, data, snapshot, None, data, written=data.written, **kwargs) == (
+        compared
+    )
+
+
+def test_every_write_method_marks_the_session_written() -> None:
+    writes: list[Callable[[SessionData], object]] = [
+        lambda d: d.__setitem__("a", 1), lambda d: d.__delitem__("a"), lambda d: d.pop("a"),
+        lambda d: d.pop("z", None), lambda d: d.popitem(), lambda d: d.clear(),
+        lambda d: d.setdefault("z", 1), lambda d: d.update(z=1), lambda d: d.__ior__({"z": 1}),
+    ]  # fmt: skip
+    for write in writes:
+        data = SessionData({"a": 0})
+        assert not data.written
+        write(data)
+        assert data.written
+    data = SessionData({"a": 0})
+    _ = (data.get("a"), data["a"], "a" in data, len(data), list(data), data.copy(), data == {})
+    assert not data.written

@@ -338,6 +338,7 @@ class SessionManager:
         write = plan_write(
             self._record, data, self._snapshot, self._new_id, NOTHING if data is None else data,
             expiry=self._settings.expiry, now=now, signed_in=self._signed_in,
+            written=data is None or data.written,
         )  # fmt: skip
         if write is None and self._delete_id is None and not self._clear_cookie:
             return _NOTHING_VARY if self._accessed else _NOTHING

@@ -171,12 +171,14 @@ def plan_write(
     expiry: Expiry,
     now: datetime,
     signed_in: SignIn | None = None,
+    written: bool = True,
 ) -> Write | None:
     """The write a request's session needs (pure): ``record`` as loaded (``None``: none),
     ``data`` as the handler left it (``None``: never asked for), ``snapshot`` what
     ``record.data`` was handed out as (:func:`snapshot_of`), ``new_id`` a regeneration's
     (or a new session's) ID, ``reads`` what the handler read, ``signed_in`` a sign-in
-    the handler recorded.
+    the handler recorded, ``written`` whether ``data`` saw a write method (when not, a
+    scalar-only snapshot, which nothing else could change, needs no comparison).
 
     Raises:
         SessionEncodeError: ``data`` is not JSON the store could hold.
@@ -196,7 +198,7 @@ def plan_write(
     if data is not None:
         assert snapshot is not None  # handed out with the data, from the record
         # A scalars-only snapshot is compared without encoding; JSON text by its text.
-        if type(snapshot) is not dict or not unchanged(data, snapshot):
+        if type(snapshot) is not dict or (written and not unchanged(data, snapshot)):
             plain = _plain(data)
             text = validate_json(plain)
             if text != snapshot:  # never equal to a dict snapshot: changed

@@ -39,7 +39,7 @@ class SessionData(dict[str, Any]):
     of overwriting it (see the concurrency guide).
     """
 
-    __slots__ = ("_blocked", "_everything", "_key_set", "_keys", "_seen")
+    __slots__ = ("_blocked", "_everything", "_key_set", "_keys", "_seen", "_written")
 
     _blocked: Callable[[], SessionUsageError] | None
     _keys: set[str] | None
@@ -54,8 +54,15 @@ class SessionData(dict[str, Any]):
         self._seen = None
         self._key_set = False
         self._everything = False
+        self._written = False
 
     # --- the middleware's controls ------------------------------------------------------
+
+    @property
+    def written(self) -> bool:
+        """Whether a write method was called (a set, delete, ``pop``, ``clear``...), even
+        one that changed nothing. Changes inside nested values are not writes."""
+        return self._written
 
     def track(self) -> None:
         """Start recording reads (the middleware does, for a stored session)."""
@@ -79,6 +86,7 @@ class SessionData(dict[str, Any]):
     def _check(self) -> None:
         if self._blocked is not None:
             raise self._blocked()
+        self._written = True
 
     def _read_everything(self) -> None:
         if self._keys is not None:
@@ -160,6 +168,7 @@ class SessionData(dict[str, Any]):
             raise self._blocked()
         if type(key) is not str:
             raise TypeError(f"session keys must be str, not {type(key).__name__}")
+        self._written = True
         _setitem(self, key, value)
 
     def __delitem__(self, key: str) -> None:
