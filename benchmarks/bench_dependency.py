@@ -1,33 +1,42 @@
-"""A protected GET route: typed-sessions' cookie dependency vs fastapi-sessions.
+"""A protected GET route: typed-sessions' cookie dependency vs the peers.
 
-Three FastAPI apps serve the same handler (return the session's pydantic data), driven
+FastAPI apps serve the same route (return the signed-in user's pydantic data), driven
 in-process through httpx's ASGITransport, interleaved, each request carrying a valid
 session cookie:
 
 - ``unprotected``: no session at all (the baseline);
 - ``typed-sessions``: ``make_cookie_dependency`` over a ``MemoryStore``;
 - ``fastapi-sessions``: ``SessionCookie`` + ``InMemoryBackend`` + a ``SessionVerifier``,
-  as on its getting-started page.
+  as on its getting-started page;
+- ``starlette SessionMiddleware`` and ``starsessions, memory``: the same route reading
+  the user from ``request.session`` (the fastest peers have no dependency of their own).
 
-The figure that matters is each library's overhead over ``unprotected``.
+The figure that matters is each library's overhead over ``unprotected``; issue 13's
+target is ours at most half of the fastest peer's.
 
-Run: ``python benchmarks/bench_dependency.py`` (needs ``fastapi-sessions``, installed only
-in the benchmark environment).
+Run: ``python benchmarks/bench_dependency.py`` (needs the ``bench`` extra), or
+``python bench_dependency.py instructions [N1 N2]`` for callgrind instruction counts per
+request (each contender serves N1 and N2 requests in processes of its own; the
+difference over ``N2 - N1``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Annotated
 from uuid import UUID, uuid4
 
 import httpx
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi_sessions.backends.implementations import InMemoryBackend
 from fastapi_sessions.frontends.implementations import CookieParameters, SessionCookie
 from pydantic import BaseModel
+from starlette.middleware.sessions import SessionMiddleware as StarletteSessionMiddleware
+from starsessions import InMemoryStore, SessionAutoloadMiddleware
+from starsessions import SessionMiddleware as StarSessionMiddleware
 
-from harness import run_async, table
+from harness import callgrind_count, run_async, table
 from peers import BasicVerifier
 from typed_sessions.adapters.dependencies import make_cookie_dependency
 from typed_sessions.adapters.lifecycle import issue_session
@@ -101,6 +110,39 @@ async def peer_whoami(session_data: Annotated[SessionData, Depends(peer_verifier
     return session_data
 
 
+# --- the middleware peers: the route reads the user from request.session ----------------
+
+
+def _session_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/whoami")
+    async def whoami(request: Request) -> SessionData:
+        return SessionData(username=request.session["username"])
+
+    @app.get("/login")
+    async def login(request: Request) -> None:
+        request.session["username"] = "alice"
+
+    return app
+
+
+starlette_app = _session_app()
+starlette_app.add_middleware(StarletteSessionMiddleware, secret_key=SECRET)
+starsessions_app = _session_app()
+starsessions_app.add_middleware(SessionAutoloadMiddleware)
+starsessions_app.add_middleware(StarSessionMiddleware, store=InMemoryStore())
+
+APPS = {
+    "unprotected": unprotected,
+    "typed-sessions": ours,
+    "fastapi-sessions": peer,
+    "starlette SessionMiddleware": starlette_app,
+    "starsessions, memory": starsessions_app,
+}
+PEERS = ("fastapi-sessions", "starlette SessionMiddleware", "starsessions, memory")
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -114,18 +156,37 @@ async def make_clients() -> dict[str, httpx.AsyncClient]:
         "typed-sessions": f"{OUR_COOKIE}={issued.token}",
         "fastapi-sessions": f"cookie={peer_token}",
     }
-    apps = {"unprotected": unprotected, "typed-sessions": ours, "fastapi-sessions": peer}
-    return {
-        name: httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="https://testserver",
-            headers={"cookie": cookies[name]},
+    clients: dict[str, httpx.AsyncClient] = {}
+    for name, app in APPS.items():
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="https://testserver"
         )
-        for name, app in apps.items()
-    }
+        if name in cookies:
+            client.headers["cookie"] = cookies[name]
+        else:  # a middleware peer: sign in once, then send the cookie it set
+            await client.get("/login")
+            client.headers["cookie"] = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+            client.cookies.clear()
+        clients[name] = client
+    return clients
 
 
-def main() -> None:
+def report(figures: dict[str, float], unit: str) -> None:
+    base = figures["unprotected"]
+    overheads = {name: figures[name] - base for name in figures if name != "unprotected"}
+    fastest = min(PEERS, key=lambda name: overheads[name])
+    print(f"\noverhead over unprotected ({unit}):")
+    for name, value in overheads.items():
+        print(f"  {name:<28} {value:>12,.1f}")
+    ours = overheads["typed-sessions"]
+    print(f"typed-sessions / fastapi-sessions: {ours / overheads[PEERS[0]]:.2f}")
+    print(
+        f"typed-sessions / the fastest peer ({fastest}): "
+        f"{ours / overheads[fastest]:.2f} (target <= 0.5)"
+    )
+
+
+def timings() -> None:
     clients = asyncio.run(make_clients())
 
     async def check() -> None:
@@ -146,18 +207,38 @@ def main() -> None:
         [(name, contender(client)) for name, client in clients.items()], rounds=40, batch=300
     )
     print(table("GET /whoami with a valid session cookie", medians, baseline="unprotected"))
-    base = medians["unprotected"]
-    ours_overhead = medians["typed-sessions"] - base
-    peer_overhead = medians["fastapi-sessions"] - base
-    print(
-        f"\noverhead over unprotected: typed-sessions {ours_overhead * 1e6:.1f} us, "
-        f"fastapi-sessions {peer_overhead * 1e6:.1f} us"
-    )
-    print(
-        f"typed-sessions overhead / fastapi-sessions overhead: {ours_overhead / peer_overhead:.2f}"
-        " (target <= 0.33)"
-    )
+    report({name: value * 1e6 for name, value in medians.items()}, "us")
+
+
+def serve(name: str, requests: int) -> None:
+    """The child of ``instructions``: ``requests`` requests to ``name``'s app."""
+
+    async def run() -> None:
+        client = (await make_clients())[name]
+        for _ in range(requests):
+            if (await client.get("/whoami")).status_code != 200:
+                raise RuntimeError(f"{name}: a request failed")
+
+    asyncio.run(run())
+
+
+def instructions(low: int, high: int) -> None:
+    counts = {
+        name: (callgrind_count(__file__, "--child", name, str(high))
+               - callgrind_count(__file__, "--child", name, str(low))) / (high - low)
+        for name in APPS
+    }  # fmt: skip
+    print(f"## GET /whoami, instructions per request ({low} and {high} requests, callgrind)")
+    for name, value in counts.items():
+        print(f"{name:<28} {value:>12,.0f}")
+    report(counts, "instructions")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--child"]:
+        serve(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1:2] == ["instructions"]:
+        low, high = (int(a) for a in sys.argv[2:4]) if len(sys.argv) >= 4 else (100, 600)
+        instructions(low, high)
+    else:
+        timings()
