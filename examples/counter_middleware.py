@@ -1,15 +1,16 @@
 """The authx-extra SessionMiddleware page's counter, rewritten with typed-sessions.
 
-Run: ``uvicorn examples.counter_middleware:app`` and open http://localhost:8000/session_test
-and reload: 1, 2, 3. The cookie is ``Secure``; browsers accept that from ``localhost``,
-anywhere else serve the app over HTTPS.
+Run: ``SESSION_SECRET=$(python -m typed_sessions keygen) uvicorn --factory
+examples.counter_middleware:create_app`` (or ``TYPED_SESSIONS_DEVELOPMENT=1`` for a
+throwaway secret, with a warning) and open http://localhost:8000/session_test and reload:
+1, 2, 3. The cookie is ``Secure``; browsers accept that from ``localhost``, anywhere else
+serve the app over HTTPS.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +19,7 @@ from typed_sessions.adapters.middleware import session_middleware
 from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.signing import Keyring
+from typed_sessions.environment import secret_from_env
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import SessionStore
 
@@ -30,18 +32,16 @@ def create_app(
     store: SessionStore[dict[str, Any]] | None = None,
     take_turns: bool = False,
 ) -> FastAPI:
-    """Build the app; ``secret`` defaults to ``$SESSION_SECRET``, else a random one
-    (sessions then end when the process does). ``take_turns``: concurrent requests of one
-    session in this process run their session work one after the other (all answered
-    200), instead of a stale one being refused with 409."""
+    """Build the app; ``secret`` defaults to ``$SESSION_SECRET`` (without it, the app
+    refuses to start: see :func:`~typed_sessions.secret_from_env`). ``take_turns``:
+    concurrent requests of one session in this process run their session work one after
+    the other (all answered 200), instead of a stale one being refused with 409."""
     app = FastAPI()
     app.add_middleware(
         session_middleware,
         store=store if store is not None else MemoryStore(dict[str, Any]),
         take_turns=take_turns,
-        keys=Keyring.from_secrets(
-            secret or os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
-        ),
+        keys=Keyring.from_secrets(secret or secret_from_env()),
         cookie=CookieSettings(name="sid"),  # Secure, HttpOnly, a browser-session cookie
         state_attribute="session",
         skip_header="x-skip-session",
@@ -89,6 +89,3 @@ def app_from_env() -> FastAPI:
         store=store,
         take_turns=os.environ.get("TAKE_TURNS") == "1",
     )
-
-
-app = create_app()

@@ -5,6 +5,7 @@ Run: ``python examples/signing_quickstart.py``
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 
 from typed_sessions import (
@@ -19,7 +20,9 @@ from typed_sessions import (
 
 def main() -> list[str]:
     """Sign, verify, tamper and expire one token; return what happened, line by line."""
-    keyring = Keyring.from_secrets("replace-me-with-python-m-typed_sessions-keygen")
+    # A throwaway secret: tokens live only in this run. An app reads its secret from the
+    # environment (typed_sessions.secret_from_env), never from its source.
+    keyring = Keyring.from_secrets(secrets.token_urlsafe(32))
     now = datetime.now(UTC)
     session_id = new_session_id()
     token = sign_session_id(session_id, keyring, now=now)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import sys
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -417,8 +418,10 @@ async def test_the_session_view_is_a_mutable_mapping_of_json_values() -> None:
 
 
 async def test_the_guides_example_counts_in_both_styles(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("SESSION_SECRET", example_secret())
+    sys.modules.pop("examples.migration.compat_authx_extra", None)  # built with this secret
     from examples.migration import compat_authx_extra as example
 
     async with client_for(example.app) as client:

@@ -108,6 +108,21 @@ async def test_the_same_flow_on_redis() -> None:
         await raw.aclose()
 
 
+def test_the_demo_without_a_secret_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No public default: a random secret for this process, with a warning."""
+    monkeypatch.delenv("SESSION_SECRET", raising=False)
+    with caplog.at_level("WARNING", logger="typed_sessions"):
+        create_app()
+    assert "SESSION_SECRET is not set" in caplog.text
+    caplog.clear()
+    monkeypatch.setenv("SESSION_SECRET", "demo-secret-for-tests-0123456789abcdef")
+    with caplog.at_level("WARNING", logger="typed_sessions"):
+        create_app()
+    assert caplog.text == ""
+
+
 def test_keygen(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["keygen", "--count", "2"]) == 0
     lines = capsys.readouterr().out.split()

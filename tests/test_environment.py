@@ -44,6 +44,9 @@ def test_no_example_or_readme_holds_a_fallback_secret() -> None:
         text = path.read_text()
         assert not re.search(r"environ\.get\(\s*\"\w*SECRET\w*\"\s*,", text), path
         assert "DONOTUSE" not in text, path
+        if path.suffix == ".py":  # nor a secret written out, nor a silent random one
+            assert not re.search(r"\b(secret_key|secret)\s*=\s*\"|from_secrets\(\s*\"", text), path
+            assert "or secrets.token_urlsafe" not in text, path
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """authx-extra's SessionMiddleware counter on typed-sessions: only the imports changed.
 
 The page's usage block, with its two imports pointed at ``typed_sessions.compat.authx_extra``.
-Types are added for ``mypy --strict`` and the secret is a long one (typed-sessions warns
-about secrets under 32 bytes); the page's own text runs unchanged too
+Types are added for ``mypy --strict`` and the secret comes from ``$SESSION_SECRET`` (never
+a literal in source: anyone could sign cookies with it); the page's own text runs unchanged too
 (``tests/test_compat_authx_extra.py``). ``print`` shows a label of the session, never its ID.
 """
 
@@ -10,11 +10,12 @@ from fastapi import FastAPI, Request
 
 from typed_sessions.compat.authx_extra import MemoryIO, SessionIntegration
 from typed_sessions.compat.authx_extra.session import SessionMiddleware
+from typed_sessions.environment import secret_from_env
 
 app = FastAPI()
 app.add_middleware(
     SessionMiddleware,
-    secret_key="my-secret-key-make-one-with-python-m-typed_sessions-keygen",
+    secret_key=secret_from_env(),
     store=MemoryIO(),
     http_only=True,
     secure=False,

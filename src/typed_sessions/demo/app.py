@@ -5,6 +5,7 @@
 
 import hashlib
 import html
+import logging
 import os
 import secrets
 from typing import TYPE_CHECKING, Annotated, Any
@@ -45,6 +46,15 @@ def _admit(session: Session[User]) -> bool:
     return True
 
 
+def _throwaway_secret() -> str:
+    """A random secret for this process, said loudly: never a public default."""
+    logging.getLogger("typed_sessions").warning(
+        "typed-sessions demo: SESSION_SECRET is not set; signing cookies with a random "
+        "secret for this process only (sign-ins end when it stops)"
+    )
+    return secrets.token_urlsafe(32)
+
+
 def _same_origin(request: Request) -> None:
     """Refuse a form posted from another site (CSRF): browsers send ``Origin`` with every
     POST. SameSite=Lax alone would let a cross-site form sign a visitor in as someone
@@ -61,7 +71,7 @@ def create_app(
     visits: SessionStore[dict[str, Any]] | None = None,
 ) -> FastAPI:
     """Build the demo app. It serves plain HTTP on loopback, so its cookies are not Secure."""
-    secret = secret or os.environ.get("SESSION_SECRET") or secrets.token_urlsafe(32)
+    secret = secret or os.environ.get("SESSION_SECRET") or _throwaway_secret()
     current_user = make_cookie_dependency(
         users if users is not None else MemoryStore(User),
         _admit,
