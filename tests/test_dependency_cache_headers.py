@@ -4,13 +4,25 @@ storing one user's page, unless the route sets its own policy."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI, HTTPException, Response
 
-from typed_sessions import MemoryStore, Session, make_cookie_dependency, make_header_dependency
+from typed_sessions import (
+    ErrorMapping,
+    MemoryStore,
+    Session,
+    SessionFailure,
+    SessionId,
+    StoreUnavailableError,
+    default_error_mapping,
+    issue_session,
+    make_cookie_dependency,
+    make_header_dependency,
+)
 
 from .conftest import SECRET
 
@@ -79,3 +91,70 @@ async def test_a_route_sets_its_own_cache_policy() -> None:
         own = await client.get("/public-ish")
     assert own.headers.get_list("cache-control") == ["private, max-age=60"]
     assert own.headers["vary"] == "Cookie"
+
+
+class _DownStore(MemoryStore[dict[str, Any]]):
+    """Loads fail as a store outage does."""
+
+    async def load(self, session_id: SessionId) -> Session[dict[str, Any]] | None:
+        raise StoreUnavailableError("down")
+
+
+def refusing_app(store: MemoryStore[dict[str, Any]], on_error: ErrorMapping | None) -> FastAPI:
+    mapping = default_error_mapping if on_error is None else on_error
+    cookie = make_cookie_dependency(store, lambda s: False, keys=SECRET, on_error=mapping)
+    header = make_header_dependency(store, lambda s: True, keys=SECRET, on_error=mapping)
+    admitting = make_cookie_dependency(store, lambda s: True, keys=SECRET, on_error=mapping)
+    fresh = admitting.fresh(timedelta(minutes=5))  # never signed in: asked to, with a 401
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me(session: Session[dict[str, Any]] = Depends(cookie)) -> str:  # noqa: B008
+        return "never"
+
+    @app.get("/api")
+    async def api(session: Session[dict[str, Any]] = Depends(header)) -> str:  # noqa: B008
+        return "never"
+
+    @app.get("/sensitive")
+    async def sensitive(session: Session[dict[str, Any]] = Depends(fresh)) -> str:  # noqa: B008
+        return "never"
+
+    return app
+
+
+async def test_refusals_vary_and_are_not_stored_either() -> None:
+    """401, 403, the step-up 401 and 503: each answer depends on the cookie (or header)
+    as much as a 200 does, so each says so and keeps shared caches out."""
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    issued = await issue_session(store, {"user": "ada"}, keys=SECRET)
+    cookie = {"cookie": f"__Host-session={issued.token}"}
+    answers: list[tuple[int, httpx.Response]] = []
+    transport = httpx.ASGITransport(app=refusing_app(store, None))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        answers.append((401, await client.get("/me")))
+        answers.append((403, await client.get("/me", headers=cookie)))
+        answers.append((401, await client.get("/sensitive", headers=cookie)))
+    down = httpx.ASGITransport(app=refusing_app(_DownStore(dict[str, Any]), None))
+    async with httpx.AsyncClient(transport=down, base_url=BASE) as client:
+        answers.append((503, await client.get("/me", headers=cookie)))
+        api = await client.get("/api", headers={"x-session": issued.token})
+    for status, answer in answers:
+        assert answer.status_code == status
+        assert answer.headers["vary"] == "Cookie"
+        assert answer.headers["cache-control"] == "private, no-store"
+    assert (api.status_code, api.headers["vary"]) == (503, "X-Session")
+
+
+async def test_a_mapping_keeps_its_own_cache_policy_and_vary() -> None:
+    def mapping(failure: SessionFailure) -> Exception:
+        headers = {"Cache-Control": "no-cache", "vary": "Accept"}
+        return HTTPException(418, failure.reason, headers=headers)
+
+    transport = httpx.ASGITransport(app=refusing_app(MemoryStore(dict[str, Any]), mapping))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        twice = [await client.get("/me"), await client.get("/me")]  # one mapping, called again
+    for answer in twice:
+        assert answer.status_code == 418
+        assert answer.headers.get_list("cache-control") == ["no-cache"]
+        assert answer.headers["vary"] == "Accept, Cookie"

@@ -52,13 +52,13 @@ class SessionDependency(SessionScheme[T]):
         result = await self._authenticate(self._token(request))
         if isinstance(result, Ok):
             return result.value
-        raise self._on_error(result.error)
+        raise self._refuse(result.error)
 
     def fresh(self, within: timedelta) -> Callable[..., Awaitable[Session[T]]]:
         """This dependency for sensitive routes: it refuses a session whose user did
         not authenticate within ``within`` (401, ``Reauthentication required``; see
         :mod:`typed_sessions.adapters.reauth`). ``reauthenticate()`` admits it again."""
-        return fresh_dependency(self, within, clock=self.clock, on_error=self._on_error)
+        return fresh_dependency(self, within, clock=self.clock, on_error=self._refuse)
 
     def optional(self) -> OptionalSessionDependency[T]:
         """The same dependency, with these settings, giving ``None`` instead of a 401

@@ -311,7 +311,8 @@ class SessionMiddleware:
             manager.abandon()
             if accepted or not manager.load_failed:
                 raise
-            self.settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__})")
+            message = f"store failed on load ({type(exc).__name__})"
+            self.settings.log(logging.ERROR, message, manager.cookie_session_id)
             await refuse(scope, receiving, send, 503, _UNAVAILABLE)
             return
         except BaseException:

@@ -12,6 +12,7 @@ from typing import Generic, TypeAlias, TypedDict, TypeVar
 from fastapi.openapi.models import APIKey, APIKeyIn
 from fastapi.openapi.models import SecurityBase as SecurityBaseModel
 from fastapi.security.base import SecurityBase
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
@@ -107,6 +108,23 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
         if "cache-control" not in headers:
             headers["cache-control"] = "private, no-store"
 
+    def _refuse(self, failure: SessionFailure) -> Exception:
+        """``on_error``'s exception for ``failure``; an ``HTTPException`` gets the same
+        ``Vary`` and cache policy as an answered request (unless it sets its own)."""
+        exc = self._on_error(failure)
+        if isinstance(exc, HTTPException):
+            headers = dict(exc.headers or {})
+            names = {name.lower(): name for name in headers}
+            vary = names.get("vary")
+            if vary is None:
+                headers["Vary"] = self._vary
+            elif self._vary.lower() not in headers[vary].lower():
+                headers[vary] = f"{headers[vary]}, {self._vary}"
+            if "cache-control" not in names:
+                headers["Cache-Control"] = "private, no-store"
+            exc.headers = headers
+        return exc
+
     def _unavailable(self, exc: StoreError, step: str, session_id: str) -> Exception:
         """Log a store failure once (class and ID digest only) and map it (503)."""
         if _LOGGER.isEnabledFor(logging.WARNING):
@@ -114,7 +132,7 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
                 "typed-sessions: store failed on %s (%s); 503 [sid#%s]",
                 step, type(exc).__name__, id_digest(session_id),
             )  # fmt: skip
-        return self._on_error(SessionFailure("unavailable", "store_error", exc))
+        return self._refuse(SessionFailure("unavailable", "store_error", exc))
 
     async def _authenticate(self, token: str | None) -> Result[Session[T], SessionFailure]:
         """``Ok(session)``, ``Err`` for every 401 cause; raise for 403 and 503."""
@@ -136,7 +154,7 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
         if type(verdict) is not bool and inspect.isawaitable(verdict):
             verdict = await verdict
         if verdict is not True:
-            raise self._on_error(_REFUSED)
+            raise self._refuse(_REFUSED)
         touched = touch_session(session, self.expiry, now=now)
         if touched is session:
             return Ok(session)

@@ -394,6 +394,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         """Raise ``StoreCorruptError`` or, when discarding, delete ``key`` and return None."""
         if self.on_corrupt == "raise":
             corrupt_error(reason)
-        _logger.warning("discarding unreadable session record %s: %s", key, reason)
+        # The key ends in the ID's SHA-256: its first 12 digits are the ID's usual digest.
+        _logger.warning("discarding unreadable session record: %s [sid#%s]", reason, key[-64:-52])
         await self._call(self.client.delete, key)
         return None
