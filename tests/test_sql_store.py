@@ -36,26 +36,17 @@ from typed_sessions.stores.sql_table import session_table, to_micros
 
 from .conftest import FakeClock
 from .redis_server import free_port
-from .sql_server import require_mariadb, require_postgres, unique_table
+from .sql_server import SQL_KINDS, require_mariadb, require_postgres, sql_url, unique_table
 
 pytestmark = pytest.mark.anyio
 EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
 Data = dict[str, Any]
-KINDS = ["postgresql", "mariadb", "sqlite"]
 
 
-def url_of(kind: str, tmp_path: Any) -> str:
-    if kind == "postgresql":
-        return require_postgres()
-    if kind == "mariadb":
-        return require_mariadb()
-    return f"sqlite+aiosqlite:///{tmp_path}/sessions.db"
-
-
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=SQL_KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[SqlStore[Data]]:
     made: SqlStore[Data] = SqlStore.from_url(
-        url_of(request.param, tmp_path),
+        sql_url(request.param, tmp_path),
         Data,
         table=session_table(name=unique_table()),
         clock=FakeClock(utc_now()),
