@@ -151,12 +151,7 @@ class SqlStore(Generic[T]):
             ValueError: ``timeout`` or ``max_data_bytes`` is not positive, ``on_corrupt``
                 is unknown, or ``max_per_subject`` is less than 1.
         """
-        if timeout is not None and not timeout > 0:
-            raise ValueError("timeout must be a positive number of seconds or None")
-        if on_corrupt not in ("raise", "discard"):
-            raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
-        if max_per_subject is not None and max_per_subject < 1:
-            raise ValueError("max_per_subject must be at least 1 or None")
+        _check_options(timeout, on_corrupt, max_per_subject)
         self.engine = engine
         self.table: Table = session_table() if table is None else table
         self.codec: SessionCodec[T] = SessionCodec(
@@ -172,13 +167,9 @@ class SqlStore(Generic[T]):
         self._calls = SqlCalls(engine, timeout)
         self._writes = SqlWrites(self._calls, self._sql)
         self._subjects = SqlSubjects(
-            self._calls,
-            self._sql,
-            self.table,
-            self._now,
-            cap=max_per_subject,
+            self._calls, self._sql, self.table, self._now, cap=max_per_subject,
             discard=on_corrupt == "discard",
-        )
+        )  # fmt: skip
 
     @overload
     @classmethod
@@ -393,3 +384,13 @@ class SqlStore(Generic[T]):
         _logger.warning("discarding unreadable session record %s: %s", key, reason)
         await self._calls.write(self._sql.drop_corrupt, {"b_key": key, "b_expected": version})
         return None
+
+
+def _check_options(timeout: float | None, on_corrupt: str, max_per_subject: int | None) -> None:
+    """Raise ``ValueError`` for an option of :class:`SqlStore` out of its range."""
+    if timeout is not None and not timeout > 0:
+        raise ValueError("timeout must be a positive number of seconds or None")
+    if on_corrupt not in ("raise", "discard"):
+        raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
+    if max_per_subject is not None and max_per_subject < 1:
+        raise ValueError("max_per_subject must be at least 1 or None")
