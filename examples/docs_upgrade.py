@@ -38,7 +38,8 @@ def downgrade(new: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
-# Step 1, the old model, reading the new shape too (RedisStore takes the same options).
+# Step 1, the old model, reading the new shape too (RedisStore and SqlStore take the
+# same options).
 old_release = MemoryStore(CartV1, upgrade=downgrade)
 # Step 2, the new model, reading the old shape; remove `upgrade` once every session
 # written by step 1 has expired (its absolute lifetime after step 2 is everywhere).

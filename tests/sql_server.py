@@ -94,6 +94,20 @@ def require_mariadb() -> str:
     return require(mariadb_url(), MARIADB_URL_ENV)
 
 
+SQL_KINDS = ["postgresql", "mariadb", "sqlite"]
+"""The databases a test parametrised over SQL runs on (see :func:`sql_url`)."""
+
+
+def sql_url(kind: str, folder: Path | str) -> str:
+    """The URL of the ``kind`` database (skip when unreachable; SQLite: a file in
+    ``folder``)."""
+    if kind == "postgresql":
+        return require_postgres()
+    if kind == "mariadb":
+        return require_mariadb()
+    return f"sqlite+aiosqlite:///{folder}/sessions.db"
+
+
 def unique_table() -> str:
     """A table name no other test (or test run) uses."""
     return f"ts_test_{uuid.uuid4().hex[:16]}"

@@ -1,4 +1,5 @@
-"""Session data size limit and the typed-store upgrade hook, on memory and Redis.
+"""Session data size limit and the typed-store upgrade hook, on memory, Redis and SQL
+(SQLite, PostgreSQL, MariaDB).
 
 The limit (``max_data_bytes``, 64 KiB of JSON by default) is checked by the codec before
 any write; the upgrade hook reads records stored for an older data model, and the next
@@ -7,14 +8,18 @@ save writes them in the current shape.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from typed_sessions import (
     DEFAULT_MAX_DATA_BYTES,
@@ -34,8 +39,11 @@ from typed_sessions import (
     utc_now,
 )
 from typed_sessions.stores.redis import RedisStore
+from typed_sessions.stores.sql import SqlStore
+from typed_sessions.stores.sql_table import session_table
 
 from .redis_server import delete_prefix, require_redis, unique_prefix
+from .sql_server import SQL_KINDS, sql_url, unique_table
 
 pytestmark = pytest.mark.anyio
 
@@ -78,11 +86,16 @@ class Backend:
     redis: Redis | None = None
     prefix: str = ""
     entries: Any = None
+    url: str = ""
+    table: Table | None = None
+    engine: AsyncEngine | None = None  # for raw reads of the SQL table
     made: list[Any] = field(default_factory=list[Any])
 
     def store(self, data_type: Any, **options: Any) -> Any:
-        made: MemoryStore[Any] | RedisStore[Any]
-        if self.redis is None:
+        made: MemoryStore[Any] | RedisStore[Any] | SqlStore[Any]
+        if self.table is not None:  # a store with an engine of its own, as a worker has
+            made = SqlStore.from_url(self.url, data_type, table=self.table, **options)
+        elif self.redis is None:
             memory: MemoryStore[Any] = MemoryStore(data_type, **options)
             if self.entries is None:
                 self.entries = memory._entries  # pyright: ignore[reportPrivateUsage]
@@ -96,6 +109,8 @@ class Backend:
 
     async def raw(self, session_id: SessionId) -> bytes | None:
         """What the storage holds for ``session_id`` (the data's JSON is in it)."""
+        if self.engine is not None and self.table is not None:
+            return await sql_raw(self.engine, self.table, session_id)
         if self.redis is None:
             entry = self.entries.get(session_id)
             return None if entry is None else bytes(entry.data)
@@ -105,10 +120,44 @@ class Backend:
         return value
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+async def sql_raw(engine: AsyncEngine, table: Table, session_id: SessionId) -> bytes | None:
+    """The row's version, times and data (a write changes at least one of them)."""
+    c = table.c
+    query = select(c.version, c.last_active, c.expires_at, c.data)
+    async with engine.connect() as conn:
+        found = await conn.execute(query.where(c.key == SqlStore.key_for(session_id)))
+        row = found.first()
+    if row is None:
+        return None
+    version, last_active, expires_at, data = row
+    return f"{version} {last_active} {expires_at} {data}".encode()
+
+
+@asynccontextmanager
+async def sql_backend(kind: str, folder: Path) -> AsyncGenerator[Backend, None]:
+    """A table of the test's own; each store made on it has an engine of its own."""
+    url = sql_url(kind, folder)
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    tables: SqlStore[Any] = SqlStore(engine, Any, table=session_table(name=unique_table()))
+    await tables.create_table()
+    made = Backend(kind, url=url, table=tables.table, engine=engine)
+    try:
+        yield made
+    finally:
+        for store in made.made:
+            await store.aclose()
+        await tables.drop_table()
+        await engine.dispose()
+
+
+@pytest.fixture(params=["memory", "redis", *SQL_KINDS])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "memory":
         yield Backend("memory")
+        return
+    if request.param in SQL_KINDS:
+        async with sql_backend(request.param, tmp_path) as made:
+            yield made
         return
     client = Redis.from_url(require_redis())
     prefix = unique_prefix()
@@ -186,6 +235,33 @@ async def test_a_store_limit_of_its_own(backend: Backend) -> None:
     await saved(store, {"blob": "x" * (MIB // 2)})  # over the default, under this store's
     with pytest.raises(SessionTooLargeError, match=f"over the limit of {MIB} bytes"):
         await saved(store, {"blob": "x" * MIB})
+
+
+def mebibyte_of_text(tail: str) -> dict[str, Any]:
+    """Data whose JSON is exactly 1 MiB of UTF-8, with 2-, 3- and 4-byte characters."""
+    piece = "é€😀x"  # 10 bytes
+    room = MIB - len('{"blob":""}') - len(tail.encode())
+    return {"blob": piece * (room // 10) + "x" * (room % 10) + tail}
+
+
+async def test_data_up_to_the_limit_is_stored_whole(backend: Backend) -> None:
+    """No storage truncates or refuses data the limit allows: 1 MiB of JSON under a
+    limit of 1 MiB, non-ASCII included (utf8mb4 and LONGTEXT on MariaDB), new and updated."""
+    store: SessionStore[dict[str, Any]] = backend.store(dict[str, Any], max_data_bytes=MIB)
+    codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any], max_data_bytes=None)
+    first, second = mebibyte_of_text("1"), mebibyte_of_text("2")
+    assert len(codec.encode_data(first)) == len(codec.encode_data(second)) == MIB
+    written = await saved(store, first)
+    loaded = await store.load(written.id)
+    assert loaded is not None
+    assert loaded.data == first
+    updated = await store.save(replace_data(loaded, second, now=utc_now()))
+    assert isinstance(updated, Ok)
+    again = await store.load(written.id)
+    assert again is not None
+    assert (again.data, again.version) == (second, 2)
+    with pytest.raises(SessionTooLargeError, match=f"is {MIB + 1} bytes"):
+        await store.save(replace_data(again, {"blob": second["blob"] + "x"}, now=utc_now()))
 
 
 # --- the upgrade hook --------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from typed_sessions import (
+    DEFAULT_MAX_DATA_BYTES,
     Conflict,
     Err,
     Expiry,
@@ -36,26 +37,17 @@ from typed_sessions.stores.sql_table import session_table, to_micros
 
 from .conftest import FakeClock
 from .redis_server import free_port
-from .sql_server import require_mariadb, require_postgres, unique_table
+from .sql_server import SQL_KINDS, require_mariadb, require_postgres, sql_url, unique_table
 
 pytestmark = pytest.mark.anyio
 EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
 Data = dict[str, Any]
-KINDS = ["postgresql", "mariadb", "sqlite"]
 
 
-def url_of(kind: str, tmp_path: Any) -> str:
-    if kind == "postgresql":
-        return require_postgres()
-    if kind == "mariadb":
-        return require_mariadb()
-    return f"sqlite+aiosqlite:///{tmp_path}/sessions.db"
-
-
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=SQL_KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[SqlStore[Data]]:
     made: SqlStore[Data] = SqlStore.from_url(
-        url_of(request.param, tmp_path),
+        sql_url(request.param, tmp_path),
         Data,
         table=session_table(name=unique_table()),
         clock=FakeClock(utc_now()),
@@ -339,6 +331,25 @@ def test_options_are_checked() -> None:
         SqlStore(engine, Data, timeout=0)
     with pytest.raises(ValueError, match="on_corrupt"):
         SqlStore(engine, Data, on_corrupt="ignore")  # type: ignore[call-overload]  # the point
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="max_data_bytes"):
+            SqlStore(engine, Data, max_data_bytes=bad)
+        with pytest.raises(ValueError, match="max_data_bytes"):
+            SqlStore.from_url("sqlite+aiosqlite://", Data, max_data_bytes=bad)
+
+
+async def test_from_url_keeps_the_codec_options_and_gives_the_engine_the_rest() -> None:
+    def upgrade(value: Any) -> Any:
+        return value
+
+    store = SqlStore.from_url(
+        "sqlite+aiosqlite://", Data, max_data_bytes=1 << 20, upgrade=upgrade, echo=True
+    )
+    async with store:
+        assert (store.codec.max_data_bytes, store.codec.upgrade) == (1 << 20, upgrade)
+        assert store.engine.echo is True
+    default: SqlStore[Data] = SqlStore(create_async_engine("sqlite+aiosqlite://"), Data)
+    assert (default.codec.max_data_bytes, default.codec.upgrade) == (DEFAULT_MAX_DATA_BYTES, None)
 
 
 def test_sessions_times_are_stored_as_microseconds() -> None:

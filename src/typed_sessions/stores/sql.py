@@ -33,7 +33,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
-from typed_sessions.core.codec import SessionCodec
+from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgrade
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
@@ -82,7 +82,9 @@ class SqlStore(Generic[T]):
 
     Failures: an unreachable database, a timeout, a connection lost mid-call or a server
     error raise :class:`~typed_sessions.StoreUnavailableError`; a row that is not a valid
-    record for ``data_type`` raises :class:`~typed_sessions.StoreCorruptError`. Both are
+    record for ``data_type`` (garbage, a record written for an older data model that
+    ``upgrade``, if given, does not turn into a valid one) raises
+    :class:`~typed_sessions.StoreCorruptError`. Both are
     :class:`~typed_sessions.StoreError`; no SQLAlchemy or driver exception escapes and a
     failure never reads as "no session". The pool reconnects by itself, so service
     resumes when the database is back, with the same store. ``on_corrupt="discard"``
@@ -99,6 +101,8 @@ class SqlStore(Generic[T]):
         table: Table | None = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         max_per_subject: int | None = ...,
     ) -> None: ...
@@ -112,6 +116,8 @@ class SqlStore(Generic[T]):
         table: Table | None = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         max_per_subject: int | None = ...,
     ) -> None: ...
@@ -124,6 +130,8 @@ class SqlStore(Generic[T]):
         table: Table | None = None,
         timeout: float | None = DEFAULT_SQL_TIMEOUT,
         clock: Clock = utc_now,
+        max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
+        upgrade: Upgrade | None = None,
         on_corrupt: OnCorrupt = "raise",
         max_per_subject: int | None = None,
     ) -> None:
@@ -131,22 +139,24 @@ class SqlStore(Generic[T]):
 
         ``timeout`` is in seconds per call; ``None`` leaves calls unbounded (not
         recommended). ``clock`` gives the time expiry is checked against.
-        ``max_per_subject`` caps a subject's live sessions (see
-        :class:`~typed_sessions.SubjectIndex`; ``None``: no cap).
+        ``max_data_bytes`` bounds each session's data, in bytes of JSON (default 64 KiB,
+        ``None``: no limit): a larger save raises ``SessionTooLargeError`` before any
+        statement is sent. ``upgrade`` reads data stored for an older model: it is given
+        the stored JSON value when it does not validate, and the record is written in the
+        current shape on its next save (see ``SessionCodec``). ``max_per_subject`` caps a
+        subject's live sessions (see :class:`~typed_sessions.SubjectIndex`; ``None``: no
+        cap).
 
         Raises:
-            ValueError: ``timeout`` is not positive, ``on_corrupt`` is unknown, or
-                ``max_per_subject`` is less than 1.
+            ValueError: ``timeout`` or ``max_data_bytes`` is not positive, ``on_corrupt``
+                is unknown, or ``max_per_subject`` is less than 1.
         """
-        if timeout is not None and not timeout > 0:
-            raise ValueError("timeout must be a positive number of seconds or None")
-        if on_corrupt not in ("raise", "discard"):
-            raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
-        if max_per_subject is not None and max_per_subject < 1:
-            raise ValueError("max_per_subject must be at least 1 or None")
+        _check_options(timeout, on_corrupt, max_per_subject)
         self.engine = engine
         self.table: Table = session_table() if table is None else table
-        self.codec: SessionCodec[T] = SessionCodec(data_type)
+        self.codec: SessionCodec[T] = SessionCodec(
+            data_type, max_data_bytes=max_data_bytes, upgrade=upgrade
+        )
         self.timeout = timeout
         self.on_corrupt: OnCorrupt = on_corrupt
         self._clock = checked_clock(clock)
@@ -157,13 +167,9 @@ class SqlStore(Generic[T]):
         self._calls = SqlCalls(engine, timeout)
         self._writes = SqlWrites(self._calls, self._sql)
         self._subjects = SqlSubjects(
-            self._calls,
-            self._sql,
-            self.table,
-            self._now,
-            cap=max_per_subject,
+            self._calls, self._sql, self.table, self._now, cap=max_per_subject,
             discard=on_corrupt == "discard",
-        )
+        )  # fmt: skip
 
     @overload
     @classmethod
@@ -175,6 +181,8 @@ class SqlStore(Generic[T]):
         table: Table | None = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         max_per_subject: int | None = ...,
         **engine_options: Any,
@@ -190,6 +198,8 @@ class SqlStore(Generic[T]):
         table: Table | None = ...,
         timeout: float | None = ...,
         clock: Clock = ...,
+        max_data_bytes: int | None = ...,
+        upgrade: Upgrade | None = ...,
         on_corrupt: OnCorrupt = ...,
         max_per_subject: int | None = ...,
         **engine_options: Any,
@@ -205,6 +215,8 @@ class SqlStore(Generic[T]):
         table: Table | None = None,
         timeout: float | None = DEFAULT_SQL_TIMEOUT,
         clock: Clock = utc_now,
+        max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
+        upgrade: Upgrade | None = None,
         on_corrupt: OnCorrupt = "raise",
         max_per_subject: int | None = None,
         **engine_options: Any,
@@ -213,21 +225,18 @@ class SqlStore(Generic[T]):
         ``postgresql+asyncpg://user@host/db``, ``mysql+aiomysql://...``,
         ``sqlite+aiosqlite:///sessions.db``); close it with :meth:`aclose` or ``async with``.
 
-        The engine runs in autocommit mode; ``engine_options`` go to
-        ``create_async_engine``. No connection is made until the first call.
+        The engine runs in autocommit mode; ``engine_options`` (the keyword arguments that
+        are not the constructor's) go to ``create_async_engine``. No connection is made
+        until the first call.
         """
         engine_options.setdefault("isolation_level", "AUTOCOMMIT")
         engine_options.setdefault("skip_autocommit_rollback", True)
         engine = create_async_engine(url, **engine_options)
         store: SqlStore[Any] = cls(
-            engine,
-            data_type,
-            table=table,
-            timeout=timeout,
-            clock=clock,
-            on_corrupt=on_corrupt,
+            engine, data_type, table=table, timeout=timeout, clock=clock,
+            max_data_bytes=max_data_bytes, upgrade=upgrade, on_corrupt=on_corrupt,
             max_per_subject=max_per_subject,
-        )
+        )  # fmt: skip
         store.owns_engine = True
         return store
 
@@ -375,3 +384,13 @@ class SqlStore(Generic[T]):
         _logger.warning("discarding unreadable session record %s: %s", key, reason)
         await self._calls.write(self._sql.drop_corrupt, {"b_key": key, "b_expected": version})
         return None
+
+
+def _check_options(timeout: float | None, on_corrupt: str, max_per_subject: int | None) -> None:
+    """Raise ``ValueError`` for an option of :class:`SqlStore` out of its range."""
+    if timeout is not None and not timeout > 0:
+        raise ValueError("timeout must be a positive number of seconds or None")
+    if on_corrupt not in ("raise", "discard"):
+        raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
+    if max_per_subject is not None and max_per_subject < 1:
+        raise ValueError("max_per_subject must be at least 1 or None")
