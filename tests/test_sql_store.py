@@ -32,6 +32,7 @@ from typed_sessions import (
     replace_data,
     utc_now,
 )
+from typed_sessions.core.ids import id_digest
 from typed_sessions.stores.sql import SqlStore
 from typed_sessions.stores.sql_table import session_table, to_micros
 
@@ -206,7 +207,8 @@ async def test_discarding_a_garbage_row_deletes_it_and_logs(
     )
     with caplog.at_level(logging.WARNING, logger="typed_sessions.stores.sql"):
         assert await discarding.load(first.id) is None
-    assert store.key_for(first.id) in caplog.text
+    assert f"[sid#{id_digest(first.id)}]" in caplog.text  # the usual short digest
+    assert store.key_for(first.id) not in caplog.text
     assert first.id not in caplog.text
     async with store.engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(store.table)) == 0

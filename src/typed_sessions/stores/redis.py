@@ -102,7 +102,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     client reconnects by itself, so service resumes when Redis is back, with the same store.
 
     ``on_corrupt="discard"`` instead treats an unreadable record as no session: ``load``
-    deletes it (one extra ``DEL``), logs a warning with the key (a hash, not the ID) and
+    deletes it (one extra ``DEL``), logs a warning with the ID's short digest (never the ID) and
     returns ``None``, and ``save`` of a new record may overwrite it. Choose it when a
     change of the data model should log users out rather than fail their requests.
 

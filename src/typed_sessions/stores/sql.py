@@ -89,7 +89,7 @@ class SqlStore(Generic[T]):
     failure never reads as "no session". The pool reconnects by itself, so service
     resumes when the database is back, with the same store. ``on_corrupt="discard"``
     instead treats an unreadable row as no session: ``load`` deletes it (one extra
-    statement), logs a warning with the key (a hash, not the ID) and returns ``None``.
+    statement), logs a warning with the ID's short digest (never the ID), returns ``None``.
     """
 
     @overload
@@ -381,7 +381,8 @@ class SqlStore(Generic[T]):
         """Raise ``StoreCorruptError`` or, when discarding, delete the row and return None."""
         if self.on_corrupt == "raise":
             raise StoreCorruptError(f"unreadable session record in SQL: {reason}")
-        _logger.warning("discarding unreadable session record %s: %s", key, reason)
+        # The key is the ID's SHA-256: its first 12 digits are the ID's usual digest.
+        _logger.warning("discarding unreadable session record: %s [sid#%s]", reason, key[:12])
         await self._calls.write(self._sql.drop_corrupt, {"b_key": key, "b_expected": version})
         return None
 
