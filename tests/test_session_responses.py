@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, Response
 from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_json
 
 from typed_sessions import MemoryStore, Ok, Session, SessionCodec, make_cookie_dependency
 
@@ -49,10 +51,18 @@ def build() -> tuple[FastAPI, MemoryStore[Profile]]:
     async def nested(session: Session[Profile] = Depends(current)) -> Page:  # noqa: B008
         return Page(title="home", session=session)
 
+    @app.get("/in-a-dict")
+    async def in_a_dict(session: Session[Profile] = Depends(current)) -> dict[str, Any]:  # noqa: B008
+        return {"title": "home", "session": session}  # pydantic meets it as Any
+
+    @app.get("/in-a-list", response_model=list[Any])
+    async def in_a_list(session: Session[Profile] = Depends(current)) -> Any:  # noqa: B008
+        return [session]
+
     return app, store
 
 
-@pytest.mark.parametrize("path", ["/declared", "/model", "/nested"])
+@pytest.mark.parametrize("path", ["/declared", "/model", "/nested", "/in-a-dict", "/in-a-list"])
 async def test_a_returned_session_carries_no_id(path: str) -> None:
     app, store = build()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
@@ -108,3 +118,11 @@ def test_an_id_that_needs_escaping_round_trips() -> None:
     )
     assert record.id == 'a"b\\c'
     assert decoded(codec, codec.encode(record)) == record
+
+
+def test_a_record_serialized_as_anything_has_no_id() -> None:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    record: Session[dict[str, Any]] = Session("abc", {"n": 1}, moment, moment, moment)  # type: ignore[arg-type]  # a plain str as the ID
+    for dumped in (to_json(record), to_json({"s": [record]}), TypeAdapter(Any).dump_json(record)):
+        assert b"abc" not in dumped
+        assert b'"n":1' in dumped

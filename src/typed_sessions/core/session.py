@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.subjects import Device, check_subject
@@ -90,8 +90,10 @@ class Session(Generic[T_co]):
     list and end a subject's sessions by these.
 
     pydantic leaves the ID out when it serializes a record, so a FastAPI route declared to
-    return ``Session[...]`` (or with it as ``response_model``) never sends the bearer
-    secret in its body; stores keep it (see :class:`~typed_sessions.core.codec.SessionCodec`).
+    return ``Session[...]`` (or with it as ``response_model``, or inside a ``dict`` or
+    ``Any`` it serializes) never sends the bearer secret in its body; stores keep it (see
+    :class:`~typed_sessions.core.codec.SessionCodec`). A route with no declared return
+    type is encoded by FastAPI's ``jsonable_encoder``, which copies every field: declare it.
     """
 
     id: Annotated[SessionId, Field(exclude=True)] = field(repr=False)
@@ -139,6 +141,12 @@ class Session(Generic[T_co]):
         "subject", "auth_time", "device",
     )
 )  # fmt: skip
+
+
+# pydantic serializes a record it meets where it expects anything (``dict[str, Any]``,
+# ``Any``) with the class's ``__pydantic_serializer__``: so without the ID there too. Set
+# here, not declared in the class: a ClassVar would show in ``__dataclass_fields__``.
+setattr(Session, "__pydantic_serializer__", TypeAdapter(Session[Any]).serializer)  # noqa: B010
 
 
 def _deadline(created_at: datetime, now: datetime, expiry: Expiry) -> datetime:
