@@ -18,7 +18,7 @@ import hashlib
 import logging
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
+from typing import Any, Generic, TypeAlias, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -29,6 +29,7 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.stores.deadlines import CallLimit
+from typed_sessions.stores.options import OnCorrupt, check_store_options
 from typed_sessions.stores.protocol import Conflict
 from typed_sessions.stores.redis_format import (
     HEADER,
@@ -59,9 +60,6 @@ _D = TypeVar("_D")  # from_url's data type: the class's T is unknown in a classm
 
 RedisClient: TypeAlias = Redis | RedisCluster
 """A ``redis.asyncio`` client: a plain ``Redis`` (also for Valkey) or a ``RedisCluster``."""
-
-OnCorrupt: TypeAlias = Literal["raise", "discard"]
-"""What a :class:`RedisStore` does with a stored record it cannot read."""
 
 DEFAULT_REDIS_TIMEOUT = 2.0
 """Seconds one store call may take before it fails with ``StoreUnavailableError``."""
@@ -171,12 +169,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             ValueError: ``timeout`` or ``max_data_bytes`` is not positive, ``on_corrupt``
                 is unknown, or ``max_per_subject`` is less than 1.
         """
-        if timeout is not None and not timeout > 0:
-            raise ValueError("timeout must be a positive number of seconds or None")
-        if on_corrupt not in ("raise", "discard"):
-            raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
-        if max_per_subject is not None and max_per_subject < 1:
-            raise ValueError("max_per_subject must be at least 1 or None")
+        check_store_options(timeout, on_corrupt, max_per_subject)
         self.max_per_subject = max_per_subject
         self.client = client
         self._cluster = isinstance(client, RedisCluster)

@@ -27,7 +27,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Generic, Literal, TypeAlias, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -38,6 +38,7 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import SessionInfo, checked_subject
+from typed_sessions.stores.options import OnCorrupt, check_store_options
 from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 from typed_sessions.stores.sql_calls import SqlCalls
 from typed_sessions.stores.sql_purge import purge_expired, purging
@@ -51,9 +52,6 @@ __all__ = ["DEFAULT_SQL_TIMEOUT", "OnCorrupt", "SqlStore"]
 
 T = TypeVar("T")
 _D = TypeVar("_D")  # from_url's data type: the class's T is unknown in a classmethod
-
-OnCorrupt: TypeAlias = Literal["raise", "discard"]
-"""What a :class:`SqlStore` does with a stored row it cannot read."""
 
 DEFAULT_SQL_TIMEOUT = 5.0
 """Seconds one store call may take before it fails with ``StoreUnavailableError``."""
@@ -151,7 +149,7 @@ class SqlStore(Generic[T]):
             ValueError: ``timeout`` or ``max_data_bytes`` is not positive, ``on_corrupt``
                 is unknown, or ``max_per_subject`` is less than 1.
         """
-        _check_options(timeout, on_corrupt, max_per_subject)
+        check_store_options(timeout, on_corrupt, max_per_subject)
         self.engine = engine
         self.table: Table = session_table() if table is None else table
         self.codec: SessionCodec[T] = SessionCodec(
@@ -385,13 +383,3 @@ class SqlStore(Generic[T]):
         _logger.warning("discarding unreadable session record: %s [sid#%s]", reason, key[:12])
         await self._calls.write(self._sql.drop_corrupt, {"b_key": key, "b_expected": version})
         return None
-
-
-def _check_options(timeout: float | None, on_corrupt: str, max_per_subject: int | None) -> None:
-    """Raise ``ValueError`` for an option of :class:`SqlStore` out of its range."""
-    if timeout is not None and not timeout > 0:
-        raise ValueError("timeout must be a positive number of seconds or None")
-    if on_corrupt not in ("raise", "discard"):
-        raise ValueError(f"on_corrupt must be 'raise' or 'discard', not {on_corrupt!r}")
-    if max_per_subject is not None and max_per_subject < 1:
-        raise ValueError("max_per_subject must be at least 1 or None")
