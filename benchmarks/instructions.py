@@ -41,6 +41,7 @@ APPS = (
     "starsessions, memory",
     "typed-sessions, Redis",
     "starsessions, Redis",
+    "prototype",
 )
 
 SCENARIOS = ("fastapi counter", "fastapi read", "raw counter", "raw read")
@@ -52,6 +53,7 @@ _RAW_NAMES = {
     "typed-sessions, memory": "typed-sessions",
     "starlette SessionMiddleware": "starlette SessionMiddleware",
     "starsessions, memory": "starsessions InMemoryStore",
+    "prototype": "prototype",
 }
 
 
@@ -73,7 +75,10 @@ def build(name: str) -> FastAPI:
 
 
 def applies(name: str, scenario: str) -> bool:
-    """The Redis contenders run the FastAPI counter route only."""
+    """The Redis contenders run the FastAPI counter route only; the prototype
+    (prototype_middleware.py) the raw ASGI routes only."""
+    if name == "prototype":
+        return scenario.startswith("raw")
     return "Redis" not in name or scenario == "fastapi counter"
 
 
@@ -160,6 +165,8 @@ def main() -> None:
             ("typed-sessions, memory", "starsessions, memory"),
             ("typed-sessions, memory", "starlette SessionMiddleware"),
             ("typed-sessions, Redis", "starsessions, Redis"),
+            ("prototype", "starsessions, memory"),
+            ("prototype", "typed-sessions, memory"),
         ):
             if ours in per_request and peer in per_request:
                 ratio = (per_request[ours] - base) / (per_request[peer] - base)
