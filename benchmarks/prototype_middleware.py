@@ -1,29 +1,26 @@
 """A prototype of the session middleware's fast path (issue 13), measured beside ours.
 
-Not the library: the cheapest correct middleware we could write that keeps what issue 13
-asks of the prototype, to show what the session work itself costs. ``bench_middleware``
-and ``instructions.py`` run it as a raw-ASGI contender ("prototype").
+The cheapest correct middleware we could write keeping what issue 13 asks of it, run by
+``bench_middleware`` and ``instructions.py`` as the raw-ASGI contender "prototype". Kept:
 
-Kept:
-
-- a signed session ID (the library's public ``sign_session_id``/``verify_session_token``
-  and ``Keyring``: the same crypto) with an age check (at most ``absolute`` old);
+- a signed session ID with an age check (at most ``absolute`` old), by the library's
+  public ``sign_session_id``/``verify_session_token`` and ``Keyring``: the same crypto;
 - a bounded cache of verified tokens, keyed by the exact token string, filled only after
-  the signature verified, emptied when ``keys`` is replaced; the age check still runs on
-  every request;
-- every request with a verified cookie reads the store, so an ended session ends at once;
+  the signature verified, emptied when ``keys`` is replaced; the age check runs on every
+  request, and so does the store read (an ended session ends at once);
 - a private copy of the data per request (decoded from the stored JSON);
-- change detection by one strict JSON encoding per request (``allow_nan=False``, non-JSON
-  values refused with :class:`SessionEncodeError`) compared with the stored text;
+- change detection by one strict JSON encoding per request (NaN, infinities, non-JSON
+  values and non-``str`` top-level keys refused: :class:`SessionEncodeError`), compared
+  with the stored text;
 - a compare-and-set save on a version number (a lost race: top-level key changes merged
   into the newest record; a session ended meanwhile stays ended);
-- idle and absolute expiry, as plain integer Unix seconds, one clock read per request;
+- idle and absolute expiry in integer Unix seconds, one clock read per request;
 - no save for a 5xx response; ``Set-Cookie`` only for a new session; a cookie that fails
-  verification is ignored (never adopted as an ID, never a 500).
+  verification is ignored (never adopted, never a 500).
 
-Left out (ours has them): WebSockets, regenerate/invalidate/sign-in, ``Vary: Cookie``
-and ``Cache-Control``, clearing a dead cookie, logging, turns, 503 on a store failure,
-writes after the response started raising, nested non-``str`` keys and size limits.
+Left out (ours has them): WebSockets, regenerate/invalidate/sign-in, ``Vary: Cookie`` and
+``Cache-Control``, clearing a dead cookie, logging, turns, 503 on a store failure, raising
+on writes after the response started, nested non-``str`` keys, size limits.
 """
 
 from __future__ import annotations
@@ -50,12 +47,21 @@ from typed_sessions import (
 
 __all__ = ["ProtoStore", "PrototypeMiddleware", "Record"]
 
-SKEW: Final = 60
-"""Seconds a token may be dated in the future (the library's default clock skew)."""
+SKEW: Final = 60  # seconds a token may be dated in the future (the library's default)
 _SKEW: Final = timedelta(seconds=SKEW)
 _ISSUED: Final = slice(8, 20)  # a token's issue time: 12 hex digits after the key part
-_ENCODER: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
-_decode: Final = json.JSONDecoder().decode
+
+
+def _refuse(value: object) -> object:
+    raise TypeError(f"a {type(value).__name__} is not JSON")
+
+
+# The stdlib's C encoder and scanner, called directly: JSONEncoder.encode and
+# JSONDecoder.decode cost more than a small session's JSON. Circular data: RecursionError.
+_encode: Final[Callable[[Any, int], list[str]]] = vars(json.encoder)["c_make_encoder"](
+    None, _refuse, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False
+)
+_scan: Final[Callable[[str, int], tuple[Any, int]]] = vars(json.JSONDecoder())["scan_once"]
 
 
 class Record(NamedTuple):
@@ -67,6 +73,9 @@ class Record(NamedTuple):
     text: str  # the data, as JSON
 
 
+_new: Final[Callable[[type[Record], tuple[int, int, int, str]], Record]] = vars(tuple)["__new__"]
+
+
 class ProtoStore:
     """Records in a dict by session ID; beyond ``max_sessions`` the oldest goes."""
 
@@ -74,8 +83,7 @@ class ProtoStore:
         self.records: dict[str, Record] = {}
         self.max_sessions = max_sessions
 
-    async def load(self, session_id: str, now: int) -> Record | None:
-        """The live record of ``session_id``, or ``None``."""
+    async def load(self, session_id: str, now: int) -> Record | None:  # the live one
         record = self.records.get(session_id)
         if record is not None and now >= record.expires:
             del self.records[session_id]
@@ -102,16 +110,15 @@ class ProtoStore:
 
 
 def encode(data: dict[str, Any]) -> str:
-    """Strict, compact JSON of ``data``.
-
-    Raises:
-        SessionEncodeError: a value is not JSON (NaN and infinities included).
-    """
+    """Strict, compact JSON of ``data``, else :class:`SessionEncodeError` (a non-JSON
+    value, NaN or infinity, or a top-level key not a ``str``: JSON makes ``1`` ``"1"``)."""
+    for key in data:
+        if type(key) is not str:
+            raise SessionEncodeError("session data keys must be str")
     try:
-        text = _ENCODER.encode(data)
+        return "".join(_encode(data, 0))
     except (TypeError, ValueError, RecursionError) as exc:
         raise SessionEncodeError(f"session data is not JSON: {exc}") from None
-    return text
 
 
 class PrototypeMiddleware:
@@ -130,15 +137,12 @@ class PrototypeMiddleware:
         cache_size: int = 10_000,
         save_attempts: int = 5,
     ) -> None:
-        self.app = app
-        self.store = store
+        self.app, self.store = app, store
         self.keys = keys  # replace it to rotate: the token cache then starts empty
         self.idle, self.absolute, self.step = idle, absolute, idle // 10
         self.cookie_name = cookie_name
         self._attributes = "; Path=/; Secure; HttpOnly; SameSite=Lax"
-        self.clock = clock
-        self.cache_size = cache_size
-        self.save_attempts = save_attempts
+        self.clock, self.cache_size, self.save_attempts = clock, cache_size, save_attempts
         self._max_age = timedelta(seconds=absolute)
         self.verified: dict[str, tuple[SessionId, int]] = {}  # token -> (ID, issued time)
         self._verified_by = keys
@@ -154,7 +158,7 @@ class PrototypeMiddleware:
                 cookie = value if cookie is None else cookie + b"; " + value
         session_id = None if cookie is None else self.verify(cookie, now)
         record = None if session_id is None else await self.store.load(session_id, now)
-        data: dict[str, Any] = {} if record is None else _decode(record.text)
+        data: dict[str, Any] = {} if record is None else _scan(record.text, 0)[0]
         scope["session"] = data
 
         async def send_saving(message: Message) -> None:
@@ -201,7 +205,6 @@ class PrototypeMiddleware:
             if not data:
                 return None
             new_id = new_session_id()
-            _check_keys(data)
             new = Record(1, now, now + min(self.idle, self.absolute), encode(data))
             if await self.store.save(new_id, new, now) is not new:  # pragma: no cover
                 raise RuntimeError("a fresh session ID collided with a stored one")
@@ -209,12 +212,9 @@ class PrototypeMiddleware:
             return b"set-cookie", f"{self.cookie_name}={token}{self._attributes}".encode()
         text = encode(data)
         deadline = min(now + self.idle, record.created + self.absolute)
-        if text == record.text:
-            if deadline - record.expires < self.step:
-                return None  # unchanged, and the idle deadline would barely move
-        else:
-            _check_keys(data)
-        new = Record(record.version + 1, record.created, deadline, text)
+        if text == record.text and deadline - record.expires < self.step:
+            return None  # unchanged, and the idle deadline would barely move
+        new = _new(Record, (record.version + 1, record.created, deadline, text))  # no __new__ frame
         saved = await self.store.save(session_id, new, now)
         if saved is not new and saved is not None and text != record.text:
             await self._merge(session_id, record, data, saved, now)
@@ -225,14 +225,14 @@ class PrototypeMiddleware:
     ) -> None:
         """Apply this request's top-level key changes to ``newest`` and save, until the
         save holds or the session has ended (then nothing is saved)."""
-        old = _decode(before.text)
-        changed = {k: v for k, v in data.items() if k not in old or encode(old[k]) != encode(v)}
+        old = _scan(before.text, 0)[0]
+        changed = {k: v for k, v in data.items() if k not in old or not _same(old[k], v)}
         removed = [key for key in old if key not in data]
         current: Record | None = newest
         for _ in range(self.save_attempts):
             if current is None:
                 return  # ended meanwhile: it stays ended
-            merged = _decode(current.text)
+            merged = _scan(current.text, 0)[0]
             merged.update(changed)
             for key in removed:
                 merged.pop(key, None)
@@ -245,7 +245,6 @@ class PrototypeMiddleware:
         raise RuntimeError("the session kept changing; not saved")
 
 
-def _check_keys(data: dict[str, Any]) -> None:
-    """Refuse a top-level key that is not a ``str`` (JSON would turn ``1`` into ``"1"``)."""
-    if any(type(key) is not str for key in data):
-        raise SessionEncodeError("session data keys must be str")
+def _same(old: Any, new: Any) -> bool:
+    """Whether two JSON values encode alike (``1`` is not ``True``, ``1.0`` nor ``"1"``)."""
+    return "".join(_encode(old, 0)) == "".join(_encode(new, 0))

@@ -247,3 +247,15 @@ async def test_the_cache_is_bounded_and_forgets_replaced_keys() -> None:
     _, new = await call(app, tokens[-1])  # the old key is gone: a new session
     assert new is not None
     assert list(app.verified) == []
+
+
+async def test_circular_data_is_refused_not_a_crash() -> None:
+    app, handler, store, _ = make()
+    _, token = await call(app)
+    before = dict(store.records)
+    loop: list[Any] = []
+    loop.append(loop)
+    handler.value = loop
+    with pytest.raises(SessionEncodeError, match="not JSON"):
+        await call(app, token)
+    assert store.records == before
