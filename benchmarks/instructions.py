@@ -11,7 +11,8 @@ the application's process (the client side), not the server's work.
 
 Contenders: the no-session app; typed-sessions' middleware, Starlette's
 ``SessionMiddleware`` and starsessions over memory; typed-sessions and starsessions over
-Redis (``TYPED_SESSIONS_REDIS_URL``). Instructions are not time (cache misses and the
+Redis (``TYPED_SESSIONS_REDIS_URL``); the raw scenarios also run "prototype"
+(``prototype_middleware.py``). Instructions are not time (cache misses and the
 server's share are not in them), so read this beside ``bench_middleware.py`` and
 ``bench_redis.py``.
 
