@@ -33,6 +33,7 @@ from starsessions import InMemoryStore, SessionAutoloadMiddleware
 from starsessions import SessionMiddleware as StarSessionMiddleware
 
 from harness import Browser, run_async, table
+from prototype_middleware import ProtoStore, PrototypeMiddleware
 from typed_sessions.adapters.middleware import session_middleware
 from typed_sessions.core.signing import Keyring
 from typed_sessions.stores.memory import MemoryStore
@@ -173,7 +174,7 @@ async def respond(send: Any) -> None:
 
 def session_of(scope: Any) -> Any:
     """The session of a raw request: ``request.state.session``'s (ours) or
-    ``scope["session"]`` (the peers)."""
+    ``scope["session"]`` (the peers and prototype_middleware.py)."""
     state = scope.get("state", {})
     return state["session"].get_session() if "session" in state else scope.get("session")
 
@@ -243,6 +244,7 @@ def raw_apps(route: Any = counter_app) -> dict[str, Any]:
         "starsessions InMemoryStore": StarSessionMiddleware(
             SessionAutoloadMiddleware(route), store=InMemoryStore()
         ),
+        "prototype": PrototypeMiddleware(route, store=ProtoStore(), keys=keyring),
     }
 
 

@@ -11,7 +11,8 @@ the application's process (the client side), not the server's work.
 
 Contenders: the no-session app; typed-sessions' middleware, Starlette's
 ``SessionMiddleware`` and starsessions over memory; typed-sessions and starsessions over
-Redis (``TYPED_SESSIONS_REDIS_URL``). Instructions are not time (cache misses and the
+Redis (``TYPED_SESSIONS_REDIS_URL``); the raw scenarios also run "prototype"
+(``prototype_middleware.py``). Instructions are not time (cache misses and the
 server's share are not in them), so read this beside ``bench_middleware.py`` and
 ``bench_redis.py``.
 
@@ -41,6 +42,7 @@ APPS = (
     "starsessions, memory",
     "typed-sessions, Redis",
     "starsessions, Redis",
+    "prototype",
 )
 
 SCENARIOS = ("fastapi counter", "fastapi read", "raw counter", "raw read")
@@ -52,6 +54,7 @@ _RAW_NAMES = {
     "typed-sessions, memory": "typed-sessions",
     "starlette SessionMiddleware": "starlette SessionMiddleware",
     "starsessions, memory": "starsessions InMemoryStore",
+    "prototype": "prototype",
 }
 
 
@@ -73,7 +76,10 @@ def build(name: str) -> FastAPI:
 
 
 def applies(name: str, scenario: str) -> bool:
-    """The Redis contenders run the FastAPI counter route only."""
+    """The Redis contenders run the FastAPI counter route only; the prototype
+    (prototype_middleware.py) the raw ASGI routes only."""
+    if name == "prototype":
+        return scenario.startswith("raw")
     return "Redis" not in name or scenario == "fastapi counter"
 
 
@@ -160,6 +166,8 @@ def main() -> None:
             ("typed-sessions, memory", "starsessions, memory"),
             ("typed-sessions, memory", "starlette SessionMiddleware"),
             ("typed-sessions, Redis", "starsessions, Redis"),
+            ("prototype", "starsessions, memory"),
+            ("prototype", "typed-sessions, memory"),
         ):
             if ours in per_request and peer in per_request:
                 ratio = (per_request[ours] - base) / (per_request[peer] - base)
