@@ -217,6 +217,8 @@ def serve(
 
     users, visits = demo_stores(redis_url=redis_url, sql_url=sql_url)
     print(f"typed-sessions demo on http://{host}:{port}/ (Ctrl+C to stop)")
+    if not os.environ.get("SESSION_SECRET"):
+        print("SESSION_SECRET is not set: cookies are signed with a random secret for this run")
     uvicorn.run(create_app(users=users, visits=visits), host=host, port=port, log_level="warning")
     return 0
 
