@@ -35,7 +35,7 @@ from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.adapters.turns import Turn, Turns
 from typed_sessions.core.ids import SessionId, new_session_id
-from typed_sessions.core.session import Session, is_expired
+from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import check_subject
 from typed_sessions.stores.protocol import StoreError
 
@@ -280,8 +280,8 @@ class SessionManager:
             except StoreError:
                 self._load_failed = True
                 raise
-            if record is not None and (record.id != session_id or is_expired(record, now=now)):
-                record = None
+            if record is not None and (record.id != session_id or now >= record.expires_at):
+                record = None  # not ours, or expired by this request's clock
             if record is None:
                 settings.log(logging.INFO, "cookie names no live session; not adopted")
                 self._verified_id = None
@@ -334,7 +334,9 @@ class SessionManager:
             or self._signed_in is not None
         ):
             return _NOTHING_VARY if self._accessed else _NOTHING
-        now = self._now()
+        now = self._moment  # read by the load, usually
+        if now is None:
+            now = self._now()
         write = plan_write(
             self._record, data, self._snapshot, self._new_id, NOTHING if data is None else data,
             expiry=self._settings.expiry, now=now, signed_in=self._signed_in,

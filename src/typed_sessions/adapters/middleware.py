@@ -179,7 +179,8 @@ class SessionMiddleware:
                 else:
                     await self._websocket(scope, receive, send, manager)
         finally:
-            manager.end_turn()
+            if self._turns is not None:
+                manager.end_turn()
 
     async def _preload(
         self, scope: Scope, receive: Receive, send: Send, manager: SessionManager
@@ -212,7 +213,7 @@ class SessionMiddleware:
         """
         write = outcome.write
         key = write.record.id if type(write) is Update or type(write) is Regenerate else None
-        if key is None or manager.has_turn:
+        if key is None or (self._turns is not None and manager.has_turn):
             settled = await carry_out(outcome, self.settings)
         else:
             commits, newest = self._commits, self._newest
@@ -223,10 +224,10 @@ class SessionMiddleware:
                 settled = await carry_out(outcome, self.settings, newest.get(key))
                 saved = settled.saved
             finally:
-                if saved is not None and commits.waiting(key):
-                    newest[key] = saved
-                commits.give_back(key)
-                if newest and key not in commits:
+                if commits.give_back(key):  # to the next waiter, who resumes after this
+                    if saved is not None:
+                        newest[key] = saved
+                elif newest:
                     newest.pop(key, None)
         manager.settle(settled.session_id)
         return settled
@@ -246,12 +247,15 @@ class SessionMiddleware:
                 started = True
                 outcome = manager.outcome(message["status"])
                 cookie: str | bytes | Exception | None = None
-                if outcome.acts:
+                if (  # outcome.acts, without the call
+                    outcome.write is not None or outcome.delete is not None or outcome.clear_cookie
+                ):
                     try:
                         cookie = (await self._commit(outcome, manager)).cookie
                     except (StoreError, ConcurrentChangeError) as exc:
                         cookie = self._refusal(exc, manager)
-                manager.end_turn()
+                if self._turns is not None:
+                    manager.end_turn()
                 if not (cookie is None or isinstance(cookie, str)):  # refused: answer that
                     replaced = True
                     await _answer(scope, receive, send, cookie)

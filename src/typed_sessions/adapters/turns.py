@@ -32,11 +32,6 @@ class Turns(Generic[K]):
     def __contains__(self, key: object) -> bool:
         return key in self._queues
 
-    def waiting(self, key: K) -> bool:
-        """Whether anyone waits for the turn of ``key``."""
-        waiters = self._queues.get(key)
-        return bool(waiters)
-
     def take_free(self, key: K) -> bool:
         """Take the turn of ``key`` if nobody holds it, without waiting: ``False`` if
         somebody does. The caller must :meth:`give_back` every turn it took."""
@@ -67,17 +62,19 @@ class Turns(Generic[K]):
             raise
         return True
 
-    def give_back(self, key: K) -> None:
-        """End the turn of ``key``: the longest waiter gets it, or nobody holds it."""
+    def give_back(self, key: K) -> bool:
+        """End the turn of ``key``: the longest waiter gets it (``True``; it resumes once
+        the caller awaits), or nobody holds it (``False``)."""
         waiters = self._queues.get(key)
         if waiters is None:
-            return
+            return False
         while waiters:
             turn = waiters.popleft()
             if not turn.done():
                 turn.set_result(None)
-                return
+                return True
         del self._queues[key]
+        return False
 
     def _forgo(self, key: K, turn: asyncio.Future[None]) -> None:
         """A waiter left: pass its turn on if it was handed one meanwhile."""

@@ -188,8 +188,11 @@ class SessionCodec(Generic[T]):
             raw: bytes = self._data.serializer.to_json(data)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        if self.max_data_bytes is not None:
-            _check_size(len(raw), self.max_data_bytes)
+        limit = self.max_data_bytes
+        if limit is not None and len(raw) > limit:
+            raise SessionTooLargeError(len(raw), limit)
+        if not self._always_read_back and raw.count(b"[") + raw.count(b"{") <= _READ_BACK_ABOVE:
+            return raw  # _readable's first check, inlined: the common case
         return _readable(raw, self._data.validator.validate_json, always=self._always_read_back)
 
     def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:

@@ -72,8 +72,8 @@ def validate_json(data: Mapping[str, Any]) -> str:
     pydantic serializes or reads back. Nested keys are checked by :func:`check_keys`,
     only for data about to be saved.
     """
-    try:
-        text = encode_json(data)
+    try:  # encode_json's, without the call (data is never a str)
+        text = _ENCODER.encode(data) if _c_encode is None else "".join(_c_encode(data, 0))
     except (TypeError, ValueError, RecursionError) as exc:
         _refuse_json(data, exc, encode_json)
     if "\\ud" in text or text.count("[") + text.count("{") > _NESTING_CHECK:

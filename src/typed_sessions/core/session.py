@@ -53,7 +53,9 @@ class Expiry:
     idle: timedelta = timedelta(minutes=30)
     absolute: timedelta = timedelta(hours=12)
     touch_step: timedelta | None = None
-    _step: timedelta = field(init=False, repr=False, compare=False)
+    step: timedelta = field(init=False, repr=False, compare=False)
+    """The smallest move of the idle deadline worth a save (``touch_step``, or a tenth of
+    ``idle``); derived, not given."""
 
     def __post_init__(self) -> None:
         if self.idle <= timedelta(0) or self.absolute <= timedelta(0):
@@ -67,12 +69,7 @@ class Expiry:
             raise ValueError("Expiry.touch_step must be between zero and `idle`")
         # Asked on every use of a session: found once.
         step = self.idle / 10 if self.touch_step is None else self.touch_step
-        object.__setattr__(self, "_step", step)
-
-    @property
-    def step(self) -> timedelta:
-        """The smallest move of the idle deadline worth a save."""
-        return self._step
+        object.__setattr__(self, "step", step)
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -194,7 +191,10 @@ def touch_session(session: Session[T], expiry: Expiry, *, now: datetime) -> Sess
     Returns ``session`` itself (the same object) when the deadline would move by less
     than ``expiry.step``, so ``touched is not session`` tells whether a save is needed.
     """
-    deadline = _deadline(session.created_at, now, expiry)
+    deadline = now + expiry.idle  # _deadline's, inlined: on every use of a session
+    cap = session.created_at + expiry.absolute
+    if cap < deadline:
+        deadline = cap
     moved = deadline - session.expires_at
     if moved <= _ZERO or moved < expiry.step:
         return session
@@ -222,7 +222,10 @@ def replace_data(session: Session[T], data: U, *, now: datetime) -> Session[U]:
 def used_with_data(session: Session[T], data: U, expiry: Expiry, *, now: datetime) -> Session[U]:
     """``replace_data(touch_session(session, expiry, now=now), data, now=now)``, building
     one record instead of two (a changed session's save, on every such request)."""
-    deadline = _deadline(session.created_at, now, expiry)
+    deadline = now + expiry.idle  # as in touch_session
+    cap = session.created_at + expiry.absolute
+    if cap < deadline:
+        deadline = cap
     moved = deadline - session.expires_at
     if moved <= _ZERO or moved < expiry.step:
         deadline = session.expires_at
