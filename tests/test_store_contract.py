@@ -234,3 +234,56 @@ async def test_data_that_would_not_load_again_is_never_stored(kind: str) -> None
         with pytest.raises(SessionEncodeError, match="could not be read back"):
             await store.save(replace_data(first.value, changed, now=harness.now()))
         assert await store.load(first.value.id) == first.value
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [float("nan"), float("inf"), -float("inf"), [1.5, {"deep": float("nan")}], (float("inf"),)],
+)
+async def test_nan_and_infinity_are_refused_not_stored_as_null(
+    harness: StoreHarness, bad: object
+) -> None:
+    """JSON cannot hold them and pydantic would write ``null`` instead: refused at
+    ``save``, before anything is written, naming where; the stored record is unchanged."""
+    store = harness.store
+    first = await saved(harness, {"n": 1})
+    with pytest.raises(SessionEncodeError, match=r"data\['x'\].* is NaN or infinite"):
+        await store.save(replace_data(first, {"n": 2, "x": bad}, now=harness.now()))
+    assert await store.load(first.id) == first
+    new = fresh(harness, {"x": bad})
+    with pytest.raises(SessionEncodeError, match="NaN or infinite"):
+        await store.save(new)
+    assert await store.load(new.id) is None
+
+
+async def test_none_and_the_text_null_still_save(harness: StoreHarness) -> None:
+    """The check behind the refusal above looks closer only where ``null`` appears."""
+    data = {"a": None, "b": "null", "c": [None, 0.5], "d": {"null": None}}
+    record = await saved(harness, data)
+    loaded = await harness.store.load(record.id)
+    assert loaded is not None
+    assert loaded.data == data
+
+
+class Measured(BaseModel):
+    value: float | None = None
+    values: list[float] = []
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+async def test_a_model_with_a_nan_float_is_refused(kind: str) -> None:
+    """A ``float | None`` field would come back as ``None``: refused too."""
+    async with HARNESSES[kind]() as harness:
+        redis: Any = harness.store  # a RedisStore[dict] when kind == "redis"
+        store: SessionStore[Measured] = (
+            MemoryStore(Measured, clock=harness.now)
+            if kind == "memory"
+            else RedisStore(redis.client, Measured, prefix=redis.prefix)
+        )
+        for bad in (Measured(value=float("nan")), Measured(values=[1.0, float("-inf")])):
+            session = new_session(bad, EXPIRY, now=harness.now())
+            with pytest.raises(SessionEncodeError, match="NaN or infinite"):
+                await store.save(session)
+            assert await store.load(session.id) is None
+        fine = await store.save(new_session(Measured(values=[0.5]), EXPIRY, now=harness.now()))
+        assert isinstance(fine, Ok)

@@ -7,7 +7,9 @@ store is written. So does data that would not load again: data that does not val
 as the data type (a model changed with ``model_copy(update=...)`` or plain attribute
 assignment, which pydantic does not validate, or a value of another type), and data
 nested deeper than pydantic's JSON parser reads back (about 200 levels of lists and
-dicts). A store never holds a record it cannot load.
+dicts), and a float that is NaN or infinite (JSON has no spelling for it, and pydantic
+would write ``null``). A store never holds a record it cannot load, nor data other than
+what it was given.
 
 Session data has a size limit: at most ``max_data_bytes`` of JSON (default
 :data:`DEFAULT_MAX_DATA_BYTES`, 64 KiB); larger data raises :class:`SessionTooLargeError`
@@ -18,9 +20,10 @@ value to ``upgrade`` and validates what that returns instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
+from math import isfinite
+from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, cast, overload
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, from_json, to_json
@@ -155,6 +158,11 @@ class SessionCodec(Generic[T]):
             raw = head + rest[1:]
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
+        # pydantic writes NaN and infinities as null: more nulls than the record's own
+        # None fields make is the cheap sign of one, checked then on the data itself.
+        own_nulls = (session.subject is None) + (session.auth_time is None)
+        if rest.count(b"null") > own_nulls + (session.device is None):
+            self._check_finite(session.data)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:  # the data alone may still be under it
             _check_size(len(self._data.serializer.to_json(session.data)), limit)
@@ -188,12 +196,24 @@ class SessionCodec(Generic[T]):
             raw: bytes = self._data.serializer.to_json(data)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
+        if b"null" in raw:  # perhaps a NaN or infinity, which pydantic writes as null
+            self._check_finite(data)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:
             raise SessionTooLargeError(len(raw), limit)
         if not self._always_read_back and raw.count(b"[") + raw.count(b"{") <= _READ_BACK_ABOVE:
             return raw  # _readable's first check, inlined: the common case
         return _readable(raw, self._data.validator.validate_json, always=self._always_read_back)
+
+    def _check_finite(self, data: T) -> None:
+        """Refuse data holding a float NaN or infinity: JSON has no spelling for them, and
+        pydantic would store ``null`` in their place (a silent change of the data)."""
+        where = _non_finite(self._data.serializer.to_python(data), "data")
+        if where is not None:
+            raise SessionEncodeError(
+                f"session data is not JSON: {where} is NaN or infinite, which JSON cannot "
+                "hold (it would be stored as null)"
+            )
 
     def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:
         """Return the session data in ``raw``, validated, or ``Err``. Never raises.
@@ -251,6 +271,24 @@ _ANY_JSON: Final[tuple[object, ...]] = (dict[str, Any], dict, Any)
 # still writes. JSON that deep has at least that many brackets; below this many, counted at
 # C speed, it cannot be too deep, and only above it is the encoding read back to be sure.
 _READ_BACK_ABOVE = 128
+
+
+def _non_finite(value: object, where: str) -> str | None:
+    """Where in ``value`` (pydantic's Python form of session data) a float is NaN or
+    infinite, as ``data['key'][0]``; ``None`` when nowhere."""
+    stack: list[tuple[object, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float):
+            if not isfinite(item):
+                return path
+        elif isinstance(item, dict):
+            entries = cast("dict[object, object]", item)
+            stack.extend((nested, f"{path}[{key!r}]") for key, nested in entries.items())
+        elif isinstance(item, list | tuple | set | frozenset):
+            members = cast("Iterable[object]", item)
+            stack.extend((nested, f"{path}[{index}]") for index, nested in enumerate(members))
+    return None
 
 
 def _check_size(size: int, limit: int) -> None:
