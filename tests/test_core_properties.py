@@ -4,7 +4,7 @@ what is rendered parses back, what is encoded decodes back."""
 from __future__ import annotations
 
 import string
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,6 +15,7 @@ from typed_sessions import (
     Expiry,
     Ok,
     SessionCodec,
+    SessionEncodeError,
     new_session,
     parse_cookie,
     render_clear_cookie,
@@ -88,3 +89,51 @@ def test_json_data_round_trips(data: dict[str, Any]) -> None:
     session = new_session(data, Expiry(), now=START)
     assert CODEC.decode(CODEC.encode(session)) == Ok(session)
     assert CODEC.decode_data(CODEC.encode_data(data)) == Ok(data)
+
+
+# Values JSON cannot hold as they are, mixed in: non-finite floats, keys that are not str.
+hostile_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=2) | st.integers(0, 3) | st.none(), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as JSON values are: NaN is not here (refused), -0.0 is not 0.0."""
+    if isinstance(a, float) and isinstance(b, float):
+        return repr(a) == repr(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        left, right = cast("dict[object, object]", a), cast("dict[object, object]", b)
+        return list(left) == list(right) and all(_same(left[k], right[k]) for k in left)
+    if isinstance(a, list) and isinstance(b, list):
+        items, others = cast("list[object]", a), cast("list[object]", b)
+        return len(items) == len(others) and all(map(_same, items, others))
+    return type(a) is type(b) and a == b
+
+
+@given(st.dictionaries(st.text(max_size=3), hostile_values, max_size=4))
+def test_data_is_refused_or_comes_back_as_it_was(data: dict[str, Any]) -> None:
+    """No silent change: what the codec writes decodes to equal data (NaN is never
+    written as null, a key 1 never comes back as "1"), or it raises SessionEncodeError."""
+    for encode, decode in (
+        (CODEC.encode_data, CODEC.decode_data),
+        (
+            lambda d: CODEC.encode(new_session(d, Expiry(), now=START)),
+            lambda raw: _data_of(CODEC.decode(raw)),
+        ),
+    ):
+        try:
+            raw = encode(data)
+        except SessionEncodeError:
+            continue
+        decoded = decode(raw)
+        assert isinstance(decoded, Ok)
+        assert _same(decoded.value, data)
+
+
+def _data_of(result: Any) -> Any:
+    return Ok(result.value.data) if isinstance(result, Ok) else result

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -247,7 +247,7 @@ async def test_nan_and_infinity_are_refused_not_stored_as_null(
     ``save``, before anything is written, naming where; the stored record is unchanged."""
     store = harness.store
     first = await saved(harness, {"n": 1})
-    with pytest.raises(SessionEncodeError, match=r"data\['x'\].* is NaN or infinite"):
+    with pytest.raises(SessionEncodeError, match=r"data\['x'\].*NaN or infinite"):
         await store.save(replace_data(first, {"n": 2, "x": bad}, now=harness.now()))
     assert await store.load(first.id) == first
     new = fresh(harness, {"x": bad})
@@ -287,3 +287,38 @@ async def test_a_model_with_a_nan_float_is_refused(kind: str) -> None:
             assert await store.load(session.id) is None
         fine = await store.save(new_session(Measured(values=[0.5]), EXPIRY, now=harness.now()))
         assert isinstance(fine, Ok)
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        ({"x": {1: "a", "1": "b"}}, r"data\['x'\] has the key 1"),  # would collide: "b" lost
+        ({"x": [{"ok": 1}, {(1, 2): 0}]}, r"data\['x'\]\[1\] has the key \(1, 2\)"),
+        ({"x": {None: 1}}, r"data\['x'\] has the key None"),
+        ({1: "top"}, "data has the key 1"),
+    ],
+)
+async def test_dict_keys_that_are_not_str_are_refused(
+    harness: StoreHarness, data: dict[Any, Any], where: str
+) -> None:
+    """JSON would write such a key as a string: the data would come back changed, or
+    lose a value when two keys meet. Refused before anything is written."""
+    first = await saved(harness, {"n": 1})
+    with pytest.raises(SessionEncodeError, match=where):
+        await harness.store.save(replace_data(first, data, now=harness.now()))
+    assert await harness.store.load(first.id) == first
+
+
+class Scores(BaseModel):
+    by_level: dict[int, float] = {}
+
+
+async def test_a_model_keeps_its_own_key_types() -> None:
+    """A model's ``dict[int, ...]`` field validates its keys back: not refused."""
+    store: MemoryStore[Scores] = MemoryStore(Scores)
+    record = new_session(Scores(by_level={1: 0.5, 2: 1.0}), EXPIRY, now=datetime.now(UTC))
+    result = await store.save(record)
+    assert isinstance(result, Ok)
+    loaded = await store.load(record.id)
+    assert loaded is not None
+    assert loaded.data == Scores(by_level={1: 0.5, 2: 1.0})

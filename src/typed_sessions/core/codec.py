@@ -149,6 +149,7 @@ class SessionCodec(Generic[T]):
                 not load again (see the module documentation).
             SessionTooLargeError: the data's JSON is longer than ``max_data_bytes``.
         """
+        self._check_keys(session.data)
         try:
             # ``Session`` leaves its ID out of pydantic's JSON (see there); a stored
             # record names its session, so the ID goes first, as a JSON string.
@@ -158,11 +159,15 @@ class SessionCodec(Generic[T]):
             raw = head + rest[1:]
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        # pydantic writes NaN and infinities as null: more nulls than the record's own
-        # None fields make is the cheap sign of one, checked then on the data itself.
+        # The record's own None fields and dicts, told apart from the data's (see _check).
+        device = session.device
         own_nulls = (session.subject is None) + (session.auth_time is None)
-        if rest.count(b"null") > own_nulls + (session.device is None):
-            self._check_finite(session.data)
+        own_nulls += device is None or device.address is None
+        self._check(
+            session.data,
+            rest.count(b"null") > own_nulls,
+            rest.count(b"{") > 2 + (device is not None),
+        )
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:  # the data alone may still be under it
             _check_size(len(self._data.serializer.to_json(session.data)), limit)
@@ -192,12 +197,12 @@ class SessionCodec(Generic[T]):
                 not load again.
             SessionTooLargeError: the JSON is longer than ``max_data_bytes``.
         """
+        self._check_keys(data)
         try:
             raw: bytes = self._data.serializer.to_json(data)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        if b"null" in raw:  # perhaps a NaN or infinity, which pydantic writes as null
-            self._check_finite(data)
+        self._check(data, b"null" in raw, raw.count(b"{") > 1)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:
             raise SessionTooLargeError(len(raw), limit)
@@ -205,15 +210,25 @@ class SessionCodec(Generic[T]):
             return raw  # _readable's first check, inlined: the common case
         return _readable(raw, self._data.validator.validate_json, always=self._always_read_back)
 
-    def _check_finite(self, data: T) -> None:
-        """Refuse data holding a float NaN or infinity: JSON has no spelling for them, and
-        pydantic would store ``null`` in their place (a silent change of the data)."""
-        where = _non_finite(self._data.serializer.to_python(data), "data")
-        if where is not None:
-            raise SessionEncodeError(
-                f"session data is not JSON: {where} is NaN or infinite, which JSON cannot "
-                "hold (it would be stored as null)"
-            )
+    def _check(self, data: T, nulls: bool, nested: bool) -> None:
+        """Refuse data pydantic would write as other data: a float NaN or infinity (as
+        ``null``), and, in ``dict`` data, a key that is not a ``str`` (as one, which may
+        collide with another). ``nulls``: the JSON holds a ``null`` of the data;
+        ``nested``: a ``dict`` below the data's top level. Without either (the common
+        case) nothing is walked; the top-level keys are checked before (:meth:`_check_keys`)."""
+        keys = not self._always_read_back  # dict data: models validate their keys
+        if not nulls and not (keys and nested):
+            return
+        value = data if keys else self._data.serializer.to_python(data)
+        problem = _not_json(value, keys=keys)
+        if problem is not None:
+            raise SessionEncodeError(f"session data is not JSON: {problem}")
+
+    def _check_keys(self, data: T) -> None:
+        """Refuse ``dict`` data with a top-level key that is not a ``str`` (before pydantic
+        would serialize it, with a warning, as one)."""
+        if not self._always_read_back and _odd_keys(data):
+            self._check(data, nulls=False, nested=True)
 
     def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:
         """Return the session data in ``raw``, validated, or ``Err``. Never raises.
@@ -273,18 +288,35 @@ _ANY_JSON: Final[tuple[object, ...]] = (dict[str, Any], dict, Any)
 _READ_BACK_ABOVE = 128
 
 
-def _non_finite(value: object, where: str) -> str | None:
-    """Where in ``value`` (pydantic's Python form of session data) a float is NaN or
-    infinite, as ``data['key'][0]``; ``None`` when nowhere."""
-    stack: list[tuple[object, str]] = [(value, where)]
+def _odd_keys(data: object) -> bool:
+    """Whether ``data`` is a ``dict`` with a top-level key of a type other than ``str``."""
+    return isinstance(data, dict) and not _STR.issuperset(
+        map(type, cast("dict[object, object]", data))
+    )
+
+
+_STR: Final = frozenset({str})
+
+
+def _not_json(value: object, *, keys: bool) -> str | None:
+    """What in ``value`` (session data, or pydantic's Python form of it) JSON cannot hold
+    as it is, and where (``data['key'][0]``): a NaN or infinite float and, with ``keys``,
+    a ``dict`` key that is not a ``str``. ``None`` when nothing."""
+    stack: list[tuple[object, str]] = [(value, "data")]
     while stack:
         item, path = stack.pop()
         if isinstance(item, float):
             if not isfinite(item):
-                return path
+                return f"{path} is {item!r}: NaN or infinite, which JSON cannot hold (as null)"
         elif isinstance(item, dict):
             entries = cast("dict[object, object]", item)
-            stack.extend((nested, f"{path}[{key!r}]") for key, nested in entries.items())
+            for key, nested in entries.items():
+                if keys and not isinstance(key, str):
+                    return (
+                        f"{path} has the key {key!r}; JSON object keys are str (it would come "
+                        "back as a str, or collide with one)"
+                    )
+                stack.append((nested, f"{path}[{key!r}]"))
         elif isinstance(item, list | tuple | set | frozenset):
             members = cast("Iterable[object]", item)
             stack.extend((nested, f"{path}[{index}]") for index, nested in enumerate(members))
