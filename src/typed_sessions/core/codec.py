@@ -149,7 +149,9 @@ class SessionCodec(Generic[T]):
                 not load again (see the module documentation).
             SessionTooLargeError: the data's JSON is longer than ``max_data_bytes``.
         """
-        self._check_keys(session.data)
+        keys = not self._always_read_back  # dict data (models validate their own keys)
+        if keys:
+            _check_top_keys(self, session.data)
         try:
             # ``Session`` leaves its ID out of pydantic's JSON (see there); a stored
             # record names its session, so the ID goes first, as a JSON string.
@@ -159,19 +161,17 @@ class SessionCodec(Generic[T]):
             raw = head + rest[1:]
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        # The record's own None fields and dicts, told apart from the data's (see _check).
+        # As in encode_data, the record's own nulls and dicts told apart from the data's.
         device = session.device
         own_nulls = (session.subject is None) + (session.auth_time is None)
         own_nulls += device is None or device.address is None
-        self._check(
-            session.data,
-            rest.count(b"null") > own_nulls,
-            rest.count(b"{") > 2 + (device is not None),
-        )
+        braces = rest.count(b"{")
+        if rest.count(b"null") > own_nulls or (keys and braces > 2 + (device is not None)):
+            self._refuse(session.data, keys=keys)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:  # the data alone may still be under it
             _check_size(len(self._data.serializer.to_json(session.data)), limit)
-        if not self._always_read_back and raw.count(b"[") + raw.count(b"{") <= _READ_BACK_ABOVE:
+        if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE:
             return raw  # _readable's first check, inlined: the common case
         return _readable(raw, self._record.validator.validate_json, always=True)
 
@@ -197,38 +197,34 @@ class SessionCodec(Generic[T]):
                 not load again.
             SessionTooLargeError: the JSON is longer than ``max_data_bytes``.
         """
-        self._check_keys(data)
+        keys = not self._always_read_back  # dict data (models validate their own keys)
+        if keys:
+            _check_top_keys(self, data)
         try:
             raw: bytes = self._data.serializer.to_json(data)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
-        self._check(data, b"null" in raw, raw.count(b"{") > 1)
+        # pydantic writes a NaN or infinity as null, and a nested key that is not a str
+        # as one: a null, or a nested dict in dict data, is the sign to look closer.
+        braces = raw.count(b"{")
+        if raw.count(b"null") or (keys and braces > 1):
+            self._refuse(data, keys=keys)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:
             raise SessionTooLargeError(len(raw), limit)
-        if not self._always_read_back and raw.count(b"[") + raw.count(b"{") <= _READ_BACK_ABOVE:
+        if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE:
             return raw  # _readable's first check, inlined: the common case
-        return _readable(raw, self._data.validator.validate_json, always=self._always_read_back)
+        return _readable(raw, self._data.validator.validate_json, always=not keys)
 
-    def _check(self, data: T, nulls: bool, nested: bool) -> None:
-        """Refuse data pydantic would write as other data: a float NaN or infinity (as
-        ``null``), and, in ``dict`` data, a key that is not a ``str`` (as one, which may
-        collide with another). ``nulls``: the JSON holds a ``null`` of the data;
-        ``nested``: a ``dict`` below the data's top level. Without either (the common
-        case) nothing is walked; the top-level keys are checked before (:meth:`_check_keys`)."""
-        keys = not self._always_read_back  # dict data: models validate their keys
-        if not nulls and not (keys and nested):
-            return
+    def _refuse(self, data: T, *, keys: bool) -> None:
+        """Raise :class:`SessionEncodeError` for data pydantic would write as other data: a
+        float NaN or infinity (as ``null``) and, with ``keys`` (``dict`` data), a key that is
+        not a ``str`` (as one, which may collide with another). Called where the JSON shows
+        a sign of one; the data may well be fine."""
         value = data if keys else self._data.serializer.to_python(data)
         problem = _not_json(value, keys=keys)
         if problem is not None:
             raise SessionEncodeError(f"session data is not JSON: {problem}")
-
-    def _check_keys(self, data: T) -> None:
-        """Refuse ``dict`` data with a top-level key that is not a ``str`` (before pydantic
-        would serialize it, with a warning, as one)."""
-        if not self._always_read_back and _odd_keys(data):
-            self._check(data, nulls=False, nested=True)
 
     def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:
         """Return the session data in ``raw``, validated, or ``Err``. Never raises.
@@ -288,14 +284,14 @@ _ANY_JSON: Final[tuple[object, ...]] = (dict[str, Any], dict, Any)
 _READ_BACK_ABOVE = 128
 
 
-def _odd_keys(data: object) -> bool:
-    """Whether ``data`` is a ``dict`` with a top-level key of a type other than ``str``."""
-    return isinstance(data, dict) and not _STR.issuperset(
-        map(type, cast("dict[object, object]", data))
-    )
-
-
-_STR: Final = frozenset({str})
+def _check_top_keys(codec: SessionCodec[Any], data: object) -> None:
+    """Refuse ``dict`` data with a top-level key that is not a ``str``, before pydantic
+    writes it as one: ``"".join`` checks every key at C speed. (Data of ``Any`` that is
+    not a dict may fail the join too: :meth:`SessionCodec._refuse` then finds it fine.)"""
+    try:
+        "".join(data)  # type: ignore[arg-type]  # any data: a TypeError is the answer
+    except TypeError:
+        codec._refuse(data, keys=True)  # pyright: ignore[reportPrivateUsage]
 
 
 def _not_json(value: object, *, keys: bool) -> str | None:
