@@ -48,6 +48,40 @@ def test_used_with_data_is_touch_then_replace(
     assert used_with_data(record, {"n": 2}, expiry, now=now) == expected
 
 
+@given(
+    idle=st.integers(1, 10_000),
+    absolute=st.integers(1, 100_000),
+    step=st.none() | st.integers(0, 10_000),
+    created=st.integers(-50_000, 0),
+    expires=st.integers(-20_000, 100_000),
+    now=st.integers(-10, 100_000),
+)
+def test_touch_session_is_its_definition(
+    idle: int, absolute: int, step: int | None, created: int, expires: int, now: int
+) -> None:
+    """The deadline slides to ``min(now + idle, created + absolute)`` when that moves it
+    forward by at least the step; else the record itself comes back (the shortcut that
+    leaves the cap out when the uncapped move is already too small changes nothing)."""
+    expiry = Expiry(
+        idle=timedelta(seconds=idle),
+        absolute=timedelta(seconds=absolute),
+        touch_step=None if step is None else timedelta(seconds=min(step, idle)),
+    )
+    seconds = timedelta(seconds=1)
+    record = dataclasses.replace(
+        new_session({"n": 1}, expiry, now=START + created * seconds),
+        expires_at=START + expires * seconds,
+    )
+    at = START + now * seconds
+    deadline = min(at + expiry.idle, record.created_at + expiry.absolute)
+    moved = deadline - record.expires_at
+    touched = touch_session(record, expiry, now=at)
+    if moved <= timedelta(0) or moved < expiry.step:
+        assert touched is record
+    else:
+        assert touched == dataclasses.replace(record, last_active=at, expires_at=deadline)
+
+
 def test_session_records_stay_frozen_and_replaceable() -> None:
     record = new_session({"a": 1}, Expiry(), now=START)
     with pytest.raises(dataclasses.FrozenInstanceError):

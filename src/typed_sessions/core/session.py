@@ -192,12 +192,15 @@ def touch_session(session: Session[T], expiry: Expiry, *, now: datetime) -> Sess
     than ``expiry.step``, so ``touched is not session`` tells whether a save is needed.
     """
     deadline = now + expiry.idle  # _deadline's, inlined: on every use of a session
+    moved = deadline - session.expires_at  # the most it moves: the cap only lowers it
+    if moved <= _ZERO or moved < expiry.step:
+        return session  # the usual answer, found without the cap
     cap = session.created_at + expiry.absolute
     if cap < deadline:
         deadline = cap
-    moved = deadline - session.expires_at
-    if moved <= _ZERO or moved < expiry.step:
-        return session
+        moved = deadline - session.expires_at
+        if moved <= _ZERO or moved < expiry.step:
+            return session
     return replace(session, last_active=now, expires_at=deadline)
 
 
@@ -223,12 +226,16 @@ def used_with_data(session: Session[T], data: U, expiry: Expiry, *, now: datetim
     """``replace_data(touch_session(session, expiry, now=now), data, now=now)``, building
     one record instead of two (a changed session's save, on every such request)."""
     deadline = now + expiry.idle  # as in touch_session
-    cap = session.created_at + expiry.absolute
-    if cap < deadline:
-        deadline = cap
     moved = deadline - session.expires_at
     if moved <= _ZERO or moved < expiry.step:
         deadline = session.expires_at
+    else:
+        cap = session.created_at + expiry.absolute
+        if cap < deadline:
+            deadline = cap
+            moved = deadline - session.expires_at
+            if moved <= _ZERO or moved < expiry.step:
+                deadline = session.expires_at
     return Session(
         session.id, data, session.created_at, now, deadline, session.version,
         session.subject, session.auth_time, session.device,
