@@ -175,3 +175,31 @@ def test_the_id_heads_the_record_as_json_empty_or_not(session_id: str) -> None:
     assert raw.startswith(b'{"id":' + to_json(session_id) + b",")
     assert json.loads(raw)["id"] == session_id
     assert codec.decode(raw) == Ok(session)
+
+
+@pytest.mark.parametrize("data_type", [dict[str, Any], dict, Any])
+def test_data_that_holds_itself_is_refused_and_the_checks_end(data_type: Any) -> None:
+    """The walk behind the NaN and key checks stops at a container it has seen."""
+    codec: SessionCodec[Any] = SessionCodec(data_type)
+    looped: dict[Any, Any] = {"n": float("nan")}
+    looped["self"] = looped
+    odd: dict[Any, Any] = {1: "x"}
+    odd["self"] = odd
+    for data in (looped, odd):
+        with pytest.raises(SessionEncodeError):
+            codec.encode_data(data)
+        with pytest.raises(SessionEncodeError):
+            codec.encode(new_session(data, Expiry(), now=START))
+
+
+def test_a_dict_subclass_is_checked_by_its_own_keys() -> None:
+    """The key check reads ``dict``'s keys, not an overriding ``__iter__``."""
+
+    class Quiet(dict[Any, Any]):
+        def __iter__(self) -> Any:
+            return iter(())
+
+    codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any])
+    with pytest.raises(SessionEncodeError, match="has the key 1"):
+        codec.encode_data(Quiet({1: "x"}))
+    assert codec.encode_data(Quiet({"a": 1})) == b'{"a":1}'

@@ -286,12 +286,16 @@ _READ_BACK_ABOVE = 128
 
 def _check_top_keys(codec: SessionCodec[Any], data: object) -> None:
     """Refuse ``dict`` data with a top-level key that is not a ``str``, before pydantic
-    writes it as one: ``"".join`` checks every key at C speed. (Data of ``Any`` that is
-    not a dict may fail the join too: :meth:`SessionCodec._refuse` then finds it fine.)"""
-    try:
-        "".join(data)  # type: ignore[arg-type]  # any data: a TypeError is the answer
-    except TypeError:
-        codec._refuse(data, keys=True)  # pyright: ignore[reportPrivateUsage]
+    writes it as one: ``"".join`` checks every key at C speed (``dict``'s own keys, not
+    a subclass's ``__iter__``)."""
+    if isinstance(data, dict):
+        try:
+            "".join(_dict_keys(data))  # pyright: ignore[reportUnknownArgumentType]
+        except TypeError:
+            codec._refuse(data, keys=True)  # pyright: ignore[reportPrivateUsage]
+
+
+_dict_keys: Callable[[dict[Any, Any]], Iterable[str]] = dict.keys  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 
 
 def _not_json(value: object, *, keys: bool) -> str | None:
@@ -299,8 +303,14 @@ def _not_json(value: object, *, keys: bool) -> str | None:
     as it is, and where (``data['key'][0]``): a NaN or infinite float and, with ``keys``,
     a ``dict`` key that is not a ``str``. ``None`` when nothing."""
     stack: list[tuple[object, str]] = [(value, "data")]
+    seen: set[int] = set()  # containers walked: data that holds itself ends the walk
     while stack:
         item, path = stack.pop()
+        ident = id(item)
+        if isinstance(item, dict | list | tuple | set | frozenset):
+            if ident in seen:
+                continue
+            seen.add(ident)
         if isinstance(item, float):
             if not isfinite(item):
                 return f"{path} is {item!r}: NaN or infinite, which JSON cannot hold (as null)"
