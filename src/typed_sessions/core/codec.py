@@ -151,7 +151,7 @@ class SessionCodec(Generic[T]):
         """
         keys = not self._always_read_back  # dict data (models validate their own keys)
         if keys:
-            _check_top_keys(self, session.data)
+            self._check_top_keys(session.data)
         try:
             # ``Session`` leaves its ID out of pydantic's JSON (see there); a stored
             # record names its session, so the ID goes first, as a JSON string.
@@ -199,7 +199,7 @@ class SessionCodec(Generic[T]):
         """
         keys = not self._always_read_back  # dict data (models validate their own keys)
         if keys:
-            _check_top_keys(self, data)
+            self._check_top_keys(data)
         try:
             raw: bytes = self._data.serializer.to_json(data)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
@@ -215,6 +215,16 @@ class SessionCodec(Generic[T]):
         if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE:
             return raw  # _readable's first check, inlined: the common case
         return _readable(raw, self._data.validator.validate_json, always=not keys)
+
+    def _check_top_keys(self, data: T) -> None:
+        """Refuse ``dict`` data with a top-level key that is not a ``str``, before pydantic
+        writes it as one: ``"".join`` checks every key at C speed (``dict``'s own keys, not
+        a subclass's ``__iter__``)."""
+        if isinstance(data, dict):
+            try:
+                "".join(_dict_keys(data))  # pyright: ignore[reportUnknownArgumentType]
+            except TypeError:
+                self._refuse(data, keys=True)  # pyright: ignore[reportUnknownArgumentType]
 
     def _refuse(self, data: T, *, keys: bool) -> None:
         """Raise :class:`SessionEncodeError` for data pydantic would write as other data: a
@@ -282,17 +292,6 @@ _ANY_JSON: Final[tuple[object, ...]] = (dict[str, Any], dict, Any)
 # still writes. JSON that deep has at least that many brackets; below this many, counted at
 # C speed, it cannot be too deep, and only above it is the encoding read back to be sure.
 _READ_BACK_ABOVE = 128
-
-
-def _check_top_keys(codec: SessionCodec[Any], data: object) -> None:
-    """Refuse ``dict`` data with a top-level key that is not a ``str``, before pydantic
-    writes it as one: ``"".join`` checks every key at C speed (``dict``'s own keys, not
-    a subclass's ``__iter__``)."""
-    if isinstance(data, dict):
-        try:
-            "".join(_dict_keys(data))  # pyright: ignore[reportUnknownArgumentType]
-        except TypeError:
-            codec._refuse(data, keys=True)  # pyright: ignore[reportPrivateUsage]
 
 
 _dict_keys: Callable[[dict[Any, Any]], Iterable[str]] = dict.keys  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
