@@ -104,6 +104,8 @@ hostile_values = st.recursive(
 
 def _same(a: object, b: object) -> bool:
     """Equal as JSON values are: NaN is not here (refused), -0.0 is not 0.0."""
+    scalar: object = a  # (kept out of the narrowing below)
+    other: object = b
     if isinstance(a, float) and isinstance(b, float):
         return repr(a) == repr(b)
     if isinstance(a, dict) and isinstance(b, dict):
@@ -112,28 +114,26 @@ def _same(a: object, b: object) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         items, others = cast("list[object]", a), cast("list[object]", b)
         return len(items) == len(others) and all(map(_same, items, others))
-    return type(a) is type(b) and a == b
+    return type(scalar) is type(other) and scalar == other
 
 
 @given(st.dictionaries(st.text(max_size=3), hostile_values, max_size=4))
 def test_data_is_refused_or_comes_back_as_it_was(data: dict[str, Any]) -> None:
     """No silent change: what the codec writes decodes to equal data (NaN is never
-    written as null, a key 1 never comes back as "1"), or it raises SessionEncodeError."""
-    for encode, decode in (
-        (CODEC.encode_data, CODEC.decode_data),
-        (
-            lambda d: CODEC.encode(new_session(d, Expiry(), now=START)),
-            lambda raw: _data_of(CODEC.decode(raw)),
-        ),
-    ):
-        try:
-            raw = encode(data)
-        except SessionEncodeError:
-            continue
-        decoded = decode(raw)
+    written as null, a key 1 never comes back as "1"), or it raises SessionEncodeError,
+    through ``encode_data`` (memory and SQL stores) and ``encode`` (Redis) alike."""
+    try:
+        raw = CODEC.encode_data(data)
+    except SessionEncodeError:
+        pass
+    else:
+        decoded = CODEC.decode_data(raw)
         assert isinstance(decoded, Ok)
         assert _same(decoded.value, data)
-
-
-def _data_of(result: Any) -> Any:
-    return Ok(result.value.data) if isinstance(result, Ok) else result
+    try:
+        record = CODEC.encode(new_session(data, Expiry(), now=START))
+    except SessionEncodeError:
+        return
+    loaded = CODEC.decode(record)
+    assert isinstance(loaded, Ok)
+    assert _same(loaded.value.data, data)
