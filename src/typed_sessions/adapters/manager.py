@@ -73,6 +73,7 @@ class SessionManager:
         "_settings",
         "_signed_in",
         "_snapshot",
+        "_stamp",
         "_turn",
         "_verified_id",
         "_websocket",
@@ -104,6 +105,7 @@ class SessionManager:
         self._closed = False
         self._load_failed = False
         self._moment: datetime | None = None
+        self._stamp = 0.0  # the moment as Unix seconds, once read
         self._turn = None if turns is None else Turn(turns)
         self._scope = scope
         self._signed_in: SignIn | None = None
@@ -214,7 +216,7 @@ class SessionManager:
         """
         self._check_open("invalidate()")
         self._accessed = True
-        old = self._record.id if self._record is not None else self._verify(self._now())
+        old = self._record.id if self._record is not None else self._verify()
         if old is not None:
             self._delete_id = old
             self._clear_cookie = True
@@ -271,8 +273,8 @@ class SessionManager:
         Raises:
             StoreError: the store failed; :attr:`load_failed` is then true.
         """
+        session_id = self._verify()
         now = self._now()
-        session_id = self._verify(now)
         if session_id is not None:
             settings = self._settings
             try:
@@ -299,7 +301,7 @@ class SessionManager:
         turn = self._turn
         if turn is None or turn.key is not None:
             return True
-        session_id = self._verify(self._now())
+        session_id = self._verify()
         return session_id is None or await turn.take(session_id, self._settings.turn_timeout)
 
     def end_turn(self) -> None:
@@ -380,18 +382,18 @@ class SessionManager:
 
     def _now(self) -> datetime:
         """The request's time: read from the clock once, then the same for every step."""
-        moment = self._moment
-        if moment is None:
-            moment = self._moment = self._settings.clock()
-        return moment
+        if self._moment is None:
+            self._moment, self._stamp = self._settings.moment()
+        return self._moment
 
-    def _verify(self, now: datetime) -> SessionId | None:
-        """Verify the request's token once; a token that fails is never used again."""
+    def _verify(self) -> SessionId | None:
+        """Verify the request's token once (at the request's time); a failed one is gone."""
         header = self._cookie_header
         if header is None:
             return self._verified_id
         self._cookie_header = None
-        session_id, dead = self._settings.verify_cookie(header, now)
+        self._now()
+        session_id, dead = self._settings.verify_cookie(header, self._stamp)
         self._verified_id = session_id
         self._clear_cookie = dead  # ours, but unusable: cleared unless a new one is set
         return session_id

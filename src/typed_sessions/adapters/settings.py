@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from time import time
 from typing import Any, Final, TypeAlias, TypedDict, get_origin
 
 from typing_extensions import is_typeddict
@@ -121,13 +122,24 @@ class SessionSettings:
         object.__setattr__(self, "clear_cookie", render_clear_cookie(self.cookie))
         object.__setattr__(self, "max_age", self.expiry.absolute.total_seconds())
 
-    def verify_cookie(self, header: bytes, now: datetime) -> tuple[SessionId | None, bool]:
-        """The session ID in a ``Cookie`` header, if its token verifies at ``now``, and
-        whether the cookie is ours but dead (expired or from the future: clear it)."""
+    def moment(self) -> tuple[datetime, float]:
+        """The time now, read from the clock once: as an aware ``datetime`` and as Unix
+        seconds (the default clock's are made from one reading, without converting)."""
+        clock = self.clock
+        if clock is utc_now:
+            stamp = time()
+            return _from_unix(stamp, UTC), stamp
+        now = clock()
+        return now, now.timestamp()
+
+    def verify_cookie(self, header: bytes, now: float) -> tuple[SessionId | None, bool]:
+        """The session ID in a ``Cookie`` header, if its token verifies at ``now`` (Unix
+        seconds), and whether the cookie is ours but dead (expired or from the future:
+        clear it)."""
         token = parse_cookie(header.decode("latin-1"), self.cookie.name)
         if token is None:
             return None, False
-        checked = verify_token_at(token, self.keyring, now.timestamp(), self.max_age)
+        checked = verify_token_at(token, self.keyring, now, self.max_age)
         if isinstance(checked, TokenError):
             self.log(logging.INFO, f"session cookie refused: {checked}")
             return None, checked in _DEAD_TOKEN
@@ -141,6 +153,9 @@ class SessionSettings:
                 logger.log(level, "typed-sessions: %s", message)
             else:
                 logger.log(level, "typed-sessions: %s [sid#%s]", message, id_digest(session_id))
+
+
+_from_unix = datetime.fromtimestamp
 
 
 def check_mapping_store(store: object) -> None:
