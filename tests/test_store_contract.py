@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from pydantic import BaseModel, Field
@@ -29,6 +29,7 @@ from typed_sessions.stores.redis import RedisStore
 from .stores import HARNESSES, StoreHarness
 
 pytestmark = pytest.mark.anyio
+M = TypeVar("M", bound=BaseModel)
 EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
 
 
@@ -214,6 +215,14 @@ async def test_every_saved_record_loads_again(harness: StoreHarness) -> None:
     assert still.version == fine.version
 
 
+def model_store(harness: StoreHarness, kind: str, model: type[M]) -> SessionStore[M]:
+    """A store of ``model`` beside the harness's own: in memory, or on its Redis."""
+    if kind == "memory":
+        return MemoryStore(model, clock=harness.now)
+    redis: Any = harness.store  # a RedisStore[dict]
+    return RedisStore(redis.client, model, prefix=redis.prefix)
+
+
 class Named(BaseModel):
     name: str = Field(max_length=10)
 
@@ -222,12 +231,7 @@ class Named(BaseModel):
 async def test_data_that_would_not_load_again_is_never_stored(kind: str) -> None:
     """A model changed without validation is refused; the stored record stays readable."""
     async with HARNESSES[kind]() as harness:
-        redis: Any = harness.store  # a RedisStore[dict] when kind == "redis"
-        store: SessionStore[Named] = (
-            MemoryStore(Named, clock=harness.now)
-            if kind == "memory"
-            else RedisStore(redis.client, Named, prefix=redis.prefix)
-        )
+        store = model_store(harness, kind, Named)
         first = await store.save(new_session(Named(name="ada"), EXPIRY, now=harness.now()))
         assert isinstance(first, Ok)
         changed = first.value.data.model_copy(update={"name": "a name longer than ten"})
@@ -274,12 +278,7 @@ class Measured(BaseModel):
 async def test_a_model_with_a_nan_float_is_refused(kind: str) -> None:
     """A ``float | None`` field would come back as ``None``: refused too."""
     async with HARNESSES[kind]() as harness:
-        redis: Any = harness.store  # a RedisStore[dict] when kind == "redis"
-        store: SessionStore[Measured] = (
-            MemoryStore(Measured, clock=harness.now)
-            if kind == "memory"
-            else RedisStore(redis.client, Measured, prefix=redis.prefix)
-        )
+        store = model_store(harness, kind, Measured)
         for bad in (Measured(value=float("nan")), Measured(values=[1.0, float("-inf")])):
             session = new_session(bad, EXPIRY, now=harness.now())
             with pytest.raises(SessionEncodeError, match="NaN or infinite"):
