@@ -7,9 +7,13 @@ store is written. So does data that would not load again: data that does not val
 as the data type (a model changed with ``model_copy(update=...)`` or plain attribute
 assignment, which pydantic does not validate, or a value of another type), and data
 nested deeper than pydantic's JSON parser reads back (about 200 levels of lists and
-dicts), and a float that is NaN or infinite (JSON has no spelling for it, and pydantic
-would write ``null``). A store never holds a record it cannot load, nor data other than
-what it was given.
+dicts); and data pydantic would write as other data: a float that is NaN or infinite
+(JSON has no spelling for it; pydantic writes ``null``) and, in ``dict`` data, a key that
+is not a ``str`` (written as one, it may collide with another). A store never holds a
+record it cannot load. Values pydantic writes in a JSON form of their own (a
+``datetime`` as ISO text, a tuple as a list) come back in that form in ``dict`` data,
+as pydantic's own ``TypeAdapter(dict[str, Any])`` gives them; a model's typed fields
+restore them.
 
 Session data has a size limit: at most ``max_data_bytes`` of JSON (default
 :data:`DEFAULT_MAX_DATA_BYTES`, 64 KiB); larger data raises :class:`SessionTooLargeError`
