@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,3 +204,45 @@ def test_a_dict_subclass_is_checked_by_its_own_keys() -> None:
     with pytest.raises(SessionEncodeError, match="has the key 1"):
         codec.encode_data(Quiet({1: "x"}))
     assert codec.encode_data(Quiet({"a": 1})) == b'{"a":1}'
+
+
+class Reading(BaseModel):
+    x: float
+
+
+@dataclass
+class Sample:
+    x: float
+
+
+@pytest.mark.parametrize(
+    ("data_type", "data", "where"),
+    [
+        (dict[str, Any], {"m": Reading(x=float("nan"))}, r"data\['m'\]\['x'\] is nan"),
+        (dict[str, Any], {"m": Sample(x=float("inf"))}, r"data\['m'\]\['x'\] is inf"),
+        (dict[str, Any], {"q": deque([1.0, float("nan")])}, r"data\['q'\]\[1\] is nan"),
+        (Any, Reading(x=float("nan")), r"data\['x'\] is nan"),
+        (Any, [{1: "a", "1": "b"}], r"data\[0\] has the key 1"),
+        (Any, ({1: "a"},), r"data\[0\] has the key 1"),
+    ],
+)
+def test_what_hides_inside_other_values_is_found(data_type: Any, data: Any, where: str) -> None:
+    """A NaN inside a model, a dataclass or a deque in dict data, and a lone nested dict
+    under a list, are refused as the rest are, through both encodings."""
+    codec: SessionCodec[Any] = SessionCodec(data_type)
+    with pytest.raises(SessionEncodeError, match=where):
+        codec.encode_data(data)
+    with pytest.raises(SessionEncodeError, match=where):
+        codec.encode(new_session(data, Expiry(), now=START))
+
+
+def test_a_key_whose_repr_fails_is_still_a_clear_refusal() -> None:
+    class Odd(int):
+        __hash__ = int.__hash__
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any])
+    with pytest.raises(SessionEncodeError, match="has the key <Odd>"):
+        codec.encode_data({Odd(1): 1})  # type: ignore[dict-item]

@@ -218,7 +218,12 @@ class SessionMiddleware:
         else:
             commits, newest = self._commits, self._newest
             if not commits.take_free(key):  # the common case: nobody to wait for
-                await commits.take(key)
+                try:
+                    await commits.take(key)
+                except BaseException:  # gone while waiting, perhaps after the hand-over
+                    if key not in commits:  # nobody left to read what was left for it
+                        newest.pop(key, None)
+                    raise
             saved: Record | None = None
             try:
                 settled = await carry_out(outcome, self.settings, newest.get(key))

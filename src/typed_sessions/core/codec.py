@@ -24,6 +24,7 @@ value to ``upgrade`` and validates what that returns instead.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from math import isfinite
@@ -170,7 +171,8 @@ class SessionCodec(Generic[T]):
         own_nulls = (session.subject is None) + (session.auth_time is None)
         own_nulls += device is None or device.address is None
         braces = rest.count(b"{")
-        if rest.count(b"null") > own_nulls or (keys and braces > 2 + (device is not None)):
+        own_braces = 1 + isinstance(session.data, dict) + (device is not None)
+        if rest.count(b"null") > own_nulls or (keys and braces > own_braces):
             self._refuse(session.data, keys=keys)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:  # the data alone may still be under it
@@ -211,7 +213,7 @@ class SessionCodec(Generic[T]):
         # pydantic writes a NaN or infinity as null, and a nested key that is not a str
         # as one: a null, or a nested dict in dict data, is the sign to look closer.
         braces = raw.count(b"{")
-        if raw.count(b"null") or (keys and braces > 1):
+        if raw.count(b"null") or (keys and braces > isinstance(data, dict)):
             self._refuse(data, keys=keys)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:
@@ -235,7 +237,8 @@ class SessionCodec(Generic[T]):
         float NaN or infinity (as ``null``) and, with ``keys`` (``dict`` data), a key that is
         not a ``str`` (as one, which may collide with another). Called where the JSON shows
         a sign of one; the data may well be fine."""
-        value = data if keys else self._data.serializer.to_python(data)
+        # pydantic's Python form: models and dataclasses in it are dicts, walked too.
+        value = self._data.serializer.to_python(data, warnings=False)
         problem = _not_json(value, keys=keys)
         if problem is not None:
             raise SessionEncodeError(f"session data is not JSON: {problem}")
@@ -302,34 +305,47 @@ _dict_keys: Callable[[dict[Any, Any]], Iterable[str]] = dict.keys  # pyright: ig
 
 
 def _not_json(value: object, *, keys: bool) -> str | None:
-    """What in ``value`` (session data, or pydantic's Python form of it) JSON cannot hold
-    as it is, and where (``data['key'][0]``): a NaN or infinite float and, with ``keys``,
-    a ``dict`` key that is not a ``str``. ``None`` when nothing."""
-    stack: list[tuple[object, str]] = [(value, "data")]
+    """What in ``value`` (pydantic's Python form of session data) JSON cannot hold as it
+    is, and where (``data['key'][0]``): a NaN or infinite float and, with ``keys``, a
+    ``dict`` key that is not a ``str``. ``None`` when nothing."""
+    stack: list[tuple[object, tuple[object, ...]]] = [(value, ())]  # items, steps to each
     seen: set[int] = set()  # containers walked: data that holds itself ends the walk
     while stack:
-        item, path = stack.pop()
-        ident = id(item)
-        if isinstance(item, dict | list | tuple | set | frozenset):
-            if ident in seen:
-                continue
-            seen.add(ident)
+        item, steps = stack.pop()
         if isinstance(item, float):
             if not isfinite(item):
-                return f"{path} is {item!r}: NaN or infinite, which JSON cannot hold (as null)"
-        elif isinstance(item, dict):
+                return f"{_where(steps)} is {item!r}: NaN or infinite, which JSON cannot hold"
+            continue
+        ident = id(item)
+        if ident in seen or not isinstance(item, dict | list | tuple | set | frozenset | deque):
+            continue
+        seen.add(ident)
+        if isinstance(item, dict):
             entries = cast("dict[object, object]", item)
             for key, nested in entries.items():
                 if keys and not isinstance(key, str):
                     return (
-                        f"{path} has the key {key!r}; JSON object keys are str (it would come "
-                        "back as a str, or collide with one)"
+                        f"{_where(steps)} has the key {_shown(key)}; JSON object keys are str "
+                        "(it would come back as a str, or collide with one)"
                     )
-                stack.append((nested, f"{path}[{key!r}]"))
-        elif isinstance(item, list | tuple | set | frozenset):
+                stack.append((nested, (*steps, key)))
+        else:
             members = cast("Iterable[object]", item)
-            stack.extend((nested, f"{path}[{index}]") for index, nested in enumerate(members))
+            stack.extend((nested, (*steps, index)) for index, nested in enumerate(members))
     return None
+
+
+def _where(steps: tuple[object, ...]) -> str:
+    """``data['key'][0]`` for the steps down to an item."""
+    return "data" + "".join(f"[{_shown(step)}]" for step in steps)
+
+
+def _shown(key: object) -> str:
+    """``repr(key)`` for an error message, or its type's name when that ``repr`` fails."""
+    try:
+        return repr(key)
+    except Exception:
+        return f"<{type(key).__name__}>"
 
 
 def _check_size(size: int, limit: int) -> None:
