@@ -220,7 +220,8 @@ class Sample:
     [
         (dict[str, Any], {"m": Reading(x=float("nan"))}, r"data\['m'\]\['x'\] is nan"),
         (dict[str, Any], {"m": Sample(x=float("inf"))}, r"data\['m'\]\['x'\] is inf"),
-        (dict[str, Any], {"q": deque([1.0, float("nan")])}, r"data\['q'\]\[1\] is nan"),
+        # (pydantic before 2.11 writes no deque at all: refused as not serializable)
+        (dict[str, Any], {"q": deque([1.0, float("nan")])}, r"data\['q'\]\[1\] is nan|deque"),
         (Any, Reading(x=float("nan")), r"data\['x'\] is nan"),
         (Any, [{1: "a", "1": "b"}], r"data\[0\] has the key 1"),
         (Any, ({1: "a"},), r"data\[0\] has the key 1"),
