@@ -239,9 +239,18 @@ class SessionCodec(Generic[T]):
         a sign of one; the data may well be fine."""
         # pydantic's Python form: models and dataclasses in it are dicts, walked too.
         value = self._data.serializer.to_python(data, warnings=False)
-        problem = _not_json(value, keys=keys)
-        if problem is not None:
-            raise SessionEncodeError(f"session data is not JSON: {problem}")
+        unfit = find_unfit(value, keys=keys)
+        if unfit is None:
+            return
+        where, found = _where(unfit.steps), unfit.found
+        if unfit.is_key:
+            problem = (
+                f"{where} has the key {_shown(found)}; JSON object keys are str "
+                "(it would come back as a str, or collide with one)"
+            )
+        else:
+            problem = f"{where} is {found!r}: NaN or infinite, which JSON cannot hold"
+        raise SessionEncodeError(f"session data is not JSON: {problem}")
 
     def decode_data(self, raw: bytes | str) -> Result[T, DecodeError]:
         """Return the session data in ``raw``, validated, or ``Err``. Never raises.
@@ -304,17 +313,29 @@ _READ_BACK_ABOVE = 128
 _dict_keys: Callable[[dict[Any, Any]], Iterable[str]] = dict.keys  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 
 
-def _not_json(value: object, *, keys: bool) -> str | None:
-    """What in ``value`` (pydantic's Python form of session data) JSON cannot hold as it
-    is, and where (``data['key'][0]``): a NaN or infinite float and, with ``keys``, a
-    ``dict`` key that is not a ``str``. ``None`` when nothing."""
+@dataclass(frozen=True, slots=True)
+class Unfit:
+    """What in session data JSON cannot keep as it is: ``found``, a NaN or infinite float,
+    or (``is_key``) a ``dict`` key that is not a ``str``; ``steps``, the keys and indexes
+    down to the float, or to the dict holding the key."""
+
+    steps: tuple[object, ...]
+    found: object
+    is_key: bool
+
+
+def find_unfit(value: object, *, keys: bool) -> Unfit | None:
+    """The first thing in ``value`` (JSON-like data: dicts, lists, tuples, sets, deques)
+    JSON cannot keep as it is, in order (a dict's keys, then its values one by one): a
+    NaN or infinite float and, with ``keys``, a ``dict`` key that is not a ``str``.
+    ``None`` when nothing. Data that holds itself ends the walk."""
     stack: list[tuple[object, tuple[object, ...]]] = [(value, ())]  # items, steps to each
-    seen: set[int] = set()  # containers walked: data that holds itself ends the walk
+    seen: set[int] = set()
     while stack:
         item, steps = stack.pop()
         if isinstance(item, float):
             if not isfinite(item):
-                return f"{_where(steps)} is {item!r}: NaN or infinite, which JSON cannot hold"
+                return Unfit(steps, item, is_key=False)
             continue
         ident = id(item)
         if ident in seen or not isinstance(item, dict | list | tuple | set | frozenset | deque):
@@ -322,16 +343,13 @@ def _not_json(value: object, *, keys: bool) -> str | None:
         seen.add(ident)
         if isinstance(item, dict):
             entries = cast("dict[object, object]", item)
-            for key, nested in entries.items():
-                if keys and not isinstance(key, str):
-                    return (
-                        f"{_where(steps)} has the key {_shown(key)}; JSON object keys are str "
-                        "(it would come back as a str, or collide with one)"
-                    )
-                stack.append((nested, (*steps, key)))
+            for key in entries:
+                if keys and not isinstance(key, str):  # a str subclass encodes as its value
+                    return Unfit(steps, key, is_key=True)
+            stack.extend((nested, (*steps, key)) for key, nested in reversed(entries.items()))
         else:
-            members = cast("Iterable[object]", item)
-            stack.extend((nested, (*steps, index)) for index, nested in enumerate(members))
+            members = list(cast("Iterable[object]", item))
+            stack.extend((members[i], (*steps, i)) for i in range(len(members) - 1, -1, -1))
     return None
 
 

@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
-from typing_extensions import TypeIs
 
-from typed_sessions.core.codec import SessionEncodeError
+from typed_sessions.core.codec import SessionEncodeError, find_unfit
 
 __all__ = ["check_keys", "encode_json", "validate_json"]
 
@@ -90,38 +89,17 @@ def validate_json(data: Mapping[str, Any]) -> str:
 
 def check_keys(data: Mapping[str, Any], text: str) -> None:
     """Refuse a dict below the top level with a key that is not a ``str``: JSON would
-    turn it into one, or make it collide with one. (``text``: the JSON of ``data``.)"""
-    if text.count("{", 1) and (bad_key := _nested_non_str_key(data)) is not None:
-        key, inner = bad_key
+    turn it into one, or make it collide with one. (``text``: the JSON of ``data``; its
+    top-level keys are checked as they are set.)"""
+    if not text.count("{", 1):
+        return
+    unfit = find_unfit(data, keys=True)  # no NaN here: the strict encoder refused it
+    if unfit is not None and unfit.is_key and unfit.steps:
         raise SessionEncodeError(
-            f"session data is not JSON: key {key!r} holds a dict with the key {inner!r}; "
-            "JSON object keys are str (another key would come back as a str, or collide)"
+            f"session data is not JSON: key {unfit.steps[0]!r} holds a dict with the key "
+            f"{unfit.found!r}; JSON object keys are str (another key would come back as a "
+            "str, or collide)"
         )
-
-
-def _nested_non_str_key(data: Mapping[str, Any]) -> tuple[str, object] | None:
-    """The first dict key below the top level that is not a ``str``, with the top-level
-    key holding it (top-level keys are checked as they are set)."""
-    for key, value in data.items():
-        stack: list[object] = [value]
-        while stack:
-            item = stack.pop()
-            if _is_dict(item):
-                for inner, nested in item.items():
-                    if not isinstance(inner, str):  # a str subclass encodes as its value
-                        return key, inner
-                    stack.append(nested)
-            elif _is_array(item):
-                stack.extend(item)
-    return None
-
-
-def _is_dict(item: object) -> TypeIs[dict[object, object]]:
-    return isinstance(item, dict)  # (``isinstance`` alone: a dict of Unknown to pyright)
-
-
-def _is_array(item: object) -> TypeIs[list[object] | tuple[object, ...]]:
-    return isinstance(item, list | tuple)
 
 
 def _read_back(value: Any) -> None:
