@@ -20,10 +20,12 @@ from typed_sessions.adapters.errors import (
 )
 from typed_sessions.adapters.middleware import session_middleware
 from typed_sessions.adapters.session_deps import LoadedSessionDep, SessionDep
+from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.core.signing import Keyring, verify_session_token
+from typed_sessions.stores.lane import StoredRecord
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import Conflict, StoreUnavailableError
 
@@ -76,6 +78,33 @@ class SpyStore:
     async def data(self, session_id: str) -> dict[str, Any] | None:
         record = await self.inner.load(SessionId(session_id))
         return None if record is None else record.data
+
+
+class LaneSpyStore(SpyStore):
+    """A :class:`SpyStore` that also offers the memory store's lane (the middleware's
+    fast path), counting and failing its calls as loads and saves."""
+
+    @property
+    def codec(self) -> SessionCodec[dict[str, Any]]:
+        return self.inner.codec
+
+    async def load_record(self, session_id: SessionId) -> StoredRecord | None:
+        self.loads += 1
+        if self.fail_load:
+            raise StoreUnavailableError("redis://secret-host: connection refused")
+        return await self.inner.load_record(session_id)
+
+    async def save_record(
+        self, session_id: SessionId, loaded: StoredRecord, data: bytes | None, last: int,
+        expires: int,
+    ) -> Conflict | None:  # fmt: skip
+        self.saves += 1
+        if self.fail_save:
+            raise StoreUnavailableError("timeout")
+        return await self.inner.save_record(session_id, loaded, data, last, expires)
+
+    def session_of(self, session_id: SessionId, stored: StoredRecord) -> Session[dict[str, Any]]:
+        return self.inner.session_of(session_id, stored)
 
 
 def build_app(store: SpyStore, keyring: Keyring, clock: FakeClock, **options: Any) -> FastAPI:
@@ -269,9 +298,11 @@ def build_app(store: SpyStore, keyring: Keyring, clock: FakeClock, **options: An
     return app
 
 
-@pytest.fixture
-def store(clock: FakeClock) -> SpyStore:
-    return SpyStore(clock)
+@pytest.fixture(params=["lane", "typed"])
+def store(request: pytest.FixtureRequest, clock: FakeClock) -> SpyStore:
+    """The store, with the lane the memory store offers (the middleware's usual path with
+    it), and without (the typed protocol alone, as other stores offer)."""
+    return LaneSpyStore(clock) if request.param == "lane" else SpyStore(clock)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from typed_sessions.adapters.outcome import (
     Reads,
     Record,
     Regenerate,
+    Resave,
     Snapshot,
     Touch,
     Update,
@@ -76,6 +77,8 @@ async def carry_out(
     if type(write) is Update:
         saved = await _save_changes(write, settings, outcome.now, newest)
         return Settled(None, None if saved is None else write.record.id, saved)
+    if type(write) is Resave:
+        return await _resave(write, settings, outcome.now, newest)
     if type(write) is Touch:
         return await _touch(write.record, settings)
     if type(write) is Create:
@@ -83,6 +86,31 @@ async def carry_out(
     if type(write) is Regenerate:
         return await _regenerate(write, settings, outcome.now)
     return Settled(settings.clear_cookie, None) if outcome.clear_cookie else _NO_COOKIE
+
+
+async def _resave(
+    write: Resave, settings: SessionSettings, now: datetime, newest: Record | None
+) -> Settled:
+    """Save a record loaded as stored through the store's lane; after a lost race (or
+    when ``newest`` shows one), merge as :func:`_save_changes` does, from its ``Session``.
+    """
+    session_id, stored, lane = write.session_id, write.stored, settings.lane
+    assert lane is not None  # the record came from it
+    conflict: Conflict | None = None
+    if newest is None or newest.version <= stored.version:
+        text = write.text
+        data = None if text is None else text.encode()
+        conflict = await lane.save_record(session_id, stored, data, write.last, write.expires)
+        if conflict is None:
+            settings.log(logging.DEBUG, "session saved", session_id)
+            return Settled(None, session_id)
+    if write.data is None:  # a touch: the other save slid the expiry too
+        settings.log(logging.DEBUG, "expiry not extended: record changed", session_id)
+        return Settled(None, session_id)
+    assert write.before is not None  # given with the changed data
+    update = Update(lane.session_of(session_id, stored), write.data, write.before, write.reads)
+    saved = await _save_changes(update, settings, now, newest, conflict)
+    return Settled(None, None if saved is None else session_id, saved)
 
 
 async def _touch(record: Record, settings: SessionSettings) -> Settled:
@@ -145,9 +173,14 @@ class _Merge:
 
 
 async def _save_changes(
-    write: Update, settings: SessionSettings, now: datetime, newest: Record | None
+    write: Update,
+    settings: SessionSettings,
+    now: datetime,
+    newest: Record | None,
+    conflict: Conflict | None = None,
 ) -> Record | None:
     """Save the request's data; on a conflict, merge its changes into the newest record.
+    (``conflict``: the first save was tried already, and met this.)
 
     Returns the saved record, or ``None`` when the session ended meanwhile (invalidated,
     regenerated or expired elsewhere): it is never brought back, and this request's
@@ -156,11 +189,13 @@ async def _save_changes(
     record = write.record
     if newest is None or newest.version <= record.version:
         candidate = used_with_data(record, write.data, settings.expiry, now=now)
-        first = await settings.store.save(candidate)
-        if isinstance(first, Ok):  # the common case: no merge machinery at all
-            settings.log(logging.DEBUG, "session saved", record.id)
-            return first.value
-        result = await _merge(write, settings, now, candidate, first.error)
+        if conflict is None:
+            first = await settings.store.save(candidate)
+            if isinstance(first, Ok):  # the common case: no merge machinery at all
+                settings.log(logging.DEBUG, "session saved", record.id)
+                return first.value
+            conflict = first.error
+        result = await _merge(write, settings, now, candidate, conflict)
     else:  # known to be stale: straight to the merge, from the newest record known
         result = await _merge(write, settings, now, None, newest)
     if isinstance(result, Ok):

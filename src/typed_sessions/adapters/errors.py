@@ -15,6 +15,8 @@ __all__ = [
     "SessionUsageError",
     "WebSocketSessionError",
     "closed_error",
+    "late_error",
+    "not_loaded_error",
     "websocket_error",
 ]
 
@@ -93,6 +95,19 @@ def closed_error() -> SessionUsageError:
         "the response has already started, so changes to the session can no longer be "
         "saved; change the session before returning the response"
     )
+
+
+def not_loaded_error(what: str) -> SessionNotLoadedError:
+    """The error for ``what`` (a method call) before a lazy session was loaded."""
+    return SessionNotLoadedError(
+        f"{what} before the session was loaded: with autoload=False, first "
+        "`await request.state.session.load()` or depend on LoadedSessionDep"
+    )
+
+
+def late_error(what: str) -> SessionClosedError:
+    """The error for ``what`` (a method call) after the response started."""
+    return SessionClosedError(f"{what} after the response started: it can no longer be saved")
 
 
 def websocket_error() -> SessionUsageError:

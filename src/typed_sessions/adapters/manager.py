@@ -16,18 +16,21 @@ from starlette.types import Scope
 
 from typed_sessions.adapters.errors import (
     SessionBusyError,
-    SessionClosedError,
-    SessionNotLoadedError,
     WebSocketSessionError,
     closed_error,
+    late_error,
+    not_loaded_error,
     websocket_error,
 )
 from typed_sessions.adapters.lifecycle import device_of
+from typed_sessions.adapters.loaded import Loaded, load_session
 from typed_sessions.adapters.outcome import (
     NOTHING,
     Outcome,
     SignIn,
     Snapshot,
+    Write,
+    plan_resave,
     plan_write,
     snapshot_of,
 )
@@ -35,7 +38,6 @@ from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.adapters.turns import Turn, Turns
 from typed_sessions.core.ids import SessionId, new_session_id
-from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import check_subject
 from typed_sessions.stores.protocol import StoreError
 
@@ -64,11 +66,11 @@ class SessionManager:
         "_data",
         "_delete_id",
         "_final_id",
+        "_found",
         "_load_failed",
         "_loaded",
         "_moment",
         "_new_id",
-        "_record",
         "_scope",
         "_settings",
         "_signed_in",
@@ -94,7 +96,7 @@ class SessionManager:
         self._verified_id: SessionId | None = None
         self._websocket = websocket
         self._loaded = cookie_header is None and settings.autoload
-        self._record: Session[dict[str, Any]] | None = None
+        self._found: Loaded | None = None  # the stored session loaded, if any
         self._data: SessionData | None = None
         self._snapshot: Snapshot | None = None
         self._accessed = False
@@ -124,18 +126,18 @@ class SessionManager:
             self._accessed = True
             return data
         if not self._loaded:
-            raise self._not_loaded("get_session()")
+            raise not_loaded_error("get_session()")
         self._accessed = True
-        record = self._record
-        if record is None:
+        found = self._found
+        if found is None:
             data = SessionData()
             if self._closed:
                 data.block(closed_error)
             elif self._websocket:
                 data.block(websocket_error)
         else:
-            data = SessionData(record.data)
-            self._snapshot = snapshot_of(record.data)
+            data = SessionData(found.data)
+            self._snapshot = snapshot_of(found.data)
             if self._closed:
                 data.block(closed_error)
             else:
@@ -156,16 +158,16 @@ class SessionManager:
             SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
         """
         if not self._loaded:
-            raise self._not_loaded("get_session_id()")
+            raise not_loaded_error("get_session_id()")
         self._accessed = True
         if self._closed:
             return self._final_id
         if self._new_id is not None and (
-            self._record is not None or self._data or self._signed_in is not None
+            self._found is not None or self._data or self._signed_in is not None
         ):
             return self._new_id  # regenerated, or a new session holding data
-        if self._record is not None:
-            return self._record.id
+        if self._found is not None:
+            return self._found.id
         if self._data or self._signed_in is not None:
             self._new_id = new_session_id()
             return self._new_id
@@ -183,13 +185,13 @@ class SessionManager:
         """
         self._check_open("regenerate()")
         if not self._loaded:
-            raise self._not_loaded("regenerate()")
+            raise not_loaded_error("regenerate()")
         if self._websocket:
             raise WebSocketSessionError(
                 "regenerate() needs a new cookie, which cannot be sent on a WebSocket"
             )
         self._accessed = True
-        if self._record is not None:
+        if self._found is not None:
             self._new_id = new_session_id()
 
     def sign_in(self, subject: str) -> None:
@@ -216,11 +218,11 @@ class SessionManager:
         """
         self._check_open("invalidate()")
         self._accessed = True
-        old = self._record.id if self._record is not None else self._verify()
+        old = self._found.id if self._found is not None else self._verify()
         if old is not None:
             self._delete_id = old
             self._clear_cookie = True
-        self._record = None
+        self._found = None
         self._verified_id = None
         self._new_id = None
         self._snapshot = None
@@ -257,7 +259,7 @@ class SessionManager:
     @property
     def cookie_session_id(self) -> SessionId | None:
         """The ID the request's cookie named, once verified (for logs, as a digest)."""
-        return self._verified_id if self._record is None else self._record.id
+        return self._verified_id if self._found is None else self._found.id
 
     @property
     def load_failed(self) -> bool:
@@ -278,19 +280,17 @@ class SessionManager:
         if session_id is not None:
             settings = self._settings
             try:
-                record = await settings.store.load(session_id)
+                found = await load_session(settings, session_id, now)
             except StoreError:
                 self._load_failed = True
                 raise
-            if record is not None and (record.id != session_id or now >= record.expires_at):
-                record = None  # not ours, or expired by this request's clock
-            if record is None:
+            if found is None:
                 settings.log(logging.INFO, "cookie names no live session; not adopted")
                 self._verified_id = None
                 self._clear_cookie = True
             else:
                 settings.log(logging.DEBUG, "session loaded", session_id)
-            self._record = record
+            self._found = found
         self._loaded = True
 
     async def take_turn(self) -> bool:
@@ -326,10 +326,11 @@ class SessionManager:
             SessionEncodeError: the data is not JSON; nothing is to be written.
         """
         self._close()
-        self._final_id = self._record.id if self._record is not None else None
+        found = self._found
+        self._final_id = None if found is None else found.id
         data = self._data
         if status >= 500 or not (
-            self._record is not None
+            found is not None
             or data  # a new session holding data
             or self._delete_id is not None
             or self._clear_cookie
@@ -339,11 +340,19 @@ class SessionManager:
         now = self._moment  # read by the load, usually
         if now is None:
             now = self._now()
-        write = plan_write(
-            self._record, data, self._snapshot, self._new_id, NOTHING if data is None else data,
-            expiry=self._settings.expiry, now=now, signed_in=self._signed_in,
-            written=data is None or data.written,
-        )  # fmt: skip
+        write: Write | None
+        if found is not None and found.stored is not None and self._new_id is None:
+            write = plan_resave(
+                found.id, found.stored, data, self._snapshot, NOTHING if data is None else data,
+                expiry=self._settings.lane_expiry, now=found.micros,
+                written=data is None or data.written,
+            )  # fmt: skip
+        else:
+            write = plan_write(
+                None if found is None else found.session(), data, self._snapshot, self._new_id,
+                NOTHING if data is None else data, expiry=self._settings.expiry, now=now,
+                signed_in=self._signed_in, written=data is None or data.written,
+            )  # fmt: skip
         if write is None and self._delete_id is None and not self._clear_cookie:
             return _NOTHING_VARY if self._accessed else _NOTHING
         return Outcome(write, self._delete_id, self._clear_cookie, self._accessed, now)
@@ -358,7 +367,7 @@ class SessionManager:
         :meth:`get_session_id` then names the record this request loaded, or ``None``.
         """
         self._close()
-        self._final_id = self._record.id if self._record is not None else None
+        self._final_id = None if self._found is None else self._found.id
 
     # --- internals ------------------------------------------------------------------------
 
@@ -368,17 +377,9 @@ class SessionManager:
         if data is not None:
             data.block(closed_error)
 
-    def _not_loaded(self, what: str) -> SessionNotLoadedError:
-        return SessionNotLoadedError(
-            f"{what} before the session was loaded: with autoload=False, first "
-            "`await request.state.session.load()` or depend on LoadedSessionDep"
-        )
-
     def _check_open(self, what: str) -> None:
         if self._closed:
-            raise SessionClosedError(
-                f"{what} after the response started: it can no longer be saved"
-            )
+            raise late_error(what)
 
     def _now(self) -> datetime:
         """The request's time: read from the clock once, then the same for every step."""

@@ -74,7 +74,7 @@ from typed_sessions.adapters.errors import (
 )
 from typed_sessions.adapters.headers import Receiving, refuse, refuse_mapped, session_headers
 from typed_sessions.adapters.manager import SessionManager
-from typed_sessions.adapters.outcome import Outcome, Record, Regenerate, Update
+from typed_sessions.adapters.outcome import Outcome, Record, Regenerate, Resave, Update
 from typed_sessions.adapters.responses import SessionFailure
 from typed_sessions.adapters.session_deps import SCOPE_KEY
 from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
@@ -212,7 +212,13 @@ class SessionMiddleware:
         without a failed save and a reload.
         """
         write = outcome.write
-        key = write.record.id if type(write) is Update or type(write) is Regenerate else None
+        key = (
+            write.record.id
+            if type(write) is Update or type(write) is Regenerate
+            else write.session_id
+            if type(write) is Resave
+            else None
+        )
         if key is None or (self._turns is not None and manager.has_turn):
             settled = await carry_out(outcome, self.settings)
         else:
@@ -232,6 +238,8 @@ class SessionMiddleware:
                 if commits.give_back(key):  # to the next waiter, who resumes after this
                     if saved is not None:
                         newest[key] = saved
+                    elif newest:  # not known as a Session: the waiter finds it
+                        newest.pop(key, None)
                 elif newest:
                     newest.pop(key, None)
         manager.settle(settled.session_id)

@@ -17,6 +17,7 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.jsondata import check_keys, encode_json, validate_json
 from typed_sessions.core.session import Expiry, Session, touch_session
 from typed_sessions.core.subjects import Device
+from typed_sessions.stores.lane import StoredRecord
 
 __all__ = [
     "NOTHING",
@@ -24,10 +25,13 @@ __all__ = [
     "Outcome",
     "Reads",
     "Regenerate",
+    "Resave",
     "SignIn",
     "Touch",
     "Update",
     "Write",
+    "changed",
+    "plan_resave",
     "plan_write",
 ]
 
@@ -138,7 +142,7 @@ class Touch:
     record: Record
 
 
-Write: TypeAlias = Create | Update | Regenerate | Touch
+Write: TypeAlias = "Create | Update | Regenerate | Touch | Resave"
 """One write of a session record."""
 
 
@@ -197,15 +201,86 @@ def plan_write(
         return Regenerate(record, new_id, plain, snapshot, reads, signed_in)
     if data is not None:
         assert snapshot is not None  # handed out with the data, from the record
-        # A scalars-only snapshot is compared without encoding; JSON text by its text.
-        if type(snapshot) is not dict or (written and not unchanged(data, snapshot)):
-            plain = dict(_items(data))  # _plain's copy, without the call
-            text = validate_json(plain)
-            if text != snapshot:  # never equal to a dict snapshot: changed
-                check_keys(plain, text)
-                return Update(record, plain, snapshot, reads)
+        change = changed(data, snapshot, written=written)
+        if change is not None:
+            return Update(record, change[0], snapshot, reads)
     touched = touch_session(record, expiry, now=now)
     return None if touched is record else Touch(touched)
+
+
+def changed(
+    data: dict[str, Any], snapshot: Snapshot, *, written: bool
+) -> tuple[dict[str, Any], str] | None:
+    """A plain copy of ``data`` and its JSON, if it changed since it was handed out as
+    ``snapshot`` (``written``: see :func:`plan_write`); else ``None``.
+
+    Raises:
+        SessionEncodeError: ``data`` changed, and is not JSON the store could hold.
+    """
+    # A scalars-only snapshot is compared without encoding; JSON text by its text.
+    if type(snapshot) is not dict or (written and not unchanged(data, snapshot)):
+        plain = dict(_items(data))  # _plain's copy, without the call
+        text = validate_json(plain)
+        if text != snapshot:  # never equal to a dict snapshot: changed
+            check_keys(plain, text)
+            return plain, text
+    return None
+
+
+class Resave(NamedTuple):
+    """Save the record ``stored`` of ``session_id`` again, as stored (see
+    :class:`~typed_sessions.stores.lane.RecordLane`): with ``text``, the JSON of the
+    changed ``data`` (``None``: unchanged), used at ``last``, until ``expires``
+    (microseconds). ``before`` and ``reads`` as in :class:`Update`, for a lost race."""
+
+    session_id: SessionId
+    stored: StoredRecord
+    data: dict[str, Any] | None
+    text: str | None
+    before: Snapshot | None
+    reads: Reads
+    last: int
+    expires: int
+
+
+def plan_resave(
+    session_id: SessionId,
+    stored: StoredRecord,
+    data: dict[str, Any] | None,
+    snapshot: Snapshot | None,
+    reads: Reads,
+    *,
+    expiry: tuple[int, int, int],
+    now: int,
+    written: bool,
+) -> Resave | None:
+    """:func:`plan_write` for a record loaded as stored, neither regenerated nor signed
+    in, with times in microseconds (``expiry``: idle, absolute and step): a changed or
+    touched record's :class:`Resave`, or ``None``.
+
+    Raises:
+        SessionEncodeError: ``data`` changed, and is not JSON the store could hold.
+    """
+    change = None
+    if data is not None:
+        assert snapshot is not None  # handed out with the data, from the record
+        change = changed(data, snapshot, written=written)
+    idle, absolute, step = expiry
+    expires = stored.expires
+    deadline = now + idle  # as in touch_session, in microseconds
+    moved = deadline - expires
+    if moved > 0 and moved >= step:
+        cap = stored.created + absolute
+        if cap < deadline:
+            deadline = cap
+            moved = deadline - expires
+        if moved > 0 and moved >= step:
+            expires = deadline
+    if change is not None:
+        return Resave(session_id, stored, *change, snapshot, reads, now, expires)
+    if expires == stored.expires:
+        return None  # unchanged, and the deadline would barely move
+    return Resave(session_id, stored, None, None, None, NOTHING, now, expires)
 
 
 def _plain(data: dict[str, Any]) -> dict[str, Any]:

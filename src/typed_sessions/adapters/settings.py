@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from time import time
-from typing import Any, Final, TypeAlias, TypedDict, get_origin
+from typing import Any, Final, TypeAlias, TypedDict, cast, get_origin
 
 from typing_extensions import is_typeddict
 
@@ -23,6 +23,7 @@ from typed_sessions.core.defaults import DEFAULT_ATTEMPTS, DEFAULT_COOKIE, DEFAU
 from typed_sessions.core.ids import SessionId, id_digest
 from typed_sessions.core.session import Expiry
 from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_token_at
+from typed_sessions.stores.lane import RecordLane
 from typed_sessions.stores.protocol import SessionStore
 
 __all__ = ["LOGGER", "Logger", "MiddlewareOptions", "SessionSettings", "SkipHeader"]
@@ -31,6 +32,7 @@ Logger: TypeAlias = logging.Logger | logging.LoggerAdapter[Any]
 """A ``logging.Logger`` or ``LoggerAdapter`` for session events."""
 
 LOGGER: Final = logging.getLogger("typed_sessions")
+US: Final = timedelta(microseconds=1)
 """The library's logger, used by default everywhere: store failures at WARNING or ERROR,
 refusals and sign-in events at INFO, the rest at DEBUG. It never receives a token, a
 session ID, a secret or a connection string: only a 12-digit digest of the ID."""
@@ -87,6 +89,8 @@ class SessionSettings:
     skip: tuple[bytes, bytes | None] | None = field(init=False, repr=False)
     clear_cookie: str = field(init=False, repr=False)
     max_age: float = field(init=False, repr=False)  # the token's, in seconds
+    lane: RecordLane | None = field(init=False, repr=False)  # the store's, for JSON data
+    lane_expiry: tuple[int, int, int] = field(init=False, repr=False)  # idle, absolute, step
 
     def __post_init__(self) -> None:
         check_mapping_store(self.store)
@@ -121,6 +125,10 @@ class SessionSettings:
         object.__setattr__(self, "skip", skip)
         object.__setattr__(self, "clear_cookie", render_clear_cookie(self.cookie))
         object.__setattr__(self, "max_age", self.expiry.absolute.total_seconds())
+        object.__setattr__(self, "lane", lane_of(self.store))
+        expiry = self.expiry
+        micro = (expiry.idle // US, expiry.absolute // US, expiry.step // US)
+        object.__setattr__(self, "lane_expiry", micro)
 
     def moment(self) -> tuple[datetime, float]:
         """The time now, read from the clock once: as an aware ``datetime`` and as Unix
@@ -184,6 +192,19 @@ def check_mapping_store(store: object) -> None:
 
 # Tokens whose signature held but that cannot be used: the cookie is ours, so it is cleared.
 _DEAD_TOKEN: Final = frozenset({TokenError.EXPIRED, TokenError.FUTURE})
+
+
+def lane_of(store: object) -> RecordLane | None:
+    """The store's :class:`RecordLane`, if it offers one and holds any JSON object (the
+    lane reads the data as JSON, with no model to validate it)."""
+    codec = getattr(store, "codec", None)
+    data_type = getattr(codec, "data_type", None)
+    if (data_type is Any or data_type is dict or data_type == dict[str, Any]) and all(
+        callable(getattr(store, name, None))
+        for name in ("load_record", "save_record", "session_of")
+    ):
+        return cast("RecordLane", store)
+    return None
 
 
 def parse_skip_header(option: object) -> tuple[bytes, bytes | None]:

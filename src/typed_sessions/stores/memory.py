@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from time import time_ns as _time_ns
-from typing import Any, Final, Generic, TypeAlias, TypeVar, overload
+from typing import Any, Final, TypeVar, overload
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgrade
@@ -20,12 +20,12 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import SessionInfo, check_subject, checked_subject, session_handle
+from typed_sessions.stores.memory_lane import Loaded, MemoryLane
 from typed_sessions.stores.memory_purge import PURGE_BUDGET, SWEEPING, Purge
 from typed_sessions.stores.memory_records import (
     EPOCH,
     EXPIRES,
     HEAD,
-    MASK,
     SUBJECT,
     TAIL,
     US,
@@ -42,17 +42,16 @@ from typed_sessions.stores.memory_records import (
     to_us,
 )
 from typed_sessions.stores.memory_table import Key, Shard, Table
-from typed_sessions.stores.protocol import Conflict, StoreCorruptError
+from typed_sessions.stores.protocol import Conflict
 
 __all__ = ["PURGE_BUDGET", "MemoryStore"]
 
 T = TypeVar("T")
 _EXPIRES: Final = EXPIRES.unpack_from
 _HEAD: Final = HEAD.unpack_from
-_Loaded: TypeAlias = tuple[datetime, int, datetime, int, datetime, int]
 
 
-class MemoryStore(Generic[T]):
+class MemoryStore(MemoryLane[T]):
     """Sessions in this process's memory: for one worker, tests and the demo.
 
     Records are kept as bytes (the data as JSON), so what a caller loads is always its own
@@ -135,7 +134,7 @@ class MemoryStore(Generic[T]):
         self._now: Callable[[], int] = now_us if clock is utc_now else lambda: to_us(clock())
         self._default_clock = clock is utc_now  # then the time is read without a call
         # The datetimes the last load made, each with its microseconds (see _times).
-        self._loaded: _Loaded = (EPOCH, 0, EPOCH, 0, EPOCH, 0)
+        self._loaded: Loaded = (EPOCH, 0, EPOCH, 0, EPOCH, 0)
         self._sweep_interval = sweep_interval // timedelta(microseconds=1)
         self._next_sweep = to_us(clock()) + self._sweep_interval
         self._purge = Purge()
@@ -148,47 +147,6 @@ class MemoryStore(Generic[T]):
     def __len__(self) -> int:
         """Return how many records the store holds (expired ones not yet purged included)."""
         return self._entries.size
-
-    async def load(self, session_id: SessionId) -> Session[T] | None:
-        """Return a fresh copy of the live session ``session_id``, or ``None``."""
-        now = _time_ns() // 1_000 if self._default_clock else self._now()
-        with self._lock:
-            if now >= self._next_sweep:  # a sweep due, or under way
-                self._purge_some(now)
-            shard, key, record = self._entries.locate(session_id, self._id_key(session_id))
-            if record is None:
-                return None
-            expires, flags, low, high = _HEAD(record, TAIL)
-            if now >= expires:
-                self._drop(shard, key, record)
-                return None
-            del shard[key]  # now its shard's most recently used
-            shard[key] = record
-        if flags:
-            created, last, _, version, subject, auth_time, device, data_at = record_fields(record)
-        else:  # the usual record (see record_fields), read here without a call
-            created, last = expires - (low & MASK), expires - (low >> 40 | (high & 0xFFFF) << 24)
-            version, subject, auth_time, device, data_at = high >> 16, None, None, None, TAIL + 21
-        decoded = self.codec.decode_data(record[data_at:])
-        if type(decoded) is not Ok:  # pragma: no cover - we wrote these bytes ourselves
-            assert isinstance(decoded, Err)
-            raise StoreCorruptError(decoded.error.reason)
-        created_at = EPOCH + US * created
-        last_active = created_at if last == created else EPOCH + US * last
-        expires_at = EPOCH + US * expires
-        # Their microseconds, for a save of these very objects (see _times).
-        self._loaded = (created_at, created, last_active, last, expires_at, expires)
-        return Session(
-            session_id,
-            decoded.value,
-            created_at,
-            last_active,
-            expires_at,
-            version,
-            subject,
-            None if auth_time is None else from_us(auth_time),
-            device,
-        )
 
     async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version; evict the oldest when full.

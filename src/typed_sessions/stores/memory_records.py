@@ -45,6 +45,7 @@ __all__ = [
     "now_us",
     "record_expires",
     "record_fields",
+    "rewrite_record",
     "to_us",
 ]
 
@@ -264,3 +265,29 @@ def record_fields(record: bytes) -> Fields:
             address, at = _read_text(record, at)
         device = Device(agent, address)
     return created, last, expires, version, subject, auth_time, device, at
+
+
+def rewrite_record(
+    record: bytes, data_at: int, version: int, created: int, last: int, expires: int, data: bytes
+) -> bytes:
+    """``record`` with new times, version and data, its subject, ``auth_time`` and device
+    kept as they are (the bytes between its times and its data)."""
+    flags = record[TAIL + 8]
+    since_created, since_last = expires - created, expires - last
+    short = (
+        0 <= since_created < _DELTA_LIMIT
+        and 0 <= since_last < _DELTA_LIMIT
+        and version < _SHORT_VERSIONS
+    )
+    if not flags and short:  # the usual record, as encode_times writes it
+        low = since_created | (since_last & _LOW_LAST) << 40
+        head = HEAD.pack(expires, 0, low, since_last >> 24 | version << 16)
+        return record[:TAIL] + head + data
+    extras = record[TAIL + 9 + (24 if flags & WIDE_FORM else 12) : data_at]
+    if short:
+        flags &= ~WIDE_FORM
+        times = (since_created | since_last << 40 | version << 80).to_bytes(12, "little")
+    else:
+        flags |= WIDE_FORM
+        times = _WIDE.pack(created, last, version)
+    return b"".join((record[:TAIL], EXPIRES.pack(expires), bytes((flags,)), times, extras, data))

@@ -1,0 +1,155 @@
+"""The memory store's :class:`~typed_sessions.stores.lane.RecordLane`, and its ``load``.
+
+A mixin of :class:`~typed_sessions.stores.memory.MemoryStore`: its records read and
+written as stored (see :mod:`.memory_records`), without datetimes or a decode.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from time import time_ns as _time_ns
+from typing import TYPE_CHECKING, Final, Generic, TypeAlias, TypeVar
+
+from typed_sessions.core.codec import SessionCodec
+from typed_sessions.core.ids import SessionId
+from typed_sessions.core.result import Err, Ok
+from typed_sessions.core.session import Session
+from typed_sessions.stores.lane import StoredRecord
+from typed_sessions.stores.memory_records import (
+    EPOCH,
+    HEAD,
+    MASK,
+    TAIL,
+    US,
+    from_us,
+    record_expires,
+    record_fields,
+    record_version,
+    rewrite_record,
+)
+from typed_sessions.stores.memory_table import Key, Shard, Table
+from typed_sessions.stores.protocol import Conflict, StoreCorruptError
+
+__all__ = ["Loaded", "MemoryLane"]
+
+T = TypeVar("T")
+_HEAD: Final = HEAD.unpack_from
+Loaded: TypeAlias = tuple[datetime, int, datetime, int, datetime, int]
+"""The datetimes the last load made, each with its microseconds."""
+
+
+class MemoryLane(Generic[T]):
+    """Loading and saving records as stored (see :class:`MemoryStore`)."""
+
+    if TYPE_CHECKING:
+        codec: SessionCodec[T]
+        _lock: threading.Lock
+        _entries: Table
+        _next_sweep: int
+        _default_clock: bool
+        _loaded: Loaded
+        _now: Callable[[], int]
+
+        def _purge_some(self, now: int) -> None: ...
+        def _drop(self, shard: Shard, key: Key, record: bytes) -> None: ...
+        def _id_key(self, session_id: str) -> tuple[int, bytes] | None: ...
+
+    async def load(self, session_id: SessionId) -> Session[T] | None:
+        """Return a fresh copy of the live session ``session_id``, or ``None``."""
+        stored = await self.load_record(session_id)
+        return None if stored is None else self.session_of(session_id, stored)
+
+    async def load_record(self, session_id: SessionId) -> StoredRecord | None:
+        """The live record of ``session_id`` as stored, or ``None``; now its shard's most
+        recently used."""
+        now = _time_ns() // 1_000 if self._default_clock else self._now()
+        with self._lock:
+            if now >= self._next_sweep:  # a sweep due, or under way
+                self._purge_some(now)
+            shard, key, record = self._entries.locate(session_id, self._id_key(session_id))
+            if record is None:
+                return None
+            expires, flags, low, high = _HEAD(record, TAIL)
+            if now >= expires:
+                self._drop(shard, key, record)
+                return None
+            del shard[key]  # now its shard's most recently used
+            shard[key] = record
+        if flags:
+            created, last, _, version, _, _, _, data_at = record_fields(record)
+        else:  # the usual record (see record_fields), read here without a call
+            created, last = expires - (low & MASK), expires - (low >> 40 | (high & 0xFFFF) << 24)
+            version, data_at = high >> 16, TAIL + 21
+        return StoredRecord(version, created, last, expires, record, data_at)
+
+    def session_of(self, session_id: SessionId, stored: StoredRecord) -> Session[T]:
+        """The ``Session`` of ``stored``, its data decoded (a fresh copy).
+
+        Raises:
+            StoreCorruptError: the data does not decode.
+        """
+        record = stored.raw
+        subject = auth_time = device = None
+        if record[TAIL + 8]:
+            _, _, _, _, subject, auth_time, device, _ = record_fields(record)
+        decoded = self.codec.decode_data(record[stored.data_at :])
+        if type(decoded) is not Ok:  # pragma: no cover - we wrote these bytes ourselves
+            assert isinstance(decoded, Err)
+            raise StoreCorruptError(decoded.error.reason)
+        created, last, expires = stored.created, stored.last, stored.expires
+        created_at = EPOCH + US * created
+        last_active = created_at if last == created else EPOCH + US * last
+        expires_at = EPOCH + US * expires
+        # Their microseconds, for a save of these very objects (see _times).
+        self._loaded = (created_at, created, last_active, last, expires_at, expires)
+        return Session(
+            session_id, decoded.value, created_at, last_active, expires_at, stored.version,
+            subject, None if auth_time is None else from_us(auth_time), device,
+        )  # fmt: skip
+
+    async def save_record(
+        self, session_id: SessionId, loaded: StoredRecord, data: bytes | None, last: int,
+        expires: int,
+    ) -> Conflict | None:  # fmt: skip
+        """Compare-and-set: ``loaded`` replaced, if still stored, by its next version with
+        ``data`` (``None``: its own) and these times; else the :class:`Conflict`.
+
+        Raises:
+            SessionTooLargeError: ``data`` is over the store's ``max_data_bytes``
+                (nothing changes).
+        """
+        record = loaded.raw
+        if data is None:
+            data = record[loaded.data_at :]
+        else:
+            limit = self.codec.max_data_bytes
+            if limit is not None and len(data) > limit:  # escapes counted: measure as stored
+                data = self.codec.encode_data(json.loads(data))
+        new = rewrite_record(
+            record, loaded.data_at, loaded.version + 1, loaded.created, last, expires, data
+        )
+        now = _time_ns() // 1_000 if self._default_clock else self._now()
+        with self._lock:
+            if now >= self._next_sweep:  # a sweep due, or under way
+                self._purge_some(now)
+            shard, key, found = self._entries.locate(session_id, self._id_key(session_id))
+            if found is not record:  # saved, ended or replaced since it was loaded
+                version = None
+                if found is not None:
+                    if now >= record_expires(found):
+                        self._drop(shard, key, found)
+                    else:
+                        version = record_version(found)
+                return Conflict(loaded.version, version)
+            if now >= loaded.expires:
+                self._drop(shard, key, record)
+                return Conflict(loaded.version, None)
+            if now < expires:
+                del shard[key]  # its shard's most recently used
+                shard[key] = new
+            else:  # already over: storing it would be a zombie
+                self._drop(shard, key, record)
+        return None
