@@ -108,9 +108,9 @@ def part(name: str) -> Callable[[], object]:
         header = first_cookie(app)
         settings = app.settings
         if name == "ours: clock + verify":
-            return lambda: settings.verify_cookie(header, settings.moment()[1])
-        now, stamp = settings.moment()
-        session_id = settings.verify_cookie(header, stamp)[0]
+            return lambda: settings.verify_cookie(header, settings.moment()[1] / 1e6)
+        now = datetime.now(UTC)
+        session_id = settings.verify_cookie(header, now.timestamp())[0]
         assert session_id is not None
         expiry = settings.expiry
         if name == "ours: load":

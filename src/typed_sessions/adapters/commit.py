@@ -26,11 +26,13 @@ from typed_sessions.adapters.outcome import (
 )
 from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.core.changes import KeyChanges, apply_changes, diff_data, lost_reads
+from typed_sessions.core.clock import EPOCH, MICROSECOND
 from typed_sessions.core.cookies import render_set_cookie
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.result import Ok, Result
 from typed_sessions.core.session import new_session, replace_data, touch_session, used_with_data
 from typed_sessions.core.signing import sign_session_id
+from typed_sessions.core.tuples import new_tuple
 from typed_sessions.stores.operations import (
     SessionNotFound,
     TooManyConflicts,
@@ -78,7 +80,7 @@ async def carry_out(
         saved = await _save_changes(write, settings, outcome.now, newest)
         return Settled(None, None if saved is None else write.record.id, saved)
     if type(write) is Resave:
-        return await _resave(write, settings, outcome.now, newest)
+        return await _resave(write, settings, newest)
     if type(write) is Touch:
         return await _touch(write.record, settings)
     if type(write) is Create:
@@ -88,9 +90,7 @@ async def carry_out(
     return Settled(settings.clear_cookie, None) if outcome.clear_cookie else _NO_COOKIE
 
 
-async def _resave(
-    write: Resave, settings: SessionSettings, now: datetime, newest: Record | None
-) -> Settled:
+async def _resave(write: Resave, settings: SessionSettings, newest: Record | None) -> Settled:
     """Save a record loaded as stored through the store's lane; after a lost race (or
     when ``newest`` shows one), merge as :func:`_save_changes` does, from its ``Session``.
     """
@@ -103,11 +103,13 @@ async def _resave(
         conflict = await lane.save_record(session_id, stored, data, write.last, write.expires)
         if conflict is None:
             settings.log(logging.DEBUG, "session saved", session_id)
-            return Settled(None, session_id)
+            settled: Settled = new_tuple(Settled, (None, session_id, None))
+            return settled
     if write.data is None:  # a touch: the other save slid the expiry too
         settings.log(logging.DEBUG, "expiry not extended: record changed", session_id)
         return Settled(None, session_id)
     assert write.before is not None  # given with the changed data
+    now = EPOCH + MICROSECOND * write.last  # the request's time
     update = Update(lane.session_of(session_id, stored), write.data, write.before, write.reads)
     saved = await _save_changes(update, settings, now, newest, conflict)
     return Settled(None, None if saved is None else session_id, saved)

@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.types import Scope
 
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, render_clear_cookie, render_set_cookie
@@ -39,6 +40,7 @@ __all__ = [
     "device_of",
     "end_session",
     "issue_session",
+    "peer_scope",
     "reissue_session",
     "rotate_session",
     "start_session",
@@ -218,6 +220,11 @@ async def end_session(
     if session is not None:
         await store.delete(session.id if isinstance(session, Session) else session)
     _set_cookie(response, render_clear_cookie(cookie))
+
+
+def peer_scope(scope: Scope) -> Scope:
+    """What :func:`device_of` reads of an HTTP or WebSocket ``scope``, in a scope of its own."""
+    return {"type": "http", "headers": scope["headers"], "client": scope.get("client")}
 
 
 def device_of(request: HTTPConnection, *, keep_address: bool = False) -> Device:

@@ -8,28 +8,36 @@ built from it only for the rarer writes that need one (a regeneration, a lost ra
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Final, cast
 
+from typed_sessions.adapters.outcome import (
+    NOTHING,
+    SignIn,
+    Snapshot,
+    Write,
+    plan_resave,
+    plan_write,
+)
+from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
+from typed_sessions.core.clock import EPOCH
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.session import Session
 from typed_sessions.stores.lane import RecordLane, StoredRecord
 
-__all__ = ["Loaded", "load_session"]
+__all__ = ["Loaded", "load_session", "plan_for"]
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_US: Final = timedelta(microseconds=1)
 _scan: Final[Callable[[str, int], tuple[Any, int]]] = vars(json.JSONDecoder())["scan_once"]
 
 
 class Loaded:
     """A live stored session: its ``id``, its ``data`` as loaded (never changed: handlers
-    get a copy), and its record as the lane gave it (``stored``, with the request's time
-    ``micros``, in microseconds) or as a ``Session``."""
+    get a copy), and its record as the lane gave it (``stored``) or as a ``Session``."""
 
-    __slots__ = ("data", "id", "lane", "micros", "record", "stored")
+    __slots__ = ("data", "id", "lane", "record", "stored")
 
     def __init__(
         self,
@@ -38,14 +46,12 @@ class Loaded:
         record: Session[dict[str, Any]] | None,
         stored: StoredRecord | None = None,
         lane: RecordLane | None = None,
-        micros: int = 0,
     ) -> None:
         self.id = session_id
         self.data = data
         self.record = record
         self.stored = stored
         self.lane = lane
-        self.micros = micros
 
     def session(self) -> Session[dict[str, Any]]:
         """The record as a ``Session`` (built from the stored form once).
@@ -61,22 +67,67 @@ class Loaded:
         return record
 
 
+def plan_for(
+    found: Loaded | None,
+    data: SessionData | None,
+    snapshot: Snapshot | None,
+    new_id: SessionId | None,
+    signed_in: SignIn | None,
+    settings: SessionSettings,
+    micros: Callable[[], int],
+    now: Callable[[], datetime],
+) -> tuple[Write | None, datetime]:
+    """The write a request's session needs (see :func:`plan_write`), and the request's
+    time for it (``micros()``, ``now()``): a record loaded through the lane, neither
+    regenerated nor signed in, is planned as stored (a :class:`Resave`, whose time is
+    its own: the time returned is then a placeholder, the epoch).
+
+    Raises:
+        SessionEncodeError: ``data`` is not JSON the store could hold.
+    """
+    reads = NOTHING if data is None else data
+    written = data is None or data.written
+    if found is not None and found.stored is not None and new_id is None:
+        resave = plan_resave(
+            found.id, found.stored, data, snapshot, reads, expiry=settings.lane_expiry,
+            now=micros(), written=written,
+        )  # fmt: skip
+        return resave, EPOCH
+    moment = now()
+    write = plan_write(
+        None if found is None else found.session(), data, snapshot, new_id, reads,
+        expiry=settings.expiry, now=moment, signed_in=signed_in, written=written,
+    )  # fmt: skip
+    return write, moment
+
+
 async def load_session(
-    settings: SessionSettings, session_id: SessionId, now: datetime
+    settings: SessionSettings, session_id: SessionId, micros: int, now: Callable[[], datetime]
 ) -> Loaded | None:
-    """Load the live session ``session_id`` (as seen at ``now``), or ``None``.
+    """Load the live session ``session_id`` (as seen at the request's time: ``micros``
+    since the Unix epoch, and ``now()`` as a ``datetime``), or ``None``.
 
     Raises:
         StoreError: the store failed, or holds a record that does not decode.
     """
+    found = await _load(settings, session_id, micros, now)
+    if found is None:
+        settings.log(logging.INFO, "cookie names no live session; not adopted")
+    else:
+        settings.log(logging.DEBUG, "session loaded", session_id)
+    return found
+
+
+async def _load(
+    settings: SessionSettings, session_id: SessionId, micros: int, now: Callable[[], datetime]
+) -> Loaded | None:
     lane = settings.lane
     if lane is None:
         record = await settings.store.load(session_id)
-        if record is None or record.id != session_id or now >= record.expires_at:
+        if record is None or record.id != session_id or now() >= record.expires_at:
             return None  # none, not ours, or expired by this request's clock
         return Loaded(session_id, record.data, record)
     stored = await lane.load_record(session_id)
-    micros = (now - _EPOCH) // _US
     if stored is None or micros >= stored.expires:
         return None  # none, or expired by this request's clock
     data: Any
@@ -86,5 +137,5 @@ async def load_session(
         data = None
     if type(data) is not dict:  # as the store's codec decodes it, or StoreCorruptError
         record = lane.session_of(session_id, stored)
-        return Loaded(session_id, record.data, record, stored, lane, micros)
-    return Loaded(session_id, cast("dict[str, Any]", data), None, stored, lane, micros)
+        return Loaded(session_id, record.data, record, stored, lane)
+    return Loaded(session_id, cast("dict[str, Any]", data), None, stored, lane)

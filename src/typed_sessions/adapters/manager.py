@@ -7,8 +7,7 @@ The page's API (``get_session()``, ``get_session_id()``, ...) and the driver's
 
 from __future__ import annotations
 
-import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from starlette.requests import HTTPConnection
@@ -22,30 +21,27 @@ from typed_sessions.adapters.errors import (
     not_loaded_error,
     websocket_error,
 )
-from typed_sessions.adapters.lifecycle import device_of
-from typed_sessions.adapters.loaded import Loaded, load_session
+from typed_sessions.adapters.lifecycle import device_of, peer_scope
+from typed_sessions.adapters.loaded import Loaded, load_session, plan_for
 from typed_sessions.adapters.outcome import (
-    NOTHING,
     Outcome,
     SignIn,
     Snapshot,
-    Write,
-    plan_resave,
-    plan_write,
     snapshot_of,
 )
 from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.adapters.turns import Turn, Turns
+from typed_sessions.core.clock import EPOCH, MICROSECOND
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.subjects import check_subject
+from typed_sessions.core.tuples import new_tuple
 from typed_sessions.stores.protocol import StoreError
 
 __all__ = ["SessionManager"]
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_NOTHING: Final = Outcome(None, None, clear_cookie=False, vary=False, now=_EPOCH)
-_NOTHING_VARY: Final = Outcome(None, None, clear_cookie=False, vary=True, now=_EPOCH)
+_NOTHING: Final = Outcome(None, None, clear_cookie=False, vary=False, now=EPOCH)
+_NOTHING_VARY: Final = Outcome(None, None, clear_cookie=False, vary=True, now=EPOCH)
 
 
 class SessionManager:
@@ -69,13 +65,13 @@ class SessionManager:
         "_found",
         "_load_failed",
         "_loaded",
+        "_micros",
         "_moment",
         "_new_id",
-        "_scope",
+        "_peer",
         "_settings",
         "_signed_in",
         "_snapshot",
-        "_stamp",
         "_turn",
         "_verified_id",
         "_websocket",
@@ -107,9 +103,11 @@ class SessionManager:
         self._closed = False
         self._load_failed = False
         self._moment: datetime | None = None
-        self._stamp = 0.0  # the moment as Unix seconds, once read
+        self._micros = -1  # the request's time in microseconds since the epoch, once read
         self._turn = None if turns is None else Turn(turns)
-        self._scope = scope
+        # What sign_in reads of the request; not the scope, which holds this manager (the
+        # cycle would leave every request's objects to the garbage collector).
+        self._peer = None if scope is None else peer_scope(scope)
         self._signed_in: SignIn | None = None
 
     # --- the page's API -----------------------------------------------------------------
@@ -206,7 +204,8 @@ class SessionManager:
         """
         check_subject(subject)
         self.regenerate()
-        device = None if self._scope is None else device_of(HTTPConnection(self._scope))
+        peer = self._peer
+        device = None if peer is None else device_of(HTTPConnection(peer))
         self._signed_in = SignIn(subject, device)
 
     def invalidate(self) -> None:
@@ -276,20 +275,16 @@ class SessionManager:
             StoreError: the store failed; :attr:`load_failed` is then true.
         """
         session_id = self._verify()
-        now = self._now()
         if session_id is not None:
             settings = self._settings
             try:
-                found = await load_session(settings, session_id, now)
+                found = await load_session(settings, session_id, self._clock(), self._now)
             except StoreError:
                 self._load_failed = True
                 raise
-            if found is None:
-                settings.log(logging.INFO, "cookie names no live session; not adopted")
+            if found is None:  # not adopted
                 self._verified_id = None
                 self._clear_cookie = True
-            else:
-                settings.log(logging.DEBUG, "session loaded", session_id)
             self._found = found
         self._loaded = True
 
@@ -337,25 +332,16 @@ class SessionManager:
             or self._signed_in is not None
         ):
             return _NOTHING_VARY if self._accessed else _NOTHING
-        now = self._moment  # read by the load, usually
-        if now is None:
-            now = self._now()
-        write: Write | None
-        if found is not None and found.stored is not None and self._new_id is None:
-            write = plan_resave(
-                found.id, found.stored, data, self._snapshot, NOTHING if data is None else data,
-                expiry=self._settings.lane_expiry, now=found.micros,
-                written=data is None or data.written,
-            )  # fmt: skip
-        else:
-            write = plan_write(
-                None if found is None else found.session(), data, self._snapshot, self._new_id,
-                NOTHING if data is None else data, expiry=self._settings.expiry, now=now,
-                signed_in=self._signed_in, written=data is None or data.written,
-            )  # fmt: skip
+        write, now = plan_for(
+            found, data, self._snapshot, self._new_id, self._signed_in, self._settings,
+            self._clock, self._now,
+        )  # fmt: skip
         if write is None and self._delete_id is None and not self._clear_cookie:
             return _NOTHING_VARY if self._accessed else _NOTHING
-        return Outcome(write, self._delete_id, self._clear_cookie, self._accessed, now)
+        outcome: Outcome = new_tuple(
+            Outcome, (write, self._delete_id, self._clear_cookie, self._accessed, now)
+        )
+        return outcome
 
     def settle(self, session_id: SessionId | None) -> None:
         """Record the stored session the client holds after the outcome was carried out."""
@@ -383,9 +369,18 @@ class SessionManager:
 
     def _now(self) -> datetime:
         """The request's time: read from the clock once, then the same for every step."""
-        if self._moment is None:
-            self._moment, self._stamp = self._settings.moment()
+        micros = self._clock()
+        if self._moment is None:  # the default clock's: made from its reading
+            self._moment = EPOCH + MICROSECOND * micros
         return self._moment
+
+    def _clock(self) -> int:
+        """The request's time in microseconds since the Unix epoch: read once."""
+        micros = self._micros
+        if micros < 0:
+            self._moment, micros = self._settings.moment()
+            self._micros = micros
+        return micros
 
     def _verify(self) -> SessionId | None:
         """Verify the request's token once (at the request's time); a failed one is gone."""
@@ -393,8 +388,7 @@ class SessionManager:
         if header is None:
             return self._verified_id
         self._cookie_header = None
-        self._now()
-        session_id, dead = self._settings.verify_cookie(header, self._stamp)
+        session_id, dead = self._settings.verify_cookie(header, self._clock() / 1_000_000)
         self._verified_id = session_id
         self._clear_cookie = dead  # ours, but unusable: cleared unless a new one is set
         return session_id

@@ -17,6 +17,7 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.jsondata import check_keys, encode_json, validate_json
 from typed_sessions.core.session import Expiry, Session, touch_session
 from typed_sessions.core.subjects import Device
+from typed_sessions.core.tuples import new_tuple
 from typed_sessions.stores.lane import StoredRecord
 
 __all__ = [
@@ -149,7 +150,8 @@ Write: TypeAlias = "Create | Update | Regenerate | Touch | Resave"
 class Outcome(NamedTuple):
     """What to do when the response starts, in this order: delete ``delete`` (an
     invalidated record), do ``write``, then send the new cookie, or a clearing one when
-    ``clear_cookie``; add ``Vary: Cookie`` when ``vary``. ``now`` is the request's time.
+    ``clear_cookie``; add ``Vary: Cookie`` when ``vary``. ``now`` is the request's time
+    (a :class:`Resave` carries its own, in microseconds: ``now`` is then the epoch).
 
     A named tuple, like :class:`Update`: one is built per writing request."""
 
@@ -277,7 +279,11 @@ def plan_resave(
         if moved > 0 and moved >= step:
             expires = deadline
     if change is not None:
-        return Resave(session_id, stored, *change, snapshot, reads, now, expires)
+        data, text = change
+        resave: Resave = new_tuple(
+            Resave, (session_id, stored, data, text, snapshot, reads, now, expires)
+        )
+        return resave
     if expires == stored.expires:
         return None  # unchanged, and the deadline would barely move
     return Resave(session_id, stored, None, None, None, NOTHING, now, expires)

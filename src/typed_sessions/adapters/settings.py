@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from time import time
+from datetime import datetime
+from time import time_ns
 from typing import Any, Final, TypeAlias, TypedDict, cast, get_origin
 
 from typing_extensions import is_typeddict
 
 from typed_sessions.adapters.responses import ErrorMapping, default_error_mapping
-from typed_sessions.core.clock import Clock, checked_clock, utc_now
+from typed_sessions.core.clock import EPOCH, MICROSECOND, Clock, checked_clock, utc_now
 from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.cookies import (
     CookieSettings,
@@ -32,7 +32,6 @@ Logger: TypeAlias = logging.Logger | logging.LoggerAdapter[Any]
 """A ``logging.Logger`` or ``LoggerAdapter`` for session events."""
 
 LOGGER: Final = logging.getLogger("typed_sessions")
-US: Final = timedelta(microseconds=1)
 """The library's logger, used by default everywhere: store failures at WARNING or ERROR,
 refusals and sign-in events at INFO, the rest at DEBUG. It never receives a token, a
 session ID, a secret or a connection string: only a 12-digit digest of the ID."""
@@ -127,18 +126,22 @@ class SessionSettings:
         object.__setattr__(self, "max_age", self.expiry.absolute.total_seconds())
         object.__setattr__(self, "lane", lane_of(self.store))
         expiry = self.expiry
-        micro = (expiry.idle // US, expiry.absolute // US, expiry.step // US)
+        micro = (
+            expiry.idle // MICROSECOND,
+            expiry.absolute // MICROSECOND,
+            expiry.step // MICROSECOND,
+        )
         object.__setattr__(self, "lane_expiry", micro)
 
-    def moment(self) -> tuple[datetime, float]:
-        """The time now, read from the clock once: as an aware ``datetime`` and as Unix
-        seconds (the default clock's are made from one reading, without converting)."""
+    def moment(self) -> tuple[datetime | None, int]:
+        """The time now, read from the clock once, in microseconds since the Unix epoch;
+        with the clock's own ``datetime``, or ``None`` for the default clock (whose
+        reading is the microseconds alone: make the ``datetime`` from them if needed)."""
         clock = self.clock
         if clock is utc_now:
-            stamp = time()
-            return _from_unix(stamp, UTC), stamp
+            return None, time_ns() // 1_000
         now = clock()
-        return now, now.timestamp()
+        return now, (now - EPOCH) // MICROSECOND
 
     def verify_cookie(self, header: bytes, now: float) -> tuple[SessionId | None, bool]:
         """The session ID in a ``Cookie`` header, if its token verifies at ``now`` (Unix
@@ -161,9 +164,6 @@ class SessionSettings:
                 logger.log(level, "typed-sessions: %s", message)
             else:
                 logger.log(level, "typed-sessions: %s [sid#%s]", message, id_digest(session_id))
-
-
-_from_unix = datetime.fromtimestamp
 
 
 def check_mapping_store(store: object) -> None:

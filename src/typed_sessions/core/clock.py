@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import TypeAlias
+from datetime import UTC, datetime, timedelta
+from typing import Final, TypeAlias
 
-__all__ = ["Clock", "checked_clock", "utc_now"]
+__all__ = ["EPOCH", "MICROSECOND", "Clock", "checked_clock", "utc_now"]
 
 Clock: TypeAlias = Callable[[], datetime]
 """A zero-argument callable returning the current time as an aware ``datetime``."""
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+"""The Unix epoch: times kept as integers count microseconds from it."""
+
+MICROSECOND: Final = timedelta(microseconds=1)
+"""``EPOCH + MICROSECOND * n`` is the ``datetime`` of ``n``; ``(t - EPOCH) // MICROSECOND``
+the integer of ``t`` (exact both ways)."""
 
 
 def utc_now() -> datetime:

@@ -17,6 +17,7 @@ from typed_sessions.core.codec import SessionCodec
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok
 from typed_sessions.core.session import Session
+from typed_sessions.core.tuples import new_tuple
 from typed_sessions.stores.lane import StoredRecord
 from typed_sessions.stores.memory_records import (
     EPOCH,
@@ -83,7 +84,10 @@ class MemoryLane(Generic[T]):
         else:  # the usual record (see record_fields), read here without a call
             created, last = expires - (low & MASK), expires - (low >> 40 | (high & 0xFFFF) << 24)
             version, data_at = high >> 16, TAIL + 21
-        return StoredRecord(version, created, last, expires, record, data_at)
+        stored: StoredRecord = new_tuple(
+            StoredRecord, (version, created, last, expires, record, data_at)
+        )
+        return stored
 
     def session_of(self, session_id: SessionId, stored: StoredRecord) -> Session[T]:
         """The ``Session`` of ``stored``, its data decoded (a fresh copy).

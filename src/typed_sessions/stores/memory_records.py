@@ -19,9 +19,10 @@ from __future__ import annotations
 import binascii
 import struct
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Final, TypeAlias
 
+from typed_sessions.core.clock import EPOCH, MICROSECOND
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import Device
@@ -62,8 +63,7 @@ HEAD: Final = struct.Struct("<qBQI")  # expires_at, flags, and the short form's 
 MASK: Final = _DELTA_LIMIT - 1  # created_at's delta, in the short form's first 8 bytes
 _LOW_LAST: Final = (1 << 24) - 1  # the bits of last_active's delta in those 8 bytes
 
-EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-US: Final = timedelta(microseconds=1)
+US: Final = MICROSECOND
 
 _TO_STANDARD: Final = bytes.maketrans(b"-_+/", b"+/!!")  # "+" and "/" made invalid
 _LAST_CHARS: Final = frozenset("AEIMQUYcgkosw048")  # a 43rd character with no spare bits
