@@ -27,8 +27,10 @@ from typed_sessions import (
     new_session,
     session_middleware,
 )
+from typed_sessions.adapters.commit import carry_out
 from typed_sessions.adapters.outcome import (
     NOTHING,
+    Outcome,
     Resave,
     Touch,
     Update,
@@ -37,6 +39,8 @@ from typed_sessions.adapters.outcome import (
     snapshot_of,
 )
 from typed_sessions.adapters.session_data import SessionData
+from typed_sessions.adapters.settings import SessionSettings
+from typed_sessions.core.clock import EPOCH
 from typed_sessions.stores.lane import StoredRecord
 from typed_sessions.stores.memory_records import (
     encode_record,
@@ -278,3 +282,33 @@ async def test_data_the_json_scanner_cannot_read_is_decoded_by_the_store() -> No
         second = await client.get("/digits")
     assert second.status_code == 503
     assert "set-cookie" not in second.headers
+
+
+@pytest.mark.anyio
+async def test_a_lane_save_that_lost_a_race_is_merged_or_dropped(clock: FakeClock) -> None:
+    """A changed record is merged into the one saved meanwhile (its other keys kept); a
+    touch that lost is dropped (the other save slid the deadline too)."""
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
+    settings = SessionSettings(store=store, keys=Keyring.from_secrets(SECRET), clock=clock)
+    session_id = saved(store, {"a": 1, "b": 1})
+    stale = stored_of(store, session_id)
+    fresh = stored_of(store, session_id)
+    other = b'{"a":1,"b":2}'
+    assert await store.save_record(session_id, fresh, other, fresh.last, fresh.expires) is None
+    now = to_us(START)
+    touch = Resave(session_id, stale, None, None, None, NOTHING, now, stale.expires + 1)
+    settled = await carry_out(Outcome(touch, None, False, False, EPOCH), settings)
+    assert settled.session_id == session_id
+    record = await store.load(session_id)
+    assert record is not None
+    assert (record.data, record.version) == ({"a": 1, "b": 2}, 2)
+    before = snapshot_of({"a": 1, "b": 1})
+    change = Resave(
+        session_id, stale, {"a": 5, "b": 1}, '{"a":5,"b":1}', before, NOTHING, now,
+        stale.expires,
+    )  # fmt: skip
+    settled = await carry_out(Outcome(change, None, False, False, EPOCH), settings)
+    assert settled.session_id == session_id
+    record = await store.load(session_id)
+    assert record is not None
+    assert (record.data, record.version) == ({"a": 5, "b": 2}, 3)
