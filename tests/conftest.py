@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import pytest
 
@@ -88,3 +89,16 @@ def nothing_secret_is_logged() -> Iterator[None]:
         logger.setLevel(level)
     leaked = {r.getMessage(): found for r in handler.records if (found := leaks(r))}
     assert leaked == {}
+
+
+R = TypeVar("R")
+
+
+def run(call: Coroutine[Any, Any, R]) -> R:
+    """Run a MemoryStore call, which never awaits, without an event loop."""
+    try:
+        call.send(None)
+    except StopIteration as done:
+        result: R = done.value
+        return result
+    raise AssertionError("a MemoryStore call awaited")  # pragma: no cover

@@ -39,23 +39,13 @@ from typed_sessions.stores.memory_records import (
 )
 from typed_sessions.stores.memory_table import SHARD_SIZE, Key, Shard
 
-from .conftest import START, FakeClock
+from .conftest import START, FakeClock, run
 
 pytestmark = pytest.mark.anyio
 R = TypeVar("R")
 EXPIRY = Expiry(idle=timedelta(minutes=5), absolute=timedelta(hours=1))
 SHORT = Expiry(idle=timedelta(minutes=1), absolute=timedelta(minutes=1))
 LONG = Expiry(idle=timedelta(hours=1), absolute=timedelta(hours=2))
-
-
-def run(call: Coroutine[Any, Any, R]) -> R:
-    """Run a MemoryStore call, which never awaits, without an event loop."""
-    try:
-        call.send(None)
-    except StopIteration as done:
-        result: R = done.value
-        return result
-    raise AssertionError("a MemoryStore call awaited")  # pragma: no cover
 
 
 def store_of(clock: FakeClock, **options: Any) -> MemoryStore[dict[str, Any]]:

@@ -4,9 +4,8 @@ packed in one call, the times of a loaded session reused by identity, the purge 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -22,22 +21,11 @@ from typed_sessions.stores.memory_records import (
     to_us,
 )
 
-from .conftest import START, FakeClock
+from .conftest import START, FakeClock, run
 
-R = TypeVar("R")
 EXPIRY = Expiry(idle=timedelta(minutes=5), absolute=timedelta(hours=1))
 LIMIT = 1 << 40  # the short form's deltas, in microseconds
 IST = timezone(timedelta(hours=5, minutes=30))
-
-
-def run(call: Coroutine[Any, Any, R]) -> R:
-    """Run a MemoryStore call, which never awaits, without an event loop."""
-    try:
-        call.send(None)
-    except StopIteration as done:
-        result: R = done.value
-        return result
-    raise AssertionError("a MemoryStore call awaited")  # pragma: no cover
 
 
 # Deltas around the short form's limits (and past them, both ways).

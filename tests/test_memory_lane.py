@@ -5,9 +5,8 @@ record that changed, ended or expired since it was loaded."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -51,19 +50,9 @@ from typed_sessions.stores.memory_records import (
 )
 from typed_sessions.stores.protocol import Conflict
 
-from .conftest import SECRET, START, FakeClock
+from .conftest import SECRET, START, FakeClock, run
 
-R = TypeVar("R")
 EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
-
-
-def run(call: Coroutine[Any, Any, R]) -> R:
-    try:
-        call.send(None)
-    except StopIteration as done:
-        result: R = done.value
-        return result
-    raise AssertionError("a MemoryStore call awaited")  # pragma: no cover
 
 
 def stored_of(store: MemoryStore[dict[str, Any]], session_id: SessionId) -> StoredRecord:

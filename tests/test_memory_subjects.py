@@ -7,9 +7,8 @@ saves, subject changes, endings, deletes, expiry, sweeps, eviction and the cap."
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Coroutine
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -26,9 +25,8 @@ from typed_sessions import (
     session_handle,
 )
 
-from .conftest import FakeClock
+from .conftest import FakeClock, run
 
-R = TypeVar("R")
 SUBJECTS = ("ada", "bob")
 CAP = 3
 subjects = st.sampled_from([*SUBJECTS, None])
@@ -38,16 +36,6 @@ expiries = st.sampled_from(
         Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=1)),
     ]
 )
-
-
-def run(call: Coroutine[Any, Any, R]) -> R:
-    """Run a MemoryStore call, which never awaits, without an event loop."""
-    try:
-        call.send(None)
-    except StopIteration as done:
-        result: R = done.value
-        return result
-    raise AssertionError("a MemoryStore call awaited")  # pragma: no cover
 
 
 class MemoryIndexMachine(RuleBasedStateMachine):
