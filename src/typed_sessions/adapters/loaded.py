@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from typed_sessions.adapters.outcome import (
     NOTHING,
@@ -135,7 +135,7 @@ async def _load(
         data = _scan(stored.raw[stored.data_at :].decode(), 0)[0]
     except (ValueError, RecursionError):
         data = None
-    if type(data) is not dict:  # as the store's codec decodes it, or StoreCorruptError
+    if data.__class__ is not dict:  # as the store's codec decodes it, or StoreCorruptError
         record = lane.session_of(session_id, stored)
         return Loaded(session_id, record.data, record, stored, lane)
-    return Loaded(session_id, cast("dict[str, Any]", data), None, stored, lane)
+    return Loaded(session_id, data, None, stored, lane)
