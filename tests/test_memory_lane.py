@@ -5,6 +5,7 @@ record that changed, ended or expired since it was loaded."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 from datetime import timedelta
 from typing import Any
 
@@ -301,3 +302,40 @@ async def test_a_lane_save_that_lost_a_race_is_merged_or_dropped(clock: FakeCloc
     record = await store.load(session_id)
     assert record is not None
     assert (record.data, record.version) == ({"a": 5, "b": 2}, 3)
+
+
+@pytest.mark.anyio
+async def test_a_request_leaves_nothing_for_the_garbage_collector() -> None:
+    """The manager, its data and the scope are freed when the request ends (no reference
+    cycle: the session manager once held the scope that holds it)."""
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    app = FastAPI()
+    app.add_middleware(session_middleware, store=store, keys=Keyring.from_secrets(SECRET))
+
+    @app.get("/counter")
+    async def counter(request: Request) -> int:
+        session = request.state.session.get_session()
+        session["n"] = session.get("n", 0) + 1
+        return int(session["n"])
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        await app(scope, receive, send)
+
+    transport = httpx.ASGITransport(app=asgi_app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        for _ in range(3):
+            await client.get("/counter")
+        gc.collect()
+        gc.disable()
+        try:
+            manager_cycles = 0
+            for _ in range(5):
+                assert (await client.get("/counter")).status_code == 200
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            manager_cycles = sum(type(o).__name__ == "SessionManager" for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    assert manager_cycles == 0

@@ -222,9 +222,10 @@ async def end_session(
     _set_cookie(response, render_clear_cookie(cookie))
 
 
-def peer_scope(scope: Scope) -> Scope:
-    """What :func:`device_of` reads of an HTTP or WebSocket ``scope``, in a scope of its own."""
-    return {"type": "http", "headers": scope["headers"], "client": scope.get("client")}
+def peer_scope(headers: list[tuple[bytes, bytes]], client: object) -> Scope:
+    """A scope of its own holding what :func:`device_of` reads of a request's scope: its
+    ``headers`` and ``client``."""
+    return {"type": "http", "headers": headers, "client": client}
 
 
 def device_of(request: HTTPConnection, *, keep_address: bool = False) -> Device:

@@ -107,7 +107,7 @@ class SessionManager:
         self._turn = None if turns is None else Turn(turns)
         # What sign_in reads of the request; not the scope, which holds this manager (the
         # cycle would leave every request's objects to the garbage collector).
-        self._peer = None if scope is None else peer_scope(scope)
+        self._peer = None if scope is None else (scope["headers"], scope.get("client"))
         self._signed_in: SignIn | None = None
 
     # --- the page's API -----------------------------------------------------------------
@@ -205,7 +205,7 @@ class SessionManager:
         check_subject(subject)
         self.regenerate()
         peer = self._peer
-        device = None if peer is None else device_of(HTTPConnection(peer))
+        device = None if peer is None else device_of(HTTPConnection(peer_scope(*peer)))
         self._signed_in = SignIn(subject, device)
 
     def invalidate(self) -> None:
