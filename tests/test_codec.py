@@ -247,3 +247,19 @@ def test_a_key_whose_repr_fails_is_still_a_clear_refusal() -> None:
     codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any])
     with pytest.raises(SessionEncodeError, match="has the key <Odd>"):
         codec.encode_data({Odd(1): 1})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("data_type", [dict[str, Any], dict, Any])
+def test_an_int_too_long_to_read_back_is_refused_before_any_write(data_type: Any) -> None:
+    """pydantic writes an int of more than 4,300 digits but cannot read it again: such
+    data is refused at save, not acknowledged and then unreadable (503 until it expires)."""
+    codec: SessionCodec[Any] = SessionCodec(data_type, max_data_bytes=None)
+    fits = {"n": 10**4299}  # 4,300 digits: read back
+    assert codec.decode_data(codec.encode_data(fits)) == Ok(fits)
+    session = new_session(fits, Expiry(), now=START)
+    assert isinstance(codec.decode(codec.encode(session)), Ok)
+    too_long = {"n": 10**4300}
+    with pytest.raises(SessionEncodeError, match="could not be read back"):
+        codec.encode_data(too_long)
+    with pytest.raises(SessionEncodeError, match="could not be read back"):
+        codec.encode(new_session(too_long, Expiry(), now=START))

@@ -177,7 +177,7 @@ class SessionCodec(Generic[T]):
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:  # the data alone may still be under it
             _check_size(len(self._data.serializer.to_json(session.data)), limit)
-        if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE:
+        if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE and len(raw) <= _LONG_INT:
             return raw  # _readable's first check, inlined: the common case
         return _readable(raw, self._record.validator.validate_json, always=True)
 
@@ -218,9 +218,9 @@ class SessionCodec(Generic[T]):
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:
             raise SessionTooLargeError(len(raw), limit)
-        if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE:
+        if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE and len(raw) <= _LONG_INT:
             return raw  # _readable's first check, inlined: the common case
-        return _readable(raw, self._data.validator.validate_json, always=not keys)
+        return _readable(raw, self._data.validator.validate_json, always=True)
 
     def _check_top_keys(self, data: T) -> None:
         """Refuse ``dict`` data with a top-level key that is not a ``str``, before pydantic
@@ -308,6 +308,10 @@ _ANY_JSON: Final[tuple[object, ...]] = (dict[str, Any], dict, Any)
 # still writes. JSON that deep has at least that many brackets; below this many, counted at
 # C speed, it cannot be too deep, and only above it is the encoding read back to be sure.
 _READ_BACK_ABOVE = 128
+
+# Nor does it read an int of more than 4,300 digits (Python's limit for int from text),
+# which its serializer writes: JSON no longer than this cannot hold one.
+_LONG_INT = 4_300
 
 
 _dict_keys: Callable[[dict[Any, Any]], Iterable[str]] = dict.keys  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
