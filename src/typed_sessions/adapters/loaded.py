@@ -39,6 +39,12 @@ class Loaded:
 
     __slots__ = ("data", "id", "lane", "record", "stored")
 
+    id: SessionId
+    data: dict[str, Any]
+    record: Session[dict[str, Any]] | None
+    stored: StoredRecord | None
+    lane: RecordLane | None
+
     def __init__(
         self,
         session_id: SessionId,
