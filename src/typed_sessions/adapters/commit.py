@@ -76,11 +76,21 @@ async def carry_out(
         await settings.store.delete(outcome.delete)
         settings.log(logging.INFO, "session invalidated", outcome.delete)
     write = outcome.write
+    if type(write) is Resave:  # the usual write: _resave's first try, without the call
+        lane, session_id, stored = settings.lane, write.session_id, write.stored
+        assert lane is not None  # the record came from it
+        conflict: Conflict | None = None
+        if newest is None or newest.version <= stored.version:
+            text = write.text
+            data = None if text is None else text.encode()
+            conflict = await lane.save_record(session_id, stored, data, write.last, write.expires)
+            if conflict is None:
+                settled: Settled = new_tuple(Settled, (None, session_id, None))
+                return settled
+        return await _resave(write, settings, newest, conflict)
     if type(write) is Update:
         saved = await _save_changes(write, settings, outcome.now, newest)
         return Settled(None, None if saved is None else write.record.id, saved)
-    if type(write) is Resave:
-        return await _resave(write, settings, newest)
     if type(write) is Touch:
         return await _touch(write.record, settings)
     if type(write) is Create:
@@ -90,36 +100,28 @@ async def carry_out(
     return Settled(settings.clear_cookie, None) if outcome.clear_cookie else _NO_COOKIE
 
 
-async def _resave(write: Resave, settings: SessionSettings, newest: Record | None) -> Settled:
-    """Save a record loaded as stored through the store's lane; after a lost race (or
-    when ``newest`` shows one), merge as :func:`_save_changes` does, from its ``Session``.
-    """
-    session_id, stored, lane = write.session_id, write.stored, settings.lane
+async def _resave(
+    write: Resave, settings: SessionSettings, newest: Record | None, conflict: Conflict | None
+) -> Settled:
+    """A record loaded as stored (see :class:`Resave`) lost a race (``conflict``), or
+    ``newest`` shows it lost one: merge as :func:`_save_changes` does, from its
+    ``Session``; a touch is dropped (the other save slid the expiry too)."""
+    session_id, lane = write.session_id, settings.lane
     assert lane is not None  # the record came from it
-    conflict: Conflict | None = None
-    if newest is None or newest.version <= stored.version:
-        text = write.text
-        data = None if text is None else text.encode()
-        conflict = await lane.save_record(session_id, stored, data, write.last, write.expires)
-        if conflict is None:
-            settings.log(logging.DEBUG, "session saved", session_id)
-            settled: Settled = new_tuple(Settled, (None, session_id, None))
-            return settled
-    if write.data is None:  # a touch: the other save slid the expiry too
+    if write.data is None:
         settings.log(logging.DEBUG, "expiry not extended: record changed", session_id)
         return Settled(None, session_id)
     assert write.before is not None  # given with the changed data
     now = EPOCH + MICROSECOND * write.last  # the request's time
-    update = Update(lane.session_of(session_id, stored), write.data, write.before, write.reads)
+    record = lane.session_of(session_id, write.stored)
+    update = Update(record, write.data, write.before, write.reads)
     saved = await _save_changes(update, settings, now, newest, conflict)
     return Settled(None, None if saved is None else session_id, saved)
 
 
 async def _touch(record: Record, settings: SessionSettings) -> Settled:
     result = await settings.store.save(record)
-    if isinstance(result, Ok):
-        settings.log(logging.DEBUG, "session expiry extended", record.id)
-    else:  # saved meanwhile (which slid the expiry too) or ended: leave it be
+    if not isinstance(result, Ok):  # saved meanwhile (which slid the expiry too) or ended
         settings.log(logging.DEBUG, "expiry not extended: record changed", record.id)
     return Settled(None, record.id)
 
@@ -194,14 +196,13 @@ async def _save_changes(
         if conflict is None:
             first = await settings.store.save(candidate)
             if isinstance(first, Ok):  # the common case: no merge machinery at all
-                settings.log(logging.DEBUG, "session saved", record.id)
                 return first.value
             conflict = first.error
         result = await _merge(write, settings, now, candidate, conflict)
     else:  # known to be stale: straight to the merge, from the newest record known
         result = await _merge(write, settings, now, None, newest)
     if isinstance(result, Ok):
-        settings.log(logging.DEBUG, "session saved", record.id)
+        settings.log(logging.DEBUG, "session saved after a merge", record.id)
         return result.value
     if isinstance(result.error, SessionNotFound):
         settings.log(logging.INFO, "session ended meanwhile; changes dropped", record.id)

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from typed_sessions.adapters.outcome import (
     NOTHING,
@@ -26,6 +26,7 @@ from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.core.clock import EPOCH
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.session import Session
+from typed_sessions.core.tuples import new_tuple
 from typed_sessions.stores.lane import RecordLane, StoredRecord
 
 __all__ = ["Loaded", "load_session", "plan_for"]
@@ -33,34 +34,21 @@ __all__ = ["Loaded", "load_session", "plan_for"]
 _scan: Final[Callable[[str, int], tuple[Any, int]]] = vars(json.JSONDecoder())["scan_once"]
 
 
-class Loaded:
+class Loaded(NamedTuple):
     """A live stored session: its ``id``, its ``data`` as loaded (never changed: handlers
-    get a copy), and its record as the lane gave it (``stored``) or as a ``Session``."""
+    get a copy), and its record as the lane gave it (``stored``, with the ``lane``) or as
+    a ``Session`` (``record``).
 
-    __slots__ = ("data", "id", "lane", "record", "stored")
+    A named tuple: one is built per request that loads a session."""
 
     id: SessionId
     data: dict[str, Any]
     record: Session[dict[str, Any]] | None
-    stored: StoredRecord | None
-    lane: RecordLane | None
-
-    def __init__(
-        self,
-        session_id: SessionId,
-        data: dict[str, Any],
-        record: Session[dict[str, Any]] | None,
-        stored: StoredRecord | None = None,
-        lane: RecordLane | None = None,
-    ) -> None:
-        self.id = session_id
-        self.data = data
-        self.record = record
-        self.stored = stored
-        self.lane = lane
+    stored: StoredRecord | None = None
+    lane: RecordLane | None = None
 
     def session(self) -> Session[dict[str, Any]]:
-        """The record as a ``Session`` (built from the stored form once).
+        """The record as a ``Session`` (built from the stored form when loaded as stored).
 
         Raises:
             StoreCorruptError: its data does not decode.
@@ -69,7 +57,7 @@ class Loaded:
         if record is None:
             assert self.stored is not None  # the record is one or the other
             assert self.lane is not None
-            record = self.record = self.lane.session_of(self.id, self.stored)
+            record = self.lane.session_of(self.id, self.stored)
         return record
 
 
@@ -80,13 +68,14 @@ def plan_for(
     new_id: SessionId | None,
     signed_in: SignIn | None,
     settings: SessionSettings,
-    micros: Callable[[], int],
+    micros: int,
     now: Callable[[], datetime],
 ) -> tuple[Write | None, datetime]:
     """The write a request's session needs (see :func:`plan_write`), and the request's
-    time for it (``micros()``, ``now()``): a record loaded through the lane, neither
-    regenerated nor signed in, is planned as stored (a :class:`Resave`, whose time is
-    its own: the time returned is then a placeholder, the epoch).
+    time for it (``micros``, read before ``found`` was loaded; ``now()``): a record
+    loaded through the lane, neither regenerated nor signed in, is planned as stored (a
+    :class:`Resave`, whose time is its own: the time returned is then a placeholder,
+    the epoch).
 
     Raises:
         SessionEncodeError: ``data`` is not JSON the store could hold.
@@ -96,7 +85,7 @@ def plan_for(
     if found is not None and found.stored is not None and new_id is None:
         resave = plan_resave(
             found.id, found.stored, data, snapshot, reads, expiry=settings.lane_expiry,
-            now=micros(), written=written,
+            now=micros, written=written,
         )  # fmt: skip
         return resave, EPOCH
     moment = now()
@@ -116,26 +105,17 @@ async def load_session(
     Raises:
         StoreError: the store failed, or holds a record that does not decode.
     """
-    found = await _load(settings, session_id, micros, now)
-    if found is None:
-        settings.log(logging.INFO, "cookie names no live session; not adopted")
-    else:
-        settings.log(logging.DEBUG, "session loaded", session_id)
-    return found
-
-
-async def _load(
-    settings: SessionSettings, session_id: SessionId, micros: int, now: Callable[[], datetime]
-) -> Loaded | None:
     lane = settings.lane
     if lane is None:
         record = await settings.store.load(session_id)
         if record is None or record.id != session_id or now() >= record.expires_at:
-            return None  # none, not ours, or expired by this request's clock
+            _not_adopted(settings)  # none, not ours, or expired by the request's clock
+            return None
         return Loaded(session_id, record.data, record)
     stored = await lane.load_record(session_id)
     if stored is None or micros >= stored.expires:
-        return None  # none, or expired by this request's clock
+        _not_adopted(settings)  # none, or expired by this request's clock
+        return None
     data: Any
     try:
         data = _scan(stored.raw[stored.data_at :].decode(), 0)[0]
@@ -144,4 +124,9 @@ async def _load(
     if data.__class__ is not dict:  # as the store's codec decodes it, or StoreCorruptError
         record = lane.session_of(session_id, stored)
         return Loaded(session_id, record.data, record, stored, lane)
-    return Loaded(session_id, data, None, stored, lane)
+    loaded: Loaded = new_tuple(Loaded, (session_id, data, None, stored, lane))
+    return loaded
+
+
+def _not_adopted(settings: SessionSettings) -> None:
+    settings.log(logging.INFO, "cookie names no live session; not adopted")

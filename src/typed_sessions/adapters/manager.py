@@ -8,6 +8,7 @@ The page's API (``get_session()``, ``get_session_id()``, ...) and the driver's
 from __future__ import annotations
 
 from datetime import datetime
+from time import time_ns
 from typing import Any, Final
 
 from starlette.requests import HTTPConnection
@@ -32,7 +33,7 @@ from typed_sessions.adapters.outcome import (
 from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.adapters.turns import Turn, Turns
-from typed_sessions.core.clock import EPOCH, MICROSECOND
+from typed_sessions.core.clock import EPOCH, MICROSECOND, utc_now
 from typed_sessions.core.ids import SessionId, new_session_id
 from typed_sessions.core.subjects import check_subject
 from typed_sessions.core.tuples import new_tuple
@@ -134,12 +135,10 @@ class SessionManager:
             elif self._websocket:
                 data.block(websocket_error)
         else:
-            data = SessionData(found.data)
+            data = SessionData.tracking(found.data)
             self._snapshot = snapshot_of(found.data)
             if self._closed:
                 data.block(closed_error)
-            else:
-                data.track()
         self._data = data
         return data
 
@@ -278,7 +277,7 @@ class SessionManager:
         if session_id is not None:
             settings = self._settings
             try:
-                found = await load_session(settings, session_id, self._clock(), self._now)
+                found = await load_session(settings, session_id, self._micros, self._now)
             except StoreError:
                 self._load_failed = True
                 raise
@@ -320,10 +319,12 @@ class SessionManager:
         Raises:
             SessionEncodeError: the data is not JSON; nothing is to be written.
         """
-        self._close()
+        self._closed = True  # _close(), without the call
+        data = self._data
+        if data is not None:
+            data.block(closed_error)
         found = self._found
         self._final_id = None if found is None else found.id
-        data = self._data
         if status >= 500 or not (
             found is not None
             or data  # a new session holding data
@@ -334,7 +335,7 @@ class SessionManager:
             return _NOTHING_VARY if self._accessed else _NOTHING
         write, now = plan_for(
             found, data, self._snapshot, self._new_id, self._signed_in, self._settings,
-            self._clock, self._now,
+            self._micros, self._now,  # the clock was read for the cookie of a found one
         )  # fmt: skip
         if write is None and self._delete_id is None and not self._clear_cookie:
             return _NOTHING_VARY if self._accessed else _NOTHING
@@ -378,7 +379,11 @@ class SessionManager:
         """The request's time in microseconds since the Unix epoch: read once."""
         micros = self._micros
         if micros < 0:
-            self._moment, micros = self._settings.moment()
+            settings = self._settings
+            if settings.clock is utc_now:  # settings.moment()'s, without the call
+                micros = time_ns() // 1_000
+            else:
+                self._moment, micros = settings.moment()
             self._micros = micros
         return micros
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from typing_extensions import TypeIs
 
@@ -55,6 +55,20 @@ class SessionData(dict[str, Any]):
         self._key_set = False
         self._everything = False
         self._written = False
+
+    @classmethod
+    def tracking(cls, data: Mapping[str, Any], /) -> Self:
+        """A session holding a shallow copy of ``data``, its reads recorded (as after
+        :meth:`track`): a stored session, as the middleware hands it out."""
+        session = cls.__new__(cls)  # __init__ and track(), without their calls
+        _update(session, data)
+        session._blocked = None
+        session._keys = set()
+        session._seen = None
+        session._key_set = False
+        session._everything = False
+        session._written = False
+        return session
 
     # --- the middleware's controls ------------------------------------------------------
 

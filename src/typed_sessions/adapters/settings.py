@@ -21,6 +21,7 @@ from typed_sessions.core.cookies import (
 )
 from typed_sessions.core.defaults import DEFAULT_ATTEMPTS, DEFAULT_COOKIE, DEFAULT_EXPIRY
 from typed_sessions.core.ids import SessionId, id_digest
+from typed_sessions.core.keyring import remember
 from typed_sessions.core.session import Expiry
 from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_token_at
 from typed_sessions.stores.lane import RecordLane
@@ -90,6 +91,11 @@ class SessionSettings:
     max_age: float = field(init=False, repr=False)  # the token's, in seconds
     lane: RecordLane | None = field(init=False, repr=False)  # the store's, for JSON data
     lane_expiry: tuple[int, int, int] = field(init=False, repr=False)  # idle, absolute, step
+    _cookies_seen: dict[bytes, tuple[SessionId, int]] = field(
+        default_factory=dict[bytes, tuple[SessionId, int]], init=False, repr=False, compare=False
+    )
+    """``Cookie`` headers whose session token verified, with its ID and issue time (Unix
+    seconds): at most :data:`COOKIES_SEEN` headers of at most :data:`SEEN_HEADER_BYTES`."""
 
     def __post_init__(self) -> None:
         check_mapping_store(self.store)
@@ -146,14 +152,27 @@ class SessionSettings:
     def verify_cookie(self, header: bytes, now: float) -> tuple[SessionId | None, bool]:
         """The session ID in a ``Cookie`` header, if its token verifies at ``now`` (Unix
         seconds), and whether the cookie is ours but dead (expired or from the future:
-        clear it)."""
+        clear it).
+
+        A header seen before, whose token verified, is not parsed or looked up again:
+        only the token's age is checked (anything but an age from 0 to ``max_age`` takes
+        the full path, which decides)."""
+        seen = self._cookies_seen.get(header)
+        if seen is not None and 0 <= now - seen[1] <= self.max_age:
+            return seen[0], False
         token = parse_cookie(header.decode("latin-1"), self.cookie.name)
         if token is None:
             return None, False
-        checked = verify_token_at(token, self.keyring, now, self.max_age)
+        keyring = self.keyring
+        checked = verify_token_at(token, keyring, now, self.max_age)
         if isinstance(checked, TokenError):
             self.log(logging.INFO, f"session cookie refused: {checked}")
+            if seen is not None:
+                self._cookies_seen.pop(header, None)
             return None, checked in _DEAD_TOKEN
+        known = keyring.tokens.get(token)
+        if known is not None and len(header) <= SEEN_HEADER_BYTES:
+            remember(self._cookies_seen, header, (checked, known[1]), COOKIES_SEEN)
         return checked, False
 
     def log(self, level: int, message: str, session_id: str | None = None) -> None:
@@ -164,6 +183,14 @@ class SessionSettings:
                 logger.log(level, "typed-sessions: %s", message)
             else:
                 logger.log(level, "typed-sessions: %s [sid#%s]", message, id_digest(session_id))
+
+
+COOKIES_SEEN: Final = 1024
+"""How many ``Cookie`` headers a middleware remembers as verified (the oldest goes first)."""
+
+SEEN_HEADER_BYTES: Final = 512
+"""The longest ``Cookie`` header remembered as verified (longer ones are verified by
+their token, which the keyring remembers)."""
 
 
 def check_mapping_store(store: object) -> None:

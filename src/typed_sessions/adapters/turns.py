@@ -27,7 +27,9 @@ class Turns(Generic[K]):
     __slots__ = ("_queues",)
 
     def __init__(self) -> None:
-        self._queues: dict[K, deque[asyncio.Future[None]]] = {}
+        # A turn's waiters; a turn taken with nobody waiting holds the empty tuple (no
+        # deque made for the common case).
+        self._queues: dict[K, deque[asyncio.Future[None]] | tuple[()]] = {}
 
     def __contains__(self, key: object) -> bool:
         return key in self._queues
@@ -38,7 +40,7 @@ class Turns(Generic[K]):
         queues = self._queues
         if key in queues:
             return False
-        queues[key] = deque()
+        queues[key] = ()
         return True
 
     async def take(self, key: K, wait: float | None = None) -> bool:
@@ -49,6 +51,8 @@ class Turns(Generic[K]):
         if self.take_free(key):
             return True
         waiters = self._queues[key]
+        if type(waiters) is not deque:  # the first to wait for this turn
+            waiters = self._queues[key] = deque[asyncio.Future[None]]()
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters.append(turn)
         try:
@@ -68,7 +72,7 @@ class Turns(Generic[K]):
         waiters = self._queues.get(key)
         if waiters is None:
             return False
-        while waiters:
+        while type(waiters) is deque and waiters:
             turn = waiters.popleft()
             if not turn.done():
                 turn.set_result(None)

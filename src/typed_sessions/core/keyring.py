@@ -7,7 +7,7 @@ import binascii
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final, TypeAlias
+from typing import Final, TypeAlias, TypeVar
 
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -24,6 +24,8 @@ TOKEN_CACHE_SIZE: Final = 10_000
 """How many verified tokens each :class:`Keyring` remembers (the oldest goes first)."""
 
 MIN_SECRET_BYTES = 32
+K = TypeVar("K")
+V = TypeVar("V")
 _HKDF_SALT = b"typed-sessions/v1"
 
 
@@ -73,12 +75,18 @@ class TokenCache(dict[str, Known]):
 
     def remember(self, token: str, known: Known) -> None:
         """Remember ``token``, which has just passed verification; the oldest goes first."""
-        if len(self) >= TOKEN_CACHE_SIZE:
-            try:
-                del self[next(iter(self))]
-            except (RuntimeError, StopIteration, KeyError):  # pragma: no cover - a thread
-                self.clear()
-        self[token] = known
+        remember(self, token, known, TOKEN_CACHE_SIZE)
+
+
+def remember(cache: dict[K, V], key: K, value: V, limit: int) -> None:
+    """Put ``key`` in ``cache``, a dict kept to at most ``limit`` entries: the oldest
+    goes first."""
+    if len(cache) >= limit:
+        try:
+            del cache[next(iter(cache))]
+        except (RuntimeError, StopIteration, KeyError):  # pragma: no cover - a thread
+            cache.clear()
+    cache[key] = value
 
 
 @dataclass(frozen=True, slots=True)

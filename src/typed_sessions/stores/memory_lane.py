@@ -53,6 +53,7 @@ class MemoryLane(Generic[T]):
         _default_clock: bool
         _loaded: Loaded
         _now: Callable[[], int]
+        _last_key: tuple[str, tuple[int, bytes] | None]
 
         def _purge_some(self, now: int) -> None: ...
         def _drop(self, shard: Shard, key: Key, record: bytes) -> None: ...
@@ -70,7 +71,10 @@ class MemoryLane(Generic[T]):
         with self._lock:
             if now >= self._next_sweep:  # a sweep due, or under way
                 self._purge_some(now)
-            shard, key, record = self._entries.locate(session_id, self._id_key(session_id))
+            last_id, found = self._last_key  # _id_key's memory, read without the call
+            if last_id is not session_id:
+                found = self._id_key(session_id)
+            shard, key, record = self._entries.locate(session_id, found)
             if record is None:
                 return None
             expires, flags, low, high = _HEAD(record, TAIL)
@@ -139,7 +143,10 @@ class MemoryLane(Generic[T]):
         with self._lock:
             if now >= self._next_sweep:  # a sweep due, or under way
                 self._purge_some(now)
-            shard, key, found = self._entries.locate(session_id, self._id_key(session_id))
+            last_id, id_key = self._last_key  # as in load_record
+            if last_id is not session_id:
+                id_key = self._id_key(session_id)
+            shard, key, found = self._entries.locate(session_id, id_key)
             if found is not record:  # saved, ended or replaced since it was loaded
                 version = None
                 if found is not None:
