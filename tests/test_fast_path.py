@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from typed_sessions import Expiry, new_session, replace_data, touch_session
-from typed_sessions.adapters.outcome import Update, plan_write, snapshot_of, unchanged
+from typed_sessions import Expiry, SessionEncodeError, new_session, replace_data, touch_session
+from typed_sessions.adapters.outcome import Update, changed, plan_write, snapshot_of, unchanged
 from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.core.jsondata import encode_json
 from typed_sessions.core.session import Session, used_with_data
@@ -114,6 +114,34 @@ def test_unchanged_is_the_same_json(
         after = dict(reversed(before.items()))
     assert snapshot_of(before) is before  # scalars only: kept, not encoded
     assert unchanged(after, before) == (encode_json(after) == encode_json(before))
+
+
+@given(before=FLAT, after=FLAT, reorder=st.booleans())
+def test_a_written_flat_session_changed_exactly_when_its_json_did(
+    before: dict[str, Any], after: dict[str, Any], reorder: bool
+) -> None:
+    """``changed`` looks at ``==`` first (``1 == True == 1.0``, ``0.0 == -0.0``: equal
+    dicts are not always the same JSON), then closer: it agrees with the encodings."""
+    if reorder:
+        after = dict(reversed(before.items()))
+    found = changed(SessionData(after), before, written=True)
+    assert (found is not None) == (encode_json(after) != encode_json(before))
+    if found is not None:
+        assert found == (after, encode_json(after))
+
+
+class Touchy:
+    """No JSON value, and ``==`` with it raises."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("compared")
+
+    __hash__ = object.__hash__
+
+
+def test_a_value_whose_equality_raises_is_refused_as_no_json() -> None:
+    with pytest.raises(SessionEncodeError):
+        changed(SessionData({"a": Touchy()}), {"a": 1}, written=True)
 
 
 @given(before=FLAT, key=st.sampled_from(["a", "b", "c"]))

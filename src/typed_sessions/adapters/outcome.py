@@ -47,6 +47,7 @@ loaded dict itself (no encoding needed; see :func:`snapshot_of`)."""
 # ``SessionData`` is read without its recording overrides.
 _len: Callable[[dict[str, Any]], int] = dict.__len__  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 _items: Callable[[dict[str, Any]], Iterable[tuple[str, Any]]] = dict.items  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+_equal: Callable[[dict[str, Any], dict[str, Any]], bool] = dict.__eq__  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType, reportAssignmentType]
 
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})
 
@@ -74,6 +75,16 @@ def unchanged(data: dict[str, Any], before: dict[str, Any]) -> bool:
         if type(value) is float and repr(now) != repr(value):
             return False
     return True
+
+
+def _same(data: dict[str, Any], before: dict[str, Any]) -> bool:
+    """:func:`unchanged`, for the usual changed data at C speed: ``==`` first (a value
+    that is no JSON may make it raise: :func:`unchanged` then decides)."""
+    try:
+        equal = _equal(data, before)
+    except Exception:  # a value's own __eq__ failed: unchanged decides
+        equal = True
+    return equal and unchanged(data, before)
 
 
 class Reads(Protocol):
@@ -219,8 +230,9 @@ def changed(
     Raises:
         SessionEncodeError: ``data`` changed, and is not JSON the store could hold.
     """
-    # A scalars-only snapshot is compared without encoding; JSON text by its text.
-    if type(snapshot) is not dict or (written and not unchanged(data, snapshot)):
+    # A scalars-only snapshot is compared without encoding (unequal dicts never encode
+    # alike: only equal ones need unchanged's closer look); JSON text by its text.
+    if type(snapshot) is not dict or (written and not _same(data, snapshot)):
         plain = dict(_items(data))  # _plain's copy, without the call
         text = validate_json(plain)
         if text != snapshot:  # never equal to a dict snapshot: changed
