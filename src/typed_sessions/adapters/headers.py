@@ -15,8 +15,20 @@ __all__ = ["Receiving", "refuse", "refuse_mapped", "session_headers"]
 def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tuple[bytes, bytes]]:
     """The response headers plus ours: appended, never replacing the app's cookies."""
     out: list[tuple[bytes, bytes]] = list(headers)
-    if vary:
-        _add_vary_cookie(out)
+    if vary:  # Cookie added to the first Vary header (or a new one), unless one lists it
+        first = -1  # (or *) already: one pass over the headers
+        for index, (name, value) in enumerate(out):
+            if name.lower() == b"vary":
+                if _lists(value, _VARY_SATISFIED):
+                    break
+                if first < 0:
+                    first = index
+        else:
+            if first < 0:
+                out.append((b"vary", b"Cookie"))
+            else:
+                name, value = out[first]
+                out[first] = (name, value + b", Cookie" if value.strip() else b"Cookie")
     if cookie is not None:
         out.append((b"set-cookie", cookie.encode("latin-1")))
         # A response that sets a session cookie must never be stored by a shared cache.
@@ -29,23 +41,6 @@ def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tup
 def _has_token(headers: list[tuple[bytes, bytes]], field: bytes, tokens: tuple[bytes, ...]) -> bool:
     """Whether a ``field`` header lists one of ``tokens`` (comma-separated, any case)."""
     return any(name.lower() == field and _lists(value, tokens) for name, value in headers)
-
-
-def _add_vary_cookie(headers: list[tuple[bytes, bytes]]) -> None:
-    """Add ``Cookie`` to the first ``Vary`` header (or a new one) unless a ``Vary``
-    header lists it or ``*`` already: one pass over the headers."""
-    first = -1
-    for index, (name, value) in enumerate(headers):
-        if name.lower() == b"vary":
-            if _lists(value, _VARY_SATISFIED):
-                return
-            if first < 0:
-                first = index
-    if first < 0:
-        headers.append((b"vary", b"Cookie"))
-    else:
-        name, value = headers[first]
-        headers[first] = (name, value + b", Cookie" if value.strip() else b"Cookie")
 
 
 _VARY_SATISFIED: Final = (b"cookie", b"*")

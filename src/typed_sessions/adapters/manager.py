@@ -104,7 +104,10 @@ class SessionManager:
         self._closed = False
         self._load_failed = False
         self._moment: datetime | None = None
-        self._micros = -1  # the request's time in microseconds since the epoch, once read
+        # The request's time in microseconds since the Unix epoch, read once: now, for a
+        # cookie to verify by the default clock (settings.moment()'s), else when needed.
+        default = cookie_header is not None and settings.clock is utc_now
+        self._micros = time_ns() // 1_000 if default else -1
         self._turn = None if turns is None else Turn(turns)
         # What sign_in reads of the request; not the scope, which holds this manager (the
         # cycle would leave every request's objects to the garbage collector).
@@ -379,11 +382,7 @@ class SessionManager:
         """The request's time in microseconds since the Unix epoch: read once."""
         micros = self._micros
         if micros < 0:
-            settings = self._settings
-            if settings.clock is utc_now:  # settings.moment()'s, without the call
-                micros = time_ns() // 1_000
-            else:
-                self._moment, micros = settings.moment()
+            self._moment, micros = self._settings.moment()
             self._micros = micros
         return micros
 
@@ -393,7 +392,8 @@ class SessionManager:
         if header is None:
             return self._verified_id
         self._cookie_header = None
-        session_id, dead = self._settings.verify_cookie(header, self._clock() / 1_000_000)
+        micros = self._micros if self._micros >= 0 else self._clock()
+        session_id, dead = self._settings.verify_cookie(header, micros / 1_000_000)
         self._verified_id = session_id
         self._clear_cookie = dead  # ours, but unusable: cleared unless a new one is set
         return session_id

@@ -77,16 +77,6 @@ def unchanged(data: dict[str, Any], before: dict[str, Any]) -> bool:
     return True
 
 
-def _same(data: dict[str, Any], before: dict[str, Any]) -> bool:
-    """:func:`unchanged`, for the usual changed data at C speed: ``==`` first (a value
-    that is no JSON may make it raise: :func:`unchanged` then decides)."""
-    try:
-        equal = _equal(data, before)
-    except Exception:  # a value's own __eq__ failed: unchanged decides
-        equal = True
-    return equal and unchanged(data, before)
-
-
 class Reads(Protocol):
     """Where what a request read is found (asked only after a lost race)."""
 
@@ -230,16 +220,22 @@ def changed(
     Raises:
         SessionEncodeError: ``data`` changed, and is not JSON the store could hold.
     """
-    # A scalars-only snapshot is compared without encoding (unequal dicts never encode
-    # alike: only equal ones need unchanged's closer look); JSON text by its text.
-    if type(snapshot) is not dict or (written and not _same(data, snapshot)):
-        plain = dict(_items(data))  # _plain's copy, without the call
-        text = validate_json(plain)
-        if text != snapshot:  # never equal to a dict snapshot: changed
-            if text.count("{", 1):  # a nested dict, whose keys check_keys checks
-                check_keys(plain, text)
-            return plain, text
-    return None
+    if type(snapshot) is dict:  # scalars only: compared without encoding
+        if not written:
+            return None
+        try:  # unequal dicts never encode alike: only equal ones need a closer look
+            same = _equal(data, snapshot)
+        except Exception:  # a value's own __eq__ failed (no JSON): unchanged decides
+            same = True
+        if same and unchanged(data, snapshot):
+            return None
+    plain = dict(_items(data))  # _plain's copy, without the call
+    text = validate_json(plain)
+    if text == snapshot:  # JSON text: compared by its text (a dict snapshot never is)
+        return None
+    if text.count("{", 1):  # a nested dict, whose keys check_keys checks
+        check_keys(plain, text)
+    return plain, text
 
 
 class Resave(NamedTuple):
@@ -277,7 +273,7 @@ def plan_resave(
         SessionEncodeError: ``data`` changed, and is not JSON the store could hold.
     """
     change = None
-    if data is not None:
+    if data is not None and (written or type(snapshot) is not dict):  # else unchanged
         assert snapshot is not None  # handed out with the data, from the record
         change = changed(data, snapshot, written=written)
     idle, absolute, step = expiry
