@@ -157,7 +157,8 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         cookies: bytes | None = None
-        skip = self.settings.skip
+        settings = self.settings
+        skip = settings.skip
         for name, value in scope["headers"]:
             if name == b"cookie":  # HTTP/2 may split it: rejoin, as RFC 9113 says
                 cookies = value if cookies is None else cookies + b"; " + value
@@ -165,44 +166,34 @@ class SessionMiddleware:
                 await self._skipped(scope, receive, send)
                 return
         manager = SessionManager(
-            self.settings, cookies, websocket=kind == "websocket", turns=self._turns, scope=scope
+            settings, cookies, websocket=kind == "websocket", turns=self._turns, scope=scope
         )
-        _put(scope, self.settings.state_attribute, manager)
+        _put(scope, settings.state_attribute, manager)
         try:
-            if (
-                cookies is None
-                or not self.settings.autoload
-                or await self._preload(scope, receive, send, manager)
-            ):
-                if kind == "http":
-                    await self._http(scope, receive, send, manager)
-                else:
-                    await self._websocket(scope, receive, send, manager)
+            # The session loaded before the handler (after its turn, with take_turns),
+            # or the request answered instead: 409 for no turn, 503 for a store failure.
+            if cookies is not None and settings.autoload:
+                if self._turns is not None and not await manager.take_turn():
+                    settings.log(logging.WARNING, "the session's turn did not come in time; 409")
+                    await refuse_mapped(scope, receive, send, settings.on_error(_BUSY))
+                    return
+                try:
+                    await manager.preload()
+                except StoreError as exc:
+                    settings.log(
+                        logging.ERROR,
+                        f"store failed on load ({type(exc).__name__}); 503",
+                        manager.cookie_session_id,
+                    )
+                    await refuse(scope, receive, send, 503, _UNAVAILABLE)
+                    return
+            if kind == "http":
+                await self._http(scope, receive, send, manager)
+            else:
+                await self._websocket(scope, receive, send, manager)
         finally:
             if self._turns is not None:
                 manager.end_turn()
-
-    async def _preload(
-        self, scope: Scope, receive: Receive, send: Send, manager: SessionManager
-    ) -> bool:
-        """Load the session before the handler (after its turn, with ``take_turns``);
-        ``False`` when the request was answered instead (503, or 409 for no turn)."""
-        settings = self.settings
-        if self._turns is not None and not await manager.take_turn():
-            settings.log(logging.WARNING, "the session's turn did not come in time; 409")
-            await refuse_mapped(scope, receive, send, settings.on_error(_BUSY))
-            return False
-        try:
-            await manager.preload()
-        except StoreError as exc:
-            settings.log(
-                logging.ERROR,
-                f"store failed on load ({type(exc).__name__}); 503",
-                manager.cookie_session_id,
-            )
-            await refuse(scope, receive, send, 503, _UNAVAILABLE)
-            return False
-        return True
 
     async def _commit(self, outcome: Outcome, manager: SessionManager) -> Settled:
         """Carry ``outcome`` out, one commit per session at a time in this worker.
