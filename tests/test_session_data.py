@@ -72,6 +72,14 @@ def test_reads_are_recorded_only_while_tracking() -> None:
     assert data.reads() == ReadSet(frozenset({"a", "missing", "c"}))
 
 
+def test_a_session_made_with_track_records_from_the_start() -> None:
+    data = SessionData({"a": 1}, track=True)
+    assert data == {"a": 1}
+    assert data.get("b") is None
+    assert not data.written
+    assert data.reads() == ReadSet(frozenset({"b"}), everything=True)  # == reads it all
+
+
 READS: list[tuple[Callable[[SessionData], object], ReadSet]] = [
     (lambda d: list(d), ReadSet(key_set=True)),
     (lambda d: len(d), ReadSet(key_set=True)),

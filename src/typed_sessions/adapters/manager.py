@@ -138,7 +138,7 @@ class SessionManager:
             elif self._websocket:
                 data.block(websocket_error)
         else:
-            data = SessionData.tracking(found.data)
+            data = SessionData(found.data, track=True)
             self._snapshot = snapshot_of(found.data)
             if self._closed:
                 data.block(closed_error)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from typing_extensions import TypeIs
 
@@ -45,30 +45,17 @@ class SessionData(dict[str, Any]):
     _keys: set[str] | None
     _seen: set[str] | None
 
-    def __init__(self, data: Mapping[str, Any] | None = None, /) -> None:
-        """Make a session holding a shallow copy of ``data``."""
+    def __init__(self, data: Mapping[str, Any] | None = None, /, *, track: bool = False) -> None:
+        """Make a session holding a shallow copy of ``data``; with ``track``, its reads
+        recorded from the start (as after :meth:`track`)."""
         if data is not None:
             _update(self, data)
         self._blocked = None
-        self._keys = None
+        self._keys = set() if track else None
         self._seen = None
         self._key_set = False
         self._everything = False
         self._written = False
-
-    @classmethod
-    def tracking(cls, data: Mapping[str, Any], /) -> Self:
-        """A session holding a shallow copy of ``data``, its reads recorded (as after
-        :meth:`track`): a stored session, as the middleware hands it out."""
-        session = cls.__new__(cls)  # __init__ and track(), without their calls
-        _update(session, data)
-        session._blocked = None
-        session._keys = set()
-        session._seen = None
-        session._key_set = False
-        session._everything = False
-        session._written = False
-        return session
 
     # --- the middleware's controls ------------------------------------------------------
 
