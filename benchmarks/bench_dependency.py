@@ -6,6 +6,8 @@ session cookie:
 
 - ``unprotected``: no session at all (the baseline);
 - ``typed-sessions``: ``make_cookie_dependency`` over a ``MemoryStore``;
+- ``a constant dependency``: a dependency of our signature (the connection and the
+  response) returning a constant: what FastAPI itself charges any session dependency;
 - ``fastapi-sessions``: ``SessionCookie`` + ``InMemoryBackend`` + a ``SessionVerifier``,
   as on its getting-started page;
 - ``starlette SessionMiddleware`` and ``starsessions, memory``: the same route reading
@@ -28,11 +30,12 @@ from typing import Annotated
 from uuid import UUID, uuid4
 
 import httpx
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi_sessions.backends.implementations import InMemoryBackend
 from fastapi_sessions.frontends.implementations import CookieParameters, SessionCookie
 from pydantic import BaseModel
 from starlette.middleware.sessions import SessionMiddleware as StarletteSessionMiddleware
+from starlette.requests import HTTPConnection
 from starsessions import InMemoryStore, SessionAutoloadMiddleware
 from starsessions import SessionMiddleware as StarSessionMiddleware
 
@@ -82,6 +85,26 @@ async def our_whoami(
     session: Annotated[Session[SessionData], Depends(current_session)],
 ) -> SessionData:
     return session.data
+
+
+# --- the floor: FastAPI's own cost of one dependency of the same signature --------------
+
+_ALICE = SessionData(username="alice")
+
+
+async def constant_dependency(request: HTTPConnection, response: Response) -> SessionData:
+    """What any session dependency pays FastAPI: solved per request, no session work."""
+    return _ALICE
+
+
+floor = FastAPI()
+
+
+@floor.get("/whoami")
+async def floor_whoami(
+    user: Annotated[SessionData, Depends(constant_dependency)],
+) -> SessionData:
+    return user
 
 
 # --- fastapi-sessions (its getting-started page) -------------------------------------------
@@ -136,6 +159,7 @@ starsessions_app.add_middleware(StarSessionMiddleware, store=InMemoryStore())
 APPS = {
     "unprotected": unprotected,
     "typed-sessions": ours,
+    "a constant dependency": floor,
     "fastapi-sessions": peer,
     "starlette SessionMiddleware": starlette_app,
     "starsessions, memory": starsessions_app,
@@ -154,6 +178,7 @@ async def make_clients() -> dict[str, httpx.AsyncClient]:
     cookies = {
         "unprotected": f"{OUR_COOKIE}={issued.token}",
         "typed-sessions": f"{OUR_COOKIE}={issued.token}",
+        "a constant dependency": f"{OUR_COOKIE}={issued.token}",
         "fastapi-sessions": f"cookie={peer_token}",
     }
     clients: dict[str, httpx.AsyncClient] = {}
@@ -183,6 +208,12 @@ def report(figures: dict[str, float], unit: str) -> None:
     print(
         f"typed-sessions / the fastest peer ({fastest}): "
         f"{ours / overheads[fastest]:.2f} (target <= 0.5)"
+    )
+    floor = overheads["a constant dependency"]
+    print(
+        f"FastAPI's own share (a constant dependency) / the fastest peer: "
+        f"{floor / overheads[fastest]:.2f}; typed-sessions' session work over it: "
+        f"{ours - floor:,.1f} {unit}"
     )
 
 

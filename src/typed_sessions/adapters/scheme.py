@@ -81,6 +81,9 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
         self._cookie_name = None if cookie is None else cookie.name
         self._header = header.lower()
         self._vary = "Cookie" if cookie is not None else header
+        self._vary_bytes = self._vary.encode("latin-1")
+        # The raw header the token comes in (ASGI gives header names in lower case).
+        self._header_bytes = b"cookie" if cookie is not None else self._header.encode("latin-1")
         self._options: _Options = {
             "cookie": cookie, "header": header, "keys": self.keys, "expiry": expiry,
             "clock": clock, "on_error": on_error, "scheme_name": scheme_name,
@@ -88,25 +91,32 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
         }  # fmt: skip
 
     def _token(self, request: HTTPConnection) -> str | None:
-        if self._cookie_name is None:
-            return request.headers.get(self._header)
-        # HTTP/2 clients may split cookies over several header fields: read them all.
-        headers = request.headers.getlist("cookie")
-        if not headers:
+        """The token the request carries, read from its raw headers (no ``Headers``)."""
+        name = self._header_bytes
+        found: bytes | None = None
+        headers: list[tuple[bytes, bytes]] = request.scope["headers"]
+        for key, value in headers:
+            if key == name:
+                if self._cookie_name is None:
+                    return value.decode("latin-1")  # the first, as Headers.get gives
+                # HTTP/2 clients may split cookies over several header fields: rejoin.
+                found = value if found is None else found + b"; " + value
+        if found is None or self._cookie_name is None:
             return None
-        return parse_cookie(
-            "; ".join(headers) if len(headers) > 1 else headers[0], self._cookie_name
-        )
+        return parse_cookie(found.decode("latin-1"), self._cookie_name)
 
     def _cache_headers(self, response: Response) -> None:
         """The answer depends on the cookie (or header): say so to caches, and keep
         shared caches from storing a user's page. A route may set its own
         ``Cache-Control`` on the same ``Response`` afterwards (or return its own
-        response, whose headers are then all its own)."""
-        headers = response.headers
-        headers.append("vary", self._vary)
-        if "cache-control" not in headers:
-            headers["cache-control"] = "private, no-store"
+        response, whose headers are then all its own). Written to ``raw_headers``, which
+        ``response.headers`` wraps, without building that wrapper."""
+        raw = response.raw_headers
+        raw.append((b"vary", self._vary_bytes))
+        for key, _ in raw:
+            if key == b"cache-control":
+                return
+        raw.append((b"cache-control", b"private, no-store"))
 
     def _refuse(self, failure: SessionFailure) -> Exception:
         """``on_error``'s exception for ``failure``; an ``HTTPException`` gets the same
