@@ -127,6 +127,27 @@ def test_a_lane_save_is_what_load_then_reads(clock: FakeClock) -> None:
     assert run(store.load(session_id)) == loaded
 
 
+def test_a_lane_save_finds_the_record_with_or_without_the_loads_place(clock: FakeClock) -> None:
+    """``place`` is only a hint: a record used since (moved in its shard), or a stored
+    record given without one, is saved all the same; a stale one is still refused."""
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
+    session_id = saved(store, {"n": 1})
+    stored = stored_of(store, session_id)
+    assert stored.place is not None
+    stored_of(store, saved(store, {"other": 1}))  # other records used since
+    stored_of(store, session_id)  # and this one moved to its shard's end
+    assert (
+        run(store.save_record(session_id, stored, b'{"n":2}', stored.last, stored.expires)) is None
+    )
+    again = stored_of(store, session_id)._replace(place=None)
+    assert run(store.save_record(session_id, again, b'{"n":3}', again.last, again.expires)) is None
+    conflict = run(store.save_record(session_id, stored, b'{"n":4}', stored.last, stored.expires))
+    assert conflict == Conflict(expected=1, found=3)
+    loaded = run(store.load(session_id))
+    assert loaded is not None
+    assert (loaded.data, loaded.version) == ({"n": 3}, 3)
+
+
 def test_a_lane_save_of_an_ended_or_expired_record_is_refused(clock: FakeClock) -> None:
     store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
     ended = saved(store, {"n": 1})

@@ -21,7 +21,8 @@ __all__ = ["RecordLane", "StoredRecord"]
 
 class StoredRecord(NamedTuple):
     """A live record as stored: its times in microseconds since the Unix epoch, and the
-    store's own bytes of it, where the data's JSON (UTF-8) starts at ``data_at``."""
+    store's own bytes of it, where the data's JSON (UTF-8) starts at ``data_at``;
+    ``place``: where the store found it, a hint for its own ``save_record`` (opaque)."""
 
     version: int
     created: int
@@ -29,6 +30,7 @@ class StoredRecord(NamedTuple):
     expires: int
     raw: bytes
     data_at: int
+    place: object = None
 
 
 class RecordLane(Protocol):

@@ -31,7 +31,7 @@ from typed_sessions.stores.memory_records import (
     record_version,
     rewrite_record,
 )
-from typed_sessions.stores.memory_table import Key, Shard, Table
+from typed_sessions.stores.memory_table import Key, Shard, Slot, Table
 from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 
 __all__ = ["Loaded", "MemoryLane"]
@@ -89,7 +89,7 @@ class MemoryLane(Generic[T]):
             created, last = expires - (low & MASK), expires - (low >> 40 | (high & 0xFFFF) << 24)
             version, data_at = high >> 16, TAIL + 21
         stored: StoredRecord = new_tuple(
-            StoredRecord, (version, created, last, expires, record, data_at)
+            StoredRecord, (version, created, last, expires, record, data_at, (shard, key, record))
         )
         return stored
 
@@ -143,10 +143,14 @@ class MemoryLane(Generic[T]):
         with self._lock:
             if now >= self._next_sweep:  # a sweep due, or under way
                 self._purge_some(now)
-            last_id, id_key = self._last_key  # as in load_record
-            if last_id is not session_id:
-                id_key = self._id_key(session_id)
-            shard, key, found = self._entries.locate(session_id, id_key)
+            place: Slot | None = loaded.place  # type: ignore[assignment]  # load_record's (shard, key)
+            if place is not None and place[0].get(place[1]) is record:  # still there
+                shard, key, found = place
+            else:
+                last_id, id_key = self._last_key  # as in load_record
+                if last_id is not session_id:
+                    id_key = self._id_key(session_id)
+                shard, key, found = self._entries.locate(session_id, id_key)
             if found is not record:  # saved, ended or replaced since it was loaded
                 version = None
                 if found is not None:
