@@ -18,12 +18,10 @@ from typed_sessions.adapters.outcome import (
     SignIn,
     Snapshot,
     Write,
-    plan_resave,
     plan_write,
 )
 from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
-from typed_sessions.core.clock import EPOCH
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.session import Session
 from typed_sessions.core.tuples import new_tuple
@@ -68,30 +66,20 @@ def plan_for(
     new_id: SessionId | None,
     signed_in: SignIn | None,
     settings: SessionSettings,
-    micros: int,
     now: Callable[[], datetime],
 ) -> tuple[Write | None, datetime]:
     """The write a request's session needs (see :func:`plan_write`), and the request's
-    time for it (``micros``, read before ``found`` was loaded; ``now()``): a record
-    loaded through the lane, neither regenerated nor signed in, is planned as stored (a
-    :class:`Resave`, whose time is its own: the time returned is then a placeholder,
-    the epoch).
+    time for it (``now()``), for a session not loaded as stored or moved to a new ID
+    (one loaded as stored, and staying, is planned by :func:`plan_resave`).
 
     Raises:
         SessionEncodeError: ``data`` is not JSON the store could hold.
     """
-    reads = NOTHING if data is None else data
-    written = data is None or data.written
-    if found is not None and found.stored is not None and new_id is None:
-        resave = plan_resave(
-            found.id, found.stored, data, snapshot, reads, expiry=settings.lane_expiry,
-            now=micros, written=written,
-        )  # fmt: skip
-        return resave, EPOCH
     moment = now()
     write = plan_write(
-        None if found is None else found.session(), data, snapshot, new_id, reads,
-        expiry=settings.expiry, now=moment, signed_in=signed_in, written=written,
+        None if found is None else found.session(), data, snapshot, new_id,
+        NOTHING if data is None else data, expiry=settings.expiry, now=moment,
+        signed_in=signed_in, written=data is None or data.written,
     )  # fmt: skip
     return write, moment
 

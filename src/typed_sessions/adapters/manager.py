@@ -25,9 +25,12 @@ from typed_sessions.adapters.errors import (
 from typed_sessions.adapters.lifecycle import device_of, peer_scope
 from typed_sessions.adapters.loaded import Loaded, load_session, plan_for
 from typed_sessions.adapters.outcome import (
+    NOTHING,
     Outcome,
     SignIn,
     Snapshot,
+    Write,
+    plan_resave,
     snapshot_of,
 )
 from typed_sessions.adapters.session_data import SessionData
@@ -56,27 +59,10 @@ class SessionManager:
     """
 
     __slots__ = (
-        "_accessed",
-        "_clear_cookie",
-        "_closed",
-        "_cookie_header",
-        "_data",
-        "_delete_id",
-        "_final_id",
-        "_found",
-        "_load_failed",
-        "_loaded",
-        "_micros",
-        "_moment",
-        "_new_id",
-        "_peer",
-        "_settings",
-        "_signed_in",
-        "_snapshot",
-        "_turn",
-        "_verified_id",
-        "_websocket",
-    )
+        "_accessed", "_clear_cookie", "_closed", "_cookie_header", "_data", "_delete_id",
+        "_final_id", "_found", "_load_failed", "_loaded", "_micros", "_moment", "_new_id",
+        "_peer", "_settings", "_signed_in", "_snapshot", "_turn", "_verified_id", "_websocket",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -322,7 +308,7 @@ class SessionManager:
         Raises:
             SessionEncodeError: the data is not JSON; nothing is to be written.
         """
-        self._closed = True  # _close(), without the call
+        self._closed = True
         data = self._data
         if data is not None:
             data.block(closed_error)
@@ -336,10 +322,19 @@ class SessionManager:
             or self._signed_in is not None
         ):
             return _NOTHING_VARY if self._accessed else _NOTHING
-        write, now = plan_for(
-            found, data, self._snapshot, self._new_id, self._signed_in, self._settings,
-            self._micros, self._now,  # the clock was read for the cookie of a found one
-        )  # fmt: skip
+        write: Write | None
+        if found is not None and found.stored is not None and self._new_id is None:
+            write = plan_resave(  # loaded as stored: in microseconds, read for its cookie
+                found.id, found.stored, data, self._snapshot, NOTHING if data is None else data,
+                expiry=self._settings.lane_expiry, now=self._micros,
+                written=data is None or data.written,
+            )  # fmt: skip
+            now = EPOCH  # a Resave carries its own time
+        else:
+            write, now = plan_for(
+                found, data, self._snapshot, self._new_id, self._signed_in, self._settings,
+                self._now,
+            )  # fmt: skip
         if write is None and self._delete_id is None and not self._clear_cookie:
             return _NOTHING_VARY if self._accessed else _NOTHING
         outcome: Outcome = new_tuple(
@@ -356,16 +351,12 @@ class SessionManager:
 
         :meth:`get_session_id` then names the record this request loaded, or ``None``.
         """
-        self._close()
+        self._closed = True
+        if self._data is not None:
+            self._data.block(closed_error)
         self._final_id = None if self._found is None else self._found.id
 
     # --- internals ------------------------------------------------------------------------
-
-    def _close(self) -> None:
-        self._closed = True
-        data = self._data
-        if data is not None:
-            data.block(closed_error)
 
     def _check_open(self, what: str) -> None:
         if self._closed:

@@ -203,11 +203,11 @@ class SessionMiddleware:
         without a failed save and a reload.
         """
         write = outcome.write
-        key = (
-            write.record.id
-            if type(write) is Update or type(write) is Regenerate
-            else write.session_id
+        key = (  # the usual write first
+            write.session_id
             if type(write) is Resave
+            else write.record.id
+            if type(write) is Update or type(write) is Regenerate
             else None
         )
         if key is None or (self._turns is not None and manager.has_turn):
