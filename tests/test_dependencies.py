@@ -628,3 +628,29 @@ async def test_cookies_split_over_several_header_fields(keyring: Keyring, clock:
         ):
             response = await client.get("/me", headers=httpx.Headers(fields))
             assert response.json() == "ada", fields
+
+
+async def test_a_header_token_is_read_from_the_first_field_of_that_name(
+    keyring: Keyring, clock: FakeClock
+) -> None:
+    """The header dependency reads the request's raw headers: the name in any case, the
+    first field when a client sends two (as Starlette's ``Headers.get``)."""
+    store = MemoryStore(dict[str, Any], clock=clock)
+    api = make_header_dependency(store, allow, keys=keyring, header="X-Api-Session", clock=clock)
+    issued = await issue_session(store, {"name": "ada"}, keys=keyring, clock=clock)
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me(session: Annotated[Session[dict[str, Any]], Depends(api)]) -> str:
+        return str(session.data["name"])
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        good = await client.get("/me", headers={"x-API-session": issued.token})
+        assert good.json() == "ada"
+        assert good.headers["vary"] == "X-Api-Session"
+        first = httpx.Headers([("x-api-session", issued.token), ("x-api-session", "junk")])
+        assert (await client.get("/me", headers=first)).json() == "ada"
+        second = httpx.Headers([("x-api-session", "junk"), ("x-api-session", issued.token)])
+        assert (await client.get("/me", headers=second)).status_code == 401
+        assert (await client.get("/me")).status_code == 401
