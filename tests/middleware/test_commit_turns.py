@@ -1,4 +1,5 @@
-"""The session middleware: commit turns leave nothing behind when a waiter goes away."""
+"""The session middleware's commit turns: one commit per session at a time in a worker,
+the record each saved kept (bounded) for later stale commits, nothing left behind."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from typed_sessions.adapters.middleware import session_middleware
+from typed_sessions.adapters.middleware import NEWEST_KEPT, session_middleware
 from typed_sessions.adapters.outcome import Record
 from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.adapters.turns import Turns
@@ -58,9 +59,9 @@ class CancelAtHandOver(Turns[SessionId]):
         return handed
 
 
-async def test_a_waiter_cancelled_after_the_hand_over_leaves_no_record_behind() -> None:
-    """The record one commit left for the next is dropped when that next one is gone
-    and nobody else waits (it stayed for as long as the worker ran)."""
+async def test_a_waiter_cancelled_after_the_hand_over_leaves_no_turn_behind() -> None:
+    """A request cancelled just as the commit turn is handed to it passes the turn on;
+    the records kept are the saved ones, within their bound."""
     store = SlowSaves()
     app = FastAPI()
 
@@ -83,5 +84,108 @@ async def test_a_waiter_cancelled_after_the_hand_over_leaves_no_record_behind() 
         assert (await first).status_code == 200
         with pytest.raises(asyncio.CancelledError):
             await second
-    assert middleware._newest == {}  # pyright: ignore[reportPrivateUsage]
+    kept = middleware._newest  # pyright: ignore[reportPrivateUsage]
+    assert [record.data for record in kept.values()] == [{"a": "v", "b": "v"}]
     assert not turns._queues  # pyright: ignore[reportPrivateUsage]
+
+
+class Counted:
+    """A memory store seen only through the protocol (no lane), counting its calls."""
+
+    def __init__(self) -> None:
+        self.inner: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+        self.loads = self.saves = 0
+
+    async def load(self, session_id: SessionId) -> Record | None:
+        self.loads += 1
+        return await self.inner.load(session_id)
+
+    async def save(self, session: Record) -> Result[Record, Conflict]:
+        self.saves += 1
+        return await self.inner.save(session)
+
+    async def delete(self, session_id: SessionId) -> None:
+        await self.inner.delete(session_id)
+
+
+def stale_writer_app(store: Counted, gate: asyncio.Event) -> FastAPI:
+    """``/bump`` counts up (a read and a write); ``/late/{key}`` reads ``key`` or writes
+    it blind, after ``gate`` opens: a request whose commit comes after others'."""
+    app = FastAPI()
+
+    @app.get("/bump")
+    async def bump(manager: SessionDep) -> int:
+        session = manager.get_session()
+        session["n"] = session.get("n", 0) + 1
+        return int(session["n"])
+
+    @app.get("/late/{key}")
+    async def late(key: str, manager: SessionDep, read: bool = False) -> str:
+        session = manager.get_session()
+        value = session.get("n", 0) if read else 0
+        await gate.wait()
+        session[key] = value + 1
+        return "ok"
+
+    return app
+
+
+async def test_a_stale_commit_is_decided_by_the_kept_record_without_a_round_trip() -> None:
+    """A request that loaded a version this worker has since replaced learns it at its
+    commit from the record kept, not from a failed save and a reload: refused (409) when
+    it read what changed, merged with one save when it did not."""
+    store, gate = Counted(), asyncio.Event()
+    middleware = session_middleware(stale_writer_app(store, gate), store=store, keys="k" * 40)
+    transport = httpx.ASGITransport(app=middleware)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        assert (await client.get("/bump")).json() == 1
+        stale_read = asyncio.create_task(client.get("/late/m", params={"read": "true"}))
+        blind = asyncio.create_task(client.get("/late/k"))
+        await asyncio.sleep(0.01)  # both loaded version 1
+        loads, saves = store.loads, store.saves
+        assert (await client.get("/bump")).json() == 2  # version 2, kept by the worker
+        assert (store.loads, store.saves) == (loads + 1, saves + 1)
+        gate.set()
+        refused = await stale_read
+        assert refused.status_code == 409
+        assert (await blind).status_code == 200
+        # The refusal cost nothing; the blind write one save, into the kept version 2.
+        assert (store.loads, store.saves) == (loads + 1, saves + 2)
+        assert (await client.get("/bump")).json() == 3
+    session = next(iter(middleware._newest.values()))  # pyright: ignore[reportPrivateUsage]
+    assert session.data == {"n": 3, "k": 1}
+
+
+async def test_a_session_ended_elsewhere_stays_ended_despite_the_kept_record() -> None:
+    """The kept record is a hint, checked by the store's compare-and-set: a session
+    another worker ended is not brought back by a stale request merged into it."""
+    store, gate = Counted(), asyncio.Event()
+    middleware = session_middleware(stale_writer_app(store, gate), store=store, keys="k" * 40)
+    transport = httpx.ASGITransport(app=middleware)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        await client.get("/bump")
+        blind = asyncio.create_task(client.get("/late/k"))
+        await asyncio.sleep(0.01)
+        await client.get("/bump")  # version 2, kept
+        (session_id,) = middleware._newest  # pyright: ignore[reportPrivateUsage]
+        await store.inner.delete(session_id)  # ended by another worker
+        gate.set()
+        answer = await blind
+        assert answer.status_code == 200
+        assert "set-cookie" not in answer.headers
+        assert await store.inner.load(session_id) is None
+
+
+async def test_the_records_kept_are_bounded() -> None:
+    store = Counted()
+    middleware = session_middleware(
+        stale_writer_app(store, asyncio.Event()), store=store, keys="k" * 40
+    )
+    transport = httpx.ASGITransport(app=middleware)
+    for _ in range(NEWEST_KEPT + 10):  # each client its own session, saved twice
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            await client.get("/bump")
+            await client.get("/bump")
+    kept = middleware._newest  # pyright: ignore[reportPrivateUsage]
+    assert len(kept) == NEWEST_KEPT
+    assert all(record.version == 2 for record in kept.values())

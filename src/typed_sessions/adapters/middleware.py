@@ -81,10 +81,15 @@ from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
 from typed_sessions.adapters.skipped import SkippedSession
 from typed_sessions.adapters.turns import Turns
 from typed_sessions.core.ids import SessionId
+from typed_sessions.core.keyring import remember
 from typed_sessions.core.signing import Keys
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
-__all__ = ["SessionMiddleware", "session_middleware"]
+__all__ = ["NEWEST_KEPT", "SessionMiddleware", "session_middleware"]
+
+NEWEST_KEPT: Final = 64
+"""How many sessions' last saved record a middleware keeps (the oldest goes first), for
+the commits of requests that loaded an older version (see ``_commit``)."""
 
 _SKIPPED: Final = SkippedSession()
 _CONFLICT: Final = SessionFailure("conflict", "concurrent_change")
@@ -148,7 +153,7 @@ class SessionMiddleware:
         self.app: ASGIApp = app
         self.settings: SessionSettings = settings
         self._commits: Turns[SessionId] = Turns()  # one commit per session at a time
-        self._newest: dict[SessionId, Record] = {}  # saved while others waited to commit
+        self._newest: dict[SessionId, Record] = {}  # the record each commit saved, bounded
         self._turns: Turns[SessionId] | None = Turns() if settings.take_turns else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -198,9 +203,11 @@ class SessionMiddleware:
     async def _commit(self, outcome: Outcome, manager: SessionManager) -> Settled:
         """Carry ``outcome`` out, one commit per session at a time in this worker.
 
-        So commits of one session never race each other here; and while some wait, each
-        hands the record it saved to the next, which then merges into it (or is refused)
-        without a failed save and a reload.
+        So commits of one session never race each other here; and each keeps the record
+        it saved (the last :data:`NEWEST_KEPT` sessions' in this worker), so that a later
+        commit of a request that loaded an older version merges into it (or is refused)
+        without a failed save and a reload: a busy session's stale requests cost no
+        store round trip at their commit.
         """
         write = outcome.write
         key = (  # the usual write first
@@ -215,24 +222,15 @@ class SessionMiddleware:
         else:
             commits, newest = self._commits, self._newest
             if not commits.take_free(key):  # the common case: nobody to wait for
-                try:
-                    await commits.take(key)
-                except BaseException:  # gone while waiting, perhaps after the hand-over
-                    if key not in commits:  # nobody left to read what was left for it
-                        newest.pop(key, None)
-                    raise
-            saved: Record | None = None
+                await commits.take(key)
             try:
                 settled = await carry_out(outcome, self.settings, newest.get(key))
-                saved = settled.saved
-            finally:
-                if commits.give_back(key):  # to the next waiter, who resumes after this
-                    if saved is not None:
-                        newest[key] = saved
-                    elif newest:  # not known as a Session: the waiter finds it
-                        newest.pop(key, None)
-                elif newest:
-                    newest.pop(key, None)
+            finally:  # a refused or failed commit changed nothing: what was kept stays
+                commits.give_back(key)  # to the next waiter, if any: it resumes after this
+            if settled.saved is not None:  # for the commits of requests that loaded before
+                remember(newest, key, settled.saved, NEWEST_KEPT)
+            elif newest:  # saved as another record, or ended: a later commit finds out
+                newest.pop(key, None)
         manager.settle(settled.session_id)
         return settled
 
