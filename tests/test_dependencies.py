@@ -609,10 +609,15 @@ async def test_a_stored_record_is_the_handlers_own_copy(env: Env) -> None:
     assert (await env.stored(session_id)).data == {"name": "ada", "tags": ["a"]}
 
 
-async def test_cookies_split_over_several_header_fields(keyring: Keyring, clock: FakeClock) -> None:
-    """HTTP/2 clients may send one Cookie field per cookie; the order must not matter."""
+async def ada_app(keyring: Keyring, clock: FakeClock, header: str | None) -> tuple[FastAPI, str]:
+    """``/me`` answers the name in the session of the cookie dependency (or, given a
+    ``header``, of the header dependency), and a token of Ada's session."""
     store = MemoryStore(dict[str, Any], clock=clock)
-    current = make_cookie_dependency(store, allow, keys=keyring, clock=clock)
+    current = (
+        make_cookie_dependency(store, allow, keys=keyring, clock=clock)
+        if header is None
+        else make_header_dependency(store, allow, keys=keyring, header=header, clock=clock)
+    )
     issued = await issue_session(store, {"name": "ada"}, keys=keyring, clock=clock)
     app = FastAPI()
 
@@ -620,11 +625,17 @@ async def test_cookies_split_over_several_header_fields(keyring: Keyring, clock:
     async def me(session: Annotated[Session[dict[str, Any]], Depends(current)]) -> str:
         return str(session.data["name"])
 
+    return app, issued.token
+
+
+async def test_cookies_split_over_several_header_fields(keyring: Keyring, clock: FakeClock) -> None:
+    """HTTP/2 clients may send one Cookie field per cookie; the order must not matter."""
+    app, token = await ada_app(keyring, clock, None)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
         for fields in (
-            [("cookie", "theme=dark"), ("cookie", f"__Host-session={issued.token}")],
-            [("cookie", f"__Host-session={issued.token}"), ("cookie", "theme=dark")],
+            [("cookie", "theme=dark"), ("cookie", f"__Host-session={token}")],
+            [("cookie", f"__Host-session={token}"), ("cookie", "theme=dark")],
         ):
             response = await client.get("/me", headers=httpx.Headers(fields))
             assert response.json() == "ada", fields
@@ -635,22 +646,14 @@ async def test_a_header_token_is_read_from_the_first_field_of_that_name(
 ) -> None:
     """The header dependency reads the request's raw headers: the name in any case, the
     first field when a client sends two (as Starlette's ``Headers.get``)."""
-    store = MemoryStore(dict[str, Any], clock=clock)
-    api = make_header_dependency(store, allow, keys=keyring, header="X-Api-Session", clock=clock)
-    issued = await issue_session(store, {"name": "ada"}, keys=keyring, clock=clock)
-    app = FastAPI()
-
-    @app.get("/me")
-    async def me(session: Annotated[Session[dict[str, Any]], Depends(api)]) -> str:
-        return str(session.data["name"])
-
+    app, token = await ada_app(keyring, clock, "X-Api-Session")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
-        good = await client.get("/me", headers={"x-API-session": issued.token})
+        good = await client.get("/me", headers={"x-API-session": token})
         assert good.json() == "ada"
         assert good.headers["vary"] == "X-Api-Session"
-        first = httpx.Headers([("x-api-session", issued.token), ("x-api-session", "junk")])
+        first = httpx.Headers([("x-api-session", token), ("x-api-session", "junk")])
         assert (await client.get("/me", headers=first)).json() == "ada"
-        second = httpx.Headers([("x-api-session", "junk"), ("x-api-session", issued.token)])
+        second = httpx.Headers([("x-api-session", "junk"), ("x-api-session", token)])
         assert (await client.get("/me", headers=second)).status_code == 401
         assert (await client.get("/me")).status_code == 401
