@@ -119,6 +119,11 @@ def stale_writer_app(store: Counted, gate: asyncio.Event) -> FastAPI:
         session["n"] = session.get("n", 0) + 1
         return int(session["n"])
 
+    @app.get("/end")
+    async def end(manager: SessionDep) -> str:
+        manager.invalidate()
+        return "ended"
+
     @app.get("/late/{key}")
     async def late(key: str, manager: SessionDep, read: bool = False) -> str:
         session = manager.get_session()
@@ -174,6 +179,20 @@ async def test_a_session_ended_elsewhere_stays_ended_despite_the_kept_record() -
         assert answer.status_code == 200
         assert "set-cookie" not in answer.headers
         assert await store.inner.load(session_id) is None
+
+
+async def test_a_session_ended_here_is_not_kept() -> None:
+    store = Counted()
+    middleware = session_middleware(
+        stale_writer_app(store, asyncio.Event()), store=store, keys="k" * 40
+    )
+    transport = httpx.ASGITransport(app=middleware)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        await client.get("/bump")
+        await client.get("/bump")
+        assert len(middleware._newest) == 1  # pyright: ignore[reportPrivateUsage]
+        await client.get("/end")
+        assert middleware._newest == {}  # pyright: ignore[reportPrivateUsage]
 
 
 async def test_the_records_kept_are_bounded() -> None:

@@ -231,6 +231,8 @@ class SessionMiddleware:
                 remember(newest, key, settled.saved, NEWEST_KEPT)
             elif newest:  # saved as another record, or ended: a later commit finds out
                 newest.pop(key, None)
+        if outcome.delete is not None:  # ended here: nothing of it is kept
+            self._newest.pop(outcome.delete, None)
         manager.settle(settled.session_id)
         return settled
 
