@@ -41,8 +41,10 @@ What happens to a request (HTTP or WebSocket; other scopes pass through untouche
    written (the client gets a 500).
 
    No lost updates: a save refused as stale (another request saved the session since
-   this one loaded it) is merged. The newest record is loaded, the top-level keys this
-   request changed or removed are applied to it, and it is saved again, up to
+   this one loaded it) is merged. The newest record is loaded (or taken from this
+   worker's own last save of it, made since this request loaded: then the stale save is
+   not even sent), the top-level keys this request changed or removed are applied to
+   it, and it is saved again, up to
    ``save_attempts`` times with short random waits; a key changed by both requests keeps
    the value of the one that saved last. A session ended meanwhile (invalidated,
    regenerated or expired) stays ended: this request's changes are dropped and no cookie
