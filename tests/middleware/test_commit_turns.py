@@ -9,8 +9,12 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.background import BackgroundTask
 
-from typed_sessions.adapters.middleware import NEWEST_KEPT, session_middleware
+from typed_sessions.adapters import kept as kept_module
+from typed_sessions.adapters.kept import KEPT_SECONDS, KEPT_SESSIONS
+from typed_sessions.adapters.middleware import SessionMiddleware, session_middleware
 from typed_sessions.adapters.outcome import Record
 from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.adapters.turns import Turns
@@ -84,9 +88,14 @@ async def test_a_waiter_cancelled_after_the_hand_over_leaves_no_turn_behind() ->
         assert (await first).status_code == 200
         with pytest.raises(asyncio.CancelledError):
             await second
-    kept = middleware._newest  # pyright: ignore[reportPrivateUsage]
-    assert [record.data for record in kept.values()] == [{"a": "v", "b": "v"}]
+    assert [record.data for record in kept_records(middleware)] == [{"a": "v", "b": "v"}]
     assert not turns._queues  # pyright: ignore[reportPrivateUsage]
+
+
+def kept_records(middleware: SessionMiddleware) -> list[Record]:
+    """The records the middleware keeps, oldest save first."""
+    records = middleware._kept.records  # pyright: ignore[reportPrivateUsage]
+    return [record for record, _ in records.values()]
 
 
 class Counted:
@@ -157,7 +166,7 @@ async def test_a_stale_commit_is_decided_by_the_kept_record_without_a_round_trip
         # The refusal cost nothing; the blind write one save, into the kept version 2.
         assert (store.loads, store.saves) == (loads + 1, saves + 2)
         assert (await client.get("/bump")).json() == 3
-    session = next(iter(middleware._newest.values()))  # pyright: ignore[reportPrivateUsage]
+    (session,) = kept_records(middleware)
     assert session.data == {"n": 3, "k": 1}
 
 
@@ -172,7 +181,7 @@ async def test_a_session_ended_elsewhere_stays_ended_despite_the_kept_record() -
         blind = asyncio.create_task(client.get("/late/k"))
         await asyncio.sleep(0.01)
         await client.get("/bump")  # version 2, kept
-        (session_id,) = middleware._newest  # pyright: ignore[reportPrivateUsage]
+        (session_id,) = (record.id for record in kept_records(middleware))
         await store.inner.delete(session_id)  # ended by another worker
         gate.set()
         answer = await blind
@@ -190,9 +199,9 @@ async def test_a_session_ended_here_is_not_kept() -> None:
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
         await client.get("/bump")
         await client.get("/bump")
-        assert len(middleware._newest) == 1  # pyright: ignore[reportPrivateUsage]
+        assert len(kept_records(middleware)) == 1
         await client.get("/end")
-        assert middleware._newest == {}  # pyright: ignore[reportPrivateUsage]
+        assert kept_records(middleware) == []
 
 
 async def test_the_records_kept_are_bounded() -> None:
@@ -201,10 +210,54 @@ async def test_the_records_kept_are_bounded() -> None:
         stale_writer_app(store, asyncio.Event()), store=store, keys="k" * 40
     )
     transport = httpx.ASGITransport(app=middleware)
-    for _ in range(NEWEST_KEPT + 10):  # each client its own session, saved twice
+    for _ in range(KEPT_SESSIONS + 10):  # each client its own session, saved twice
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
             await client.get("/bump")
             await client.get("/bump")
-    kept = middleware._newest  # pyright: ignore[reportPrivateUsage]
-    assert len(kept) == NEWEST_KEPT
-    assert all(record.version == 2 for record in kept.values())
+    kept = kept_records(middleware)
+    assert len(kept) == KEPT_SESSIONS
+    assert all(record.version == 2 for record in kept)
+
+
+async def test_a_kept_record_is_a_copy_and_kept_for_a_moment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A nested value the handler changes after the response started is not saved, and
+    does not reach a later save through the kept record either; after ``KEPT_SECONDS``
+    the record is not used (nor held) any more."""
+    clock = [1000.0]
+    monkeypatch.setattr(kept_module, "monotonic", lambda: clock[0])
+    store, gate = Counted(), asyncio.Event()
+    app = stale_writer_app(store, gate)
+
+    @app.get("/cart")
+    async def cart(manager: SessionDep) -> JSONResponse:
+        items = manager.get_session()["cart"] = ["book"]
+        # After the response started: documented as not saved.
+        return JSONResponse("ok", background=BackgroundTask(items.append, "UNSAVED"))
+
+    middleware = session_middleware(app, store=store, keys="k" * 40)
+    transport = httpx.ASGITransport(app=middleware)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        await client.get("/bump")
+        blind = asyncio.create_task(client.get("/late/k"))
+        await asyncio.sleep(0.01)
+        await client.get("/cart")  # version 2, kept
+        (record,) = kept_records(middleware)
+        assert record.data == {"n": 1, "cart": ["book"]}
+        gate.set()
+        assert (await blind).status_code == 200  # merged into the kept version 2
+        stored = await store.inner.load(record.id)
+        assert stored is not None
+        assert stored.data == {"n": 1, "cart": ["book"], "k": 1}
+        # A moment later the kept record is not used: a stale commit goes to the store.
+        gate.clear()
+        late = asyncio.create_task(client.get("/late/m"))
+        await asyncio.sleep(0.01)
+        await client.get("/bump")
+        clock[0] += KEPT_SECONDS
+        saves = store.saves
+        gate.set()
+        assert (await late).status_code == 200
+        assert store.saves == saves + 2  # a failed compare-and-set, then the merge
+        assert kept_records(middleware)[0].data["m"] == 1

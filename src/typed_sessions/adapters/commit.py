@@ -63,8 +63,8 @@ async def carry_out(
     """Write what ``outcome`` says: delete, then save; return the cookie to send.
 
     ``newest``: the newest record of the session this worker knows of (one it saved
-    itself while this request waited its commit turn). An update that loaded an older
-    version is then merged into it (or refused) without a failed save and a reload.
+    itself a moment ago). An update that loaded an older version is then merged into it
+    (or refused) without a failed save and a reload.
 
     Raises:
         StoreError: the store failed, or the session kept changing

@@ -75,23 +75,19 @@ from typed_sessions.adapters.errors import (
     SessionSkippedError,
 )
 from typed_sessions.adapters.headers import Receiving, refuse, refuse_mapped, session_headers
+from typed_sessions.adapters.kept import KeptRecords
 from typed_sessions.adapters.manager import SessionManager
-from typed_sessions.adapters.outcome import Outcome, Record, Regenerate, Resave, Update
+from typed_sessions.adapters.outcome import Outcome, Regenerate, Resave, Update
 from typed_sessions.adapters.responses import SessionFailure
 from typed_sessions.adapters.session_deps import SCOPE_KEY
 from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
 from typed_sessions.adapters.skipped import SkippedSession
 from typed_sessions.adapters.turns import Turns
 from typed_sessions.core.ids import SessionId
-from typed_sessions.core.keyring import remember
 from typed_sessions.core.signing import Keys
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
-__all__ = ["NEWEST_KEPT", "SessionMiddleware", "session_middleware"]
-
-NEWEST_KEPT: Final = 64
-"""How many sessions' last saved record a middleware keeps (the oldest goes first), for
-the commits of requests that loaded an older version (see ``_commit``)."""
+__all__ = ["SessionMiddleware", "session_middleware"]
 
 _SKIPPED: Final = SkippedSession()
 _CONFLICT: Final = SessionFailure("conflict", "concurrent_change")
@@ -148,14 +144,14 @@ def session_middleware(
 class SessionMiddleware:
     """The pure ASGI middleware :func:`session_middleware` builds. See the module docs."""
 
-    __slots__ = ("_commits", "_newest", "_turns", "app", "settings")
+    __slots__ = ("_commits", "_kept", "_turns", "app", "settings")
 
     def __init__(self, app: ASGIApp, settings: SessionSettings) -> None:
         """Wrap ``app``; prefer :func:`session_middleware`, which checks the options."""
         self.app: ASGIApp = app
         self.settings: SessionSettings = settings
         self._commits: Turns[SessionId] = Turns()  # one commit per session at a time
-        self._newest: dict[SessionId, Record] = {}  # the record each commit saved, bounded
+        self._kept = KeptRecords()  # the records its commits saved, for a moment
         self._turns: Turns[SessionId] | None = Turns() if settings.take_turns else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -205,11 +201,11 @@ class SessionMiddleware:
     async def _commit(self, outcome: Outcome, manager: SessionManager) -> Settled:
         """Carry ``outcome`` out, one commit per session at a time in this worker.
 
-        So commits of one session never race each other here; and each keeps the record
-        it saved (the last :data:`NEWEST_KEPT` sessions' in this worker), so that a later
+        So commits of one session never race each other here; and each keeps a copy of
+        the record it saved for a moment (see :class:`KeptRecords`), so that a later
         commit of a request that loaded an older version merges into it (or is refused)
-        without a failed save and a reload: a busy session's stale requests cost no
-        store round trip at their commit.
+        without a failed save and a reload: while no other worker saves the session, its
+        stale requests cost no store round trip at their commit.
         """
         write = outcome.write
         key = (  # the usual write first
@@ -222,19 +218,20 @@ class SessionMiddleware:
         if key is None or (self._turns is not None and manager.has_turn):
             settled = await carry_out(outcome, self.settings)
         else:
-            commits, newest = self._commits, self._newest
+            commits, kept = self._commits, self._kept
             if not commits.take_free(key):  # the common case: nobody to wait for
                 await commits.take(key)
             try:
-                settled = await carry_out(outcome, self.settings, newest.get(key))
+                newest = kept.get(key) if kept.records else None
+                settled = await carry_out(outcome, self.settings, newest)
             finally:  # a refused or failed commit changed nothing: what was kept stays
                 commits.give_back(key)  # to the next waiter, if any: it resumes after this
             if settled.saved is not None:  # for the commits of requests that loaded before
-                remember(newest, key, settled.saved, NEWEST_KEPT)
-            elif newest:  # saved as another record, or ended: a later commit finds out
-                newest.pop(key, None)
-        if outcome.delete is not None:  # ended here: nothing of it is kept
-            self._newest.pop(outcome.delete, None)
+                kept.keep(key, settled.saved)
+            elif kept.records:  # saved as another record, or ended: a later commit finds out
+                kept.drop(key)
+        if outcome.delete is not None and self._kept.records:  # ended here: not kept
+            self._kept.drop(outcome.delete)
         manager.settle(settled.session_id)
         return settled
 
