@@ -26,6 +26,7 @@ from typed_sessions import (
     sign_session_id,
     verify_session_token,
 )
+from typed_sessions.core.keyring import remember
 from typed_sessions.core.signing import verify_token_at
 
 from .middleware.conftest import BASE, COOKIE, SpyStore, build_app, token_of
@@ -341,3 +342,11 @@ async def test_an_expired_session_stays_expired_though_its_token_is_cached(
         clock.advance(HOUR)  # now the token is too old as well: refused, and forgotten
         assert (await c.get("/read")).json() == {}
         assert not cached(keyring, token)
+
+
+def test_the_bounded_cache_replaces_a_key_without_evicting_another() -> None:
+    cache = {n: str(n) for n in range(4)}
+    remember(cache, 2, "two", 4)
+    assert cache == {0: "0", 1: "1", 2: "two", 3: "3"}
+    remember(cache, 4, "4", 4)  # a new key: the oldest goes
+    assert list(cache) == [1, 2, 3, 4]

@@ -80,8 +80,8 @@ class TokenCache(dict[str, Known]):
 
 def remember(cache: dict[K, V], key: K, value: V, limit: int) -> None:
     """Put ``key`` in ``cache``, a dict kept to at most ``limit`` entries: the oldest
-    goes first."""
-    if len(cache) >= limit:
+    goes first (none when ``key`` is there already: its value is replaced)."""
+    if len(cache) >= limit and key not in cache:
         try:
             del cache[next(iter(cache))]
         except (RuntimeError, StopIteration, KeyError):  # pragma: no cover - a thread
