@@ -94,8 +94,9 @@ async def test_a_waiter_cancelled_after_the_hand_over_leaves_no_turn_behind() ->
 
 def kept_records(middleware: SessionMiddleware) -> list[Record]:
     """The records the middleware keeps, oldest save first."""
-    records = middleware._kept.records  # pyright: ignore[reportPrivateUsage]
-    return [record for record, _ in records.values()]
+    kept = middleware._kept  # pyright: ignore[reportPrivateUsage]
+    found = (kept.get(session_id) for session_id in list(kept.records))
+    return [record for record in found if record is not None]
 
 
 class Counted:
@@ -204,7 +205,14 @@ async def test_a_session_ended_here_is_not_kept() -> None:
         assert kept_records(middleware) == []
 
 
-async def test_the_records_kept_are_bounded() -> None:
+async def test_the_records_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most ``KEPT_SESSIONS``; and a save as planned is kept as the JSON its change
+    check made, without encoding the data again."""
+
+    def encode_again(value: object) -> str:
+        raise AssertionError("a planned save's JSON was encoded again")
+
+    monkeypatch.setattr(kept_module, "encode_json", encode_again)
     store = Counted()
     middleware = session_middleware(
         stale_writer_app(store, asyncio.Event()), store=store, keys="k" * 40

@@ -47,11 +47,13 @@ __all__ = ["Settled", "carry_out"]
 
 class Settled(NamedTuple):
     """What carrying out an outcome left: the ``Set-Cookie`` value to send (if any), the
-    stored session the client holds afterwards (if any), and the record an update saved."""
+    stored session the client holds afterwards (if any), the record an update saved, and
+    the JSON of its data when known (``text``)."""
 
     cookie: str | None
     session_id: SessionId | None
     saved: Record | None = None
+    text: str | None = None
 
 
 _NO_COOKIE: Final = Settled(None, None)
@@ -85,12 +87,17 @@ async def carry_out(
             data = None if text is None else text.encode()
             conflict = await lane.save_record(session_id, stored, data, write.last, write.expires)
             if conflict is None:
-                settled: Settled = new_tuple(Settled, (None, session_id, None))
+                settled: Settled = new_tuple(Settled, (None, session_id, None, None))
                 return settled
         return await _resave(write, settings, newest, conflict)
     if type(write) is Update:
         saved = await _save_changes(write, settings, outcome.now, newest)
-        return Settled(None, None if saved is None else write.record.id, saved)
+        if saved is None:
+            return Settled(None, None)
+        # Saved as planned (not merged into newer data): its JSON is the planned one.
+        return Settled(
+            None, write.record.id, saved, write.text if saved.data is write.data else None
+        )
     if type(write) is Touch:
         return await _touch(write.record, settings)
     if type(write) is Create:

@@ -3,9 +3,10 @@
 A request that loaded a version its worker has since replaced can be merged into the
 record that replaced it, or refused, without a failed compare-and-set and a reload (see
 ``SessionMiddleware._commit``). The records are only hints to the merge: the store's
-compare-and-set decides every save. They are bounded in number and in time, and copied
-through their JSON when kept, so that nothing a handler still holds (a nested list a
-background task changes after the response started) can reach a later save.
+compare-and-set decides every save. They are bounded in number and in time, and kept as
+their data's JSON (the text the save's change check made, when there is one), decoded
+afresh for each use: nothing a handler still holds (a nested list a background task
+changes after the response started) can reach a later save.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Final
 from typed_sessions.adapters.outcome import Record
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.jsondata import encode_json
-from typed_sessions.core.session import replace_data
+from typed_sessions.core.session import Session, replace_data
 
 __all__ = ["KEPT_SECONDS", "KEPT_SESSIONS", "KeptRecords"]
 
@@ -37,36 +38,40 @@ class KeptRecords:
 
     def __init__(self) -> None:
         """Keep nothing yet."""
-        # session ID -> (the record, kept until this monotonic time), oldest save first
-        self.records: dict[SessionId, tuple[Record, float]] = {}
+        # session ID -> (the record without its data, the data's JSON, kept until this
+        # monotonic time), oldest save first
+        self.records: dict[SessionId, tuple[Session[None], str, float]] = {}
 
     def get(self, session_id: SessionId) -> Record | None:
-        """The record last saved of ``session_id``, while it is kept."""
+        """A copy of the record last saved of ``session_id``, while it is kept."""
         kept = self.records.get(session_id)
         if kept is None:
             return None
-        if monotonic() < kept[1]:
-            return kept[0]
+        record, text, until = kept
+        if monotonic() < until:
+            return replace_data(record, json.loads(text), now=record.last_active)
         del self.records[session_id]
         return None
 
-    def keep(self, session_id: SessionId, record: Record) -> None:
-        """Keep a copy of ``record``, just saved, for :data:`KEPT_SECONDS`; forget the
-        records kept too long, and the oldest beyond :data:`KEPT_SESSIONS`."""
+    def keep(self, session_id: SessionId, record: Record, text: str | None) -> None:
+        """Keep ``record``, just saved, for :data:`KEPT_SECONDS`, as its data's JSON
+        (``text``, if known); forget the records kept too long, and the oldest beyond
+        :data:`KEPT_SESSIONS`."""
         records = self.records
         records.pop(session_id, None)  # to the end: the order is the order of saves
         now = monotonic()
         while records:
             oldest = next(iter(records))
-            if records[oldest][1] > now and len(records) < KEPT_SESSIONS:
+            if records[oldest][2] > now and len(records) < KEPT_SESSIONS:
                 break
             del records[oldest]
-        try:  # the saved data was JSON a moment ago; a copy of its own, through JSON
-            data = json.loads(encode_json(record.data))
-        except (TypeError, ValueError, RecursionError):  # pragma: no cover - changed since
-            return
-        copy = replace_data(record, data, now=record.last_active)
-        records[session_id] = (copy, now + KEPT_SECONDS)
+        if text is None:
+            try:  # the saved data was JSON a moment ago
+                text = encode_json(record.data)
+            except (TypeError, ValueError, RecursionError):  # pragma: no cover - changed since
+                return
+        bare = replace_data(record, None, now=record.last_active)
+        records[session_id] = (bare, text, now + KEPT_SECONDS)
 
     def drop(self, session_id: SessionId) -> None:
         """Forget the record kept of ``session_id``, if any."""

@@ -227,7 +227,7 @@ class SessionMiddleware:
             finally:  # a refused or failed commit changed nothing: what was kept stays
                 commits.give_back(key)  # to the next waiter, if any: it resumes after this
             if settled.saved is not None:  # for the commits of requests that loaded before
-                kept.keep(key, settled.saved)
+                kept.keep(key, settled.saved, settled.text)
             elif kept.records:  # saved as another record, or ended: a later commit finds out
                 kept.drop(key)
         if outcome.delete is not None and self._kept.records:  # ended here: not kept

@@ -112,7 +112,8 @@ class Create:
 class Update(NamedTuple):
     """Save the changed ``data`` of ``record``; ``before`` is the JSON the request read,
     from which its own changes are found when another request saved first, and
-    ``reads`` what it read (a change of which refuses the request).
+    ``reads`` what it read (a change of which refuses the request); ``text``: the JSON
+    of ``data``, when known.
 
     A named tuple: one is built per changed session per request, and a tuple is the
     cheapest immutable record to build."""
@@ -121,6 +122,7 @@ class Update(NamedTuple):
     data: dict[str, Any]
     before: Snapshot
     reads: Reads
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +208,7 @@ def plan_write(
         assert snapshot is not None  # handed out with the data, from the record
         change = changed(data, snapshot, written=written)
         if change is not None:
-            return Update(record, change[0], snapshot, reads)
+            return Update(record, change[0], snapshot, reads, change[1])
     touched = touch_session(record, expiry, now=now)
     return None if touched is record else Touch(touched)
 
