@@ -145,6 +145,18 @@ def stale_writer_app(store: Counted, gate: asyncio.Event) -> FastAPI:
     return app
 
 
+async def stale_blind_write(
+    client: httpx.AsyncClient, *, then: str
+) -> asyncio.Task[httpx.Response]:
+    """Start a session (version 1), a blind write of it that loads now and commits when
+    the gate opens, then GET ``then``, which saves version 2 (kept by the worker)."""
+    await client.get("/bump")
+    blind = asyncio.create_task(client.get("/late/k"))
+    await asyncio.sleep(0.01)  # it loaded version 1
+    await client.get(then)
+    return blind
+
+
 async def test_a_stale_commit_is_decided_by_the_kept_record_without_a_round_trip() -> None:
     """A request that loaded a version this worker has since replaced learns it at its
     commit from the record kept, not from a failed save and a reload: refused (409) when
@@ -178,10 +190,7 @@ async def test_a_session_ended_elsewhere_stays_ended_despite_the_kept_record() -
     middleware = session_middleware(stale_writer_app(store, gate), store=store, keys="k" * 40)
     transport = httpx.ASGITransport(app=middleware)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-        await client.get("/bump")
-        blind = asyncio.create_task(client.get("/late/k"))
-        await asyncio.sleep(0.01)
-        await client.get("/bump")  # version 2, kept
+        blind = await stale_blind_write(client, then="/bump")
         (session_id,) = (record.id for record in kept_records(middleware))
         await store.inner.delete(session_id)  # ended by another worker
         gate.set()
@@ -247,10 +256,7 @@ async def test_a_kept_record_is_a_copy_and_kept_for_a_moment(
     middleware = session_middleware(app, store=store, keys="k" * 40)
     transport = httpx.ASGITransport(app=middleware)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
-        await client.get("/bump")
-        blind = asyncio.create_task(client.get("/late/k"))
-        await asyncio.sleep(0.01)
-        await client.get("/cart")  # version 2, kept
+        blind = await stale_blind_write(client, then="/cart")
         (record,) = kept_records(middleware)
         assert record.data == {"n": 1, "cart": ["book"]}
         gate.set()
