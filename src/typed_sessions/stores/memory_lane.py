@@ -143,7 +143,7 @@ class MemoryLane(Generic[T]):
         with self._lock:
             if now >= self._next_sweep:  # a sweep due, or under way
                 self._purge_some(now)
-            place: Slot | None = loaded.place  # type: ignore[assignment]  # load_record's (shard, key)
+            place: Slot | None = loaded.place  # type: ignore[assignment]  # load_record's slot
             if place is not None and place[0].get(place[1]) is record:  # still there
                 shard, key, found = place
             else:
