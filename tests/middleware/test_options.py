@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
+import fastapi.dependencies.utils
 import httpx
 import pytest
 from fastapi import FastAPI, Request
@@ -14,7 +15,11 @@ from typing_extensions import TypedDict
 
 from typed_sessions.adapters.errors import SessionMiddlewareMissingError
 from typed_sessions.adapters.middleware import SessionMiddleware, session_middleware
-from typed_sessions.adapters.session_deps import SessionDep, get_session_manager
+from typed_sessions.adapters.session_deps import (
+    LoadedSessionDep,
+    SessionDep,
+    get_session_manager,
+)
 from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.signing import Keyring
 from typed_sessions.stores.memory import MemoryStore
@@ -146,7 +151,27 @@ async def test_state_and_dependency_hold_the_same_manager(
 
     @app.get("/")
     async def handler(request: Request, manager: SessionDep) -> bool:
-        return request.state.session is manager and get_session_manager(request) is manager
+        return request.state.session is manager and await get_session_manager(request) is manager
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
+        assert (await c.get("/")).json() is True
+
+
+async def test_the_dependencies_run_on_the_event_loop_not_in_a_thread_pool(
+    store: SpyStore, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI runs a plain ``def`` dependency in its thread pool: a thread hop per request."""
+
+    async def no_thread_pool(*_: object, **__: object) -> NoReturn:
+        raise AssertionError("a session dependency was run in the thread pool")
+
+    monkeypatch.setattr(fastapi.dependencies.utils, "run_in_threadpool", no_thread_pool)
+    app = FastAPI()
+    app.add_middleware(session_middleware, store=store, keys=keyring, autoload=False)
+
+    @app.get("/")
+    async def handler(manager: SessionDep, loaded: LoadedSessionDep) -> bool:
+        return manager is loaded
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
         assert (await c.get("/")).json() is True

@@ -23,8 +23,11 @@ SCOPE_KEY: Final = "typed_sessions.manager"
 """The ASGI scope key under which the middleware keeps the request's manager."""
 
 
-def get_session_manager(connection: HTTPConnection) -> SessionManager:
+async def get_session_manager(connection: HTTPConnection) -> SessionManager:
     """FastAPI dependency: the request's :class:`SessionManager` (HTTP and WebSocket).
+
+    A coroutine function, so that FastAPI calls it on the event loop: a plain ``def``
+    dependency would be run in its thread pool, a thread hop for every request.
 
     Raises:
         SessionSkippedError: the request carried the skip header (answered with 400).

@@ -11,7 +11,7 @@ import secrets
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -26,7 +26,7 @@ from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.session import Session
 from typed_sessions.core.signing import Keyring
-from typed_sessions.demo.sessions_page import add_sessions_routes
+from typed_sessions.demo.sessions_page import add_sessions_routes, same_origin
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import SessionStore, StoreError
 
@@ -53,15 +53,6 @@ def _throwaway_secret() -> str:
         "secret for this process only (sign-ins end when it stops)"
     )
     return secrets.token_urlsafe(32)
-
-
-def _same_origin(request: Request) -> None:
-    """Refuse a form posted from another site (CSRF): browsers send ``Origin`` with every
-    POST. SameSite=Lax alone would let a cross-site form sign a visitor in as someone
-    else, or clear their cookie, since neither needs the cookie."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
-        raise HTTPException(403, "cross-site request refused")
 
 
 def create_app(
@@ -101,7 +92,7 @@ def _add_login_routes(
 ) -> None:
     """``/login``, ``/rotate`` and ``/logout``: forms that start, move and end a login."""
 
-    @app.post("/login", dependencies=[Depends(_same_origin)])
+    @app.post("/login", dependencies=[Depends(same_origin)])
     async def login(
         request: Request, user: Annotated[Session[User] | None, Depends(maybe_user)]
     ) -> RedirectResponse:
@@ -117,13 +108,13 @@ def _add_login_routes(
             await current_user.start(response, who, subject=who.name, request=request)
         return response
 
-    @app.post("/rotate", dependencies=[Depends(_same_origin)])
+    @app.post("/rotate", dependencies=[Depends(same_origin)])
     async def rotate(user: Annotated[Session[User], Depends(current_user)]) -> RedirectResponse:
         response = RedirectResponse("/", status_code=303)
         await current_user.rotate(response, user)
         return response
 
-    @app.post("/logout", dependencies=[Depends(_same_origin)])
+    @app.post("/logout", dependencies=[Depends(same_origin)])
     async def logout(
         user: Annotated[Session[User] | None, Depends(maybe_user)],
     ) -> RedirectResponse:
@@ -149,7 +140,7 @@ def _app_with_visits(secret: str, visits: SessionStore[dict[str, Any]] | None) -
 def _add_counter_routes(app: FastAPI) -> None:
     """``/count``: a counter in the middleware's session, for the 20-at-once button."""
 
-    @app.post("/count", dependencies=[Depends(_same_origin)])
+    @app.post("/count", dependencies=[Depends(same_origin)])
     async def count(visit: SessionDep) -> dict[str, int]:
         clicks = visit.get_session()
         clicks["clicks"] = clicks.get("clicks", 0) + 1  # read, then write: 409 if stale

@@ -13,10 +13,13 @@ from typed_sessions.adapters.dependencies import SessionDependency
 from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import SessionInfo
 
-__all__ = ["add_sessions_routes"]
+__all__ = ["add_sessions_routes", "same_origin"]
 
 
-def _same_origin(request: Request) -> None:
+async def same_origin(request: Request) -> None:
+    """Refuse a form posted from another site (CSRF): browsers send ``Origin`` with every
+    POST. SameSite=Lax alone would let a cross-site form sign a visitor in as someone
+    else, or clear their cookie, since neither needs the cookie."""
     origin = request.headers.get("origin")
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
         raise HTTPException(403, "cross-site request refused")
@@ -29,12 +32,12 @@ def add_sessions_routes(app: FastAPI, current: SessionDependency[Any]) -> None:
     async def sessions(session: Annotated[Session[Any], Depends(current)]) -> str:
         return _page(await current.sessions_of(session))
 
-    @app.post("/sessions/end-others", dependencies=[Depends(_same_origin)])
+    @app.post("/sessions/end-others", dependencies=[Depends(same_origin)])
     async def end_others(session: Annotated[Session[Any], Depends(current)]) -> RedirectResponse:
         await current.end_others(session)
         return RedirectResponse("/sessions", status_code=303)
 
-    @app.post("/sessions/{handle}/end", dependencies=[Depends(_same_origin)])
+    @app.post("/sessions/{handle}/end", dependencies=[Depends(same_origin)])
     async def end_one(
         handle: str, session: Annotated[Session[Any], Depends(current)]
     ) -> RedirectResponse:
