@@ -1,4 +1,5 @@
-"""The layers hold: core -> stores -> adapters, each module small and each function short.
+"""The layers hold: core -> stores -> adapters, no import cycle, each module small and each
+function short.
 
 A layer imports only from layers below it; the core imports no web framework, and the
 stores layer no signing code (a store names a record by ``SessionId``, never a token).
@@ -81,6 +82,57 @@ def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
     assert offences(sneaky, FORBIDDEN["core"]) == [
         "starlette.requests",
         "starlette.requests.Request",
+    ]
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_cycles(paths: list[Path], root: Path = PACKAGE) -> list[list[str]]:
+    """The cycles among ``paths``' imports of each other (any depth, type-only imports
+    too), each as the modules met on it; ``root``: the package's folder."""
+    names = {_module_name(path, root): path for path in paths}
+    edges = {
+        name: sorted(
+            other
+            for other in {n if n in names else n.rpartition(".")[0] for n in imported(path)}
+            if other in names and other != name and not name.startswith(other + ".")
+        )
+        for name, path in names.items()
+    }
+    cycles: list[list[str]] = []
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in trail:
+            cycles.append(trail[trail.index(name) :])
+            return
+        if name in done:
+            return
+        for other in edges[name]:
+            visit(other, [*trail, name])
+        done.add(name)
+
+    for name in sorted(names):
+        visit(name, [])
+    return cycles
+
+
+def test_no_modules_import_each_other_in_a_cycle() -> None:
+    assert import_cycles(modules()) == []
+
+
+def test_the_check_sees_an_import_cycle_through_a_type_only_import(tmp_path: Path) -> None:
+    package = tmp_path / "typed_sessions"
+    package.mkdir()
+    (package / "a.py").write_text("from typed_sessions.b import B\n")
+    (package / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from typed_sessions import a\n"
+    )
+    assert import_cycles(sorted(package.glob("*.py")), package) == [
+        ["typed_sessions.a", "typed_sessions.b"]
     ]
 
 

@@ -86,6 +86,7 @@ from typed_sessions.core.session import (
     is_expired,
     new_session,
     replace_data,
+    session_info,
     touch_session,
 )
 from typed_sessions.core.signing import (
@@ -104,7 +105,6 @@ from typed_sessions.core.subjects import (
     SessionInfo,
     device_from,
     session_handle,
-    session_info,
 )
 from typed_sessions.environment import DEVELOPMENT_ENV, secret_from_env
 from typed_sessions.stores.memory import MemoryStore

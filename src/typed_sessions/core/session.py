@@ -14,7 +14,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import Field, TypeAdapter
 
 from typed_sessions.core.ids import SessionId, new_session_id
-from typed_sessions.core.subjects import Device, check_subject
+from typed_sessions.core.subjects import Device, SessionInfo, check_subject, session_handle
 
 __all__ = [
     "MAX_LIFETIME",
@@ -24,6 +24,7 @@ __all__ = [
     "is_expired",
     "new_session",
     "replace_data",
+    "session_info",
     "touch_session",
     "used_with_data",
 ]
@@ -254,3 +255,23 @@ def expire_session(session: Session[T]) -> Session[T]:
     wipes out a write it has not seen (the save returns ``Err(Conflict)`` instead).
     """
     return replace(session, expires_at=_ENDED)
+
+
+def session_info(session: Session[Any], *, current_id: SessionId | None = None) -> SessionInfo:
+    """Return what ``session``'s owner may see of it; ``current`` when its ID is ``current_id``.
+
+    Raises:
+        ValueError: ``session`` has no subject (only a subject's sessions are listed).
+    """
+    if session.subject is None:
+        raise ValueError("only a session with a subject has a SessionInfo")
+    return SessionInfo(
+        handle=session_handle(session.id),
+        subject=session.subject,
+        created_at=session.created_at,
+        last_active=session.last_active,
+        expires_at=session.expires_at,
+        auth_time=session.auth_time,
+        device=session.device,
+        current=current_id is not None and current_id == session.id,
+    )

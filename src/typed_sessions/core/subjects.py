@@ -19,12 +19,9 @@ import ipaddress
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
 from typed_sessions.core.ids import SessionId
-
-if TYPE_CHECKING:
-    from typed_sessions.core.session import Session
 
 __all__ = [
     "HANDLE_LENGTH",
@@ -36,7 +33,6 @@ __all__ = [
     "checked_subject",
     "device_from",
     "session_handle",
-    "session_info",
 ]
 
 MAX_SUBJECT_LENGTH: Final = 256
@@ -164,23 +160,3 @@ def session_handle(session_id: SessionId) -> str:
     """
     digest = hashlib.sha256(_HANDLE_PREFIX + session_id.encode("utf-8", "surrogatepass"))
     return base64.urlsafe_b64encode(digest.digest()).decode("ascii")[:HANDLE_LENGTH]
-
-
-def session_info(session: Session[Any], *, current_id: SessionId | None = None) -> SessionInfo:
-    """Return what ``session``'s owner may see of it; ``current`` when its ID is ``current_id``.
-
-    Raises:
-        ValueError: ``session`` has no subject (only a subject's sessions are listed).
-    """
-    if session.subject is None:
-        raise ValueError("only a session with a subject has a SessionInfo")
-    return SessionInfo(
-        handle=session_handle(session.id),
-        subject=session.subject,
-        created_at=session.created_at,
-        last_active=session.last_active,
-        expires_at=session.expires_at,
-        auth_time=session.auth_time,
-        device=session.device,
-        current=current_id is not None and current_id == session.id,
-    )
