@@ -35,6 +35,7 @@ from starsessions import SessionMiddleware as StarSessionMiddleware
 from harness import Browser, run_async, table
 from prototype_middleware import ProtoStore, PrototypeMiddleware
 from typed_sessions.adapters.middleware import session_middleware
+from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.core.signing import Keyring
 from typed_sessions.stores.memory import MemoryStore
 
@@ -98,6 +99,20 @@ def typed_sessions(*, autoload: bool = True) -> FastAPI:
         if not autoload:
             await manager.load()
         return bump(manager.get_session())
+
+    return with_plain_route(app, lambda request: request.state.session.get_session())
+
+
+def typed_sessions_dependency() -> FastAPI:
+    """Ours with the route as our docs write it: the manager from ``SessionDep``."""
+    app = FastAPI()
+    app.add_middleware(
+        session_middleware, store=MemoryStore(dict[str, Any]), keys=Keyring.from_secrets(SECRET)
+    )
+
+    @app.get("/session_test")
+    async def session_test(session_manager: SessionDep) -> dict[str, int]:
+        return bump(session_manager.get_session())
 
     return with_plain_route(app, lambda request: request.state.session.get_session())
 
