@@ -56,9 +56,10 @@ def test_the_cache_is_bounded(keyring: Keyring) -> None:
     for token in tokens:
         assert isinstance(verify_session_token(token, keyring, now=START), Ok)
         assert keyring.cached_tokens <= TOKEN_CACHE_SIZE
-    assert keyring.cached_tokens == TOKEN_CACHE_SIZE
-    assert not cached(keyring, tokens[0])  # the oldest went first
-    assert cached(keyring, tokens[-1])
+    batch = TOKEN_CACHE_SIZE // 16  # when full, the oldest sixteenth goes at once
+    assert keyring.cached_tokens == TOKEN_CACHE_SIZE - batch + 50
+    assert not any(cached(keyring, token) for token in tokens[:batch])  # the oldest went
+    assert all(cached(keyring, token) for token in tokens[batch:])
     assert isinstance(verify_session_token(tokens[0], keyring, now=START), Ok)  # checked again
 
 
@@ -350,3 +351,14 @@ def test_the_bounded_cache_replaces_a_key_without_evicting_another() -> None:
     assert cache == {0: "0", 1: "1", 2: "two", 3: "3"}
     remember(cache, 4, "4", 4)  # a new key: the oldest goes
     assert list(cache) == [1, 2, 3, 4]
+
+
+def test_a_full_cache_drops_its_oldest_sixteenth_at_once() -> None:
+    """One at a time, each drop would scan past the slots of those dropped before it."""
+    cache = {n: n for n in range(64)}
+    remember(cache, 64, 64, 64)
+    assert list(cache) == list(range(4, 65))
+    for n in range(65, 125):  # room for 3 more, then the next 4 oldest go
+        remember(cache, n, n, 64)
+        assert len(cache) <= 64
+    assert list(cache) == list(range(64, 125))
