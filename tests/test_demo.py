@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from typed_sessions import MemoryStore, RedisStore, SessionStore
 from typed_sessions.cli import main
 from typed_sessions.demo import create_app
-from typed_sessions.demo.app import User, demo_stores
+from typed_sessions.demo.app import SESSIONS_PER_USER, User, demo_stores
 from typed_sessions.stores.sql import SqlStore
 
 from .redis_server import delete_prefix, require_redis, unique_prefix
@@ -60,6 +60,26 @@ async def test_sign_in_rotate_sign_out() -> None:
         assert "You are not signed in" in response.text
         assert len(users) == 0
         assert "(middleware session): 4" in response.text  # visits survive signing out
+
+
+async def test_one_name_keeps_a_bounded_number_of_sign_ins() -> None:
+    """Anyone may sign in as any name: the demo keeps a name's newest sign-ins only, so
+    nobody can make its session list (and the page showing it) as long as the store."""
+    app = create_app(secret="demo-secret-for-tests-0123456789abcdef")
+    browsers = [
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
+        for _ in range(SESSIONS_PER_USER + 2)
+    ]
+    for browser in browsers:
+        await browser.post("/login", content="name=Ada")
+    first, second, *_, last = browsers
+    for ended in (first, second):
+        assert "You are not signed in" in (await ended.get("/")).text
+    assert "Signed in as <strong>Ada</strong>" in (await last.get("/")).text
+    page = (await last.get("/sessions")).text
+    assert page.count('<tr class="session') == SESSIONS_PER_USER
+    for browser in browsers:
+        await browser.aclose()
 
 
 async def test_bad_name_is_refused() -> None:

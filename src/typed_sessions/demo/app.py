@@ -8,7 +8,7 @@ import html
 import logging
 import os
 import secrets
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, Request
@@ -33,7 +33,12 @@ from typed_sessions.stores.protocol import SessionStore, StoreError
 if TYPE_CHECKING:
     from typed_sessions.stores.sql import SqlStore
 
-__all__ = ["User", "create_app", "demo_stores", "serve"]
+__all__ = ["SESSIONS_PER_USER", "User", "create_app", "demo_stores", "serve"]
+
+SESSIONS_PER_USER: Final = 10
+"""A name's live sign-ins the demo keeps: signing in once more ends its oldest. Anyone
+may sign in as any name here, so without a bound one name's list (and the page that
+shows it) could be made as long as the store is large."""
 
 
 class User(BaseModel):
@@ -64,7 +69,7 @@ def create_app(
     """Build the demo app. It serves plain HTTP on loopback, so its cookies are not Secure."""
     secret = secret or os.environ.get("SESSION_SECRET") or _throwaway_secret()
     current_user = make_cookie_dependency(
-        users if users is not None else MemoryStore(User),
+        users if users is not None else MemoryStore(User, max_per_subject=SESSIONS_PER_USER),
         _admit,
         keys=Keyring.from_secrets(secret, purpose="demo-login"),
         cookie=CookieSettings(name="demo_login", secure=False),
@@ -226,7 +231,9 @@ def demo_stores(
         from typed_sessions.stores.redis import RedisStore
 
         return (
-            RedisStore.from_url(redis_url, User, prefix="demo:users:"),
+            RedisStore.from_url(
+                redis_url, User, prefix="demo:users:", max_per_subject=SESSIONS_PER_USER
+            ),
             RedisStore.from_url(redis_url, dict[str, Any], prefix="demo:visits:"),
         )
     if sql_url is not None:
@@ -235,7 +242,9 @@ def demo_stores(
         from typed_sessions.stores.sql import SqlStore
         from typed_sessions.stores.sql_table import session_table
 
-        users = SqlStore.from_url(sql_url, User, table=session_table(name="demo_users"))
+        users = SqlStore.from_url(
+            sql_url, User, table=session_table(name="demo_users"), max_per_subject=SESSIONS_PER_USER
+        )
         visits = SqlStore.from_url(sql_url, dict[str, Any], table=session_table(name="demo_visits"))
         asyncio.run(_create_tables(users, visits))
         return users, visits
