@@ -8,6 +8,8 @@ the UUID mapping, the backends' records, refusals, expiry and store failures.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import warnings
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -546,6 +548,20 @@ async def test_redis_backend_from_a_url_or_a_client() -> None:
         await from_client.aclose()  # does not close the client it was given
         await delete_prefix(client, prefix)
         await client.aclose()
+
+
+def test_a_redis_backend_imports_its_store_when_made_not_in_a_request() -> None:
+    """Importing redis-py and the store takes about 100 ms: at construction, not inside
+    the first request, on the event loop."""
+    code = (
+        "import sys\n"
+        "from typed_sessions.compat.fastapi_sessions import RedisBackend\n"
+        "assert 'typed_sessions.stores.redis' not in sys.modules\n"
+        "RedisBackend('redis://127.0.0.1:1')\n"
+        "assert 'typed_sessions.stores.redis' in sys.modules\n"
+        "assert 'redis.asyncio' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --- the migration guide's example -------------------------------------------------------

@@ -11,6 +11,7 @@ use, since Python sets the subscript on the instance only after ``__init__``.
 
 from __future__ import annotations
 
+import importlib
 import typing
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
@@ -198,6 +199,10 @@ class RedisBackend(StoreBackend[ID, DataT]):
         expiry: Expiry = DEFAULT_EXPIRY,
         clock: Clock = utc_now,
     ) -> None:
+        # redis-py and the store are imported here, not inside the first request (about
+        # 100 ms on the event loop); the store itself waits for the data type.
+        importlib.import_module("typed_sessions.stores.redis")
+
         super().__init__(data_type=data_type, expiry=expiry, clock=clock)
         self.redis = redis
         self.prefix = prefix
