@@ -18,6 +18,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+pytestmark = pytest.mark.heavy
+
 CHROMIUM = os.environ.get("TYPED_SESSIONS_CHROMIUM") or shutil.which("chromium")
 CHROMIUM_FLAGS = [
     "--headless",

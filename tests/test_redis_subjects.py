@@ -206,6 +206,7 @@ async def test_a_subject_costs_no_extra_round_trip_per_request() -> None:
             assert sent[0] == 2
 
 
+@pytest.mark.heavy
 async def test_ten_thousand_sessions_in_bounded_round_trips() -> None:
     async with counting_store(unique_prefix()) as (store, sent):
         sessions = await sign_in_many(store, "ada", 10_000)
@@ -368,6 +369,7 @@ async def test_bad_subjects_are_programming_errors(store: RedisStore[Data]) -> N
             await store.end_subject(bad)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("kind", ["redis-cluster", "valkey"])
 async def test_ten_thousand_sessions_on_cluster_and_valkey(
     kind: str, monkeypatch: pytest.MonkeyPatch

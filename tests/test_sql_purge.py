@@ -70,6 +70,7 @@ async def count(store: SqlStore[Data]) -> int:
         return int(await conn.scalar(select(func.count()).select_from(store.table)) or 0)
 
 
+@pytest.mark.heavy
 async def test_purging_100k_expired_rows_in_batches_while_serving(store: SqlStore[Data]) -> None:
     assert await count(store) == ROWS
     live: list[Session[Data]] = []
