@@ -562,6 +562,18 @@ def test_a_redis_backend_imports_its_store_when_made_not_in_a_request() -> None:
         "assert 'redis.asyncio' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+    without_redis = (  # as without the redis extra: its install line, when made
+        "import sys\n"
+        "sys.modules['redis'] = None\n"
+        "from typed_sessions.compat.fastapi_sessions import RedisBackend\n"
+        "try:\n"
+        "    RedisBackend('redis://127.0.0.1:1')\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    assert \"pip install 'typed-sessions[redis]'\" in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('made without redis-py')\n"
+    )
+    subprocess.run([sys.executable, "-c", without_redis], check=True)
 
 
 # --- the migration guide's example -------------------------------------------------------

@@ -11,7 +11,6 @@ use, since Python sets the subscript on the instance only after ``__init__``.
 
 from __future__ import annotations
 
-import importlib
 import typing
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
@@ -38,6 +37,8 @@ from typed_sessions.compat.fastapi_sessions.ids import session_id_for
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+    from typed_sessions.stores.redis import RedisStore
 
 __all__ = ["DEFAULT_EXPIRY", "InMemoryBackend", "RedisBackend", "StoreBackend"]
 
@@ -199,28 +200,27 @@ class RedisBackend(StoreBackend[ID, DataT]):
         expiry: Expiry = DEFAULT_EXPIRY,
         clock: Clock = utc_now,
     ) -> None:
-        # redis-py and the store are imported here, not inside the first request (about
-        # 100 ms on the event loop); the store itself waits for the data type.
-        importlib.import_module("typed_sessions.stores.redis")
+        # Imported here (redis-py with it), not inside the first request: about 100 ms on
+        # the event loop. The store itself waits for the data type.
+        from typed_sessions import RedisStore as store_class  # the extra's error if missing
 
         super().__init__(data_type=data_type, expiry=expiry, clock=clock)
         self.redis = redis
         self.prefix = prefix
+        self._store_class: type[RedisStore[Any]] = store_class
 
     def _make_store(self, data_type: Any) -> SessionStore[DataT]:
-        from typed_sessions import RedisStore
-
+        store_class = self._store_class
         store: RedisStore[DataT]
         if isinstance(self.redis, str):
-            store = RedisStore.from_url(self.redis, data_type, prefix=self.prefix, clock=self.clock)
+            store = store_class.from_url(
+                self.redis, data_type, prefix=self.prefix, clock=self.clock
+            )
         else:
-            store = RedisStore(self.redis, data_type, prefix=self.prefix, clock=self.clock)
+            store = store_class(self.redis, data_type, prefix=self.prefix, clock=self.clock)
         return store
 
     async def aclose(self) -> None:
         """Close the Redis client if this backend made it from a URL."""
-        if self._store is not None:
-            from typed_sessions import RedisStore
-
-            if isinstance(self._store, RedisStore):
-                await self._store.aclose()
+        if isinstance(self._store, self._store_class):
+            await self._store.aclose()
