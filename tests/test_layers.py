@@ -90,18 +90,30 @@ def _module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _needs(path: Path, name: str, names: set[str]) -> set[str]:
+    """The modules among ``names`` whose code module ``name`` (at ``path``) needs run:
+    ``import m`` needs ``m``; ``from m import x`` needs ``m.x`` when that is a module,
+    else ``m`` (the parent packages an import runs on the way are not counted: a module
+    half-run by then is no cycle unless the module needs a name from it). Relative
+    imports resolved; imports inside functions and ``TYPE_CHECKING`` blocks counted."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(part for part in (base, node.module) if part)
+            for alias in node.names:
+                found.add(f"{module}.{alias.name}" if f"{module}.{alias.name}" in names else module)
+    return {other for other in found if other in names and other != name}
+
+
 def import_cycles(paths: list[Path], root: Path = PACKAGE) -> list[list[str]]:
-    """The cycles among ``paths``' imports of each other (any depth, type-only imports
-    too), each as the modules met on it; ``root``: the package's folder."""
+    """The cycles among ``paths``' imports of each other (see :func:`_needs`), each as the
+    modules met on it; ``root``: the package's folder."""
     names = {_module_name(path, root): path for path in paths}
-    edges = {
-        name: sorted(
-            other
-            for other in {n if n in names else n.rpartition(".")[0] for n in imported(path)}
-            if other in names and other != name and not name.startswith(other + ".")
-        )
-        for name, path in names.items()
-    }
+    edges = {name: sorted(_needs(path, name, set(names))) for name, path in names.items()}
     cycles: list[list[str]] = []
     done: set[str] = set()
 
@@ -134,6 +146,40 @@ def test_the_check_sees_an_import_cycle_through_a_type_only_import(tmp_path: Pat
     assert import_cycles(sorted(package.glob("*.py")), package) == [
         ["typed_sessions.a", "typed_sessions.b"]
     ]
+
+
+@pytest.mark.parametrize(
+    ("init", "child"),
+    [
+        ("from typed_sessions.core.x import X\nY = 1\n", "from typed_sessions import Y\n"),
+        ("from .core.x import X\nY = 1\n", "from .. import Y\n"),
+        ("from typed_sessions.core import x\n", "from . import y\n"),
+    ],
+    ids=["a name of the parent", "relative", "relative, a sibling"],
+)
+def test_the_check_sees_a_cycle_through_a_package_or_a_relative_import(
+    tmp_path: Path, init: str, child: str
+) -> None:
+    package = tmp_path / "typed_sessions"
+    (package / "core").mkdir(parents=True)
+    (package / "__init__.py").write_text(init)
+    (package / "core" / "__init__.py").write_text("")
+    (package / "core" / "x.py").write_text(child)
+    (package / "core" / "y.py").write_text("from typed_sessions import Y\n")
+    paths = sorted(package.rglob("*.py"))
+    assert import_cycles(paths, package) != []
+
+
+def test_importing_from_a_module_of_a_package_is_no_cycle_with_the_package(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "typed_sessions"
+    (package / "core").mkdir(parents=True)
+    (package / "__init__.py").write_text("from typed_sessions.core.x import X\n")
+    (package / "core" / "__init__.py").write_text("")
+    (package / "core" / "x.py").write_text("from typed_sessions.core.z import Z\nX = 1\n")
+    (package / "core" / "z.py").write_text("Z = 1\n")
+    assert import_cycles(sorted(package.rglob("*.py")), package) == []
 
 
 def _size(path: Path) -> int:
