@@ -78,6 +78,11 @@ async def test_one_name_keeps_a_bounded_number_of_sign_ins() -> None:
     assert "Signed in as <strong>Ada</strong>" in (await last.get("/")).text
     page = (await last.get("/sessions")).text
     assert page.count('<tr class="session') == SESSIONS_PER_USER
+    # A rotation at the cap moves one session: it signs no other browser out.
+    rotated = await last.post("/rotate", headers={"origin": "http://127.0.0.1"})
+    assert rotated.status_code == 303
+    for kept in browsers[2:]:
+        assert "Signed in as <strong>Ada</strong>" in (await kept.get("/")).text
     for browser in browsers:
         await browser.aclose()
 

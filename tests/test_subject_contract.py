@@ -31,6 +31,7 @@ from typed_sessions import (
     session_handle,
     subject_index,
 )
+from typed_sessions.stores.operations import move_session
 from typed_sessions.stores.redis import RedisStore
 
 from .stores import HARNESSES, StoreHarness
@@ -282,6 +283,66 @@ async def test_the_cap_ends_the_oldest(kind: str) -> None:
         again = await harness.store.save(replace_data(newest, {"n": 1}, now=harness.now()))
         assert isinstance(again, Ok)
         assert len(await index.list_subject("ada")) == 100
+
+
+async def capped_sessions(
+    harness: StoreHarness, subject: str, count: int
+) -> list[Session[dict[str, Any]]]:
+    """``count`` sessions of ``subject``, started a minute apart, oldest first."""
+    return [await sign_in(harness, subject, ago=timedelta(minutes=count - i)) for i in range(count)]
+
+
+@pytest.mark.parametrize("kind", sorted(HARNESSES))
+@pytest.mark.parametrize("which", [0, 1, 2])
+async def test_a_rotation_at_the_cap_ends_no_other_session(kind: str, which: int) -> None:
+    """The moved record and the one it replaces count once: no other device is signed out."""
+    async with HARNESSES[kind](max_per_subject=3) as harness:
+        index = index_of(harness)
+        sessions = await capped_sessions(harness, "ada", 3)
+        moved = await move_session(
+            harness.store, sessions[which], {"moved": True}, lambda data: data,
+            expiry=EXPIRY, clock=harness.now,
+        )  # fmt: skip
+        assert isinstance(moved, Ok)
+        kept = [s for i, s in enumerate(sessions) if i != which]
+        for session in kept:
+            assert await harness.store.load(session.id) == session
+        assert await harness.store.load(sessions[which].id) is None
+        listed = {i.handle for i in await index.list_subject("ada")}
+        assert listed == {session_handle(s.id) for s in [*kept, moved.value]}
+
+
+@pytest.mark.parametrize("kind", sorted(HARNESSES))
+async def test_authenticating_again_at_the_cap_ends_no_other_session(kind: str) -> None:
+    async with HARNESSES[kind](max_per_subject=2) as harness:
+        sessions = await capped_sessions(harness, "ada", 2)
+        moved = await move_session(
+            harness.store, sessions[1], {}, lambda data: data, expiry=EXPIRY,
+            clock=harness.now, signed_in="ada",
+        )  # fmt: skip
+        assert isinstance(moved, Ok)
+        assert await harness.store.load(sessions[0].id) == sessions[0]
+        assert await harness.store.load(moved.value.id) == moved.value
+
+
+@pytest.mark.parametrize("kind", sorted(HARNESSES))
+async def test_a_sign_in_at_the_cap_keeps_the_signed_in_session(kind: str) -> None:
+    """An anonymous session older than all of the subject's: signing it in ends the
+    subject's oldest session, never the one just signed in."""
+    async with HARNESSES[kind](max_per_subject=2) as harness:
+        index = index_of(harness)
+        anonymous = await sign_in(harness, None, ago=timedelta(minutes=10))
+        sessions = await capped_sessions(harness, "ada", 2)
+        moved = await move_session(
+            harness.store, anonymous, {}, lambda data: data, expiry=EXPIRY,
+            clock=harness.now, signed_in="ada",
+        )  # fmt: skip
+        assert isinstance(moved, Ok)
+        assert await harness.store.load(moved.value.id) == moved.value
+        assert await harness.store.load(sessions[0].id) is None
+        assert await harness.store.load(sessions[1].id) == sessions[1]
+        listed = {i.handle for i in await index.list_subject("ada")}
+        assert listed == {session_handle(s.id) for s in [sessions[1], moved.value]}
 
 
 async def test_a_request_in_flight_cannot_bring_an_ended_session_back(

@@ -148,8 +148,13 @@ class MemoryStore(MemoryLane[T]):
         """Return how many records the store holds (expired ones not yet purged included)."""
         return self._entries.size
 
-    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
+    async def save(
+        self, session: Session[T], *, replacing: SessionId | None = None
+    ) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version; evict the oldest when full.
+
+        ``replacing``: the record of the same subject that ``session`` replaces (see
+        :class:`~typed_sessions.CappedStore`).
 
         Raises:
             SessionEncodeError: the data is not JSON-serializable (nothing changes).
@@ -188,7 +193,7 @@ class MemoryStore(MemoryLane[T]):
                     del shard[key]
                 shard[key] = new  # its shard's most recently used
                 if subject is not None or flags & SUBJECT:
-                    self._reindex(record, session, now)
+                    self._reindex(record, session, now, replacing)
                 if table.size > self.max_sessions:
                     self._evict(shard, key)
             elif record is not None:  # already over: storing it would be a zombie
@@ -199,7 +204,9 @@ class MemoryStore(MemoryLane[T]):
         )  # fmt: skip
         return Ok(saved)
 
-    def _reindex(self, record: bytes | None, session: Session[T], now: int) -> None:
+    def _reindex(
+        self, record: bytes | None, session: Session[T], now: int, replacing: SessionId | None
+    ) -> None:
         """Keep the subject index right for ``session``, saved in place of ``record``, and
         cap its subject's sessions."""
         subject = session.subject
@@ -211,7 +218,7 @@ class MemoryStore(MemoryLane[T]):
                 handles = self._subjects.setdefault(subject, {})
                 handles[session_handle(session.id)] = session.id
         if subject is not None:
-            self._cap(subject, session.id, now)
+            self._cap(subject, session.id, now, replacing)
 
     async def delete(self, session_id: SessionId) -> None:
         """Remove ``session_id``; a missing one is fine."""
@@ -327,8 +334,9 @@ class MemoryStore(MemoryLane[T]):
         assert record is not None  # the index lists only stored records
         return record_fields(record)[0]
 
-    def _cap(self, subject: str, saved: SessionId, now: int) -> None:
-        """End ``subject``'s oldest sessions (never ``saved``) beyond ``max_per_subject``."""
+    def _cap(self, subject: str, saved: SessionId, now: int, replacing: SessionId | None) -> None:
+        """End ``subject``'s oldest sessions beyond ``max_per_subject``: never ``saved``, and
+        ``replacing`` (which ``saved`` replaces) neither ended nor counted."""
         cap = self.max_per_subject
         handles = self._subjects.get(subject, {})
         if cap is None or len(handles) <= cap:
@@ -337,8 +345,10 @@ class MemoryStore(MemoryLane[T]):
             shard, key, record = self._entries.locate(session_id, id_key(session_id))
             if record is not None and now >= record_expires(record):
                 self._drop(shard, key, record)
-        others = sorted((i for i in handles.values() if i != saved), key=self._created)
-        for session_id in others[: max(len(handles) - cap, 0)]:
+        others = sorted(
+            (i for i in handles.values() if i not in (saved, replacing)), key=self._created
+        )
+        for session_id in others[: max(len(others) + 1 - cap, 0)]:
             self._remove(session_id)
 
     def _evict(self, shard: Shard, saved: Key) -> None:

@@ -225,15 +225,20 @@ class RedisSubjectIndex(RedisCalls):
         if calls:
             await self._pipelined_scripts(DROP, calls)
 
-    async def _enforce_cap(self, subject: str, saved: SessionId) -> None:
-        """End ``subject``'s oldest live sessions beyond ``max_per_subject`` (not ``saved``)."""
+    async def _enforce_cap(
+        self, subject: str, saved: SessionId, replacing: SessionId | None
+    ) -> None:
+        """End ``subject``'s oldest live sessions beyond ``max_per_subject``: never
+        ``saved``, and ``replacing`` (which ``saved`` replaces) neither ended nor counted."""
         cap = self.max_per_subject
         if cap is None:
             return
         live = await self._live(subject)
-        mine = self.index_member(saved)
-        others = [entry for entry, _ in live if entry[0] != mine]
-        excess = len(live) - cap
+        spared = {self.index_member(saved)}
+        if replacing is not None:
+            spared.add(self.index_member(replacing))
+        others = [entry for entry, _ in live if entry[0] not in spared]
+        excess = len(others) + 1 - cap
         if excess > 0:
             doomed = {self.index_key_for(subject): others[:excess]}
             await self._end(doomed, subject_fragment(subject))
@@ -246,6 +251,7 @@ class RedisSubjectIndex(RedisCalls):
         scripts: tuple[Script, Script],
         value: bytes,
         control: str,
+        replacing: SessionId | None,
     ) -> Reply:
         """Save ``session`` (which has a subject) and keep its index entry; return the
         save script's reply. One round trip on one server; on Cluster two (three for a
@@ -259,6 +265,8 @@ class RedisSubjectIndex(RedisCalls):
         deadline = math.ceil(session.expires_at.timestamp() * 1000)
         spec = f"{deadline} {math.floor(now.timestamp() * 1000)} {int(ended)}"
         cap = self.max_per_subject
+        if cap is not None and replacing is not None:
+            cap += 1  # the record replaced still counts until it ends: the pair counts once
         if not self._cluster:
             args = (value, control, member, spec, str(cap or 0))
             reply = await self._script(indexed, (key, index_key), *args)
@@ -274,7 +282,7 @@ class RedisSubjectIndex(RedisCalls):
                 count = max(count, again)
             over = cap is not None and count > cap
         if reply == 0 and over and not ended:
-            await self._enforce_cap(subject, session.id)
+            await self._enforce_cap(subject, session.id, replacing)
         return reply
 
 

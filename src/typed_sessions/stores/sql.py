@@ -286,13 +286,15 @@ class SqlStore(Generic[T]):
             case Err(error):
                 return await self._corrupt(key, row[0], error.reason)
 
-    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
+    async def save(
+        self, session: Session[T], *, replacing: SessionId | None = None
+    ) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version: one statement, two when refused.
 
         A record whose ``expires_at`` has passed is deleted instead of written (after the
         same version check). Returns the saved record with the next version, or
         ``Err(Conflict)`` with the stored version (``None``: no live record) and nothing
-        changed.
+        changed. ``replacing``: see :class:`~typed_sessions.CappedStore`.
 
         Raises:
             SessionEncodeError: the data is not JSON-serializable (before any I/O).
@@ -312,7 +314,7 @@ class SqlStore(Generic[T]):
         elif session.version == 0:
             done = await self._writes.insert(params, inserted_row(key, saved, data))
             if done is None and saved.subject is not None:
-                await self._subjects.enforce_cap(saved.subject, now)
+                await self._subjects.enforce_cap(saved.subject, now, session.id, replacing)
         else:
             params |= updated_values(saved, data)
             done = await self._writes.update(params)

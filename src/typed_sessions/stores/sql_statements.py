@@ -65,9 +65,9 @@ class Statements:
             over_cap=None
             if cap is None
             else select(t.c.key)
-            .where(subject, live)
+            .where(subject, live, t.c.key.not_in([bindparam("b_saved"), bindparam("b_replaced")]))
             .order_by(t.c.created_at.desc(), t.c.key.desc())
-            .offset(cap),
+            .offset(cap - 1),  # beside the saved record (and the one it replaces)
         )
 
 

@@ -84,11 +84,18 @@ class SqlSubjects:
     async def end_all(self) -> int:
         return await self._calls.write(self._sql.end_all, {"b_now": self._now()})
 
-    async def enforce_cap(self, subject: str, now: int) -> None:
-        """End ``subject``'s oldest live sessions beyond the cap (the newest are kept)."""
+    async def enforce_cap(
+        self, subject: str, now: int, saved: SessionId, replacing: SessionId | None
+    ) -> None:
+        """End ``subject``'s oldest live sessions beyond the cap (the newest are kept):
+        never ``saved``, and ``replacing`` (which ``saved`` replaces) neither ended nor
+        counted."""
         if self._sql.over_cap is None:
             return
-        params: dict[str, Any] = {"b_subject": subject, "b_now": now}
+        replaced = "" if replacing is None else _key(replacing)  # "" is no row's key
+        params: dict[str, Any] = {
+            "b_subject": subject, "b_now": now, "b_saved": _key(saved), "b_replaced": replaced
+        }  # fmt: skip
         rows = await self._calls.fetch_all(self._sql.over_cap, params)
         if rows:
             await self._calls.write(drop_keys(self.table, [row[0] for row in rows]), params)
