@@ -152,9 +152,7 @@ class MemoryStore(MemoryLane[T]):
         self, session: Session[T], *, replacing: SessionId | None = None
     ) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version; evict the oldest when full.
-
-        ``replacing``: the record of the same subject that ``session`` replaces (see
-        :class:`~typed_sessions.CappedStore`).
+        ``replacing``: see :class:`~typed_sessions.CappedStore`.
 
         Raises:
             SessionEncodeError: the data is not JSON-serializable (nothing changes).
@@ -186,15 +184,10 @@ class MemoryStore(MemoryLane[T]):
             if found != (session.version or None):
                 return Err(Conflict(expected=session.version, found=found))
             if now < expires:
-                table = self._entries
-                if record is None:
-                    table.size += 1
-                else:
-                    del shard[key]
-                shard[key] = new  # its shard's most recently used
+                self._entries.put(shard, key, new, new=record is None)
                 if subject is not None or flags & SUBJECT:
                     self._reindex(record, session, now, replacing)
-                if table.size > self.max_sessions:
+                if self._entries.size > self.max_sessions:
                     self._evict(shard, key)
             elif record is not None:  # already over: storing it would be a zombie
                 self._drop(shard, key, record)
