@@ -345,6 +345,33 @@ async def test_a_sign_in_at_the_cap_keeps_the_signed_in_session(kind: str) -> No
         assert listed == {session_handle(s.id) for s in [sessions[1], moved.value]}
 
 
+async def test_subjects_are_compared_exactly(harness: StoreHarness) -> None:
+    """User IDs are case-sensitive and keep their spaces (MariaDB's default collation
+    ignores both): "ada" never lists, ends or caps the sessions of "Ada" or "ada "."""
+    index = index_of(harness)
+    others = [await sign_in(harness, subject) for subject in ("Ada", "ada ", "ADA")]
+    mine = await sign_in(harness, "ada")
+    assert await index.list_subject("ada") == [info(mine)]
+    assert await index.end_subject_session("ada", session_handle(others[0].id)) is False
+    assert await index.end_subject_session("ada", session_handle(mine.id).swapcase()) is False
+    assert await index.end_subject("ada") == 1
+    for other in others:
+        assert await harness.store.load(other.id) == other
+
+
+@pytest.mark.parametrize("handle", ["\x00" * 22, "\ud800" * 22, "\u00e9" * 22, "a" * 21 + "="])
+async def test_a_malformed_handle_ends_nothing(harness: StoreHarness, handle: str) -> None:
+    index = index_of(harness)
+    session = await sign_in(harness, "ada")
+    assert await index.end_subject_session("ada", handle) is False
+    assert await harness.store.load(session.id) == session
+
+
+def test_a_handle_differing_only_in_case_is_another_handle() -> None:
+    handle = session_handle(SessionId("an-id"))
+    assert handle != handle.swapcase()  # so the stores must compare handles exactly
+
+
 async def test_a_request_in_flight_cannot_bring_an_ended_session_back(
     harness: StoreHarness,
 ) -> None:

@@ -19,7 +19,7 @@ from .conftest import SECRET, FakeClock
 from .stores import HARNESSES
 
 pytestmark = pytest.mark.anyio
-STORES = ["memory", "redis"]
+STORES = ["memory", "redis", "postgresql", "mariadb", "sqlite-memory"]
 
 
 @asynccontextmanager

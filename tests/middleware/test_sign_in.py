@@ -23,6 +23,12 @@ def app_with(store: MemoryStore[dict[str, Any]]) -> FastAPI:
         session.sign_in(user)
         return user
 
+    @app.post("/aborted-login/{user}")
+    async def aborted_login(user: str, session: SessionDep) -> str:
+        session.sign_in(user)
+        session.invalidate()  # say the second factor failed: nobody is signed in
+        return user
+
     @app.post("/cart/{item}")
     async def cart(item: str, session: SessionDep) -> str:
         session.get_session()[item] = 1
@@ -60,3 +66,18 @@ async def test_sign_in_without_a_session_starts_one_and_bad_subjects_are_refused
         assert (await client.post("/login/ada")).status_code == 200
         assert len(await store.list_subject("ada")) == 1
         assert (await client.post("/login/" + "x" * 300)).status_code == 500  # a programming error
+
+
+async def test_invalidate_after_sign_in_signs_nobody_in() -> None:
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    transport = httpx.ASGITransport(app=app_with(store))
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        assert (await client.post("/cart/tea")).status_code == 200  # an anonymous session
+        answer = await client.post("/aborted-login/ada")
+        assert answer.status_code == 200
+        assert await store.list_subject("ada") == []
+        assert "Max-Age=0" in answer.headers["set-cookie"]  # the session ended, cookie cleared
+        assert len(store) == 0
+        answer = await client.post("/aborted-login/ada")  # without a session: none made
+        assert "set-cookie" not in answer.headers
+        assert len(store) == 0

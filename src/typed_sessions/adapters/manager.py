@@ -212,6 +212,7 @@ class SessionManager:
         self._found = None
         self._verified_id = None
         self._new_id = None
+        self._signed_in = None  # a sign-in before it ends with the session
         self._snapshot = None
         self._loaded = True
         data = self._data

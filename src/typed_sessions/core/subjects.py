@@ -16,6 +16,7 @@ import base64
 import functools
 import hashlib
 import ipaddress
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,7 @@ __all__ = [
     "check_subject",
     "checked_subject",
     "device_from",
+    "is_handle",
     "session_handle",
 ]
 
@@ -44,6 +46,7 @@ MAX_USER_AGENT_LENGTH: Final = 256
 HANDLE_LENGTH: Final = 22
 """Length of every :func:`session_handle`: 22 URL-safe characters (132 bits)."""
 
+_HANDLE: Final = re.compile(rf"[A-Za-z0-9_-]{{{HANDLE_LENGTH}}}")
 _READ_AT_MOST: Final = 4096  # characters of a user agent looked at, hostile ones included
 _HANDLE_PREFIX: Final = b"typed-sessions/session-handle/v1\x00"
 
@@ -146,6 +149,12 @@ def _coarse_address(address: str | None) -> str | None:
         ip = ip.ipv4_mapped
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def is_handle(text: str) -> bool:
+    """Whether ``text`` could be a :func:`session_handle`: 22 URL-safe characters. Stores
+    answer any other "handle" (NUL, surrogates, other lengths) with "no such session"."""
+    return _HANDLE.fullmatch(text) is not None
 
 
 def session_handle(session_id: SessionId) -> str:

@@ -49,6 +49,7 @@ from typed_sessions.core.subjects import (
     SessionInfo,
     check_subject,
     checked_subject,
+    is_handle,
     session_handle,
 )
 from typed_sessions.stores.redis_calls import RedisCalls, Reply
@@ -57,7 +58,6 @@ from typed_sessions.stores.redis_scripts import DROP, END, FIND, INDEX, OVER_CAP
 
 __all__ = ["RedisSubjectIndex"]
 
-_HANDLE = re.compile(rf"[A-Za-z0-9_-]{{{HANDLE_LENGTH}}}")
 _ANY_SUBJECT: Final = ',"subject":"'
 _SUBJECT_JSON: Final = TypeAdapter(str)
 _RECORD: Final = TypeAdapter(Session[Any])  # metadata only: the data is not validated
@@ -125,7 +125,7 @@ class RedisSubjectIndex(RedisCalls):
         malformed handle): find the entry, end the record (checked to be ``subject``'s,
         on the server), drop the entry."""
         key = self.index_key_for(check_subject(subject))
-        if not _HANDLE.fullmatch(handle):
+        if not is_handle(handle):
             return False
         found = await self._script(FIND, (key,), handle + ":")
         if not found:

@@ -21,7 +21,7 @@ from sqlalchemy import Table
 
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok
-from typed_sessions.core.subjects import HANDLE_LENGTH, SessionInfo, check_subject
+from typed_sessions.core.subjects import SessionInfo, check_subject, is_handle
 from typed_sessions.stores.protocol import StoreCorruptError
 from typed_sessions.stores.sql_calls import SqlCalls
 from typed_sessions.stores.sql_rows import decode_info
@@ -70,7 +70,7 @@ class SqlSubjects:
 
     async def end_subject_session(self, subject: str, handle: str) -> bool:
         check_subject(subject)
-        if len(handle) != HANDLE_LENGTH:
+        if not is_handle(handle):
             return False  # no handle looks like that: nothing to ask the database
         params = {"b_subject": subject, "b_handle": handle, "b_now": self._now()}
         return await self._calls.write(self._sql.end_subject_session, params) > 0

@@ -18,6 +18,11 @@ auth_time      BIGINT, null                  when the subject last authenticated
 device         TEXT, null                    the device it started from, as JSON
 =============  ============================  =============================================
 
+``subject`` and ``handle`` are compared exactly, case and trailing spaces included: on
+MariaDB and MySQL, whose default collations ignore both, they are declared with
+``COLLATE utf8mb4_nopad_bin`` (MariaDB) or ``utf8mb4_0900_bin`` (MySQL), so that "ada"
+never matches "Ada" or "ada ".
+
 Times are whole microseconds since the epoch: exact on every database (MySQL's DATETIME
 drops microseconds unless declared otherwise, SQLite has no time type) and compared as
 integers by the expiry index.
@@ -26,10 +31,11 @@ integers by the expiry index.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Dialect, Index, MetaData, String, Table, Text
 from sqlalchemy.dialects import mysql
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from typed_sessions.core.subjects import HANDLE_LENGTH, MAX_SUBJECT_LENGTH
 
@@ -41,6 +47,28 @@ DEFAULT_TABLE_NAME: Final = "typed_sessions"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 _LONG_TEXT = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+_MYSQL: Final = frozenset({"mysql", "mariadb"})
+
+
+class _ExactText(TypeDecorator[str]):
+    """Text compared exactly, case and trailing spaces included: ``VARCHAR(length)``, with
+    a binary no-pad collation on MariaDB and MySQL (whose default collations ignore both)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        length = self.length
+        if dialect.name in _MYSQL:
+            exact = (
+                "utf8mb4_nopad_bin" if getattr(dialect, "is_mariadb", False) else "utf8mb4_0900_bin"
+            )
+            return dialect.type_descriptor(mysql.VARCHAR(length, collation=exact))
+        return dialect.type_descriptor(String(length))
 
 
 def session_table(
@@ -61,8 +89,8 @@ def session_table(
         Column("created_at", BigInteger, nullable=False),
         Column("last_active", BigInteger, nullable=False),
         Column("expires_at", BigInteger, nullable=False),
-        Column("subject", String(MAX_SUBJECT_LENGTH), nullable=True),
-        Column("handle", String(HANDLE_LENGTH), nullable=False),
+        Column("subject", _ExactText(MAX_SUBJECT_LENGTH), nullable=True),
+        Column("handle", _ExactText(HANDLE_LENGTH), nullable=False),
         Column("auth_time", BigInteger, nullable=True),
         Column("device", Text, nullable=True),
         Index(f"ix_{name}_expires_at", "expires_at"),
