@@ -485,7 +485,7 @@ async def test_merge_example_exact_counter_never_resets_when_it_gives_up() -> No
             lost += 1
             return Err(Conflict(expected=session.version, found=session.version + 1))
 
-        memory.save = loses_20_races  # type: ignore[method-assign,assignment]
+        memory.save = loses_20_races  # type: ignore[method-assign]
         response = await client.post("/visits/exact")
         assert response.status_code == 503
         record = await memory.load(session_id)

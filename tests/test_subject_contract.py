@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,17 +21,19 @@ from typed_sessions import (
     Expiry,
     MemoryStore,
     Ok,
+    Result,
     Session,
     SessionId,
     SessionInfo,
     SubjectIndex,
     expire_session,
+    is_expired,
     new_session,
     replace_data,
     session_handle,
     subject_index,
 )
-from typed_sessions.stores.operations import move_session
+from typed_sessions.stores.operations import UpdateError, move_session
 from typed_sessions.stores.redis import RedisStore
 
 from .stores import HARNESSES, StoreHarness
@@ -343,6 +345,78 @@ async def test_a_sign_in_at_the_cap_keeps_the_signed_in_session(kind: str) -> No
         assert await harness.store.load(sessions[1].id) == sessions[1]
         listed = {i.handle for i in await index.list_subject("ada")}
         assert listed == {session_handle(s.id) for s in [sessions[1], moved.value]}
+
+
+def hold_endings(harness: StoreHarness, until: Callable[[], Awaitable[object]]) -> None:
+    """Every move waits, before it ends its old record, for ``until()``: what requests of
+    one user running at once do."""
+    store: Any = harness.store
+    save = store.save
+
+    async def held(session: Session[dict[str, Any]]) -> Any:
+        if is_expired(session, now=harness.now()):  # a move ending its old record
+            await until()
+        return await save(session)
+
+    store.save = held
+
+
+async def move(
+    harness: StoreHarness, session: Session[dict[str, Any]]
+) -> Result[Session[dict[str, Any]], UpdateError]:
+    return await move_session(
+        harness.store, session, {"moved": True}, lambda data: data, expiry=EXPIRY,
+        clock=harness.now,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(HARNESSES))
+async def test_rotations_at_once_at_the_cap_end_no_other_session(kind: str) -> None:
+    """Two devices rotate at once, and one device twice (a double submit): each move's
+    two records count once, for the other moves too."""
+    async with HARNESSES[kind](max_per_subject=3) as harness:
+        a, b, c = await capped_sessions(harness, "ada", 3)
+        barrier = asyncio.Barrier(3)
+        hold_endings(harness, barrier.wait)
+        moved = await asyncio.gather(move(harness, b), move(harness, c), move(harness, c))
+        assert isinstance(moved[0], Ok)
+        assert [isinstance(m, Ok) for m in moved[1:]].count(True) == 1  # c moved once
+        assert await harness.store.load(a.id) == a
+        assert len(await index_of(harness).list_subject("ada")) == 3
+
+
+@pytest.mark.parametrize("kind", sorted(HARNESSES))
+async def test_a_sign_in_during_a_rotation_at_the_cap_ends_one_session(kind: str) -> None:
+    async with HARNESSES[kind](max_per_subject=3) as harness:
+        a, b, c = await capped_sessions(harness, "ada", 3)
+        ending, signed = asyncio.Event(), asyncio.Event()
+
+        async def sign_in_meanwhile() -> None:
+            ending.set()
+            await signed.wait()
+
+        hold_endings(harness, sign_in_meanwhile)
+        rotation = asyncio.create_task(move(harness, c))
+        await ending.wait()
+        d = await sign_in(harness, "ada")  # a fourth device: the oldest, a, goes
+        signed.set()
+        assert isinstance(await rotation, Ok)
+        assert await harness.store.load(a.id) is None
+        assert await harness.store.load(b.id) == b
+        assert await harness.store.load(d.id) == d
+        assert len(await index_of(harness).list_subject("ada")) == 3
+
+
+@pytest.mark.parametrize("kind", sorted(HARNESSES))
+async def test_a_cap_of_one_keeps_the_newest_sign_in(kind: str) -> None:
+    async with HARNESSES[kind](max_per_subject=1) as harness:
+        (a,) = await capped_sessions(harness, "ada", 1)
+        moved = await move(harness, a)
+        assert isinstance(moved, Ok)
+        assert await harness.store.load(moved.value.id) == moved.value
+        b = await sign_in(harness, "ada")
+        assert await harness.store.load(moved.value.id) is None
+        assert await index_of(harness).list_subject("ada") == [info(b)]
 
 
 async def test_subjects_are_compared_exactly(harness: StoreHarness) -> None:

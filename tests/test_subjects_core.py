@@ -222,3 +222,33 @@ def test_the_codec_keeps_subject_auth_time_and_device(subject: str) -> None:
         {}, EXPIRY, now=START, subject=subject, auth_time=START, device=device
     )
     assert codec.decode(codec.encode(session)) == Ok(session)
+
+
+def test_the_cap_ends_the_oldest_starts_and_counts_a_moved_session_once() -> None:
+    from typed_sessions.core.subjects import beyond_cap
+
+    others = [("a", 1), ("b", 2), ("c", 3), ("c-moved", 3)]
+    assert beyond_cap(others, 4, 3) == ["a"]  # b, c (two records, one session) and the new
+    assert beyond_cap(others, 4, 4) == []
+    assert beyond_cap(others, 4, 1) == ["a", "b", "c", "c-moved"]
+    assert beyond_cap([("a", 1), ("b", 2), ("old", 0)], 0, 2) == ["a"]  # the old record of
+    assert beyond_cap([], 0, 1) == []  # the one saved is never ended, nor counted
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 999), st.integers(0, 9)), unique_by=lambda o: o[0]),
+    st.integers(0, 9),
+    st.integers(1, 5),
+)
+def test_the_cap_keeps_the_newest_starts_and_never_the_saved_one(
+    others: list[tuple[int, int]], started: int, cap: int
+) -> None:
+    from typed_sessions.core.subjects import beyond_cap
+
+    doomed = set(beyond_cap(others, started, cap))
+    kept = {start for key, start in others if key not in doomed and start != started}
+    ended = {start for key, start in others if key in doomed}
+    assert started not in ended
+    assert len(kept) <= cap - 1  # with the saved session's: at most cap
+    assert all(start < min(kept) for start in ended) if kept else True
+    assert len(kept) == min(cap - 1, len({s for _, s in others if s != started}))

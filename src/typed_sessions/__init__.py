@@ -121,7 +121,7 @@ from typed_sessions.stores.protocol import (
     StoreError,
     StoreUnavailableError,
 )
-from typed_sessions.stores.subjects import CappedStore, SubjectIndex, subject_index
+from typed_sessions.stores.subjects import SubjectIndex, subject_index
 
 logging.getLogger("typed_sessions").addHandler(logging.NullHandler())
 
@@ -172,7 +172,6 @@ __all__ = [
     "MAX_LIFETIME",
     "TOKEN_CACHE_SIZE",
     "TOKEN_LENGTH",
-    "CappedStore",
     "Clock",
     "Conflict",
     "CookieSettings",

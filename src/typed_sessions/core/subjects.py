@@ -18,9 +18,10 @@ import hashlib
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, TypeVar
 
 from typed_sessions.core.ids import SessionId
 
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_USER_AGENT_LENGTH",
     "Device",
     "SessionInfo",
+    "beyond_cap",
     "check_subject",
     "checked_subject",
     "device_from",
@@ -45,6 +47,9 @@ MAX_USER_AGENT_LENGTH: Final = 256
 
 HANDLE_LENGTH: Final = 22
 """Length of every :func:`session_handle`: 22 URL-safe characters (132 bits)."""
+
+K = TypeVar("K")
+V = TypeVar("V", int, datetime)
 
 _HANDLE: Final = re.compile(rf"[A-Za-z0-9_-]{{{HANDLE_LENGTH}}}")
 _READ_AT_MOST: Final = 4096  # characters of a user agent looked at, hostile ones included
@@ -149,6 +154,22 @@ def _coarse_address(address: str | None) -> str | None:
         ip = ip.ipv4_mapped
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def beyond_cap(others: Iterable[tuple[K, V]], started: V, cap: int) -> list[K]:
+    """Which of a subject's other live sessions a cap of ``cap`` sessions ends, when a
+    session that started at ``started`` is saved: those of all but the ``cap - 1`` newest
+    starts (``created_at``) other than ``started``.
+
+    ``others``: each other live record of the subject, with its start. A session moved to
+    a new ID (a rotation, a sign-in) keeps its start, so its two records count once until
+    the old one ends, and the saved session's own old record is never ended: rotating at
+    the cap, even several devices at once, signs no other device out.
+    """
+    others = list(others)
+    starts = sorted({start for _, start in others if start != started}, reverse=True)
+    doomed = set(starts[max(cap - 1, 0) :])
+    return [key for key, start in others if start in doomed] if doomed else []
 
 
 def is_handle(text: str) -> bool:

@@ -19,7 +19,13 @@ from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgr
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
-from typed_sessions.core.subjects import SessionInfo, check_subject, checked_subject, session_handle
+from typed_sessions.core.subjects import (
+    SessionInfo,
+    beyond_cap,
+    check_subject,
+    checked_subject,
+    session_handle,
+)
 from typed_sessions.stores.memory_lane import Loaded, MemoryLane
 from typed_sessions.stores.memory_purge import PURGE_BUDGET, SWEEPING, Purge
 from typed_sessions.stores.memory_records import (
@@ -148,11 +154,8 @@ class MemoryStore(MemoryLane[T]):
         """Return how many records the store holds (expired ones not yet purged included)."""
         return self._entries.size
 
-    async def save(
-        self, session: Session[T], *, replacing: SessionId | None = None
-    ) -> Result[Session[T], Conflict]:
+    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version; evict the oldest when full.
-        ``replacing``: see :class:`~typed_sessions.CappedStore`.
 
         Raises:
             SessionEncodeError: the data is not JSON-serializable (nothing changes).
@@ -186,7 +189,7 @@ class MemoryStore(MemoryLane[T]):
             if now < expires:
                 self._entries.put(shard, key, new, new=record is None)
                 if subject is not None or flags & SUBJECT:
-                    self._reindex(record, session, now, replacing)
+                    self._reindex(record, session, now)
                 if self._entries.size > self.max_sessions:
                     self._evict(shard, key)
             elif record is not None:  # already over: storing it would be a zombie
@@ -197,9 +200,7 @@ class MemoryStore(MemoryLane[T]):
         )  # fmt: skip
         return Ok(saved)
 
-    def _reindex(
-        self, record: bytes | None, session: Session[T], now: int, replacing: SessionId | None
-    ) -> None:
+    def _reindex(self, record: bytes | None, session: Session[T], now: int) -> None:
         """Keep the subject index right for ``session``, saved in place of ``record``, and
         cap its subject's sessions."""
         subject = session.subject
@@ -211,7 +212,7 @@ class MemoryStore(MemoryLane[T]):
                 handles = self._subjects.setdefault(subject, {})
                 handles[session_handle(session.id)] = session.id
         if subject is not None:
-            self._cap(subject, session.id, now, replacing)
+            self._cap(subject, session.id, now)
 
     async def delete(self, session_id: SessionId) -> None:
         """Remove ``session_id``; a missing one is fine."""
@@ -327,9 +328,8 @@ class MemoryStore(MemoryLane[T]):
         assert record is not None  # the index lists only stored records
         return record_fields(record)[0]
 
-    def _cap(self, subject: str, saved: SessionId, now: int, replacing: SessionId | None) -> None:
-        """End ``subject``'s oldest sessions beyond ``max_per_subject``: never ``saved``, and
-        ``replacing`` (which ``saved`` replaces) neither ended nor counted."""
+    def _cap(self, subject: str, saved: SessionId, now: int) -> None:
+        """End ``subject``'s sessions beyond ``max_per_subject`` (see ``beyond_cap``)."""
         cap = self.max_per_subject
         handles = self._subjects.get(subject, {})
         if cap is None or len(handles) <= cap:
@@ -338,10 +338,8 @@ class MemoryStore(MemoryLane[T]):
             shard, key, record = self._entries.locate(session_id, id_key(session_id))
             if record is not None and now >= record_expires(record):
                 self._drop(shard, key, record)
-        others = sorted(
-            (i for i in handles.values() if i not in (saved, replacing)), key=self._created
-        )
-        for session_id in others[: max(len(others) + 1 - cap, 0)]:
+        others = [(i, self._created(i)) for i in handles.values() if i != saved]
+        for session_id in beyond_cap(others, self._created(saved), cap):
             self._remove(session_id)
 
     def _evict(self, shard: Shard, saved: Key) -> None:

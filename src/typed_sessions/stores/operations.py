@@ -33,7 +33,6 @@ from typed_sessions.core.session import (
 )
 from typed_sessions.core.subjects import Device
 from typed_sessions.stores.protocol import Conflict, SessionStore, StoreError
-from typed_sessions.stores.subjects import CappedStore
 
 __all__ = [
     "SessionNotFound",
@@ -213,7 +212,7 @@ async def move_session(
     fresh = replace(replace_data(session, data, now=now), id=new_id or new_session_id(), version=0)
     if signed_in is not None:
         fresh = replace(fresh, subject=signed_in, auth_time=now, device=device or fresh.device)
-    saved = await _save_moved(store, touch_session(fresh, expiry, now=now), session)
+    saved = await store.save(touch_session(fresh, expiry, now=now))
     if not isinstance(saved, Ok):  # a fresh 256-bit ID already taken: never expected
         raise StoreError("the store already holds a freshly generated session ID")
     return await _end_moved(store, session, saved.value, rebase_data, attempts, clock, on_orphan)
@@ -232,8 +231,7 @@ async def _end_moved(
 
     async def carry(latest: Session[T]) -> Session[T]:
         nonlocal moved
-        carried = replace_data(moved, rebase_data(latest.data), now=clock())
-        result = await _save_moved(store, carried, session)
+        result = await store.save(replace_data(moved, rebase_data(latest.data), now=clock()))
         if isinstance(result, Ok):
             moved = result.value
         elif result.error.found is None:
@@ -255,20 +253,6 @@ async def _end_moved(
         await _remove(store, moved.id, on_orphan)
         return ended
     return Ok(moved)
-
-
-async def _save_moved(
-    store: SessionStore[T], moved: Session[T], replaced: Session[T]
-) -> Result[Session[T], Conflict]:
-    """Save ``moved``, the new record of ``replaced``: the two count once toward a cap."""
-    if (
-        isinstance(store, CappedStore)
-        and store.max_per_subject is not None
-        and moved.subject is not None
-        and moved.subject == replaced.subject
-    ):
-        return await store.save(moved, replacing=replaced.id)
-    return await store.save(moved)
 
 
 async def _remove(

@@ -328,17 +328,14 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         object.__setattr__(session, "id", session_id)
         return session
 
-    async def save(
-        self, session: Session[T], *, replacing: SessionId | None = None
-    ) -> Result[Session[T], Conflict]:
+    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version, with its TTL: one ``EVALSHA``.
 
         A record whose ``expires_at`` has passed is ended instead of written (after the
         same version check): a tombstone replaces it for ``TOMBSTONE_SECONDS``, which reads
         as no record, so that this same ending sent again is recognised as done. Returns
         the saved record with the next version, or ``Err(Conflict)`` with the stored
-        version (``None``: no record) and nothing changed. ``replacing``: see
-        :class:`~typed_sessions.CappedStore`.
+        version (``None``: no record) and nothing changed.
 
         Raises:
             SessionEncodeError: the data is not JSON-serializable (before any I/O).
@@ -374,7 +371,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
                 return Ok(saved)
         else:
             scripts = (SAVE, INDEXED_SAVE)
-            reply = await self._save_indexed(session, now, key, scripts, value, control, replacing)
+            reply = await self._save_indexed(session, now, key, scripts, value, control)
         conflict = save_outcome(reply, session.version)
         return Ok(saved) if conflict is None else Err(conflict)
 

@@ -47,6 +47,7 @@ from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import (
     HANDLE_LENGTH,
     SessionInfo,
+    beyond_cap,
     check_subject,
     checked_subject,
     is_handle,
@@ -225,23 +226,17 @@ class RedisSubjectIndex(RedisCalls):
         if calls:
             await self._pipelined_scripts(DROP, calls)
 
-    async def _enforce_cap(
-        self, subject: str, saved: SessionId, replacing: SessionId | None
-    ) -> None:
-        """End ``subject``'s oldest live sessions beyond ``max_per_subject``: never
-        ``saved``, and ``replacing`` (which ``saved`` replaces) neither ended nor counted."""
+    async def _enforce_cap(self, subject: str, saved: Session[Any]) -> None:
+        """End ``subject``'s sessions beyond ``max_per_subject`` (see ``beyond_cap``)."""
         cap = self.max_per_subject
         if cap is None:
             return
         live = await self._live(subject)
-        spared = {self.index_member(saved)}
-        if replacing is not None:
-            spared.add(self.index_member(replacing))
-        others = [entry for entry, _ in live if entry[0] not in spared]
-        excess = len(others) + 1 - cap
-        if excess > 0:
-            doomed = {self.index_key_for(subject): others[:excess]}
-            await self._end(doomed, subject_fragment(subject))
+        mine = self.index_member(saved.id)
+        others = [(entry, info.created_at) for entry, info in live if entry[0] != mine]
+        doomed = beyond_cap(others, saved.created_at, cap)
+        if doomed:
+            await self._end({self.index_key_for(subject): doomed}, subject_fragment(subject))
 
     async def _save_indexed(
         self,
@@ -251,7 +246,6 @@ class RedisSubjectIndex(RedisCalls):
         scripts: tuple[Script, Script],
         value: bytes,
         control: str,
-        replacing: SessionId | None,
     ) -> Reply:
         """Save ``session`` (which has a subject) and keep its index entry; return the
         save script's reply. One round trip on one server; on Cluster two (three for a
@@ -265,8 +259,6 @@ class RedisSubjectIndex(RedisCalls):
         deadline = math.ceil(session.expires_at.timestamp() * 1000)
         spec = f"{deadline} {math.floor(now.timestamp() * 1000)} {int(ended)}"
         cap = self.max_per_subject
-        if cap is not None and replacing is not None:
-            cap += 1  # the record replaced still counts until it ends: the pair counts once
         if not self._cluster:
             args = (value, control, member, spec, str(cap or 0))
             reply = await self._script(indexed, (key, index_key), *args)
@@ -282,7 +274,7 @@ class RedisSubjectIndex(RedisCalls):
                 count = max(count, again)
             over = cap is not None and count > cap
         if reply == 0 and over and not ended:
-            await self._enforce_cap(subject, session.id, replacing)
+            await self._enforce_cap(subject, session)
         return reply
 
 

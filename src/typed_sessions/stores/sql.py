@@ -286,15 +286,13 @@ class SqlStore(Generic[T]):
             case Err(error):
                 return await self._corrupt(key, row[0], error.reason)
 
-    async def save(
-        self, session: Session[T], *, replacing: SessionId | None = None
-    ) -> Result[Session[T], Conflict]:
+    async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version: one statement, two when refused.
 
         A record whose ``expires_at`` has passed is deleted instead of written (after the
         same version check). Returns the saved record with the next version, or
         ``Err(Conflict)`` with the stored version (``None``: no live record) and nothing
-        changed. ``replacing``: see :class:`~typed_sessions.CappedStore`.
+        changed.
 
         Raises:
             SessionEncodeError: the data is not JSON-serializable (before any I/O).
@@ -314,7 +312,7 @@ class SqlStore(Generic[T]):
         elif session.version == 0:
             done = await self._writes.insert(params, inserted_row(key, saved, data))
             if done is None and saved.subject is not None:
-                await self._subjects.enforce_cap(saved.subject, now, session.id, replacing)
+                await self._subjects.enforce_cap(saved, now)
         else:
             params |= updated_values(saved, data)
             done = await self._writes.update(params)

@@ -32,7 +32,7 @@ class Statements:
     end_subject_session: Delete
     end_subject: Delete
     end_all: Delete
-    over_cap: Select[str] | None
+    over_cap: Query | None
 
     @classmethod
     def build(cls, t: Table, *, cap: int | None) -> Statements:
@@ -64,10 +64,9 @@ class Statements:
             end_all=delete(t).where(t.c.subject.is_not(None), live),
             over_cap=None
             if cap is None
-            else select(t.c.key)
-            .where(subject, live, t.c.key.not_in([bindparam("b_saved"), bindparam("b_replaced")]))
-            .order_by(t.c.created_at.desc(), t.c.key.desc())
-            .offset(cap - 1),  # beside the saved record (and the one it replaces)
+            else select(t.c.key, t.c.created_at).where(
+                subject, live, t.c.key != bindparam("b_saved")
+            ),
         )
 
 

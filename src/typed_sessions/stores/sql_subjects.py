@@ -6,8 +6,8 @@ index, ending one session, a subject's sessions, or every subject's, one ``DELET
 each. Only live rows are listed, ended and counted; expired ones are left to
 :meth:`~typed_sessions.stores.sql.SqlStore.purge_expired`. With ``max_per_subject``,
 saving a *new* record of a subject (a sign-in, which starts or rotates to a new ID)
-costs one more ``SELECT`` of the rows beyond the cap, and a ``DELETE`` of them when
-there are any.
+costs one more ``SELECT`` of the subject's other live rows (their keys and starts), and
+a ``DELETE`` of those beyond the cap when there are any.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from sqlalchemy import Table
 
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok
-from typed_sessions.core.subjects import SessionInfo, check_subject, is_handle
+from typed_sessions.core.session import Session
+from typed_sessions.core.subjects import SessionInfo, beyond_cap, check_subject, is_handle
 from typed_sessions.stores.protocol import StoreCorruptError
 from typed_sessions.stores.sql_calls import SqlCalls
 from typed_sessions.stores.sql_rows import decode_info
 from typed_sessions.stores.sql_statements import Statements, drop_keys
+from typed_sessions.stores.sql_table import to_micros
 
 __all__ = ["SqlSubjects"]
 
@@ -84,21 +86,16 @@ class SqlSubjects:
     async def end_all(self) -> int:
         return await self._calls.write(self._sql.end_all, {"b_now": self._now()})
 
-    async def enforce_cap(
-        self, subject: str, now: int, saved: SessionId, replacing: SessionId | None
-    ) -> None:
-        """End ``subject``'s oldest live sessions beyond the cap (the newest are kept):
-        never ``saved``, and ``replacing`` (which ``saved`` replaces) neither ended nor
-        counted."""
-        if self._sql.over_cap is None:
+    async def enforce_cap(self, saved: Session[Any], now: int) -> None:
+        """End the sessions of ``saved``'s subject beyond the cap (see ``beyond_cap``)."""
+        if self._sql.over_cap is None or saved.subject is None:
             return
-        replaced = "" if replacing is None else _key(replacing)  # "" is no row's key
-        params: dict[str, Any] = {
-            "b_subject": subject, "b_now": now, "b_saved": _key(saved), "b_replaced": replaced
-        }  # fmt: skip
+        params = {"b_subject": saved.subject, "b_now": now, "b_saved": _key(saved.id)}
         rows = await self._calls.fetch_all(self._sql.over_cap, params)
-        if rows:
-            await self._calls.write(drop_keys(self.table, [row[0] for row in rows]), params)
+        others = [(row[0], row[1]) for row in rows]
+        doomed = beyond_cap(others, to_micros(saved.created_at), self.cap or 0)
+        if doomed:
+            await self._calls.write(drop_keys(self.table, doomed), params)
 
 
 def _key(session_id: SessionId) -> str:

@@ -5,24 +5,17 @@ only by ID: it lists a subject's live sessions, ends one of them by its public h
 ends all of them (optionally keeping one), and ends every session of every subject.
 Nothing ever crosses subjects: a handle acts only within the subject it is given with.
 
-Adapters find out whether a store has the index with :func:`subject_index`. A store that
-caps each subject's sessions is a :class:`CappedStore`: moving a session to a new ID tells
-its ``save`` which record the new one replaces, so that the pair counts once.
+Adapters find out whether a store has the index with :func:`subject_index`.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from typed_sessions.core.ids import SessionId
-from typed_sessions.core.result import Result
-from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import SessionInfo
-from typed_sessions.stores.protocol import Conflict, SessionStore
 
-__all__ = ["CappedStore", "SubjectIndex", "subject_index"]
-
-T = TypeVar("T")
+__all__ = ["SubjectIndex", "subject_index"]
 
 
 @runtime_checkable
@@ -35,8 +28,9 @@ class SubjectIndex(Protocol):
 
     Built-in stores take ``max_per_subject`` (default ``None``: no cap): when a saved
     session of a subject leaves it with more live sessions than that, its oldest ones
-    (by ``created_at``) are ended, never the one being saved. GitLab caps a user's
-    sessions at 100.
+    (by ``created_at``) are ended, never the one being saved. A session moved to a new ID
+    keeps its ``created_at``, and its two records count once until the old one ends (see
+    :func:`~typed_sessions.core.subjects.beyond_cap`). GitLab caps a user's sessions at 100.
     """
 
     async def list_subject(self, subject: str) -> list[SessionInfo]:
@@ -79,21 +73,3 @@ def subject_index(store: object) -> SubjectIndex | None:
     subject features only on stores that can do them.
     """
     return store if isinstance(store, SubjectIndex) else None
-
-
-@runtime_checkable
-class CappedStore(SessionStore[T], Protocol[T]):
-    """A store with ``max_per_subject`` whose ``save`` takes ``replacing`` (the built-in ones).
-
-    ``save(session, replacing=old_id)`` says that ``session`` replaces the record
-    ``old_id`` of the same subject, which is about to end (a rotation): while both are
-    live they count once toward the cap, so saving the new record ends no other session.
-    """
-
-    max_per_subject: int | None
-
-    async def save(
-        self, session: Session[T], *, replacing: SessionId | None = None
-    ) -> Result[Session[T], Conflict]:
-        """Compare-and-set ``session``; ``replacing``: the record it replaces, if any."""
-        ...
