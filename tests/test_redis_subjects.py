@@ -34,6 +34,7 @@ from typed_sessions import (
     utc_now,
 )
 from typed_sessions.stores import redis_index, redis_scripts
+from typed_sessions.stores.operations import move_session
 from typed_sessions.stores.redis import RedisStore
 
 from .redis_server import delete_prefix, free_port, require_cluster, require_redis, unique_prefix
@@ -217,7 +218,7 @@ async def test_ten_thousand_sessions_in_bounded_round_trips() -> None:
         assert sent[0] == 2  # the index, then every record in one pipeline
         sent[0] = 0
         assert await store.end_subject("ada", keep=sessions[0].id) == 9_999
-        assert sent[0] <= 3 + 2  # index, ends, drops (+ SCRIPT LOAD and a retry, once)
+        assert sent[0] <= 4 + 2  # index, ends, drops, index again (+ SCRIPT LOAD, a retry)
         sent[0] = 0
         assert [i.handle for i in await store.list_subject("ada")] == [
             session_handle(sessions[0].id)
@@ -393,7 +394,7 @@ async def test_ten_thousand_sessions_on_cluster_and_valkey(
         assert rounds[0] == 2
         rounds[0] = 0
         assert await store.end_subject("ada", keep=sessions[-1].id) == 9_999
-        assert rounds[0] <= 3 + 2  # index, ends, drops (+ a retry of each after NOSCRIPT)
+        assert rounds[0] <= 4 + 2  # index, ends, drops, index again (+ retries after NOSCRIPT)
         monkeypatch.undo()
         assert [i.handle for i in await store.list_subject("ada")] == [
             session_handle(sessions[-1].id)
@@ -426,3 +427,36 @@ def test_zrange_replies_are_read_flat_or_paired() -> None:
     flat = [b"a", b"1", b"b", b"2"]
     assert _scored(paired) == _scored(flat) == [("a", 1.0), ("b", 2.0)]
     assert _scored([]) == []
+
+
+@pytest.mark.parametrize("everyone", [False, True])
+async def test_a_rotation_finishing_while_sessions_end_is_ended_too(
+    store: RedisStore[Data], monkeypatch: pytest.MonkeyPatch, everyone: bool
+) -> None:
+    """Another device rotates between the read of the index and the ending of what it
+    listed: its new record is ended by the next pass ("sign out everywhere else" after a
+    password change must not leave a device signed in)."""
+    mine, other = await sign_in(store, "ada"), await sign_in(store, "ada")
+    moved: list[Session[Data]] = []
+    pipeline = store._pipeline  # pyright: ignore[reportPrivateUsage]
+
+    async def rotation_after_the_first_read(calls: Any) -> Any:
+        replies = await pipeline(calls)
+        if not moved and any(call[0] == "ZRANGE" for call in calls):
+            result = await move_session(store, other, other.data, lambda d: d, expiry=EXPIRY)
+            assert isinstance(result, Ok)
+            moved.append(result.value)
+        return replies
+
+    monkeypatch.setattr(store, "_pipeline", rotation_after_the_first_read)
+    if everyone:
+        assert await store.end_all() == 2
+    else:
+        assert await store.end_subject("ada", keep=mine.id) == 1
+    monkeypatch.undo()
+    assert moved
+    assert await store.load(other.id) is None
+    assert await store.load(moved[0].id) is None
+    assert [i.handle for i in await store.list_subject("ada")] == (
+        [] if everyone else [session_handle(mine.id)]
+    )

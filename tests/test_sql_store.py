@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from typed_sessions import (
@@ -30,9 +30,10 @@ from typed_sessions import (
     StoreUnavailableError,
     new_session,
     replace_data,
+    session_handle,
     utc_now,
 )
-from typed_sessions.core.ids import id_digest
+from typed_sessions.core.ids import id_digest, new_session_id
 from typed_sessions.stores.sql import SqlStore
 from typed_sessions.stores.sql_table import session_table, to_micros
 
@@ -359,7 +360,9 @@ def test_sessions_times_are_stored_as_microseconds() -> None:
     assert to_micros(now) % 1_000_000 == now.microsecond
 
 
-async def test_subject_index_calls_are_one_statement_each(store: SqlStore[Data]) -> None:
+async def test_subject_index_calls_are_one_statement_each_ending_many_two(
+    store: SqlStore[Data],
+) -> None:
     clock = clock_of(store)
     made: Session[Data] = new_session({}, EXPIRY, now=clock(), subject="ada")
     result = await store.save(made)
@@ -371,7 +374,7 @@ async def test_subject_index_calls_are_one_statement_each(store: SqlStore[Data])
         assert await store.end_subject("ada", keep=made.id) == 0
         assert await store.end_subject_session("ada", listed.handle) is True
         assert await store.end_all() == 0
-    assert sent == ["DELETE"] * 3
+    assert sent == ["DELETE"] * 5  # end_subject and end_all: twice (see sql_subjects.py)
     with statements(store) as sent:
         assert await store.end_subject_session("ada", "not a handle") is False
     assert sent == []  # no handle looks like that: nothing to ask
@@ -486,3 +489,41 @@ async def test_connections_cut_by_the_server_are_replaced_by_themselves() -> Non
             assert isinstance(await store.save(changed), Ok)
         finally:
             await store.drop_table()
+
+
+async def test_a_rotation_racing_the_ending_of_a_subject_is_ended_too() -> None:
+    """PostgreSQL: a rotation inserts its new row after the ending ``DELETE`` took its
+    snapshot, and ends its old row before that ``DELETE`` reaches it. One statement would
+    miss both; the second ``DELETE`` ends the new row."""
+    made: SqlStore[Data] = SqlStore.from_url(
+        require_postgres(), Data, table=session_table(name=unique_table())
+    )
+    await made.create_table()
+    try:
+        mine = await made.save(new_session({}, EXPIRY, now=utc_now(), subject="ada"))
+        other = await made.save(new_session({}, EXPIRY, now=utc_now(), subject="ada"))
+        assert isinstance(mine, Ok)
+        assert isinstance(other, Ok)
+        moved = dataclasses.replace(other.value, id=new_session_id(), version=0)
+        waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        async with made.engine.connect() as connection:  # the rotation's end of the old
+            rotation = await connection.execution_options(isolation_level="READ COMMITTED")
+            await rotation.begin()  # row, held uncommitted
+            old_row = made.table.c.key == made.key_for(other.value.id)
+            await rotation.execute(delete(made.table).where(old_row))
+            ending = asyncio.create_task(made.end_subject("ada", keep=mine.value.id))
+            for _ in range(1000):  # until the ending DELETE waits for the old row
+                if (await rotation.execute(waiting)).scalar():
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                pytest.fail("the ending DELETE never waited for the row")
+            assert isinstance(await made.save(moved), Ok)  # the rotation's new row
+            await rotation.commit()
+        assert await ending == 1
+        assert await made.load(moved.id) is None
+        listed = await made.list_subject("ada")
+        assert [i.handle for i in listed] == [session_handle(mine.value.id)]
+    finally:
+        await made.drop_table()
+        await made.aclose()

@@ -59,6 +59,7 @@ from typed_sessions.stores.redis_scripts import DROP, END, FIND, INDEX, OVER_CAP
 
 __all__ = ["RedisSubjectIndex"]
 
+_PASSES: Final = 8  # end_subject, at most: each pass ends what rotated during the one before
 _ANY_SUBJECT: Final = ',"subject":"'
 _SUBJECT_JSON: Final = TypeAdapter(str)
 _RECORD: Final = TypeAdapter(Session[Any])  # metadata only: the data is not validated
@@ -138,23 +139,42 @@ class RedisSubjectIndex(RedisCalls):
         return ended == 1
 
     async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
-        """End all of ``subject``'s sessions but ``keep``: three round trips, however
-        many sessions (read the index; end every record, pipelined; drop the entries)."""
+        """End all of ``subject``'s sessions but ``keep``: three round trips per pass,
+        however many sessions (read the index; end every record, pipelined; drop the
+        entries), and passes until one finds nothing to end: a rotation that finished
+        between a pass's read and its ending left a new record that the next pass ends.
+        """
         key = self.index_key_for(check_subject(subject))
         kept = None if keep is None else self.index_member(keep)
-        entries = [entry for entry in await self._entries(key) if entry[0] != kept]
-        return await self._end({key: entries}, subject_fragment(subject))
+        ended = 0
+        for _ in range(_PASSES):
+            entries = [entry for entry in await self._entries(key) if entry[0] != kept]
+            if not entries:
+                break
+            ended += await self._end({key: entries}, subject_fragment(subject))
+        return ended
 
     async def end_all(self) -> int:
         """End every session that has a subject; sessions without one are kept.
 
         Cost: a ``SCAN`` of the whole keyspace for the index sets (on Redis Cluster, of
-        every primary), then three round trips per 1,000 subjects. Rotating the signing
-        keys instead ends every session at once, for nothing.
+        every primary), then three round trips per 1,000 subjects; passes as
+        :meth:`end_subject` does. Rotating the signing keys instead ends every session at
+        once, for nothing.
         """
+        ended = 0
+        for _ in range(_PASSES):
+            found, count = await self._end_all_once()
+            ended += count
+            if not found:
+                break
+        return ended
+
+    async def _end_all_once(self) -> tuple[bool, int]:
+        """One pass of :meth:`end_all`: whether it found any entry, and how many ended."""
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "subject:{*}"
         keys: list[str] = []
-        ended = 0
+        found, ended = False, 0
         try:
             async for key in self.client.scan_iter(match=pattern, count=1000):
                 keys.append(_text(key))
@@ -164,8 +184,9 @@ class RedisSubjectIndex(RedisCalls):
             batch = keys[start : start + _BATCH]
             replies = await self._pipeline([("ZRANGE", key, 0, -1, "WITHSCORES") for key in batch])
             entries = {key: _scored(members) for key, members in zip(batch, replies, strict=True)}
+            found = found or any(entries.values())
             ended += await self._end(entries, _ANY_SUBJECT)
-        return ended
+        return found, ended
 
     # -- steps --------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 """The subject index of :class:`~typed_sessions.stores.sql.SqlStore`: the ``subject``
 column (indexed) and the ``handle`` column of the session table.
 
-Each call is one statement: listing a subject is one ``SELECT`` through the subject
-index, ending one session, a subject's sessions, or every subject's, one ``DELETE``
-each. Only live rows are listed, ended and counted; expired ones are left to
+Listing a subject is one ``SELECT`` through the subject index; ending one session is
+one ``DELETE``; ending a subject's sessions, or every subject's, the same ``DELETE``
+twice (the second ends what a rotation racing the first moved to a new row). Only
+live rows are listed, ended and counted; expired ones are left to
 :meth:`~typed_sessions.stores.sql.SqlStore.purge_expired`. With ``max_per_subject``,
 saving a *new* record of a subject (a sign-in, which starts or rotates to a new ID)
 costs one more ``SELECT`` of the subject's other live rows (their keys and starts), and
@@ -17,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Delete, Table
 
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok
@@ -81,10 +82,17 @@ class SqlSubjects:
         check_subject(subject)
         kept = "" if keep is None else _key(keep)  # "" is no row's key
         params = {"b_subject": subject, "b_keep": kept, "b_now": self._now()}
-        return await self._calls.write(self._sql.end_subject, params)
+        return await self._twice(self._sql.end_subject, params)
 
     async def end_all(self) -> int:
-        return await self._calls.write(self._sql.end_all, {"b_now": self._now()})
+        return await self._twice(self._sql.end_all, {"b_now": self._now()})
+
+    async def _twice(self, statement: Delete, params: dict[str, Any]) -> int:
+        """Run ``statement`` twice: a rotation that ended its old row while the first
+        ran had inserted its new row before, which the second sees and ends (a rotation
+        that did not win that race fails, its new row removed)."""
+        ended = await self._calls.write(statement, params)
+        return ended + await self._calls.write(statement, params)
 
     async def enforce_cap(self, saved: Session[Any], now: int) -> None:
         """End the sessions of ``saved``'s subject beyond the cap (see ``beyond_cap``)."""
