@@ -158,12 +158,13 @@ class RedisSubjectIndex(RedisCalls):
         """End every session that has a subject; sessions without one are kept.
 
         Cost: a ``SCAN`` of the whole keyspace for the index sets (on Redis Cluster, of
-        every primary), then three round trips per 1,000 subjects; passes as
-        :meth:`end_subject` does. Rotating the signing keys instead ends every session at
+        every primary), then three round trips per 1,000 subjects; then all that again
+        when the first pass found any session, to end what rotated meanwhile (see
+        :meth:`end_subject`). Rotating the signing keys instead ends every session at
         once, for nothing.
         """
         ended = 0
-        for _ in range(_PASSES):
+        for _ in range(2):  # not more: each pass scans the whole keyspace
             found, count = await self._end_all_once()
             ended += count
             if not found:
