@@ -7,6 +7,7 @@ and code written for authx-extra 1.2 (whose methods are coroutines) runs too.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -450,3 +451,53 @@ async def test_sessions_started_through_the_shim_carry_on_in_the_native_style() 
     async with client_for(create_app(SECRET, store)) as client:
         reply = await client.get("/session_test", headers={"cookie": f"sid={token}"})
         assert reply.json() == {"test_counter": 3}
+
+
+async def test_save_and_clear_session_of_a_skipped_request_are_400() -> None:
+    app = counter_app(skip_session_header="X-Skip")
+
+    @app.post("/save")
+    async def save(request: Request) -> str:
+        request.state.session.save_session()
+        return "saved"
+
+    @app.post("/clear")
+    async def clear(request: Request) -> str:
+        request.state.session.clear_session()
+        return "cleared"
+
+    async with client_for(app) as client:
+        for path in ("/save", "/clear"):
+            skipped = await client.post(path, headers={"x-skip": "1"})
+            assert (skipped.status_code, skipped.text) == (400, "Bad Request")
+            assert (await client.post(path)).status_code == 200
+
+
+async def test_take_turns_runs_concurrent_requests_of_a_session_one_at_a_time() -> None:
+    """The page's counter, 20 requests at once from one session, on Redis: with
+    ``take_turns=True`` none is refused and each counts; without it, the requests that
+    changed the counter another had changed meanwhile get 409 and count nothing."""
+    from redis.asyncio import Redis
+
+    from typed_sessions import RedisStore
+
+    from .redis_server import delete_prefix, require_redis, unique_prefix
+
+    client = Redis.from_url(require_redis())
+    prefix = unique_prefix()
+    try:
+        for take_turns in (True, False):
+            store = RedisStore(client, dict[str, Any], prefix=prefix)
+            app = counter_app(store=store, take_turns=take_turns, secure=False)
+            async with client_for(app) as browser:
+                await browser.get("/session_test")
+                replies = await asyncio.gather(*(browser.get("/session_test") for _ in range(20)))
+                codes = [reply.status_code for reply in replies]
+                final = (await browser.get("/session_test")).json()["test_counter"]
+            assert set(codes) <= {200, 409}
+            assert final == 2 + codes.count(200)  # every 200 counted, no 409 did
+            if take_turns:
+                assert codes.count(409) == 0
+    finally:
+        await delete_prefix(client, prefix)
+        await client.aclose()

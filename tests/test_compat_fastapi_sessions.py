@@ -204,7 +204,7 @@ async def test_altered_foreign_and_non_uuid_tokens_are_401(client: httpx.AsyncCl
     own_keys = Keyring.from_secrets(SECRET)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the page's short secret, again
-        page_keys = Keyring.from_secrets(PAGE_SECRET)
+        page_keys = Keyring.from_secrets(PAGE_SECRET, purpose="cookie")  # the page's cookie
     foreign = sign_session_id(session_id_for(uuid4()), own_keys, now=utc_now())
     native = sign_session_id(new_session_id(), page_keys, now=utc_now())  # right key, no UUID
     for bad in (altered, foreign, native):
@@ -595,8 +595,9 @@ async def test_the_guides_example_runs_the_pages_flow() -> None:
 
 
 async def test_sessions_started_through_the_shim_carry_on_in_the_native_style() -> None:
-    """The native dependency over the backend's store, with Keyring.from_secrets(secret_key)
-    and the cookie's name, reads the shim's sessions: the next step keeps users signed in."""
+    """The native dependency over the backend's store, with Keyring.from_secrets(secret_key,
+    purpose=cookie_name) and the cookie's name, reads the shim's sessions: the next step
+    keeps users signed in."""
     from typed_sessions import CookieSettings, make_cookie_dependency
 
     backend = InMemoryBackend[UUID, User]()
@@ -604,7 +605,7 @@ async def test_sessions_started_through_the_shim_carry_on_in_the_native_style() 
     current = make_cookie_dependency(
         backend.store,
         lambda session: True,
-        keys=Keyring.from_secrets(SECRET),
+        keys=Keyring.from_secrets(SECRET, purpose="sid"),
         cookie=CookieSettings(name="sid"),
     )
 
@@ -676,3 +677,55 @@ def test_the_frontend_refuses_any_cookie_without_raising(value: bytes) -> None:
     with pytest.raises(StopIteration) as done:  # no I/O: it finishes without suspending
         call.send(None)
     assert isinstance(done.value.value, FrontendError)
+
+
+async def test_a_token_of_one_cookie_is_refused_under_another() -> None:
+    """fastapi-sessions salted its signatures with the cookie name: so does the shim (the
+    keyring's purpose), so a user cookie's token does not open an admin cookie's routes."""
+    user, admin = (
+        SessionCookie(
+            cookie_name=name,
+            identifier=name,
+            secret_key=SECRET,
+            cookie_params=CookieParameters(),
+            auto_error=True,
+        )
+        for name in ("user", "admin")
+    )
+    app = FastAPI()
+
+    @app.post("/signup")
+    async def signup(response: Response) -> None:
+        user.attach_to_response(response, uuid4())
+
+    @app.get("/as-user")
+    async def as_user(session_id: UUID = Depends(user)) -> str:  # noqa: B008
+        return str(session_id)
+
+    @app.get("/as-admin")
+    async def as_admin(session_id: UUID = Depends(admin)) -> str:  # noqa: B008
+        return str(session_id)
+
+    async with client_for(app) as client:
+        set_cookie = (await client.post("/signup")).headers["set-cookie"]
+        token = set_cookie.partition("=")[2].split(";", 1)[0]
+        assert (await client.get("/as-user", headers=cookie_header("user", token))).is_success
+        refused = await client.get("/as-admin", headers=cookie_header("admin", token))
+        assert (refused.status_code, refused.json()) == (
+            401,
+            {"detail": "Invalid session provided"},
+        )
+
+
+async def test_an_update_is_a_use_of_the_session(clock: FakeClock) -> None:
+    """Updated every 9 minutes with a 10-minute idle limit, the session never ends."""
+    expiry = Expiry(idle=timedelta(minutes=10), absolute=timedelta(hours=1))
+    backend = InMemoryBackend[UUID, User](clock=clock, expiry=expiry)
+    session = uuid4()
+    await backend.create(session, User(name="ann"))
+    for name in ("bob", "cy", "dee"):
+        clock.advance(timedelta(minutes=9))
+        await backend.update(session, User(name=name))
+    assert await backend.read(session) == User(name="dee")
+    clock.advance(timedelta(minutes=11))
+    assert await backend.read(session) is None

@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Generator, Iterator, MutableMapping
-from typing import Any, Final, Self
+from typing import Any, Final, NoReturn, Self
 
 from typed_sessions import SessionData, SessionManager
+from typed_sessions.adapters.skipped import SkippedSession
 
-__all__ = ["DONE", "Done", "SessionHandle", "SessionIntegration", "SessionView"]
+__all__ = [
+    "DONE",
+    "SKIPPED",
+    "Done",
+    "SessionHandle",
+    "SessionIntegration",
+    "SessionView",
+    "SkippedIntegration",
+]
 
 
 class Done:
@@ -125,3 +134,23 @@ class SessionIntegration:
         """Empty the session, keeping its ID (``native.invalidate()`` ends it instead)."""
         self.native.get_session().clear()
         return DONE
+
+
+class SkippedIntegration(SkippedSession):
+    """authx-extra's manager API for a request that carried the skip header: every method,
+    ``save_session()`` and ``clear_session()`` included, raises ``SessionSkippedError``
+    (answered with 400 if not caught)."""
+
+    __slots__ = ()
+
+    def save_session(self) -> NoReturn:
+        """Raise ``SessionSkippedError``."""
+        raise self.error()
+
+    def clear_session(self) -> NoReturn:
+        """Raise ``SessionSkippedError``."""
+        raise self.error()
+
+
+SKIPPED: Final = SkippedIntegration()
+"""The one :class:`SkippedIntegration` (it holds nothing)."""

@@ -19,15 +19,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from typed_sessions import (
     CookieSettings,
+    ErrorMapping,
     Expiry,
     Keyring,
     MemoryStore,
     SameSite,
     SessionManager,
     SessionStore,
+    default_error_mapping,
     session_middleware,
 )
-from typed_sessions.compat.authx_extra.integration import SessionIntegration
+from typed_sessions.adapters.skipped import SkippedSession
+from typed_sessions.compat.authx_extra.integration import SKIPPED, SessionIntegration
 
 __all__ = ["MemoryIO", "SessionMiddleware", "SkipSessionHeader"]
 
@@ -96,6 +99,9 @@ class SessionMiddleware:
         same_site: the cookie's ``SameSite`` (default ``"lax"``).
         expiry: when sessions end (default: 30 minutes idle, 12 hours at most, capped by
             ``max_age``).
+        take_turns: run a session's requests one at a time (see typed-sessions'
+            middleware): concurrent requests that change the same key then never get 409.
+        on_error: how a refused request is answered (409, and 409 for a busy session).
 
     Raises:
         ValueError, TypeError: as ``session_middleware`` does for a bad option, and for a
@@ -117,6 +123,8 @@ class SessionMiddleware:
         *,
         same_site: SameSite = "lax",
         expiry: Expiry | None = None,
+        take_turns: bool = False,
+        on_error: ErrorMapping = default_error_mapping,
     ) -> None:
         self.app = app
         self.session_object = session_object
@@ -137,6 +145,8 @@ class SessionMiddleware:
             skip_header=_skip_header(skip_session_header),
             logger=logger,
             expiry=_expiry(max_age) if expiry is None else expiry,
+            take_turns=take_turns,
+            on_error=on_error,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -149,4 +159,6 @@ class SessionMiddleware:
             manager = state.get(self.session_object)
             if isinstance(manager, SessionManager):
                 state[self.session_object] = SessionIntegration(manager)
+            elif isinstance(manager, SkippedSession):  # with authx-extra's methods too
+                state[self.session_object] = SKIPPED
         await self.app(scope, receive, send)

@@ -136,15 +136,17 @@ class StoreBackend(Generic[ID, DataT]):
         return record.data
 
     async def update(self, session_id: ID, data: DataT) -> None:
-        """Replace the session's data with ``data`` (a compare-and-set, retried on conflict).
+        """Replace the session's data with ``data`` (a compare-and-set, retried on conflict),
+        and slide its idle deadline: an update is a use of the session.
 
         Raises:
             BackendError: there is no live session with that ID.
         """
         try:
             result = await update_session(
-                self.store, session_id_for(session_id), lambda _: data, clock=self.clock
-            )
+                self.store, session_id_for(session_id), lambda _: data,
+                expiry=self.expiry, clock=self.clock,
+            )  # fmt: skip
         except StoreError as exc:
             raise _unavailable(exc) from exc
         if isinstance(result, Err):

@@ -1,9 +1,11 @@
 """fastapi-sessions' ``SessionCookie`` frontend on typed-sessions' signed tokens.
 
 The cookie holds a token from :func:`~typed_sessions.sign_session_id`, signed with
-``Keyring.from_secrets(secret_key)`` (the keyring typed-sessions' own dependencies use
-for that secret, so an app moving on to the native API keeps its users signed in). It
-carries the ID made from the app's UUID (``typed_sessions.compat.fastapi_sessions.ids``).
+``Keyring.from_secrets(secret_key, purpose=cookie_name)``: bound to its cookie, as
+fastapi-sessions' signatures were (salted with the cookie name), so a token of one
+cookie is refused under another. An app moving on to the native API gives its
+dependency that keyring and keeps its users signed in. It carries the ID made from the
+app's UUID (``typed_sessions.compat.fastapi_sessions.ids``).
 ``SameSite`` is sent as browsers read it (fastapi-sessions sent
 ``SameSite=SameSiteEnum.lax``, which they ignore).
 """
@@ -118,7 +120,7 @@ class SessionCookie(SecurityBase):
         self.auto_error = auto_error
         self.cookie_params = cookie_params
         self.cookie: CookieSettings = cookie_params.settings(cookie_name)
-        self.keys: Keyring = Keyring.from_secrets(secret_key)
+        self.keys: Keyring = Keyring.from_secrets(secret_key, purpose=cookie_name)
         self.max_age: timedelta = timedelta(seconds=cookie_params.max_age)
         self.clock = clock
 
