@@ -39,14 +39,14 @@ from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import SessionInfo, checked_subject
 from typed_sessions.stores.options import OnCorrupt, check_store_options
-from typed_sessions.stores.protocol import Conflict, StoreCorruptError
+from typed_sessions.stores.protocol import Conflict, StoreCorruptError, StoreUnavailableError
 from typed_sessions.stores.sql_calls import SqlCalls
 from typed_sessions.stores.sql_purge import purge_expired, purging
 from typed_sessions.stores.sql_rows import decode_record, inserted_row, updated_values
 from typed_sessions.stores.sql_save import SqlWrites
 from typed_sessions.stores.sql_statements import Statements
 from typed_sessions.stores.sql_subjects import SqlSubjects
-from typed_sessions.stores.sql_table import session_table, to_micros
+from typed_sessions.stores.sql_table import create_with_indexes, session_table, to_micros
 
 __all__ = ["DEFAULT_SQL_TIMEOUT", "OnCorrupt", "SqlStore"]
 
@@ -251,8 +251,17 @@ class SqlStore(Generic[T]):
 
     async def create_table(self) -> None:
         """Create the table and its indexes unless they exist (a quick start; use
-        migrations in production)."""
-        await self._calls.ddl(self.table.create)
+        migrations in production). Workers starting at once may all call it: each try
+        creates what does not exist yet, and fails only when another worker made one of
+        the table's parts meanwhile, so one more try per part always finishes."""
+        create = create_with_indexes(self.table)
+        for _ in self.table.indexes:
+            try:
+                await self._calls.ddl(create)
+            except StoreUnavailableError:  # made meanwhile by another worker, or down
+                continue
+            return
+        await self._calls.ddl(create)
 
     async def drop_table(self) -> None:
         """Drop the table if it exists (for tests), with every session in it."""

@@ -3,6 +3,7 @@ connection in autocommit mode, bounded in time, failures mapped to ``StoreError`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, TypeAlias, TypeVar
 
@@ -28,12 +29,13 @@ class SqlCalls:
     costs a statement per switch: make the engine with autocommit to spare them).
     """
 
-    __slots__ = ("_limit", "_sync", "autocommit", "engine")
+    __slots__ = ("_limit", "_loop", "_sync", "autocommit", "engine")
 
     def __init__(self, engine: AsyncEngine, timeout: float | None) -> None:
         """Run calls on ``engine``, each bounded by ``timeout`` seconds (``None``: not)."""
         self.engine: AsyncEngine = engine
         self._limit = CallLimit(timeout)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the pool's connections' loop
         made = getattr(engine.dialect, "_on_connect_isolation_level", None)  # no public name
         self.autocommit: AsyncEngine = (
             engine
@@ -44,12 +46,23 @@ class SqlCalls:
 
     async def ddl(self, run: Callable[..., Any]) -> None:
         """Run ``run(connection, checkfirst=True)`` (``Table.create`` or ``drop``) in a
-        transaction of its own."""
+        transaction of its own, within ``timeout``."""
+        await self._same_loop()
         try:
-            async with self.engine.begin() as conn:
-                await conn.run_sync(run, checkfirst=True)
+            with self._limit():
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(run, checkfirst=True)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             unavailable(exc)
+
+    async def _same_loop(self) -> None:
+        """Drop the pool's connections when called on another event loop than before (a
+        second ``asyncio.run``, a test client's own loop): theirs is gone with its loop."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            if self._loop is not None:
+                await self.engine.dispose(close=False)
+            self._loop = loop
 
     async def fetch(
         self, statement: Query, params: Mapping[str, Any], *, retry_stale: bool = True
@@ -92,6 +105,8 @@ class SqlCalls:
         connection in: all of it in one hop to SQLAlchemy's synchronous core (where
         ``async with engine.connect()`` and ``execute`` would take three, a shielded
         task and about a quarter more time per statement)."""
+        if asyncio.get_running_loop() is not self._loop:  # not on the first loop's pool
+            await self._same_loop()
         try:
             with self._limit():
                 for attempt in (1, 2):

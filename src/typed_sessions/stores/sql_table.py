@@ -30,16 +30,33 @@ integers by the expiry index.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, Column, Dialect, Index, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Dialect,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from typed_sessions.core.subjects import HANDLE_LENGTH, MAX_SUBJECT_LENGTH
 
-__all__ = ["DEFAULT_TABLE_NAME", "from_micros", "session_table", "to_micros"]
+__all__ = [
+    "DEFAULT_TABLE_NAME",
+    "create_with_indexes",
+    "from_micros",
+    "session_table",
+    "to_micros",
+]
 
 DEFAULT_TABLE_NAME: Final = "typed_sessions"
 """The table name :func:`session_table` uses unless given another."""
@@ -99,6 +116,18 @@ def session_table(
         mysql_engine="InnoDB",
         mysql_charset="utf8mb4",
     )
+
+
+def create_with_indexes(table: Table) -> Callable[..., None]:
+    """``run(connection, checkfirst=...)``: create ``table`` unless it exists, then each of
+    its indexes unless it exists (so a table whose indexes were cut off gets them)."""
+
+    def create(connection: Connection, checkfirst: bool = True) -> None:
+        table.create(connection, checkfirst=checkfirst)
+        for index in table.indexes:
+            index.create(connection, checkfirst=checkfirst)
+
+    return create
 
 
 def to_micros(moment: datetime) -> int:

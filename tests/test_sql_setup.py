@@ -1,0 +1,108 @@
+"""The SQL store's setup and its event loop: ``create_table`` from several workers at
+once, DDL within the timeout, and a store used from one event loop after another."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.schema import CreateTable
+
+from typed_sessions import Expiry, Ok, Session, StoreError, new_session, utc_now
+from typed_sessions.stores.sql import SqlStore
+from typed_sessions.stores.sql_table import session_table
+
+from .sql_server import SQL_KINDS, require_mariadb, require_postgres, sql_url, unique_table
+
+EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
+Data = dict[str, Any]
+
+
+def index_names(store: SqlStore[Data]) -> Any:
+    async def names() -> set[str | None]:
+        async with store.engine.connect() as conn:
+            found = await conn.run_sync(lambda sync: inspect(sync).get_indexes(store.table.name))
+        return {index["name"] for index in found}
+
+    return names()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", SQL_KINDS)
+async def test_workers_starting_together_all_create_the_table(kind: str, tmp_path: Path) -> None:
+    """``uvicorn --workers 4``, each worker's lifespan calling ``create_table()``: none
+    fails, and the table has its indexes."""
+    url = sql_url(kind, tmp_path)
+    for _ in range(3):
+        name = unique_table()
+        stores = [SqlStore.from_url(url, Data, table=session_table(name=name)) for _ in range(4)]
+        try:
+            await asyncio.gather(*(store.create_table() for store in stores))
+            assert await index_names(stores[0]) >= {f"ix_{name}_expires_at", f"ix_{name}_subject"}
+        finally:
+            await stores[0].drop_table()
+            for store in stores:
+                await store.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_table_left_without_its_indexes_gets_them(tmp_path: Path) -> None:
+    """A worker stopped between ``CREATE TABLE`` and ``CREATE INDEX``: the next
+    ``create_table`` adds the indexes."""
+    name = unique_table()
+    async with SqlStore.from_url(
+        sql_url("sqlite", tmp_path), Data, table=session_table(name=name)
+    ) as store:
+        async with store.engine.begin() as conn:
+            await conn.execute(CreateTable(store.table))  # the table alone
+        await store.create_table()
+        assert await index_names(store) == {f"ix_{name}_expires_at", f"ix_{name}_subject"}
+
+
+@pytest.mark.anyio
+async def test_dropping_a_locked_table_fails_within_the_timeout() -> None:
+    url = require_postgres()
+    table = session_table(name=unique_table())
+    async with SqlStore.from_url(url, Data, table=table, timeout=0.5) as store:
+        await store.create_table()
+        other = create_async_engine(url)
+        try:
+            async with other.begin() as locker:
+                await locker.execute(text(f"LOCK TABLE {table.name} IN ACCESS SHARE MODE"))
+                with pytest.raises(StoreError, match="timed out"):
+                    await asyncio.wait_for(store.drop_table(), 5)
+        finally:
+            await other.dispose()
+            await store.drop_table()
+
+
+@pytest.mark.parametrize("url", [require_postgres, require_mariadb], ids=["postgresql", "mariadb"])
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_store_serves_one_event_loop_after_another(url: Any) -> None:
+    """Two ``asyncio.run`` (two test clients over one app, say): the second loop's calls
+    work, on fresh connections. The first loop's connections cannot be closed from
+    another loop: they are dropped, and Python warns that they were never closed."""
+    store: SqlStore[Data] = SqlStore.from_url(url(), Data, table=session_table(name=unique_table()))
+
+    async def first() -> Session[Data]:
+        await store.create_table()
+        saved = await store.save(new_session({"n": 1}, EXPIRY, now=utc_now()))
+        assert isinstance(saved, Ok)
+        return saved.value
+
+    session = asyncio.run(first())
+
+    async def second() -> None:
+        for _ in range(3):
+            assert await store.load(session.id) == session
+        await store.drop_table()
+        await store.aclose()
+
+    asyncio.run(second())
+    gc.collect()  # the first loop's connections, and their warnings, go now
