@@ -729,3 +729,74 @@ async def test_an_update_is_a_use_of_the_session(clock: FakeClock) -> None:
     assert await backend.read(session) == User(name="dee")
     clock.advance(timedelta(minutes=11))
     assert await backend.read(session) is None
+
+
+class Cart(BaseModel):
+    items: list[str]
+
+
+class CartVerifier(SessionVerifier[UUID, Cart]):
+    def __init__(self, backend: StoreBackend[UUID, Cart]) -> None:
+        self._backend = backend
+
+    @property
+    def identifier(self) -> str:
+        return "carts"
+
+    @property
+    def backend(self) -> StoreBackend[UUID, Cart]:
+        return self._backend
+
+    @property
+    def auto_error(self) -> bool:
+        return True
+
+    @property
+    def auth_http_exception(self) -> HTTPException:
+        return HTTPException(status_code=403, detail="invalid session")
+
+    def verify_session(self, model: Cart) -> bool:
+        return True
+
+
+async def test_concurrent_updates_never_lose_an_acknowledged_item() -> None:
+    """Ten requests of one session at once, each reading the cart, adding an item and
+    calling ``backend.update``: every 200 has its item stored; the others get 409
+    (their update rested on a cart another request had changed) and store nothing."""
+    backend = StoreBackend[UUID, Cart](Yielding(MemoryStore(Cart)))
+    cookie = SessionCookie(
+        cookie_name="cart", identifier="carts", secret_key=SECRET,
+        cookie_params=CookieParameters(), auto_error=True,
+    )  # fmt: skip
+    verifier = CartVerifier(backend)
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login(response: Response) -> None:
+        session = uuid4()
+        await backend.create(session, Cart(items=[]))
+        cookie.attach_to_response(response, session)
+
+    @app.post("/add/{item}")
+    async def add(
+        item: str,
+        session_id: UUID = Depends(cookie),  # noqa: B008
+        cart: Cart = Depends(verifier),  # noqa: B008
+    ) -> None:
+        cart.items.append(item)
+        await backend.update(session_id, cart)
+
+    @app.get("/cart", dependencies=[Depends(cookie)])
+    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
+        return cart
+
+    async with client_for(app) as client:
+        await client.post("/login")
+        replies = await asyncio.gather(*(client.post(f"/add/{n}") for n in range(10)))
+        codes = [reply.status_code for reply in replies]
+        stored = (await client.get("/cart")).json()["items"]
+        added = await client.post("/add/last")  # alone: never refused
+    assert set(codes) <= {200, 409}
+    assert 409 in codes
+    assert sorted(stored) == sorted(str(n) for n, code in enumerate(codes) if code == 200)
+    assert added.status_code == 200

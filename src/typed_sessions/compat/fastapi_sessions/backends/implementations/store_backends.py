@@ -12,6 +12,7 @@ use, since Python sets the subscript on the instance only after ``__init__``.
 from __future__ import annotations
 
 import typing
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -22,13 +23,18 @@ from typed_sessions import (
     Err,
     Expiry,
     MemoryStore,
+    Ok,
+    Session,
     SessionFailure,
+    SessionId,
     SessionNotFound,
     SessionStore,
     StoreError,
     default_error_mapping,
     is_expired,
     new_session,
+    replace_data,
+    touch_session,
     update_session,
     utc_now,
 )
@@ -40,13 +46,33 @@ if TYPE_CHECKING:
 
     from typed_sessions.stores.redis import RedisStore
 
-__all__ = ["DEFAULT_EXPIRY", "InMemoryBackend", "RedisBackend", "StoreBackend"]
+__all__ = ["DEFAULT_EXPIRY", "InMemoryBackend", "RedisBackend", "StoreBackend", "handed_out"]
 
 ID = TypeVar("ID", bound=UUID)
 DataT = TypeVar("DataT")
 
 DEFAULT_EXPIRY = Expiry()
 """30 minutes without use, 12 hours at most (fastapi-sessions' sessions never ended)."""
+
+
+_HANDED_OUT: ContextVar[dict[str, Session[Any]] | None] = ContextVar(
+    "typed_sessions_fastapi_sessions_handed_out", default=None
+)
+
+
+def handed_out(session: Session[Any]) -> None:
+    """Note that this request (its context) was given ``session``'s data: a later
+    ``update`` of it in this request is a compare-and-set against that version."""
+    seen = _HANDED_OUT.get()
+    if seen is None:
+        seen = dict[str, Session[Any]]()
+        _HANDED_OUT.set(seen)
+    seen[session.id] = session
+
+
+def _conflict() -> HTTPException:
+    answer = default_error_mapping(SessionFailure("conflict", "concurrent_change"))
+    return HTTPException(answer.status_code, answer.detail, answer.headers)
 
 
 def _unavailable(exc: StoreError) -> HTTPException:
@@ -133,26 +159,53 @@ class StoreBackend(Generic[ID, DataT]):
             raise _unavailable(exc) from exc
         if record is None or is_expired(record, now=self.clock()):
             return None
+        handed_out(record)
         return record.data
 
     async def update(self, session_id: ID, data: DataT) -> None:
-        """Replace the session's data with ``data`` (a compare-and-set, retried on conflict),
-        and slide its idle deadline: an update is a use of the session.
+        """Replace the session's data with ``data``, and slide its idle deadline.
+
+        When this request was given the session's data (by the verifier or :meth:`read`),
+        a compare-and-set against that version: if another request saved the session
+        since, nothing is written and the request gets 409 (its update rests on data
+        that changed). Otherwise the last update wins, as in fastapi-sessions.
 
         Raises:
             BackendError: there is no live session with that ID.
+            HTTPException: 409, the session changed since this request read it.
         """
+        key = session_id_for(session_id)
+        seen = (_HANDED_OUT.get() or {}).get(key)
         try:
-            result = await update_session(
-                self.store, session_id_for(session_id), lambda _: data,
-                expiry=self.expiry, clock=self.clock,
-            )  # fmt: skip
+            if seen is None:
+                await self._overwrite(key, data)
+            else:
+                await self._compare_and_set(seen, data)
         except StoreError as exc:
             raise _unavailable(exc) from exc
+
+    async def _overwrite(self, key: SessionId, data: DataT) -> None:
+        """The last update wins (retried until it is saved)."""
+        result = await update_session(
+            self.store, key, lambda _: data, expiry=self.expiry, clock=self.clock
+        )
         if isinstance(result, Err):
             if isinstance(result.error, SessionNotFound):
                 raise BackendError("session does not exist, cannot update")
-            raise _unavailable(StoreError("the session kept changing"))
+            raise StoreError("the session kept changing")
+
+    async def _compare_and_set(self, seen: Session[DataT], data: DataT) -> None:
+        """Save ``data`` over ``seen`` if it is still the stored version, else refuse."""
+        now = self.clock()
+        saved = await self.store.save(
+            touch_session(replace_data(seen, data, now=now), self.expiry, now=now)
+        )
+        if isinstance(saved, Ok):
+            handed_out(saved.value)
+        elif saved.error.found is None:
+            raise BackendError("session does not exist, cannot update")
+        else:
+            raise _conflict()
 
     async def delete(self, session_id: ID) -> None:
         """Delete the session; deleting one already gone is not an error."""
