@@ -65,6 +65,10 @@ def test_insecure_for_local_development() -> None:
         ({"name": "__Host-sid", "path": "/app"}, "__Host-"),
         ({"name": "__Host-sid", "secure": False}, "__Host-"),
         ({"name": "__Secure-sid", "secure": False}, "__Secure-"),
+        # Browsers match the prefixes in any case (RFC 6265bis), and reject such cookies.
+        ({"name": "__host-sid", "secure": False}, "__Host-"),
+        ({"name": "__HOST-sid", "domain": "example.com"}, "__Host-"),
+        ({"name": "__secure-sid", "secure": False}, "__Secure-"),
         ({"samesite": "none", "secure": False}, "SameSite=None"),
         ({"samesite": "Lax"}, "samesite"),
         ({"samesite": "SameSiteEnum.lax"}, "samesite"),

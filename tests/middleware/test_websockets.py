@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket
 from starlette.types import Message, Scope
 
 from tests.conftest import FakeClock
@@ -187,3 +188,61 @@ async def test_a_save_that_keeps_losing_races_is_a_503_logged_as_a_warning(
     levels = {record.levelname for record in caplog.records}
     assert "ERROR" not in levels
     assert any("kept changing" in r.message and r.levelname == "WARNING" for r in caplog.records)
+
+
+async def test_an_open_websocket_does_not_hold_its_sessions_turn() -> None:
+    """With ``take_turns=True`` a socket loads in turn, then lets the session's HTTP
+    requests go: a page open for an hour does not refuse its own reloads with 409."""
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    app = FastAPI()
+    app.add_middleware(
+        session_middleware, store=store, keys=Keyring.from_secrets("s" * 43),
+        take_turns=True, turn_timeout=1.0,
+    )  # fmt: skip
+
+    @app.get("/count")
+    async def count(session: SessionDep) -> int:
+        data = session.get_session()
+        data["n"] = data.get("n", 0) + 1
+        return int(data["n"])
+
+    @app.get("/data")
+    async def everything(session: SessionDep) -> dict[str, Any]:
+        return dict(session.get_session())
+
+    opened, closing = asyncio.Event(), asyncio.Event()
+
+    @app.websocket("/ws")
+    async def socket(websocket: WebSocket, session: SessionDep) -> None:
+        await websocket.accept()
+        opened.set()
+        await closing.wait()  # open, as a page's socket is
+        session.get_session()["seen"] = True
+        await websocket.close()
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        assert (await client.get("/count")).json() == 1
+        cookie = client.cookies[COOKIE]
+        scope: Scope = {
+            "type": "websocket", "asgi": {"version": "3.0"}, "scheme": "wss",
+            "path": "/ws", "raw_path": b"/ws", "root_path": "", "query_string": b"",
+            "headers": [(b"host", b"testserver"), (b"cookie", f"{COOKIE}={cookie}".encode())],
+            "client": ("testclient", 50000), "server": ("testserver", 443),
+            "subprotocols": [], "extensions": {},
+        }  # fmt: skip
+        inbox: list[Message] = [{"type": "websocket.connect"}]
+
+        async def receive() -> Message:
+            return inbox.pop(0) if inbox else {"type": "websocket.disconnect", "code": 1000}
+
+        async def send(message: Message) -> None:
+            return None
+
+        task = asyncio.create_task(app(scope, receive, send))
+        await asyncio.wait_for(opened.wait(), 5)
+        assert (await client.get("/count")).json() == 2  # not 409 after turn_timeout
+        closing.set()
+        await task
+        assert (await client.get("/count")).json() == 3
+        assert (await client.get("/data")).json() == {"n": 3, "seen": True}  # the socket's

@@ -191,7 +191,8 @@ class SessionMiddleware:
                     return
             if kind == "http":
                 await self._http(scope, receive, send, manager)
-            else:
+            else:  # a socket may stay open for hours: it loads in turn, then lets others go
+                manager.end_turn()
                 await self._websocket(scope, receive, send, manager)
         finally:
             if self._turns is not None:

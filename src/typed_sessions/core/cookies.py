@@ -93,9 +93,10 @@ class CookieSettings:
             raise ValueError(f"samesite must be 'lax', 'strict' or 'none', not {self.samesite!r}")
         if self.samesite == "none" and not self.secure:
             raise ValueError("browsers reject SameSite=None without Secure; set secure=True")
-        if self.name.startswith("__Secure-") and not self.secure:
+        prefix = self.name[:9].lower()  # browsers match the prefixes in any case
+        if prefix == "__secure-" and not self.secure:
             raise ValueError("a __Secure- cookie requires secure=True")
-        if self.name.startswith("__Host-") and (
+        if prefix.startswith("__host-") and (
             not self.secure or self.domain is not None or self.path != "/"
         ):
             raise ValueError("a __Host- cookie requires secure=True, path='/' and no domain")
