@@ -92,8 +92,6 @@ async def carry_out(
         return await _resave(write, settings, newest, conflict)
     if type(write) is Update:
         saved = await _save_changes(write, settings, outcome.now, newest)
-        if saved is None:
-            return Settled(None, None)
         # Saved as planned (not merged into newer data): its JSON is the planned one.
         return Settled(
             None, write.record.id, saved, write.text if saved.data is write.data else None
@@ -123,7 +121,7 @@ async def _resave(
     record = lane.session_of(session_id, write.stored)
     update = Update(record, write.data, write.before, write.reads)
     saved = await _save_changes(update, settings, now, newest, conflict)
-    return Settled(None, None if saved is None else session_id, saved)
+    return Settled(None, session_id, saved)
 
 
 async def _touch(record: Record, settings: SessionSettings) -> Settled:
@@ -189,13 +187,17 @@ async def _save_changes(
     now: datetime,
     newest: Record | None,
     conflict: Conflict | None = None,
-) -> Record | None:
+) -> Record:
     """Save the request's data; on a conflict, merge its changes into the newest record.
     (``conflict``: the first save was tried already, and met this.)
 
-    Returns the saved record, or ``None`` when the session ended meanwhile (invalidated,
-    regenerated or expired elsewhere): it is never brought back, and this request's
-    changes are dropped. No cookie either: the other response set the right one.
+    Returns the saved record.
+
+    Raises:
+        ConcurrentChangeError: another request changed what this one read, or the
+            session ended meanwhile (invalidated, regenerated or expired elsewhere): it
+            is never brought back, and this request's changes are refused (409), not
+            silently dropped.
     """
     record = write.record
     if newest is None or newest.version <= record.version:
@@ -212,8 +214,8 @@ async def _save_changes(
         settings.log(logging.DEBUG, "session saved after a merge", record.id)
         return result.value
     if isinstance(result.error, SessionNotFound):
-        settings.log(logging.INFO, "session ended meanwhile; changes dropped", record.id)
-        return None
+        settings.log(logging.INFO, "session ended meanwhile; changes refused", record.id)
+        raise ConcurrentChangeError(frozenset(write.data), ended=True)
     raise _gave_up(result.error, record.id, settings)
 
 

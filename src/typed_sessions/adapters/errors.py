@@ -62,17 +62,25 @@ class SessionMiddlewareMissingError(SessionUsageError):
 
 
 class ConcurrentChangeError(Exception):
-    """Another request changed what this request read of the session; nothing of this
+    """Another request changed what this request read of the session, or ended the
+    session (``ended``: a sign-out or a new ID elsewhere, or expiry); nothing of this
     request's changes was saved.
 
     Saving them would overwrite a value they were computed from (a counter, a cart) with
-    a stale result. The middleware answers with its error mapping's ``conflict`` answer
-    (409 by default); the client may retry. ``keys`` names the keys read and changed.
+    a stale result, or bring an ended session back. The middleware answers with its error
+    mapping's ``conflict`` answer (409 by default); the client may retry (with the
+    cookie the other request set). ``keys`` names the keys read and changed (``ended``:
+    the keys of the data this request would have saved).
     """
 
-    def __init__(self, keys: frozenset[str]) -> None:
-        super().__init__(f"another request changed {sorted(keys)} since this one read them")
+    def __init__(self, keys: frozenset[str], *, ended: bool = False) -> None:
+        if ended:  # keys: what this request changed
+            message = f"the session ended (elsewhere, or expired) before {sorted(keys)} were saved"
+        else:
+            message = f"another request changed {sorted(keys)} since this one read them"
+        super().__init__(message)
         self.keys = keys
+        self.ended = ended
 
 
 class SessionBusyError(Exception):
