@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import httpx
@@ -57,6 +57,7 @@ from .conftest import SECRET, FakeClock
 from .racing import Yielding
 
 pytestmark = pytest.mark.anyio
+DataT = TypeVar("DataT")
 
 BASE = "https://testserver"
 PAGE_SECRET = "DONOTUSE"  # the page's
@@ -250,17 +251,23 @@ class User(BaseModel):
     name: str
 
 
-class Verifier(SessionVerifier[UUID, User]):
-    def __init__(self, backend: StoreBackend[UUID, User], *, auto_error: bool = True) -> None:
+class Verifier(SessionVerifier[UUID, DataT]):
+    """The seed page's verifier, for any data: it admits every session but a ``User``
+    named "blocked"."""
+
+    def __init__(
+        self, backend: StoreBackend[UUID, DataT], *, auto_error: bool = True, name: str = "users"
+    ) -> None:
         self._backend = backend
         self._auto_error = auto_error
+        self._name = name
 
     @property
     def identifier(self) -> str:
-        return "users"
+        return self._name
 
     @property
-    def backend(self) -> StoreBackend[UUID, User]:
+    def backend(self) -> StoreBackend[UUID, DataT]:
         return self._backend
 
     @property
@@ -271,8 +278,8 @@ class Verifier(SessionVerifier[UUID, User]):
     def auth_http_exception(self) -> HTTPException:
         return HTTPException(status_code=403, detail="invalid session")
 
-    def verify_session(self, model: User) -> bool:
-        return model.name != "blocked"
+    def verify_session(self, model: DataT) -> bool:
+        return not (isinstance(model, User) and model.name == "blocked")
 
 
 def make_app(
@@ -735,30 +742,6 @@ class Cart(BaseModel):
     items: list[str]
 
 
-class CartVerifier(SessionVerifier[UUID, Cart]):
-    def __init__(self, backend: StoreBackend[UUID, Cart]) -> None:
-        self._backend = backend
-
-    @property
-    def identifier(self) -> str:
-        return "carts"
-
-    @property
-    def backend(self) -> StoreBackend[UUID, Cart]:
-        return self._backend
-
-    @property
-    def auto_error(self) -> bool:
-        return True
-
-    @property
-    def auth_http_exception(self) -> HTTPException:
-        return HTTPException(status_code=403, detail="invalid session")
-
-    def verify_session(self, model: Cart) -> bool:
-        return True
-
-
 async def test_concurrent_updates_never_lose_an_acknowledged_item() -> None:
     """Ten requests of one session at once, each reading the cart, adding an item and
     calling ``backend.update``: every 200 has its item stored; the others get 409
@@ -768,7 +751,7 @@ async def test_concurrent_updates_never_lose_an_acknowledged_item() -> None:
         cookie_name="cart", identifier="carts", secret_key=SECRET,
         cookie_params=CookieParameters(), auto_error=True,
     )  # fmt: skip
-    verifier = CartVerifier(backend)
+    verifier = Verifier(backend, name="carts")
     app = FastAPI()
 
     @app.post("/login")
