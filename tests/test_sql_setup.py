@@ -106,3 +106,24 @@ def test_a_store_serves_one_event_loop_after_another(url: Any) -> None:
 
     asyncio.run(second())
     gc.collect()  # the first loop's connections, and their warnings, go now
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"])
+async def test_sqlite_in_memory_survives_a_cancelled_call(url: str) -> None:
+    """A call cancelled midway (its timeout, a client gone) closes the engine's one
+    connection; the database, held open beside it, keeps every session."""
+    async with SqlStore.from_url(url, Data) as store:
+        await store.create_table()
+        saved = await store.save(new_session({"n": 1}, EXPIRY, now=utc_now()))
+        assert isinstance(saved, Ok)
+        loading = asyncio.ensure_future(store.load(saved.value.id))
+        for _ in range(2):
+            await asyncio.sleep(0)  # into the driver's call
+        loading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loading
+        assert await store.load(saved.value.id) == saved.value
+    async with SqlStore.from_url(url, Data) as other:  # each store its own database
+        await other.create_table()
+        assert await other.load(saved.value.id) is None

@@ -30,7 +30,7 @@ from datetime import timedelta
 from typing import Any, Generic, TypeVar, overload
 
 from sqlalchemy import Table, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
 from typed_sessions.core.codec import DEFAULT_MAX_DATA_BYTES, SessionCodec, Upgrade
@@ -39,8 +39,9 @@ from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import SessionInfo, checked_subject
 from typed_sessions.stores.options import OnCorrupt, check_store_options
-from typed_sessions.stores.protocol import Conflict, StoreCorruptError, StoreUnavailableError
+from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 from typed_sessions.stores.sql_calls import SqlCalls
+from typed_sessions.stores.sql_memory import lasting_engine, release
 from typed_sessions.stores.sql_purge import purge_expired, purging
 from typed_sessions.stores.sql_rows import decode_record, inserted_row, updated_values
 from typed_sessions.stores.sql_save import SqlWrites
@@ -229,7 +230,7 @@ class SqlStore(Generic[T]):
         """
         engine_options.setdefault("isolation_level", "AUTOCOMMIT")
         engine_options.setdefault("skip_autocommit_rollback", True)
-        engine = create_async_engine(url, **engine_options)
+        engine = lasting_engine(url, **engine_options)  # SQLite in memory: kept open
         store: SqlStore[Any] = cls(
             engine, data_type, table=table, timeout=timeout, clock=clock,
             max_data_bytes=max_data_bytes, upgrade=upgrade, on_corrupt=on_corrupt,
@@ -242,6 +243,7 @@ class SqlStore(Generic[T]):
         """Dispose of the engine if this store made it (:meth:`from_url`)."""
         if self.owns_engine:
             await self.engine.dispose()
+            release(self.engine)
 
     async def __aenter__(self) -> SqlStore[T]:
         return self
@@ -251,17 +253,10 @@ class SqlStore(Generic[T]):
 
     async def create_table(self) -> None:
         """Create the table and its indexes unless they exist (a quick start; use
-        migrations in production). Workers starting at once may all call it: each try
-        creates what does not exist yet, and fails only when another worker made one of
-        the table's parts meanwhile, so one more try per part always finishes."""
-        create = create_with_indexes(self.table)
-        for _ in self.table.indexes:
-            try:
-                await self._calls.ddl(create)
-            except StoreUnavailableError:  # made meanwhile by another worker, or down
-                continue
-            return
-        await self._calls.ddl(create)
+        migrations in production). Workers starting at once may all call it: a try fails
+        only when another worker made one of the parts meanwhile; one more try per part."""
+        parts = 1 + len(self.table.indexes)
+        await self._calls.ddl(create_with_indexes(self.table), attempts=parts)
 
     async def drop_table(self) -> None:
         """Drop the table if it exists (for tests), with every session in it."""

@@ -44,16 +44,20 @@ class SqlCalls:
         )
         self._sync = self.autocommit.sync_engine
 
-    async def ddl(self, run: Callable[..., Any]) -> None:
+    async def ddl(self, run: Callable[..., Any], *, attempts: int = 1) -> None:
         """Run ``run(connection, checkfirst=True)`` (``Table.create`` or ``drop``) in a
-        transaction of its own, within ``timeout``."""
+        transaction of its own, within ``timeout``; again on a failure, up to
+        ``attempts`` times in all (what another worker created meanwhile is then found)."""
         await self._same_loop()
-        try:
-            with self._limit():
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(run, checkfirst=True)
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            unavailable(exc)
+        for attempt in range(1, attempts + 1):
+            try:
+                with self._limit():
+                    async with self.engine.begin() as conn:
+                        await conn.run_sync(run, checkfirst=True)
+                return
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                if attempt == attempts:
+                    unavailable(exc)
 
     async def _same_loop(self) -> None:
         """Drop the pool's connections when called on another event loop than before (a
