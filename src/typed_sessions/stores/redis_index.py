@@ -279,7 +279,8 @@ class RedisSubjectIndex(RedisCalls):
         member = f"{session_handle(session.id)}:{key[len(self.prefix) :]}"
         ended = now >= session.expires_at  # as the save script decides (ttl 0)
         deadline = math.ceil(session.expires_at.timestamp() * 1000)
-        spec = f"{deadline} {math.floor(now.timestamp() * 1000)} {int(ended)}"
+        at = f" {math.floor(now.timestamp() * 1000)} {int(ended)}"
+        spec = f"{deadline}{at}"
         cap = self.max_per_subject
         if not self._cluster:
             args = (value, control, member, spec, str(cap or 0))
@@ -287,7 +288,10 @@ class RedisSubjectIndex(RedisCalls):
             over = reply == OVER_CAP
             reply = 0 if over else reply
         else:
-            count = 0 if ended else _number(await self._script(INDEX, (index_key,), member, spec))
+            # A new record's first entry is a millisecond short: the second step raises
+            # it, so that a list which found no record yet cannot drop it after that.
+            first = spec if session.version else f"{deadline - 1}{at}"
+            count = 0 if ended else _number(await self._script(INDEX, (index_key,), member, first))
             reply = await self._script(save, (key,), value, control)
             if reply == 0 and (ended or session.version == 0):
                 # Ended: its entry goes now. New: entered again, in case a list that ran

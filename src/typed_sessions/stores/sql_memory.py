@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+import weakref
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -21,7 +22,8 @@ from sqlalchemy.pool import StaticPool
 
 __all__ = ["lasting_engine", "release"]
 
-_KEEPERS: WeakKeyDictionary[AsyncEngine, sqlite3.Connection] = WeakKeyDictionary()
+# Each keeper is closed by release(), or else when its engine is collected.
+_KEEPERS: WeakKeyDictionary[AsyncEngine, weakref.finalize[Any, Any]] = WeakKeyDictionary()
 
 
 def lasting_engine(url: str, **engine_options: Any) -> AsyncEngine:
@@ -34,12 +36,12 @@ def lasting_engine(url: str, **engine_options: Any) -> AsyncEngine:
     query = {**made.query, "mode": "memory", "cache": "shared", "uri": "true"}
     engine_options.setdefault("poolclass", StaticPool)
     engine = create_async_engine(made.set(database=name, query=query), **engine_options)
-    _KEEPERS[engine] = keeper
+    _KEEPERS[engine] = weakref.finalize(engine, keeper.close)
     return engine
 
 
 def release(engine: AsyncEngine) -> None:
     """Close the keeper of ``engine``'s in-memory database, if it has one (it is gone)."""
-    keeper = _KEEPERS.pop(engine, None)
-    if keeper is not None:
-        keeper.close()
+    close = _KEEPERS.pop(engine, None)
+    if close is not None:
+        close()
