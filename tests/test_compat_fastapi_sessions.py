@@ -745,11 +745,13 @@ class Cart(BaseModel):
 async def test_concurrent_updates_never_lose_an_acknowledged_item() -> None:
     """Ten requests of one session at once, each reading the cart, adding an item and
     calling ``backend.update``: every 200 has its item stored; the others get 409
-    (their update rested on a cart another request had changed) and store nothing."""
-    backend = StoreBackend[UUID, Cart](Yielding(MemoryStore(Cart)))
+    (their update rested on a cart another request had changed) and store nothing. A
+    request alone is never refused, also when its verifier slid the deadline (a save)."""
+    clock = FakeClock(utc_now())
+    backend = StoreBackend[UUID, Cart](Yielding(MemoryStore(Cart, clock=clock)), clock=clock)
     cookie = SessionCookie(
         cookie_name="cart", identifier="carts", secret_key=SECRET,
-        cookie_params=CookieParameters(), auto_error=True,
+        cookie_params=CookieParameters(), auto_error=True, clock=clock,
     )  # fmt: skip
     verifier = Verifier(backend, name="carts")
     app = FastAPI()
@@ -778,8 +780,11 @@ async def test_concurrent_updates_never_lose_an_acknowledged_item() -> None:
         replies = await asyncio.gather(*(client.post(f"/add/{n}") for n in range(10)))
         codes = [reply.status_code for reply in replies]
         stored = (await client.get("/cart")).json()["items"]
-        added = await client.post("/add/last")  # alone: never refused
+        clock.advance(timedelta(minutes=10))  # the verifier now slides the deadline
+        added = await client.post("/add/last")
+        final = (await client.get("/cart")).json()["items"]
     assert set(codes) <= {200, 409}
     assert 409 in codes
     assert sorted(stored) == sorted(str(n) for n, code in enumerate(codes) if code == 200)
     assert added.status_code == 200
+    assert final == [*stored, "last"]
