@@ -309,7 +309,7 @@ async def test_a_lane_save_that_lost_a_race_is_merged_or_dropped(clock: FakeCloc
     assert await store.save_record(session_id, fresh, other, fresh.last, fresh.expires) is None
     now = to_us(START)
     touch = Resave(session_id, stale, None, None, None, NOTHING, now, stale.expires + 1)
-    settled = await carry_out(Outcome(touch, None, False, False, EPOCH), settings)
+    settled = await carry_out(Outcome(touch, None, False, EPOCH), settings)
     assert settled.session_id == session_id
     record = await store.load(session_id)
     assert record is not None
@@ -319,7 +319,7 @@ async def test_a_lane_save_that_lost_a_race_is_merged_or_dropped(clock: FakeCloc
         session_id, stale, {"a": 5, "b": 1}, '{"a":5,"b":1}', before, NOTHING, now,
         stale.expires,
     )  # fmt: skip
-    settled = await carry_out(Outcome(change, None, False, False, EPOCH), settings)
+    settled = await carry_out(Outcome(change, None, False, EPOCH), settings)
     assert settled.session_id == session_id
     record = await store.load(session_id)
     assert record is not None

@@ -76,7 +76,7 @@ async def test_a_waiter_cancelled_after_the_hand_over_leaves_no_turn_behind() ->
 
     middleware = session_middleware(app, store=store, keys="k" * 40)
     turns = CancelAtHandOver()
-    middleware._commits = turns  # pyright: ignore[reportPrivateUsage]
+    middleware._commit._queue = turns  # pyright: ignore[reportPrivateUsage]
     transport = httpx.ASGITransport(app=middleware)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
         assert (await client.get("/set/a")).status_code == 200
@@ -94,7 +94,7 @@ async def test_a_waiter_cancelled_after_the_hand_over_leaves_no_turn_behind() ->
 
 def kept_records(middleware: SessionMiddleware) -> list[Record]:
     """The records the middleware keeps, oldest save first."""
-    kept = middleware._kept  # pyright: ignore[reportPrivateUsage]
+    kept = middleware._commit._kept  # pyright: ignore[reportPrivateUsage]
     found = (kept.get(session_id) for session_id in list(kept.records))
     return [record for record in found if record is not None]
 

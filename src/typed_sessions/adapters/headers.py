@@ -9,7 +9,7 @@ from pydantic_core import to_json
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["Receiving", "refuse", "refuse_mapped", "session_headers"]
+__all__ = ["Receiving", "refuse", "refuse_mapped", "session_headers", "vary_cookie"]
 
 
 def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tuple[bytes, bytes]]:
@@ -36,6 +36,18 @@ def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tup
             out = [(n, v) for n, v in out if n.lower() != b"cache-control"]
             out.append((b"cache-control", b"no-store"))
     return out
+
+
+def vary_cookie(headers: Any) -> list[tuple[bytes, bytes]]:
+    """The response headers with ``Vary: Cookie`` (:func:`session_headers` with no cookie)."""
+    out: list[tuple[bytes, bytes]] = headers if type(headers) is list else list(headers)  # pyright: ignore[reportUnknownVariableType]
+    for name, _ in out:
+        if name.lower() == b"vary":  # the app's own: merged with it
+            return session_headers(out, None, vary=True)
+    return [*out, _VARY_COOKIE]
+
+
+_VARY_COOKIE: Final = (b"vary", b"Cookie")
 
 
 def _has_token(headers: list[tuple[bytes, bytes]], field: bytes, tokens: tuple[bytes, ...]) -> bool:

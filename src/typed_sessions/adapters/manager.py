@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from time import time_ns
-from typing import Any, Final
+from typing import Any
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
@@ -27,9 +27,9 @@ from typed_sessions.adapters.loaded import Loaded, load_session, plan_for
 from typed_sessions.adapters.outcome import (
     NOTHING,
     Outcome,
+    Resave,
     SignIn,
     Snapshot,
-    Write,
     plan_resave,
     snapshot_of,
 )
@@ -43,9 +43,6 @@ from typed_sessions.core.tuples import new_tuple
 from typed_sessions.stores.protocol import StoreError
 
 __all__ = ["SessionManager"]
-
-_NOTHING: Final = Outcome(None, None, clear_cookie=False, vary=False, now=EPOCH)
-_NOTHING_VARY: Final = Outcome(None, None, clear_cookie=False, vary=True, now=EPOCH)
 
 
 class SessionManager:
@@ -298,13 +295,16 @@ class SessionManager:
         """Whether this request holds its session's turn (``take_turns=True``)."""
         return self._turn is not None and self._turn.key is not None
 
-    def outcome(self, status: int) -> Outcome:
-        """Close the session and return what the response start must write (no I/O).
+    def outcome(self, status: int) -> Outcome | Resave | None:
+        """Close the session and return what the response start must write (no I/O):
+        ``None`` for nothing, a :class:`Resave` for the usual write (the loaded record
+        saved again, changed or with its deadline moved), else an :class:`Outcome`.
 
         Nothing is written for a 5xx response or an unchanged session whose deadline
         barely moved. After this, writes to the session raise :class:`SessionClosedError`;
         the driver then carries the outcome out and calls :meth:`settle`, or
-        :meth:`abandon` if that failed.
+        :meth:`abandon` if that failed. Whether the response varies with the cookie is
+        :attr:`accessed`.
 
         Raises:
             SessionEncodeError: the data is not JSON; nothing is to be written.
@@ -314,34 +314,37 @@ class SessionManager:
         if data is not None:
             data.block(closed_error)
         found = self._found
-        self._final_id = None if found is None else found.id
-        if status >= 500 or not (
-            found is not None
-            or data  # a new session holding data
-            or self._delete_id is not None
-            or self._clear_cookie
-            or self._signed_in is not None
-        ):
-            return _NOTHING_VARY if self._accessed else _NOTHING
-        write: Write | None
-        if found is not None and found.stored is not None and self._new_id is None:
-            write = plan_resave(  # loaded as stored: in microseconds, read for its cookie
-                found.id, found.stored, data, self._snapshot, NOTHING if data is None else data,
-                expiry=self._settings.lane_expiry, now=self._micros,
-                written=data is None or data.written,
-            )  # fmt: skip
-            now = EPOCH  # a Resave carries its own time
+        if found is not None:  # then nothing was invalidated, and the cookie stays
+            self._final_id = found.id
+            if status >= 500:
+                return None
+            stored = found.stored
+            if stored is not None and self._new_id is None:  # loaded as stored, staying
+                return plan_resave(
+                    found.id, stored, data, self._snapshot, NOTHING if data is None else data,
+                    self._settings.lane_expiry, self._micros, data is None or data.written,
+                )  # fmt: skip
         else:
-            write, now = plan_for(
-                found, data, self._snapshot, self._new_id, self._signed_in, self._settings,
-                self._now,
-            )  # fmt: skip
-        if write is None and self._delete_id is None and not self._clear_cookie:
-            return _NOTHING_VARY if self._accessed else _NOTHING
-        outcome: Outcome = new_tuple(
-            Outcome, (write, self._delete_id, self._clear_cookie, self._accessed, now)
+            self._final_id = None
+            if status >= 500 or not (
+                data  # a new session holding data
+                or self._delete_id is not None
+                or self._clear_cookie
+                or self._signed_in is not None
+            ):
+                return None
+        write, now = plan_for(
+            found, data, self._snapshot, self._new_id, self._signed_in, self._settings, self._now
         )
+        if write is None and self._delete_id is None and not self._clear_cookie:
+            return None
+        outcome: Outcome = new_tuple(Outcome, (write, self._delete_id, self._clear_cookie, now))
         return outcome
+
+    @property
+    def accessed(self) -> bool:
+        """Whether the handler used the session (its response then varies with the cookie)."""
+        return self._accessed
 
     def settle(self, session_id: SessionId | None) -> None:
         """Record the stored session the client holds after the outcome was carried out."""

@@ -66,17 +66,21 @@ from typing import Any, Final
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import Unpack
 
-from typed_sessions.adapters.commit import Settled, carry_out
+from typed_sessions.adapters.commits import Commits
 from typed_sessions.adapters.errors import (
     ConcurrentChangeError,
     SessionBusyError,
     SessionConflictError,
     SessionSkippedError,
 )
-from typed_sessions.adapters.headers import Receiving, refuse, refuse_mapped, session_headers
-from typed_sessions.adapters.kept import KeptRecords
+from typed_sessions.adapters.headers import (
+    Receiving,
+    refuse,
+    refuse_mapped,
+    session_headers,
+    vary_cookie,
+)
 from typed_sessions.adapters.manager import SessionManager
-from typed_sessions.adapters.outcome import Outcome, Regenerate, Resave, Update
 from typed_sessions.adapters.responses import SessionFailure
 from typed_sessions.adapters.session_deps import SCOPE_KEY
 from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
@@ -143,14 +147,13 @@ def session_middleware(
 class SessionMiddleware:
     """The pure ASGI middleware :func:`session_middleware` builds. See the module docs."""
 
-    __slots__ = ("_commits", "_kept", "_turns", "app", "settings")
+    __slots__ = ("_commit", "_turns", "app", "settings")
 
     def __init__(self, app: ASGIApp, settings: SessionSettings) -> None:
         """Wrap ``app``; prefer :func:`session_middleware`, which checks the options."""
         self.app: ASGIApp = app
         self.settings: SessionSettings = settings
-        self._commits: Turns[SessionId] = Turns()  # one commit per session at a time
-        self._kept = KeptRecords()  # the records its commits saved, for a moment
+        self._commit = Commits(settings)  # one commit per session at a time
         self._turns: Turns[SessionId] | None = Turns() if settings.take_turns else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -198,43 +201,6 @@ class SessionMiddleware:
             if self._turns is not None:
                 manager.end_turn()
 
-    async def _commit(self, outcome: Outcome, manager: SessionManager) -> Settled:
-        """Carry ``outcome`` out, one commit per session at a time in this worker.
-
-        So commits of one session never race each other here; and each keeps a copy of
-        the record it saved for a moment (see :class:`KeptRecords`), so that a later
-        commit of a request that loaded an older version merges into it (or is refused)
-        without a failed save and a reload: while no other worker saves the session, its
-        stale requests cost no store round trip at their commit.
-        """
-        write = outcome.write
-        key = (  # the usual write first
-            write.session_id
-            if type(write) is Resave
-            else write.record.id
-            if type(write) is Update or type(write) is Regenerate
-            else None
-        )
-        if key is None or (self._turns is not None and manager.has_turn):
-            settled = await carry_out(outcome, self.settings)
-        else:
-            commits, kept = self._commits, self._kept
-            if not commits.take_free(key):  # the common case: nobody to wait for
-                await commits.take(key)
-            try:
-                newest = kept.get(key) if kept.records else None
-                settled = await carry_out(outcome, self.settings, newest)
-            finally:  # a refused or failed commit changed nothing: what was kept stays
-                commits.give_back(key)  # to the next waiter, if any: it resumes after this
-            if settled.saved is not None:  # for the commits of requests that loaded before
-                kept.keep(key, settled.saved, settled.text)
-            elif kept.records:  # saved as another record, or ended: a later commit finds out
-                kept.drop(key)
-        if outcome.delete is not None and self._kept.records:  # ended here: not kept
-            self._kept.drop(outcome.delete)
-        manager.settle(settled.session_id)
-        return settled
-
     async def _http(
         self, scope: Scope, receive: Receive, send: Send, manager: SessionManager
     ) -> None:
@@ -248,25 +214,26 @@ class SessionMiddleware:
                 return
             if message["type"] == "http.response.start":
                 started = True
-                outcome = manager.outcome(message["status"])
+                plan = manager.outcome(message["status"])
                 cookie: str | bytes | Exception | None = None
-                if (  # outcome.acts, without the call
-                    outcome.write is not None or outcome.delete is not None or outcome.clear_cookie
-                ):
+                if plan is not None:
                     try:
-                        cookie = (await self._commit(outcome, manager)).cookie
+                        cookie = await self._commit(plan, manager)
                     except (StoreError, ConcurrentChangeError) as exc:
                         cookie = self._refusal(exc, manager)
                 if self._turns is not None:
                     manager.end_turn()
-                if not (cookie is None or isinstance(cookie, str)):  # refused: answer that
+                if cookie is None:
+                    if manager.accessed:
+                        message["headers"] = vary_cookie(message.get("headers", ()))
+                elif isinstance(cookie, str):
+                    message["headers"] = session_headers(
+                        message.get("headers", ()), cookie, vary=manager.accessed
+                    )
+                else:  # refused: answer that instead
                     replaced = True
                     await _answer(scope, receive, send, cookie)
                     return
-                if cookie is not None or outcome.vary:
-                    message["headers"] = session_headers(
-                        message.get("headers", ()), cookie, vary=outcome.vary
-                    )
             await send(message)
 
         try:
@@ -325,11 +292,11 @@ class SessionMiddleware:
         except BaseException:
             manager.abandon()
             raise
-        outcome = manager.outcome(200)
-        if not outcome.acts:
+        plan = manager.outcome(200)
+        if plan is None:
             return
         try:
-            await self._commit(outcome, manager)  # no cookie can be sent here
+            await self._commit(plan, manager)  # no cookie can be sent here
         except (StoreError, ConcurrentChangeError) as exc:
             manager.abandon()
             if isinstance(exc, StoreError):

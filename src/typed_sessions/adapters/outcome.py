@@ -153,21 +153,15 @@ Write: TypeAlias = "Create | Update | Regenerate | Touch | Resave"
 class Outcome(NamedTuple):
     """What to do when the response starts, in this order: delete ``delete`` (an
     invalidated record), do ``write``, then send the new cookie, or a clearing one when
-    ``clear_cookie``; add ``Vary: Cookie`` when ``vary``. ``now`` is the request's time
-    (a :class:`Resave` carries its own, in microseconds: ``now`` is then the epoch).
+    ``clear_cookie``. ``now`` is the request's time. (The usual write, a :class:`Resave`,
+    comes alone: it deletes nothing and sends no cookie.)
 
     A named tuple, like :class:`Update`: one is built per writing request."""
 
     write: Write | None
     delete: SessionId | None
     clear_cookie: bool
-    vary: bool
     now: datetime
-
-    @property
-    def acts(self) -> bool:
-        """Whether carrying it out writes, deletes or sends a cookie."""
-        return self.write is not None or self.delete is not None or self.clear_cookie
 
 
 def plan_write(
@@ -262,7 +256,6 @@ def plan_resave(
     data: dict[str, Any] | None,
     snapshot: Snapshot | None,
     reads: Reads,
-    *,
     expiry: tuple[int, int, int],
     now: int,
     written: bool,

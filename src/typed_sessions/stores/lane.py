@@ -34,7 +34,12 @@ class StoredRecord(NamedTuple):
 
 
 class RecordLane(Protocol):
-    """What a store offers the middleware's fast path, beside :class:`SessionStore`."""
+    """What a store offers the middleware's fast path, beside :class:`SessionStore`.
+
+    A lane may also set ``instant_saves = True``: its ``save_record`` never suspends (no
+    other task runs during one), so the middleware need not queue the saves of one
+    session in a worker before the first attempt.
+    """
 
     async def load_record(self, session_id: SessionId) -> StoredRecord | None:
         """The live record of ``session_id`` as stored, or ``None`` (as ``load``)."""

@@ -45,6 +45,8 @@ Loaded: TypeAlias = tuple[datetime, int, datetime, int, datetime, int]
 class MemoryLane(Generic[T]):
     """Loading and saving records as stored (see :class:`MemoryStore`)."""
 
+    instant_saves: Final = True  # save_record never awaits: no other task runs during one
+
     if TYPE_CHECKING:
         codec: SessionCodec[T]
         _lock: threading.Lock
