@@ -22,7 +22,6 @@ from typed_sessions.adapters.turns import Turns
 from typed_sessions.core.clock import EPOCH
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.tuples import new_tuple
-from typed_sessions.stores.lane import RecordLane
 
 __all__ = ["Commits"]
 
@@ -37,11 +36,7 @@ class Commits:
         self._settings = settings
         self._queue: Turns[SessionId] = Turns()  # one commit per session at a time
         self._kept = KeptRecords()  # the records its commits saved, for a moment
-        # The store's lane, when its saves complete without suspending (see RecordLane).
-        lane = settings.lane
-        self._lane: RecordLane | None = (
-            lane if getattr(lane, "instant_saves", False) is True else None
-        )
+        self._lane = settings.instant_lane  # its saves never suspend, if there is one
 
     async def __call__(self, plan: Outcome | Resave, manager: SessionManager) -> str | None:
         """Carry ``plan`` out; return the ``Set-Cookie`` value to send, if any.
@@ -60,7 +55,7 @@ class Commits:
             lane, kept = self._lane, self._kept.records
             if lane is not None and key not in self._queue and (not kept or key not in kept):
                 text = plan.text
-                conflict = await lane.save_record(
+                conflict = lane.save_record_now(
                     session_id, plan.stored, None if text is None else text.encode(), plan.last,
                     plan.expires,
                 )  # fmt: skip

@@ -27,7 +27,7 @@ from typed_sessions.core.session import Session
 from typed_sessions.core.tuples import new_tuple
 from typed_sessions.stores.lane import RecordLane, StoredRecord
 
-__all__ = ["Loaded", "load_session", "plan_for"]
+__all__ = ["Loaded", "adopt", "load_session", "plan_for"]
 
 _scan: Final[Callable[[str, int], tuple[Any, int]]] = vars(json.JSONDecoder())["scan_once"]
 
@@ -100,7 +100,22 @@ async def load_session(
             _not_adopted(settings)  # none, not ours, or expired by the request's clock
             return None
         return Loaded(session_id, record.data, record)
-    stored = await lane.load_record(session_id)
+    return adopt(settings, lane, session_id, await lane.load_record(session_id), micros)
+
+
+def adopt(
+    settings: SessionSettings,
+    lane: RecordLane,
+    session_id: SessionId,
+    stored: StoredRecord | None,
+    micros: int,
+) -> Loaded | None:
+    """The session of ``stored``, the record ``lane`` holds of ``session_id``, if it is
+    live at the request's time (``micros``); its data decoded as JSON once.
+
+    Raises:
+        StoreError: the record does not decode.
+    """
     if stored is None or micros >= stored.expires:
         _not_adopted(settings)  # none, or expired by this request's clock
         return None

@@ -23,7 +23,7 @@ from typed_sessions.adapters.errors import (
     websocket_error,
 )
 from typed_sessions.adapters.lifecycle import device_of, peer_scope
-from typed_sessions.adapters.loaded import Loaded, load_session, plan_for
+from typed_sessions.adapters.loaded import Loaded, adopt, load_session, plan_for
 from typed_sessions.adapters.outcome import (
     NOTHING,
     Outcome,
@@ -264,7 +264,12 @@ class SessionManager:
         if session_id is not None:
             settings = self._settings
             try:
-                found = await load_session(settings, session_id, self._micros, self._now)
+                lane = settings.instant_lane
+                if lane is not None:  # read without a coroutine
+                    stored = lane.load_record_now(session_id)
+                    found = adopt(settings, lane, session_id, stored, self._micros)
+                else:
+                    found = await load_session(settings, session_id, self._micros, self._now)
             except StoreError:
                 self._load_failed = True
                 raise

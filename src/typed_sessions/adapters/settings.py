@@ -24,7 +24,7 @@ from typed_sessions.core.ids import SessionId, id_digest
 from typed_sessions.core.keyring import remember
 from typed_sessions.core.session import Expiry
 from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_token_at
-from typed_sessions.stores.lane import RecordLane
+from typed_sessions.stores.lane import InstantLane, RecordLane
 from typed_sessions.stores.protocol import SessionStore
 
 __all__ = ["LOGGER", "Logger", "MiddlewareOptions", "SessionSettings", "SkipHeader"]
@@ -90,6 +90,7 @@ class SessionSettings:
     clear_cookie: str = field(init=False, repr=False)
     max_age: float = field(init=False, repr=False)  # the token's, in seconds
     lane: RecordLane | None = field(init=False, repr=False)  # the store's, for JSON data
+    instant_lane: InstantLane | None = field(init=False, repr=False)  # the lane, if instant
     lane_expiry: tuple[int, int, int] = field(init=False, repr=False)  # idle, absolute, step
     _cookies_seen: dict[bytes, tuple[SessionId, int]] = field(
         default_factory=dict[bytes, tuple[SessionId, int]], init=False, repr=False, compare=False
@@ -130,7 +131,10 @@ class SessionSettings:
         object.__setattr__(self, "skip", skip)
         object.__setattr__(self, "clear_cookie", render_clear_cookie(self.cookie))
         object.__setattr__(self, "max_age", self.expiry.absolute.total_seconds())
-        object.__setattr__(self, "lane", lane_of(self.store))
+        lane = lane_of(self.store)
+        object.__setattr__(self, "lane", lane)
+        instant = all(callable(getattr(lane, name, None)) for name in _INSTANT)
+        object.__setattr__(self, "instant_lane", cast("InstantLane", lane) if instant else None)
         expiry = self.expiry
         micro = (
             expiry.idle // MICROSECOND,
@@ -219,6 +223,9 @@ def check_mapping_store(store: object) -> None:
 
 # Tokens whose signature held but that cannot be used: the cookie is ours, so it is cleared.
 _DEAD_TOKEN: Final = frozenset({TokenError.EXPIRED, TokenError.FUTURE})
+
+
+_INSTANT: Final = ("load_record_now", "save_record_now")
 
 
 def lane_of(store: object) -> RecordLane | None:

@@ -16,7 +16,7 @@ from typed_sessions.core.ids import SessionId
 from typed_sessions.core.session import Session
 from typed_sessions.stores.protocol import Conflict
 
-__all__ = ["RecordLane", "StoredRecord"]
+__all__ = ["InstantLane", "RecordLane", "StoredRecord"]
 
 
 class StoredRecord(NamedTuple):
@@ -34,12 +34,7 @@ class StoredRecord(NamedTuple):
 
 
 class RecordLane(Protocol):
-    """What a store offers the middleware's fast path, beside :class:`SessionStore`.
-
-    A lane may also set ``instant_saves = True``: its ``save_record`` never suspends (no
-    other task runs during one), so the middleware need not queue the saves of one
-    session in a worker before the first attempt.
-    """
+    """What a store offers the middleware's fast path, beside :class:`SessionStore`."""
 
     async def load_record(self, session_id: SessionId) -> StoredRecord | None:
         """The live record of ``session_id`` as stored, or ``None`` (as ``load``)."""
@@ -61,4 +56,22 @@ class RecordLane(Protocol):
         Raises:
             StoreCorruptError: its data does not decode.
         """
+        ...
+
+
+class InstantLane(RecordLane, Protocol):
+    """A lane whose records are in this process: its calls never suspend, and it offers
+    them as plain methods too. The middleware then calls them without a coroutine, and
+    need not queue the saves of one session before the first attempt (no other task can
+    run during one)."""
+
+    def load_record_now(self, session_id: SessionId) -> StoredRecord | None:
+        """:meth:`load_record`, as a plain call."""
+        ...
+
+    def save_record_now(
+        self, session_id: SessionId, loaded: StoredRecord, data: bytes | None, last: int,
+        expires: int,
+    ) -> Conflict | None:  # fmt: skip
+        """:meth:`save_record`, as a plain call."""
         ...

@@ -43,9 +43,8 @@ Loaded: TypeAlias = tuple[datetime, int, datetime, int, datetime, int]
 
 
 class MemoryLane(Generic[T]):
-    """Loading and saving records as stored (see :class:`MemoryStore`)."""
-
-    instant_saves: Final = True  # save_record never awaits: no other task runs during one
+    """Loading and saving records as stored (see :class:`MemoryStore`): an
+    :class:`~typed_sessions.stores.lane.InstantLane`."""
 
     if TYPE_CHECKING:
         codec: SessionCodec[T]
@@ -69,6 +68,10 @@ class MemoryLane(Generic[T]):
     async def load_record(self, session_id: SessionId) -> StoredRecord | None:
         """The live record of ``session_id`` as stored, or ``None``; now its shard's most
         recently used."""
+        return self.load_record_now(session_id)
+
+    def load_record_now(self, session_id: SessionId) -> StoredRecord | None:
+        """:meth:`load_record`, as a plain call."""
         now = _time_ns() // 1_000 if self._default_clock else self._now()
         with self._lock:
             if now >= self._next_sweep:  # a sweep due, or under way
@@ -121,6 +124,13 @@ class MemoryLane(Generic[T]):
         )  # fmt: skip
 
     async def save_record(
+        self, session_id: SessionId, loaded: StoredRecord, data: bytes | None, last: int,
+        expires: int,
+    ) -> Conflict | None:  # fmt: skip
+        """:meth:`save_record_now`, as a coroutine (the lane protocol's)."""
+        return self.save_record_now(session_id, loaded, data, last, expires)
+
+    def save_record_now(
         self, session_id: SessionId, loaded: StoredRecord, data: bytes | None, last: int,
         expires: int,
     ) -> Conflict | None:  # fmt: skip
