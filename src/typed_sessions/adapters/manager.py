@@ -65,7 +65,6 @@ class SessionManager:
         self,
         settings: SessionSettings,
         cookie_header: bytes | None = None,
-        *,
         websocket: bool = False,
         turns: Turns[SessionId] | None = None,
         scope: Scope | None = None,

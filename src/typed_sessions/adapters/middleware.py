@@ -170,9 +170,7 @@ class SessionMiddleware:
             elif skip is not None and name == skip[0] and (skip[1] is None or value == skip[1]):
                 await self._skipped(scope, receive, send)
                 return
-        manager = SessionManager(
-            settings, cookies, websocket=kind == "websocket", turns=self._turns, scope=scope
-        )
+        manager = SessionManager(settings, cookies, kind == "websocket", self._turns, scope)
         _put(scope, settings.state_attribute, manager)
         try:
             # The session loaded before the handler (after its turn, with take_turns),

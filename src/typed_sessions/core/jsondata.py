@@ -75,7 +75,9 @@ def validate_json(data: Mapping[str, Any]) -> str:
         text = _ENCODER.encode(data) if _c_encode is None else "".join(_c_encode(data, 0))
     except (TypeError, ValueError, RecursionError) as exc:
         _refuse_json(data, exc, encode_json)
-    if "\\ud" in text or text.count("[") + text.count("{") > _NESTING_CHECK:
+    if "\\ud" in text or (  # (a short text has too few brackets to nest too deep)
+        len(text) > _NESTING_CHECK and text.count("[") + text.count("{") > _NESTING_CHECK
+    ):
         try:
             to_json(data)
         except PydanticSerializationError as exc:
