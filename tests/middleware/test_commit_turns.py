@@ -275,3 +275,59 @@ async def test_a_kept_record_is_a_copy_and_kept_for_a_moment(
         assert (await late).status_code == 200
         assert store.saves == saves + 2  # a failed compare-and-set, then the merge
         assert kept_records(middleware)[0].data["m"] == 1
+
+
+class CountedTurns(Turns[SessionId]):
+    """Commit turns counting how many were taken."""
+
+    __slots__ = ("taken",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = 0
+
+    def take_free(self, key: SessionId) -> bool:
+        self.taken += 1
+        return super().take_free(key)
+
+
+def counter_app() -> tuple[FastAPI, list[SessionId | None]]:
+    app = FastAPI()
+    ids: list[SessionId | None] = []
+
+    @app.get("/count")
+    async def count(manager: SessionDep) -> int:
+        session = manager.get_session()
+        session["n"] = session.get("n", 0) + 1
+        ids.append(manager.get_session_id())
+        return int(session["n"])
+
+    return app, ids
+
+
+async def test_the_usual_save_on_memory_is_not_queued_unless_a_commit_is_under_way() -> None:
+    """On the memory store (an instant lane) the usual save takes no commit turn; while
+    a commit of the same session holds one, it waits for it and then saves on top."""
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    app, ids = counter_app()
+    middleware = session_middleware(app, store=store, keys="k" * 40)
+    turns = CountedTurns()
+    middleware._commit._queue = turns  # pyright: ignore[reportPrivateUsage]
+    transport = httpx.ASGITransport(app=middleware)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        assert (await client.get("/count")).json() == 1  # a new session: a Create
+        assert (await client.get("/count")).json() == 2
+        assert turns.taken == 0
+        session_id = ids[-1]
+        assert session_id is not None
+        assert turns.take_free(session_id)  # a commit of this session under way
+        waiting = asyncio.create_task(client.get("/count"))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # its save waits for the turn
+        turns.give_back(session_id)
+        assert (await waiting).json() == 3
+        queued = turns.taken
+        assert queued > 1  # the one held above, and the waiter's
+        assert (await client.get("/count")).json() == 4
+    assert turns.taken == queued  # nobody to wait for again
+    assert not turns._queues  # pyright: ignore[reportPrivateUsage]
