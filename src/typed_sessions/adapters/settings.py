@@ -133,8 +133,7 @@ class SessionSettings:
         object.__setattr__(self, "max_age", self.expiry.absolute.total_seconds())
         lane = lane_of(self.store)
         object.__setattr__(self, "lane", lane)
-        instant = all(callable(getattr(lane, name, None)) for name in _INSTANT)
-        object.__setattr__(self, "instant_lane", cast("InstantLane", lane) if instant else None)
+        object.__setattr__(self, "instant_lane", instant_lane_of(lane))
         expiry = self.expiry
         micro = (
             expiry.idle // MICROSECOND,
@@ -225,7 +224,18 @@ def check_mapping_store(store: object) -> None:
 _DEAD_TOKEN: Final = frozenset({TokenError.EXPIRED, TokenError.FUTURE})
 
 
-_INSTANT: Final = ("load_record_now", "save_record_now")
+def instant_lane_of(lane: RecordLane | None) -> InstantLane | None:
+    """``lane``, if it is an :class:`InstantLane` whose plain methods stand for its own
+    ``load_record`` and ``save_record``: each defined by the same class as its coroutine.
+    A subclass overriding a coroutine only, or a proxy forwarding attributes, is read
+    and saved through its coroutines, so that its own code runs."""
+    if lane is None:
+        return None
+    for name in ("load_record", "save_record"):
+        owner = next((kind for kind in type(lane).__mro__ if name in vars(kind)), None)
+        if owner is None or not callable(vars(owner).get(name + "_now")):
+            return None
+    return cast("InstantLane", lane)
 
 
 def lane_of(store: object) -> RecordLane | None:
