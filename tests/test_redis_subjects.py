@@ -438,17 +438,17 @@ async def test_a_rotation_finishing_while_sessions_end_is_ended_too(
     password change must not leave a device signed in)."""
     mine, other = await sign_in(store, "ada"), await sign_in(store, "ada")
     moved: list[Session[Data]] = []
-    pipeline = store._pipeline  # pyright: ignore[reportPrivateUsage]
+    send = store._send  # pyright: ignore[reportPrivateUsage]  # every pipeline's
 
     async def rotation_after_the_first_read(calls: Any) -> Any:
-        replies = await pipeline(calls)
+        replies = await send(calls)
         if not moved and any(call[0] == "ZRANGE" for call in calls):
             result = await move_session(store, other, other.data, lambda d: d, expiry=EXPIRY)
             assert isinstance(result, Ok)
             moved.append(result.value)
         return replies
 
-    monkeypatch.setattr(store, "_pipeline", rotation_after_the_first_read)
+    monkeypatch.setattr(store, "_send", rotation_after_the_first_read)
     if everyone:
         assert await store.end_all() == 2
     else:

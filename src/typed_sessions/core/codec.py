@@ -24,17 +24,16 @@ value to ``upgrade`` and validates what that returns instead.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from math import isfinite
-from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, cast, overload
+from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from typed_sessions.core.result import Err, Ok, Result
-from typed_sessions.core.session import Session
+from typed_sessions.core.session import Session, has_naive_time
+from typed_sessions.core.unfit import find_unfit
 
 __all__ = [
     "DEFAULT_MAX_DATA_BYTES",
@@ -187,7 +186,7 @@ class SessionCodec(Generic[T]):
         Data that does not validate goes through ``upgrade``, when there is one.
         """
         try:
-            return Ok(self._record.validator.validate_json(raw))
+            return _aware(self._record.validator.validate_json(raw))
         except ValidationError as exc:
             if self.upgrade is not None:
                 return self._upgraded(raw, record=True)
@@ -291,11 +290,19 @@ class SessionCodec(Generic[T]):
             return Err(DecodeError(f"invalid session {what}; upgrade failed: {type(exc).__name__}"))
         validator = self._record.validator if record else self._data.validator
         try:
-            return Ok(validator.validate_json(upgraded))
+            value = validator.validate_json(upgraded)
+            return _aware(value) if record else Ok(value)
         except ValidationError as exc:
             return Err(
                 DecodeError(f"invalid session {what} after upgrade ({exc.error_count()} errors)")
             )
+
+
+def _aware(record: Session[T]) -> Result[Session[T], DecodeError]:
+    """``record``, unless one of its times is naive."""
+    if has_naive_time(record):
+        return Err(DecodeError("invalid session record (a time without a UTC offset)"))
+    return Ok(record)
 
 
 # ``Session`` parameterized at run time by a type held in a variable (no type expression).
@@ -315,46 +322,6 @@ _LONG_INT = 4_300
 
 
 _dict_keys: Callable[[dict[Any, Any]], Iterable[str]] = dict.keys  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-
-
-@dataclass(frozen=True, slots=True)
-class Unfit:
-    """What in session data JSON cannot keep as it is: ``found``, a NaN or infinite float,
-    or (``is_key``) a ``dict`` key that is not a ``str``; ``steps``, the keys and indexes
-    down to the float, or to the dict holding the key."""
-
-    steps: tuple[object, ...]
-    found: object
-    is_key: bool
-
-
-def find_unfit(value: object, *, keys: bool) -> Unfit | None:
-    """The first thing in ``value`` (JSON-like data: dicts, lists, tuples, sets, deques)
-    JSON cannot keep as it is, in order (a dict's keys, then its values one by one): a
-    NaN or infinite float and, with ``keys``, a ``dict`` key that is not a ``str``.
-    ``None`` when nothing. Data that holds itself ends the walk."""
-    stack: list[tuple[object, tuple[object, ...]]] = [(value, ())]  # items, steps to each
-    seen: set[int] = set()
-    while stack:
-        item, steps = stack.pop()
-        if isinstance(item, float):
-            if not isfinite(item):
-                return Unfit(steps, item, is_key=False)
-            continue
-        ident = id(item)
-        if ident in seen or not isinstance(item, dict | list | tuple | set | frozenset | deque):
-            continue
-        seen.add(ident)
-        if isinstance(item, dict):
-            entries = cast("dict[object, object]", item)
-            for key in entries:
-                if keys and not isinstance(key, str):  # a str subclass encodes as its value
-                    return Unfit(steps, key, is_key=True)
-            stack.extend((nested, (*steps, key)) for key, nested in reversed(entries.items()))
-        else:
-            members = list(cast("Iterable[object]", item))
-            stack.extend((members[i], (*steps, i)) for i in range(len(members) - 1, -1, -1))
-    return None
 
 
 def _where(steps: tuple[object, ...]) -> str:

@@ -14,7 +14,8 @@ from typing import Any, Final, NoReturn
 
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
-from typed_sessions.core.codec import SessionEncodeError, find_unfit
+from typed_sessions.core.codec import SessionEncodeError
+from typed_sessions.core.unfit import find_unfit
 
 __all__ = ["check_keys", "encode_json", "validate_json"]
 

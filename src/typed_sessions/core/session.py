@@ -21,6 +21,7 @@ __all__ = [
     "Expiry",
     "Session",
     "expire_session",
+    "has_naive_time",
     "is_expired",
     "new_session",
     "replace_data",
@@ -274,4 +275,16 @@ def session_info(session: Session[Any], *, current_id: SessionId | None = None) 
         auth_time=session.auth_time,
         device=session.device,
         current=current_id is not None and current_id == session.id,
+    )
+
+
+def has_naive_time(session: Session[object]) -> bool:
+    """Whether one of ``session``'s times has no UTC offset: a record read back that
+    something else wrote (comparing it with the clock's aware time would raise)."""
+    auth_time = session.auth_time
+    return (
+        session.created_at.tzinfo is None
+        or session.last_active.tzinfo is None
+        or session.expires_at.tzinfo is None
+        or (auth_time is not None and auth_time.tzinfo is None)
     )

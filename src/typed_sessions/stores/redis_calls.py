@@ -2,19 +2,21 @@
 
 Every call to the client goes through :class:`RedisCalls`: one command, one script
 (``EVALSHA``, falling back to ``EVAL`` once per server), or one pipeline. A connection
-error, a timeout or a server error raises :class:`~typed_sessions.StoreUnavailableError`;
+error, a timeout or a server error raises :class:`~typed_sessions.StoreUnavailableError`,
+a reply a ``decode_responses`` client cannot decode :class:`~typed_sessions.StoreCorruptError`;
 no raw ``redis`` exception leaves these methods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import ParamSpec, TypeAlias, TypeVar
+from typing import NoReturn, ParamSpec, TypeAlias, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from typed_sessions.stores.deadlines import CallLimit
+from typed_sessions.stores.protocol import StoreCorruptError
 from typed_sessions.stores.redis_format import unavailable
 from typed_sessions.stores.redis_scripts import Script
 
@@ -43,6 +45,8 @@ class RedisCalls:
                 return await command(*args, **kw)
         except (RedisError, OSError, TimeoutError) as exc:
             unavailable(exc)
+        except UnicodeDecodeError as exc:
+            _not_text(exc)
 
     async def _pipeline(self, commands: Sequence[Command]) -> list[Reply]:
         """Send ``commands`` in one pipeline (not a transaction): one round trip per node."""
@@ -60,6 +64,8 @@ class RedisCalls:
                 return await pipe.execute(raise_on_error=False)
         except (RedisError, OSError, TimeoutError) as exc:
             unavailable(exc)
+        except UnicodeDecodeError as exc:
+            _not_text(exc)
 
     async def _script(self, script: Script, keys: tuple[str, ...], *args: str | bytes) -> Reply:
         """Run ``script`` on ``keys``: one ``EVALSHA``, and one ``EVAL`` the first time
@@ -72,6 +78,8 @@ class RedisCalls:
                     return await self.client.eval(script.text, len(keys), *keys, *args)
         except (RedisError, OSError, TimeoutError) as exc:
             unavailable(exc)
+        except UnicodeDecodeError as exc:
+            _not_text(exc)
 
     async def _pipelined_scripts(
         self, script: Script, calls: Sequence[tuple[str, ...]]
@@ -87,6 +95,15 @@ class RedisCalls:
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         return _replies(replies)
+
+
+def _not_text(exc: UnicodeDecodeError) -> NoReturn:
+    """A ``decode_responses`` client met a stored value that is not UTF-8 text (written
+    by something else): redis-py drops the connection, and the reply is lost."""
+    raise StoreCorruptError(
+        "unreadable session record in Redis: a stored value is not UTF-8 text (a "
+        "decode_responses client cannot read it; use one without)"
+    ) from exc
 
 
 def _replies(replies: list[Reply | RedisError]) -> list[Reply]:

@@ -39,11 +39,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from typed_sessions.core.clock import Clock
 from typed_sessions.core.ids import SessionId
-from typed_sessions.core.session import Session
+from typed_sessions.core.session import Session, has_naive_time
 from typed_sessions.core.subjects import (
     HANDLE_LENGTH,
     SessionInfo,
@@ -54,7 +54,13 @@ from typed_sessions.core.subjects import (
     session_handle,
 )
 from typed_sessions.stores.redis_calls import RedisCalls, Reply
-from typed_sessions.stores.redis_format import as_bytes, unavailable, unexpected, unpack
+from typed_sessions.stores.redis_format import (
+    as_bytes,
+    is_wrong_type,
+    unavailable,
+    unexpected,
+    unpack,
+)
 from typed_sessions.stores.redis_scripts import DROP, END, FIND, INDEX, OVER_CAP, Script
 
 __all__ = ["RedisSubjectIndex"]
@@ -183,8 +189,14 @@ class RedisSubjectIndex(RedisCalls):
             unavailable(exc)
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
-            replies = await self._pipeline([("ZRANGE", key, 0, -1, "WITHSCORES") for key in batch])
-            entries = {key: _scored(members) for key, members in zip(batch, replies, strict=True)}
+            replies = await self._send([("ZRANGE", key, 0, -1, "WITHSCORES") for key in batch])
+            entries: dict[str, list[_Entry]] = {}
+            for index_key, members in zip(batch, replies, strict=True):
+                if isinstance(members, ResponseError) and is_wrong_type(members):
+                    continue  # not an index: another app's key under the prefix
+                if isinstance(members, RedisError):
+                    unavailable(members)
+                entries[index_key] = _scored(members)
             found = found or any(entries.values())
             ended += await self._end(entries, _ANY_SUBJECT)
         return found, ended
@@ -312,9 +324,10 @@ def _record(value: Reply) -> Session[Any] | None:
     if unpacked is None:
         return None
     try:
-        return _RECORD.validate_json(unpacked[1])
+        record = _RECORD.validate_json(unpacked[1])
     except ValidationError:
         return None
+    return None if has_naive_time(record) else record
 
 
 def _scored(reply: Reply | Sequence[Reply]) -> list[_Entry]:

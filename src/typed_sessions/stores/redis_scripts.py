@@ -49,7 +49,13 @@ _INDEX_SCRIPT = _INDEX_FUNCTION + "return index(KEYS[1], ARGV[1], ARGV[2])\n"
 # KEYS[2] the index; ARGV[1] and ARGV[2] as for the save script, ARGV[3] and ARGV[4] as
 # ARGV[1] and ARGV[2] of the index step, ARGV[5] the cap ("0": none). Returns the save
 # script's reply, or -3: saved, and the index holds more members than the cap.
+# The index's type is checked first: a script's writes are not undone when a later
+# command fails, so the record is never saved without its entry.
 _INDEXED_TAIL = """\
+local kind = redis.call('TYPE', KEYS[2])['ok']
+if kind ~= 'zset' and kind ~= 'none' then
+  return redis.error_reply('WRONGTYPE the subject index is not a sorted set')
+end
 local reply = cas()
 if reply == 0 then
   local count = index(KEYS[2], ARGV[3], ARGV[4])

@@ -1,0 +1,119 @@
+"""RedisStore against values it did not write, in its own keyspace: each gets a store
+outcome (``StoreCorruptError``, ``StoreUnavailableError`` or "no session"), never a raw
+exception, and a failed save writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from typed_sessions import (
+    Expiry,
+    Ok,
+    Session,
+    StoreCorruptError,
+    StoreUnavailableError,
+    new_session,
+    utc_now,
+)
+from typed_sessions.stores.redis import RedisStore
+
+from .redis_server import delete_prefix, require_redis, unique_prefix
+
+pytestmark = pytest.mark.anyio
+EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
+Data = dict[str, Any]
+NOT_TEXT = b"\xff\xfe not text"
+
+
+@pytest.fixture
+async def raw() -> AsyncIterator[Redis]:
+    made = Redis.from_url(require_redis())
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture
+async def text() -> AsyncIterator[Redis]:
+    made = Redis.from_url(require_redis(), decode_responses=True)
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture
+async def prefix(raw: Redis) -> AsyncIterator[str]:
+    chosen = unique_prefix()
+    yield chosen
+    await delete_prefix(raw, chosen)
+
+
+async def sign_in(store: RedisStore[Data], subject: str) -> Session[Data]:
+    result = await store.save(new_session({}, EXPIRY, now=utc_now(), subject=subject))
+    assert isinstance(result, Ok)
+    return result.value
+
+
+async def test_a_text_client_listing_a_value_that_is_not_text_gets_a_corrupt_store(
+    raw: Redis, text: Redis, prefix: str
+) -> None:
+    store = RedisStore(text, Data, prefix=prefix)
+    first = await sign_in(store, "ada")
+    await sign_in(store, "ada")
+    await raw.set(store.key_for(first.id), NOT_TEXT)
+    with pytest.raises(StoreCorruptError):
+        await store.load(first.id)
+    with pytest.raises(StoreCorruptError, match="not UTF-8"):
+        await store.list_subject("ada")
+
+
+async def test_a_text_client_capping_past_a_value_that_is_not_text_gets_a_corrupt_store(
+    raw: Redis, text: Redis, prefix: str
+) -> None:
+    store = RedisStore(text, Data, prefix=prefix, max_per_subject=1)
+    first = await sign_in(store, "ada")
+    await raw.set(store.key_for(first.id), NOT_TEXT, ex=600)
+    with pytest.raises(StoreCorruptError):
+        await store.save(new_session({}, EXPIRY, now=utc_now(), subject="ada"))
+
+
+async def test_an_indexed_save_over_a_foreign_index_key_writes_nothing(
+    raw: Redis, prefix: str
+) -> None:
+    """A script's writes are not undone when a later command fails: the index's type is
+    checked before the record is written."""
+    store = RedisStore(raw, Data, prefix=prefix)
+    await raw.set(store.index_key_for("bob"), "not a sorted set")
+    session = new_session({"n": 1}, EXPIRY, now=utc_now(), subject="bob")
+    with pytest.raises(StoreUnavailableError, match="WRONGTYPE"):
+        await store.save(session)
+    assert await raw.exists(store.key_for(session.id)) == 0
+
+
+async def test_a_record_with_times_without_an_offset_is_corrupt(raw: Redis, prefix: str) -> None:
+    store = RedisStore(raw, Data, prefix=prefix)
+    session = await sign_in(store, "ada")
+    key = store.key_for(session.id)
+    value = await raw.get(key)
+    assert isinstance(value, bytes)
+    assert b'Z"' in value
+    await raw.set(key, value.replace(b'Z"', b'"'), ex=600)
+    with pytest.raises(StoreCorruptError, match="UTC offset"):
+        await store.load(session.id)
+    assert await store.list_subject("ada") == []  # unreadable: listed as dead
+    discarding = RedisStore(raw, Data, prefix=prefix, on_corrupt="discard")
+    assert await discarding.load(session.id) is None
+
+
+async def test_ending_everything_passes_over_a_foreign_key_under_the_prefix(
+    raw: Redis, prefix: str
+) -> None:
+    store = RedisStore(raw, Data, prefix=prefix)
+    session = await sign_in(store, "ada")
+    await raw.set(prefix + "subject:{not-ours}", "a string")
+    assert await store.end_all() == 1
+    assert await store.load(session.id) is None
+    assert await raw.get(prefix + "subject:{not-ours}") == b"a string"
