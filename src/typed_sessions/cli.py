@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
+_MOST_BYTES = 1024  # a secret longer than this protects no better, and costs memory
+
 _KEYGEN_HELP = """\
 Print a fresh random secret (256 bits, URL-safe text) for Keyring.from_secrets.
 
@@ -36,12 +38,29 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if args.redis is not None and importlib.util.find_spec("redis") is None:
-        print("--redis needs redis-py: pip install 'typed-sessions[demo-redis]'", file=sys.stderr)
-        return 2
+    needs: list[tuple[str, str, str]] = []  # the store's extra first: it holds the demo's
+    if args.redis is not None:
+        needs.append(("redis", "--redis needs redis-py", "demo-redis"))
+    if args.sql is not None:
+        needs.append(("sqlalchemy", "--sql needs SQLAlchemy", "demo-sql"))
+    needs.append(("uvicorn", "the demo needs uvicorn", "demo"))
+    for module, what, extra in needs:
+        if importlib.util.find_spec(module) is None:
+            print(f"{what}: pip install 'typed-sessions[{extra}]'", file=sys.stderr)
+            return 2
     from typed_sessions.demo import serve  # imported here: it needs uvicorn
 
     return serve(host="127.0.0.1", port=args.port, redis_url=args.redis, sql_url=args.sql)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is from 1 to 65535, not {port}")
+    return port
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         help="serve the demo app on 127.0.0.1",
         description="Serve a small app showing typed-sessions in a browser (127.0.0.1 only).",
     )
-    demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    demo.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     stores = demo.add_mutually_exclusive_group()
     stores.add_argument("--redis", metavar="URL", default=None, help="use Redis at URL")
     stores.add_argument(
@@ -77,8 +96,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     args = _parser().parse_args(argv)
-    if args.command == "keygen" and args.bytes < 32:
-        print("refusing: use at least 32 bytes", file=sys.stderr)
+    if args.command == "keygen" and not 32 <= args.bytes <= _MOST_BYTES:
+        print(f"refusing: use from 32 to {_MOST_BYTES} bytes", file=sys.stderr)
         return 2
     if args.command == "keygen" and args.count < 1:  # `SECRET=$(keygen --count 0)` would be ""
         print("refusing: --count must be at least 1", file=sys.stderr)

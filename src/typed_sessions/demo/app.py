@@ -8,12 +8,13 @@ import html
 import logging
 import os
 import secrets
+import sys
 from typing import TYPE_CHECKING, Annotated, Any, Final
 from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from typed_sessions.adapters.dependencies import (
     OptionalSessionDependency,
@@ -26,6 +27,7 @@ from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.core.cookies import CookieSettings
 from typed_sessions.core.session import Session
 from typed_sessions.core.signing import Keyring
+from typed_sessions.core.subjects import check_subject
 from typed_sessions.demo.sessions_page import add_sessions_routes, same_origin
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import SessionStore, StoreError
@@ -44,7 +46,8 @@ shows it) could be made as long as the store is large."""
 class User(BaseModel):
     """Who is signed in."""
 
-    name: str = Field(min_length=1, max_length=40)
+    name: Annotated[str, Field(min_length=1, max_length=40), AfterValidator(check_subject)]
+    """Also the subject of the sign-in: no control or format characters."""
 
 
 def _admit(session: Session[User]) -> bool:
@@ -211,7 +214,22 @@ def serve(
     """Run the demo with uvicorn until interrupted; returns the exit code."""
     import uvicorn  # the `demo` extra
 
-    users, visits = demo_stores(redis_url=redis_url, sql_url=sql_url)
+    try:
+        users, visits = demo_stores(redis_url=redis_url, sql_url=sql_url)
+    except StoreError as exc:  # its message holds no password
+        print(f"typed-sessions demo: the database is unavailable: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the client library refused the URL (its message may quote it)
+        if redis_url is not None:  # RedisStore.from_url's ValueError never quotes the URL
+            detail = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
+            print(f"typed-sessions demo: invalid --redis URL: {detail}", file=sys.stderr)
+        else:
+            print(
+                f"typed-sessions demo: invalid --sql URL ({type(exc).__name__}): use an async "
+                "driver, e.g. sqlite+aiosqlite:///demo.db",
+                file=sys.stderr,
+            )
+        return 2
     print(f"typed-sessions demo on http://{host}:{port}/ (Ctrl+C to stop)")
     if not os.environ.get("SESSION_SECRET"):
         print("SESSION_SECRET is not set: cookies are signed with a random secret for this run")

@@ -251,7 +251,15 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             client_options.setdefault("timeout", timeout)
             client_options.setdefault("socket_timeout", timeout)
             client_options.setdefault("socket_connect_timeout", timeout)
-        client = Redis.from_pool(BlockingConnectionPool.from_url(url, **client_options))
+        try:
+            pool = BlockingConnectionPool.from_url(url, **client_options)
+        except ValueError:  # redis-py's message may quote a part of the URL: a password
+            raise ValueError(
+                "invalid Redis URL: expected redis://[[user]:password@]host[:port][/db] "
+                "(rediss:// for TLS, unix:// for a socket; the URL is not shown, as it may "
+                "hold a password: percent-encode '/', '?', '#' and '@' in one)"
+            ) from None
+        client = Redis.from_pool(pool)
         store: RedisStore[Any] = cls(
             client, data_type, prefix=prefix, timeout=timeout, clock=clock,
             max_data_bytes=max_data_bytes, upgrade=upgrade, on_corrupt=on_corrupt,
