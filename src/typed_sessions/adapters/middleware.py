@@ -183,11 +183,7 @@ class SessionMiddleware:
                 try:
                     await manager.preload()
                 except StoreError as exc:
-                    settings.log(
-                        logging.ERROR,
-                        f"store failed on load ({type(exc).__name__}); 503",
-                        manager.cookie_session_id,
-                    )
+                    _log_load_failure(settings, exc, "; 503", manager.cookie_session_id)
                     await refuse(scope, receive, send, 503, _UNAVAILABLE)
                     return
             if kind == "http":
@@ -239,11 +235,7 @@ class SessionMiddleware:
         except StoreError as exc:
             if started or not manager.load_failed:
                 raise
-            settings.log(
-                logging.ERROR,
-                f"store failed on load ({type(exc).__name__}); 503",
-                manager.cookie_session_id,
-            )
+            _log_load_failure(settings, exc, "; 503", manager.cookie_session_id)
             await refuse(scope, receive, send, 503, _UNAVAILABLE)
         except SessionBusyError:
             if started:
@@ -283,8 +275,7 @@ class SessionMiddleware:
             manager.abandon()
             if accepted or not manager.load_failed:
                 raise
-            message = f"store failed on load ({type(exc).__name__})"
-            self.settings.log(logging.ERROR, message, manager.cookie_session_id)
+            _log_load_failure(self.settings, exc, "", manager.cookie_session_id)
             await refuse(scope, receiving, send, 503, _UNAVAILABLE)
             return
         except BaseException:
@@ -336,6 +327,13 @@ def _put(scope: Scope, attribute: str, session: SessionManager | SkippedSession)
         state = scope["state"] = {}
     state[attribute] = session
     scope[SCOPE_KEY] = session
+
+
+def _log_load_failure(
+    settings: SessionSettings, exc: StoreError, outcome: str, session_id: SessionId | None
+) -> None:
+    """Log a failed load at ERROR (``outcome``: what the client gets)."""
+    settings.log(logging.ERROR, f"store failed on load ({type(exc).__name__}){outcome}", session_id)
 
 
 def _log_save_failure(

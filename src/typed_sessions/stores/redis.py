@@ -254,11 +254,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         try:
             pool = BlockingConnectionPool.from_url(url, **client_options)
         except ValueError:  # redis-py's message may quote a part of the URL: a password
-            raise ValueError(
-                "invalid Redis URL: expected redis://[[user]:password@]host[:port][/db] "
-                "(rediss:// for TLS, unix:// for a socket; the URL is not shown, as it may "
-                "hold a password: percent-encode '/', '?', '#' and '@' in one)"
-            ) from None
+            raise ValueError("invalid Redis URL (not shown: it may hold a password)") from None
         client = Redis.from_pool(pool)
         store: RedisStore[Any] = cls(
             client, data_type, prefix=prefix, timeout=timeout, clock=clock,
