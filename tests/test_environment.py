@@ -21,7 +21,8 @@ def test_the_secret_comes_from_the_environment() -> None:
 
 
 def test_without_it_the_app_refuses_to_start() -> None:
-    for environ in ({}, {"SESSION_SECRET": ""}, {DEVELOPMENT_ENV: "yes"}):
+    blank = {"SESSION_SECRET": " \n"}  # a template that filled in nothing
+    for environ in ({}, {"SESSION_SECRET": ""}, blank, {DEVELOPMENT_ENV: "yes"}):
         with pytest.raises(RuntimeError, match=r"SESSION_SECRET is not set.*keygen"):
             secret_from_env(environ=environ)
 

@@ -24,16 +24,17 @@ def secret_from_env(
 ) -> str:
     """Return the secret in environment variable ``name`` (default ``SESSION_SECRET``).
 
-    Without it: in development mode (``TYPED_SESSIONS_DEVELOPMENT=1``) warn with a
-    ``RuntimeWarning`` and return a random secret for this process; otherwise raise.
+    Without it (or with only whitespace in it): in development mode
+    (``TYPED_SESSIONS_DEVELOPMENT=1``) warn with a ``RuntimeWarning`` and return a random
+    secret for this process; otherwise raise.
     ``environ`` replaces ``os.environ`` (for tests).
 
     Raises:
-        RuntimeError: ``name`` is unset or empty and development mode is off.
+        RuntimeError: ``name`` is unset, empty or blank and development mode is off.
     """
     env = os.environ if environ is None else environ
     secret = env.get(name, "")
-    if secret:
+    if secret.strip():  # (blank: a template that filled in nothing, as good as unset)
         return secret
     if env.get(DEVELOPMENT_ENV) == "1":
         warnings.warn(
