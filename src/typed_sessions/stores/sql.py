@@ -255,8 +255,8 @@ class SqlStore(Generic[T]):
         """Create the table and its indexes unless they exist (a quick start; use
         migrations in production). Workers starting at once may all call it: a try fails
         only when another worker made one of the parts meanwhile; one more try per part."""
-        parts = 1 + len(self.table.indexes)
-        await self._calls.ddl(create_with_indexes(self.table), attempts=parts)
+        parts = 1 + len(self.table.indexes)  # each may fail once, made by another worker
+        await self._calls.ddl(create_with_indexes(self.table), attempts=1 + parts)
 
     async def drop_table(self) -> None:
         """Drop the table if it exists (for tests), with every session in it."""
