@@ -108,6 +108,32 @@ async def test_a_record_with_times_without_an_offset_is_corrupt(raw: Redis, pref
     assert await discarding.load(session.id) is None
 
 
+@pytest.mark.parametrize(
+    ("written", "spoilt", "reason"),
+    [
+        (b'"subject":"ada"', b'"subject":"ada\\n"', "subject"),
+        (b'"subject":"ada"', b'"subject":""', "subject"),
+        (b'"version":1', b'"version":9223372036854775807', "version"),
+        (b'"created_at":"', b'"created_at":"9999-12-31T23:00:00Z","was":"', "limits"),
+    ],
+)
+async def test_a_record_the_library_could_not_have_written_is_corrupt(
+    raw: Redis, prefix: str, written: bytes, spoilt: bytes, reason: str
+) -> None:
+    """A subject check_subject refuses, a version at the 64-bit limit, a time that the
+    next touch would overflow: each loaded, then failed at the next save (a 500)."""
+    store = RedisStore(raw, Data, prefix=prefix)
+    session = await sign_in(store, "ada")
+    key = store.key_for(session.id)
+    value = await raw.get(key)
+    assert isinstance(value, bytes)
+    assert written in value
+    await raw.set(key, value.replace(written, spoilt, 1), ex=600)
+    with pytest.raises(StoreCorruptError, match=reason):
+        await store.load(session.id)
+    assert await store.list_subject("ada") == []  # unreadable: listed as dead
+
+
 async def test_ending_everything_passes_over_a_foreign_key_under_the_prefix(
     raw: Redis, prefix: str
 ) -> None:

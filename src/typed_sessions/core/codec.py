@@ -32,7 +32,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
 from typed_sessions.core.result import Err, Ok, Result
-from typed_sessions.core.session import Session, has_naive_time
+from typed_sessions.core.session import Session, record_fault
 from typed_sessions.core.unfit import find_unfit
 
 __all__ = [
@@ -186,7 +186,7 @@ class SessionCodec(Generic[T]):
         Data that does not validate goes through ``upgrade``, when there is one.
         """
         try:
-            return _aware(self._record.validator.validate_json(raw))
+            return _valid(self._record.validator.validate_json(raw))
         except ValidationError as exc:
             if self.upgrade is not None:
                 return self._upgraded(raw, record=True)
@@ -291,18 +291,18 @@ class SessionCodec(Generic[T]):
         validator = self._record.validator if record else self._data.validator
         try:
             value = validator.validate_json(upgraded)
-            return _aware(value) if record else Ok(value)
+            return _valid(value) if record else Ok(value)
         except ValidationError as exc:
             return Err(
                 DecodeError(f"invalid session {what} after upgrade ({exc.error_count()} errors)")
             )
 
 
-def _aware(record: Session[T]) -> Result[Session[T], DecodeError]:
-    """``record``, unless one of its times is naive."""
-    if has_naive_time(record):
-        return Err(DecodeError("invalid session record (a time without a UTC offset)"))
-    return Ok(record)
+def _valid(record: Session[T]) -> Result[Session[T], DecodeError]:
+    """``record``, unless it is not one the library could have written (see
+    :func:`~typed_sessions.core.session.record_fault`)."""
+    fault = record_fault(record)
+    return Ok(record) if fault is None else Err(DecodeError(f"invalid session record ({fault})"))
 
 
 # ``Session`` parameterized at run time by a type held in a variable (no type expression).

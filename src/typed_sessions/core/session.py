@@ -21,9 +21,9 @@ __all__ = [
     "Expiry",
     "Session",
     "expire_session",
-    "has_naive_time",
     "is_expired",
     "new_session",
+    "record_fault",
     "replace_data",
     "session_info",
     "touch_session",
@@ -278,13 +278,31 @@ def session_info(session: Session[Any], *, current_id: SessionId | None = None) 
     )
 
 
-def has_naive_time(session: Session[object]) -> bool:
-    """Whether one of ``session``'s times has no UTC offset: a record read back that
-    something else wrote (comparing it with the clock's aware time would raise)."""
-    auth_time = session.auth_time
-    return (
-        session.created_at.tzinfo is None
-        or session.last_active.tzinfo is None
-        or session.expires_at.tzinfo is None
-        or (auth_time is not None and auth_time.tzinfo is None)
-    )
+_EARLIEST = datetime.min.replace(tzinfo=UTC) + MAX_LIFETIME
+_LATEST = datetime.max.replace(tzinfo=UTC) - MAX_LIFETIME
+_MAX_VERSION = 2**63 - 2  # a signed 64-bit column still holds the next one
+
+
+def record_fault(session: Session[object]) -> str | None:
+    """Why ``session``, read back from a store, is not a record the library could have
+    written, or ``None``. Stores give such a record their outcome for an invalid one (a
+    ``DecodeError``) rather than let it fail later: comparing a time without a UTC offset
+    with the clock raises, a time within ``MAX_LIFETIME`` of ``datetime``'s limits
+    overflows at the next touch, a version at a 64-bit column's limit cannot be saved
+    again, and a subject must pass :func:`check_subject` to be saved."""
+    times = (session.created_at, session.last_active, session.expires_at, session.auth_time)
+    for moment in times:
+        if moment is None:
+            continue
+        if moment.tzinfo is None:
+            return "a time without a UTC offset"
+        if not _EARLIEST <= moment <= _LATEST:
+            return "a time too close to the limits of datetime"
+    if not 0 <= session.version <= _MAX_VERSION:
+        return "a version out of range"
+    if session.subject is not None:
+        try:
+            check_subject(session.subject)
+        except ValueError:
+            return "a subject that is not valid"
+    return None

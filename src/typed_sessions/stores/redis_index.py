@@ -43,7 +43,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from typed_sessions.core.clock import Clock
 from typed_sessions.core.ids import SessionId
-from typed_sessions.core.session import Session, has_naive_time
+from typed_sessions.core.session import Session, record_fault
 from typed_sessions.core.subjects import (
     HANDLE_LENGTH,
     SessionInfo,
@@ -327,7 +327,7 @@ def _record(value: Reply) -> Session[Any] | None:
         record = _RECORD.validate_json(unpacked[1])
     except ValidationError:
         return None
-    return None if has_naive_time(record) else record
+    return None if record_fault(record) else record
 
 
 def _scored(reply: Reply | Sequence[Reply]) -> list[_Entry]:

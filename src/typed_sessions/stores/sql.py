@@ -77,7 +77,9 @@ class SqlStore(Generic[T]):
     Timeouts: every call is bounded by ``timeout`` seconds (waiting for a pooled
     connection included). After a timed-out ``save`` the write may or may not have
     happened: ``load`` tells (a later save from the old version gets ``Err(Conflict)`` if
-    it did). A failed save leaves the row as it was: each save is one statement.
+    it did). A failed save leaves the row as it was: each save is one statement (with
+    ``max_per_subject``, a new subject's row is inserted before the sessions over the cap
+    end; if that step fails, the new row stays and the others end at the next sign-in).
 
     Failures: an unreachable database, a timeout, a connection lost mid-call or a server
     error raise :class:`~typed_sessions.StoreUnavailableError`; a row that is not a valid
@@ -281,7 +283,11 @@ class SqlStore(Generic[T]):
         """
         key = self.key_for(session_id)
         params = {"b_key": key, "b_now": to_micros(self._clock())}
-        row = await self._calls.fetch(self._sql.load, params, retry_stale=True)
+        try:
+            row = await self._calls.fetch(self._sql.load, params, retry_stale=True)
+        except StoreCorruptError as exc:  # a column the driver cannot read (see SqlCalls)
+            found = await self._calls.fetch(self._sql.version, params, retry_stale=True)
+            return None if found is None else await self._corrupt(key, found[0], str(exc))
         if row is None:
             return None
         match decode_record(self.codec, session_id, row):
@@ -347,12 +353,13 @@ class SqlStore(Generic[T]):
         return await self._subjects.end_subject_session(subject, handle)
 
     async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
-        """End ``subject``'s live sessions but ``keep``; return how many: one ``DELETE``."""
+        """End ``subject``'s live sessions but ``keep``; return how many: two ``DELETE``s
+        (the second ends a session that moved to a new ID while the first ran)."""
         return await self._subjects.end_subject(subject, keep=keep)
 
     async def end_all(self) -> int:
-        """End every live session that has a subject; return how many: one ``DELETE``
-        over the rows with a subject (through the subject index)."""
+        """End every live session that has a subject; return how many: two ``DELETE``s
+        over the rows with a subject (through the subject index), as :meth:`end_subject`."""
         return await self._subjects.end_all()
 
     async def purge_expired(self, *, batch: int = 1000) -> int:

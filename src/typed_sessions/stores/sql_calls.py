@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn, TypeAlias, TypeVar
+from typing import Any, Final, NoReturn, TypeAlias, TypeVar
 
 from sqlalchemy import CursorResult, Delete, Engine, Executable, Insert, Select, Update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from typed_sessions.stores.deadlines import CallLimit
-from typed_sessions.stores.protocol import StoreUnavailableError
+from typed_sessions.stores.protocol import StoreCorruptError, StoreUnavailableError
 
 __all__ = ["Query", "SqlCalls", "unavailable"]
 
@@ -126,11 +126,15 @@ class SqlCalls:
         except IntegrityError:
             raise
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            if isinstance(exc, DBAPIError) and _NOT_UTF8 in str(exc.orig):
+                # SQLite keeps any bytes as TEXT, and its driver cannot read them back.
+                raise StoreCorruptError("a text column of the row is not UTF-8") from exc
             unavailable(exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
 _R = TypeVar("_R")
+_NOT_UTF8: Final = "Could not decode to UTF-8"
 
 
 def _execute(

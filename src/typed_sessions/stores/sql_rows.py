@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from typed_sessions.core.codec import DecodeError, SessionCodec
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
-from typed_sessions.core.session import Session
+from typed_sessions.core.session import Session, record_fault
 from typed_sessions.core.subjects import Device, SessionInfo, session_handle
 from typed_sessions.stores.sql_table import from_micros, to_micros
 
@@ -95,19 +95,14 @@ def decode_record(
         case Err(error):
             return Err(error)
         case Ok(value):
-            return Ok(
-                Session(
-                    session_id,
-                    value,
-                    created_at,
-                    last_active,
-                    expires_at,
-                    version,
-                    subject,
-                    auth_time,
-                    devices,
-                )
-            )
+            session = Session(
+                session_id, value, created_at, last_active, expires_at, version, subject,
+                auth_time, devices,
+            )  # fmt: skip
+            fault = record_fault(session)
+            if fault is not None:
+                return Err(DecodeError(f"invalid session record ({fault})"))
+            return Ok(session)
 
 
 def decode_info(subject: str, row: tuple[Any, ...]) -> Result[SessionInfo, DecodeError]:

@@ -14,7 +14,7 @@ from typing import Any, Final
 from sqlalchemy import Delete, Update
 from sqlalchemy.exc import IntegrityError
 
-from typed_sessions.stores.protocol import Conflict, StoreUnavailableError
+from typed_sessions.stores.protocol import Conflict, StoreCorruptError, StoreUnavailableError
 from typed_sessions.stores.sql_calls import SqlCalls
 from typed_sessions.stores.sql_statements import Statements
 
@@ -83,4 +83,8 @@ class SqlWrites:
             {"b_key": params["b_key"], "b_now": params["b_now"]},
             retry_stale=True,
         )
-        return None if row is None else int(row[0])
+        if row is None:
+            return None
+        if type(found := row[0]) is not int:  # SQLite keeps what it is given
+            raise StoreCorruptError("the row's version is not an integer")
+        return found

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Delete, Table
 
@@ -100,10 +100,14 @@ class SqlSubjects:
             return
         params = {"b_subject": saved.subject, "b_now": now, "b_saved": _key(saved.id)}
         rows = await self._calls.fetch_all(self._sql.over_cap, params)
-        others = [(row[0], row[1]) for row in rows]
+        # A start that is not an integer (a row edited by hand, on SQLite) counts as oldest.
+        others = [(row[0], row[1] if type(row[1]) is int else _OLDEST) for row in rows]
         doomed = beyond_cap(others, to_micros(saved.created_at), self.cap or 0)
         if doomed:
             await self._calls.write(drop_keys(self.table, doomed), params)
+
+
+_OLDEST: Final = -(2**63)
 
 
 def _key(session_id: SessionId) -> str:
