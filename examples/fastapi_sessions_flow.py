@@ -41,8 +41,9 @@ cookie = CookieSettings(name="cookie")
 store = MemoryStore(SessionData)
 
 current_session = make_cookie_dependency(store, verify, keys=keys, cookie=cookie)
-# Logging out needs no valid session: a missing or stale cookie is cleared all the same.
-maybe_session = current_session.optional()  # the same settings, None instead of a 401
+# Logging out needs no valid session: a missing or stale cookie is cleared all the same,
+# and verify=False ends a session that verify refuses too (no 403 on logout).
+maybe_session = current_session.optional(verify=False)  # None instead of a 401
 
 app = FastAPI()
 app.add_exception_handler(StoreError, store_error_handler)

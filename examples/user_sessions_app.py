@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from pydantic import AfterValidator
 
 from typed_sessions import (
     Clock,
@@ -22,11 +23,15 @@ from typed_sessions import (
     SessionInfo,
     SessionStore,
     StoreError,
+    check_subject,
     make_header_dependency,
     secret_from_env,
     store_error_handler,
     utc_now,
 )
+
+# A user name from the path becomes a subject: one check_subject refuses is a 422.
+UserName = Annotated[str, AfterValidator(check_subject)]
 
 
 def create_app(
@@ -38,7 +43,7 @@ def create_app(
     app.add_exception_handler(StoreError, store_error_handler)
 
     @app.post("/login/{user}")
-    async def login(user: str, request: Request) -> dict[str, str]:
+    async def login(user: UserName, request: Request) -> dict[str, str]:
         issued = await current.issue({"user": user}, subject=user, request=request)
         return {"token": issued.token}  # the client sends it back in X-Session
 
@@ -66,7 +71,7 @@ def create_app(
 
     @app.post("/admin/disable/{user}")
     async def disable(
-        user: str, session: Annotated[Session[dict[str, Any]], Depends(current)]
+        user: UserName, session: Annotated[Session[dict[str, Any]], Depends(current)]
     ) -> dict[str, int]:
         if session.data.get("user") != "admin":
             raise HTTPException(403, "Forbidden")

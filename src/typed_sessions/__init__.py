@@ -103,6 +103,7 @@ from typed_sessions.core.signing import (
 from typed_sessions.core.subjects import (
     Device,
     SessionInfo,
+    check_subject,
     device_from,
     session_handle,
 )
@@ -230,6 +231,7 @@ __all__ = [
     "WebSocketSessionError",
     "__version__",
     "as_keyring",
+    "check_subject",
     "default_error_mapping",
     "device_from",
     "device_of",

@@ -60,10 +60,18 @@ class SessionDependency(SessionScheme[T]):
         :mod:`typed_sessions.adapters.reauth`). ``reauthenticate()`` admits it again."""
         return fresh_dependency(self, within, clock=self.clock, on_error=self._refuse)
 
-    def optional(self) -> OptionalSessionDependency[T]:
+    def optional(self, *, verify: bool = True) -> OptionalSessionDependency[T]:
         """The same dependency, with these settings, giving ``None`` instead of a 401
-        (as ``auto_error=False``): for pages that serve visitors and users alike."""
-        return OptionalSessionDependency(self.store, self._verify, **self._options)
+        (as ``auto_error=False``): for pages that serve visitors and users alike.
+
+        ``verify=False`` admits every live session, even one ``verify_fn`` refuses (no
+        403): for a logout route, which must end any session of the cookie."""
+        verifier = self._verify if verify else _admit_every_session
+        return OptionalSessionDependency(self.store, verifier, **self._options)
+
+
+def _admit_every_session(session: Session[object]) -> bool:
+    return True
 
 
 class OptionalSessionDependency(SessionScheme[T]):

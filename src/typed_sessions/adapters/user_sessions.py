@@ -63,7 +63,8 @@ class UserSessions(Generic[T]):
         """End the session of ``session``'s subject with public handle ``handle``.
 
         ``False`` (nothing ended) for a handle that is not one of its subject's live
-        sessions: guessed, already ended, or another user's.
+        sessions: guessed, already ended, another user's, or listed before its session
+        moved to a new ID (a sign-in, a re-authentication): list the sessions again.
         """
         return await self._index().end_subject_session(self._subject(session), handle)
 

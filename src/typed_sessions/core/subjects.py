@@ -144,8 +144,8 @@ def device_from(
 
 
 def _coarse_address(address: str | None) -> str | None:
-    if not isinstance(address, str) or len(address) > 64:
-        return None
+    if not isinstance(address, str) or len(address) > 64 or "%" in address:
+        return None  # "%": an IPv6 zone, free text that ip_network would keep
     try:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
