@@ -195,6 +195,42 @@ async def test_a_retried_save_is_recognised_not_a_conflict(
     assert await store.save(change) == Err(Conflict(expected=1, found=2))  # another writer
 
 
+async def test_a_retried_save_is_recognised_after_other_saves_came_in_between(
+    client: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resend comes after up to KEPT_WRITE_IDS - 1 other saves (whose requests read
+    what it wrote): still done, not a conflict that a merge would apply a second time.
+    An older resend, and any save of another write id, are conflicts."""
+    store = make_store(client, prefix)
+    first = await saved(store)
+    change = replace_data(first, {"n": 1}, now=utc_now())
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
+    once = await store.save(change)
+    assert once == Ok(dataclasses.replace(change, version=2))
+    latest = dataclasses.replace(change, version=2)
+    for n in range(redis_format.KEPT_WRITE_IDS - 1):  # others save on top, each in turn
+        monkeypatch.setattr(redis_module, "new_write_id", lambda n=n: f"{n:016x}")
+        result = await store.save(replace_data(latest, {"n": 10 + n}, now=utc_now()))
+        assert isinstance(result, Ok)
+        latest = result.value
+        monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
+        assert await store.save(change) == once  # the resend: already done
+    raw = await client.get(store.key_for(first.id))
+    assert isinstance(raw, bytes)
+    assert raw.startswith(b"%d 0000000000000002,0000000000000001," % latest.version)
+    assert raw.index(b"|") == len(b"5 ") + 17 * redis_format.KEPT_WRITE_IDS - 1
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000bb")
+    assert await store.save(change) == Err(Conflict(expected=1, found=latest.version))
+    # One save more: the first write id is no longer kept, and its resend is a conflict.
+    result = await store.save(replace_data(latest, {"n": 99}, now=utc_now()))
+    assert isinstance(result, Ok)
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
+    assert await store.save(change) == Err(Conflict(expected=1, found=latest.version + 1))
+    loaded = await store.load(first.id)
+    assert loaded is not None
+    assert loaded.data == {"n": 99}
+
+
 async def test_prefixes_isolate_stores(client: Redis, prefix: str) -> None:
     one = make_store(client, prefix + "one:")
     two = make_store(client, prefix + "two:")
@@ -332,7 +368,9 @@ async def test_from_url_owns_its_client_and_a_given_client_stays_open(
 
 def test_header_bound_matches_the_script() -> None:
     assert f"'GETRANGE', KEYS[1], 0, {redis_format.HEADER_MAX - 1})" in redis_save.SAVE_SCRIPT
-    assert len(b"%d %s|" % (2**64, b"f" * 16)) <= redis_format.HEADER_MAX
+    longest = b"%d %s|" % (2**64, b",".join([b"f" * 16] * redis_format.KEPT_WRITE_IDS))
+    assert len(longest) <= redis_format.HEADER_MAX
+    assert redis_format.HEADER.match(longest) is not None
 
 
 def test_write_ids_are_distinct_across_calls_and_forked_workers() -> None:

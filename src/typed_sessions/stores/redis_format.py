@@ -1,6 +1,6 @@
 """What RedisStore and its subject index share: the value layout and the error mapping.
 
-A stored value is ``b"<version> <write id>|" + record JSON`` (see :mod:`.redis_save`);
+A stored value is ``b"<version> <write ids>|" + record JSON`` (see :mod:`.redis_save`);
 :func:`pack` builds it for a save, :func:`unpack` reads it back.
 """
 
@@ -16,6 +16,7 @@ from typed_sessions.stores.protocol import StoreCorruptError, StoreUnavailableEr
 __all__ = [
     "HEADER",
     "HEADER_MAX",
+    "KEPT_WRITE_IDS",
     "TOMBSTONE",
     "TOMBSTONE_SECONDS",
     "as_bytes",
@@ -27,10 +28,15 @@ __all__ = [
     "unpack",
 ]
 
-# A header is "<version> <write id>|": canonical decimal (no sign, no leading zero) and
-# 16 lowercase hex digits. The script reads at most this many bytes of the value.
-HEADER_MAX = 20 + 1 + 16 + 1
-HEADER = re.compile(rb"([1-9][0-9]{0,19}) ([0-9a-f]{16})\|")
+KEPT_WRITE_IDS = 4
+"""How many write ids a header keeps: the save's own and the three before it."""
+# A header is "<version> <write id>[,<write id>]...|": canonical decimal (no sign, no
+# leading zero) and up to KEPT_WRITE_IDS ids of 16 lowercase hex digits, newest first.
+# The script reads at most this many bytes of the value.
+HEADER_MAX = 20 + 1 + 17 * KEPT_WRITE_IDS
+HEADER = re.compile(
+    rb"([1-9][0-9]{0,19}) [0-9a-f]{16}(?:,[0-9a-f]{16}){0,%d}\|" % (KEPT_WRITE_IDS - 1)
+)
 # What an ending save leaves for a while instead of the record: "<version> <write id>~".
 TOMBSTONE = re.compile(rb"[1-9][0-9]{0,19} [0-9a-f]{16}~\Z")
 TOMBSTONE_SECONDS = 60

@@ -7,12 +7,15 @@ nor the value holds the session ID itself, so reading Redis (a dump, ``MONITOR``
 replica) reveals no session ID. The value is a small header and the record's JSON
 (pydantic, never pickle), its ``id`` left empty::
 
-    b"<version> <write id>|" + SessionCodec.encode(replace(session, id=""))
+    b"<version> <write id>[,<earlier write id>]...|" + SessionCodec.encode(replace(session, id=""))
 
-``version`` is what the compare-and-set compares; ``write id`` is 16 random hex digits
-drawn per save, so a save the client library sent twice (a retry after a dropped
-reply) is recognised as already done instead of reported as a conflict. The key's native TTL
-is the record's ``expires_at``, so nothing stale lingers.
+``version`` is what the compare-and-set compares; a ``write id`` is 16 random hex digits
+drawn per save. The header keeps the ids of the last ``KEPT_WRITE_IDS`` saves, newest
+first (the one that wrote ``version``, then ``version - 1``, ...), so that a save the
+client library sent twice (a retry after a dropped reply) is recognised as already done
+instead of reported as a conflict, even when up to ``KEPT_WRITE_IDS - 1`` other saves
+came in between. The key's native TTL is the record's ``expires_at``, so nothing stale
+lingers.
 
 Ending a session (saving it expired) leaves ``b"<version> <write id>~"`` for
 ``TOMBSTONE_SECONDS`` instead of the record: it reads as no session, and tells that
@@ -38,7 +41,13 @@ from datetime import datetime
 from typed_sessions.core.ids import SessionId
 from typed_sessions.stores.protocol import Conflict
 from typed_sessions.stores.redis_calls import Reply
-from typed_sessions.stores.redis_format import TOMBSTONE_SECONDS, corrupt_error, unexpected
+from typed_sessions.stores.redis_format import (
+    HEADER_MAX,
+    KEPT_WRITE_IDS,
+    TOMBSTONE_SECONDS,
+    corrupt_error,
+    unexpected,
+)
 from typed_sessions.stores.redis_scripts import Script, with_index
 
 __all__ = [
@@ -55,8 +64,9 @@ __all__ = [
 ]
 
 
-# KEYS[1] the session key (its first HEADER_MAX = 38 bytes hold the header).
-# ARGV[1] the new value; ARGV[2] "<expected> <ttl> <discard> <write id>": the expected
+# KEYS[1] the session key (its first HEADER_MAX bytes hold the header).
+# ARGV[1] the new value, its header naming this save's write id alone (the script adds
+# the earlier ids); ARGV[2] "<expected> <ttl> <discard> <write id>": the expected
 # version ("0": the record must be absent), the time to live in ms ("0": the record has
 # ended: leave a tombstone instead), "1" to treat an unreadable header as absent, and this
 # save's write id. (One argument for four: fewer to pack on every save.)
@@ -65,14 +75,14 @@ __all__ = [
 # -1 for a conflict with no record, -2 when the stored value is not a record.
 SAVE_SCRIPT = f"""\
 local expected, ttl, discard, mine = string.match(ARGV[2], '^(%d+) (%d+) ([01]) (%x+)$')
-local head = redis.pcall('GETRANGE', KEYS[1], 0, 37)
-local found, wid = false, false
+local head = redis.pcall('GETRANGE', KEYS[1], 0, {HEADER_MAX - 1})
+local found, ids = false, false
 if type(head) == 'table' or (head == '' and redis.call('EXISTS', KEYS[1]) == 1) then
   if discard ~= '1' then return -2 end
 elseif head ~= '' then
-  local version, id, mark = string.match(head, '^([1-9]%d*) (%x+)([|~])')
+  local version, id, mark = string.match(head, '^([1-9]%d*) ([%x,]+)([|~])')
   if mark == '|' then
-    found, wid = version, id
+    found, ids = version, id
   elseif mark == '~' and #id == 16 and string.match(head, '^%d+ [0-9a-f]+~$') then
     if id == mine and tonumber(version) == tonumber(expected) + 1 then return 0 end
   elseif discard ~= '1' then
@@ -80,15 +90,26 @@ elseif head ~= '' then
   end
 end
 if found ~= (expected ~= '0' and expected) then
-  if found and wid == mine and tonumber(found) == tonumber(expected) + 1 then
-    return 0
+  if not found then return -1 end
+  local back = 0  -- this very save, sent again: its id where it wrote expected + 1
+  for id in string.gmatch(ids, '%x+') do
+    if id == mine and tonumber(found) - back == tonumber(expected) + 1 then return 0 end
+    back = back + 1
   end
-  if found then return tonumber(found) end
-  return -1
+  return tonumber(found)
 end
 if ttl == '0' then
   local tombstone = string.format('%d %s~', tonumber(expected) + 1, mine)
   redis.call('SET', KEYS[1], tombstone, 'PX', {TOMBSTONE_SECONDS * 1000})
+elseif ids then  -- keep the newest earlier ids after this save's own
+  local kept, count = '', 1
+  for id in string.gmatch(ids, '%x+') do
+    if count == {KEPT_WRITE_IDS} then break end
+    kept, count = kept .. ',' .. id, count + 1
+  end
+  local bar = string.find(ARGV[1], '|', 1, true)
+  local value = string.sub(ARGV[1], 1, bar - 1) .. kept .. string.sub(ARGV[1], bar)
+  redis.call('SET', KEYS[1], value, 'PX', ttl)
 else
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
 end

@@ -81,7 +81,7 @@ _INDEX = INDEX  # the name tests/test_redis_subjects.py reads
 # any. Deletes the record and returns 1 when it matches; 0 (nothing changed) otherwise.
 _END_SCRIPT = """\
 local value = redis.pcall('GET', KEYS[1])
-if type(value) ~= 'string' or not string.find(value, '^[1-9]%d* %x+|') then return 0 end
+if type(value) ~= 'string' or not string.find(value, '^[1-9]%d* [%x,]+|') then return 0 end
 local at, from = nil, 1
 while true do
   local found = string.find(value, ',"subject":', from, true)
