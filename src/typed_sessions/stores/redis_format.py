@@ -37,8 +37,10 @@ HEADER_MAX = 20 + 1 + 17 * KEPT_WRITE_IDS
 HEADER = re.compile(
     rb"([1-9][0-9]{0,19}) [0-9a-f]{16}(?:,[0-9a-f]{16}){0,%d}\|" % (KEPT_WRITE_IDS - 1)
 )
-# What an ending save leaves for a while instead of the record: "<version> <write id>~".
-TOMBSTONE = re.compile(rb"[1-9][0-9]{0,19} [0-9a-f]{16}~\Z")
+# What an ending save leaves for a while instead of the record: "<version> <write ids>~".
+TOMBSTONE = re.compile(
+    rb"[1-9][0-9]{0,19} [0-9a-f]{16}(?:,[0-9a-f]{16}){0,%d}~\Z" % (KEPT_WRITE_IDS - 1)
+)
 TOMBSTONE_SECONDS = 60
 
 

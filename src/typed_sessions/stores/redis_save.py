@@ -17,7 +17,7 @@ instead of reported as a conflict, even when up to ``KEPT_WRITE_IDS - 1`` other 
 came in between. The key's native TTL is the record's ``expires_at``, so nothing stale
 lingers.
 
-Ending a session (saving it expired) leaves ``b"<version> <write id>~"`` for
+Ending a session (saving it expired) leaves ``b"<version> <write ids>~"`` for
 ``TOMBSTONE_SECONDS`` instead of the record: it reads as no session, and tells that
 same ending, sent again, that it is done, where a bare deletion would answer "ended by
 someone else".
@@ -75,40 +75,52 @@ __all__ = [
 # -1 for a conflict with no record, -2 when the stored value is not a record.
 SAVE_SCRIPT = f"""\
 local expected, ttl, discard, mine = string.match(ARGV[2], '^(%d+) (%d+) ([01]) (%x+)$')
+local function exact(version, ids)  -- as redis_format.HEADER: 1 to {KEPT_WRITE_IDS} ids of 16
+  return #version <= 20 and (#ids + 1) % 17 == 0 and #ids < {17 * KEPT_WRITE_IDS}
+    and (string.gsub(ids .. ',', '{"[0-9a-f]" * 16},', '')) == ''
+end
+local function applied(version, ids)  -- this very save, sent again: its id wrote expected + 1
+  local back = 0
+  for id in string.gmatch(ids, '%x+') do
+    if id == mine and tonumber(version) - back == tonumber(expected) + 1 then return true end
+    back = back + 1
+  end
+  return false
+end
+local function earlier(ids)  -- the newest ids before this save's own, as ",<id>..."
+  local kept, count = '', 1
+  for id in string.gmatch(ids or '', '%x+') do
+    if count == {KEPT_WRITE_IDS} then break end
+    kept, count = kept .. ',' .. id, count + 1
+  end
+  return kept
+end
 local head = redis.pcall('GETRANGE', KEYS[1], 0, {HEADER_MAX - 1})
 local found, ids = false, false
 if type(head) == 'table' or (head == '' and redis.call('EXISTS', KEYS[1]) == 1) then
   if discard ~= '1' then return -2 end
 elseif head ~= '' then
   local version, id, mark = string.match(head, '^([1-9]%d*) ([%x,]+)([|~])')
+  if mark and not exact(version, id) then mark = nil end
   if mark == '|' then
     found, ids = version, id
-  elseif mark == '~' and #id == 16 and string.match(head, '^%d+ [0-9a-f]+~$') then
-    if id == mine and tonumber(version) == tonumber(expected) + 1 then return 0 end
+  elseif mark == '~' and #head == #version + #id + 2 then  -- a tombstone, and nothing more
+    if applied(version, id) then return 0 end
   elseif discard ~= '1' then
     return -2
   end
 end
 if found ~= (expected ~= '0' and expected) then
   if not found then return -1 end
-  local back = 0  -- this very save, sent again: its id where it wrote expected + 1
-  for id in string.gmatch(ids, '%x+') do
-    if id == mine and tonumber(found) - back == tonumber(expected) + 1 then return 0 end
-    back = back + 1
-  end
+  if applied(found, ids) then return 0 end
   return tonumber(found)
 end
 if ttl == '0' then
-  local tombstone = string.format('%d %s~', tonumber(expected) + 1, mine)
+  local tombstone = string.format('%d %s%s~', tonumber(expected) + 1, mine, earlier(ids))
   redis.call('SET', KEYS[1], tombstone, 'PX', {TOMBSTONE_SECONDS * 1000})
-elseif ids then  -- keep the newest earlier ids after this save's own
-  local kept, count = '', 1
-  for id in string.gmatch(ids, '%x+') do
-    if count == {KEPT_WRITE_IDS} then break end
-    kept, count = kept .. ',' .. id, count + 1
-  end
+elseif ids then
   local bar = string.find(ARGV[1], '|', 1, true)
-  local value = string.sub(ARGV[1], 1, bar - 1) .. kept .. string.sub(ARGV[1], bar)
+  local value = string.sub(ARGV[1], 1, bar - 1) .. earlier(ids) .. string.sub(ARGV[1], bar)
   redis.call('SET', KEYS[1], value, 'PX', ttl)
 else
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
