@@ -8,6 +8,9 @@ session cookie:
 - ``typed-sessions``: ``make_cookie_dependency`` over a ``MemoryStore``;
 - ``a constant dependency``: a dependency of our signature (the connection and the
   response) returning a constant: what FastAPI itself charges any session dependency;
+- ``the same with our headers``: that dependency adding the ``Vary: Cookie`` and
+  ``Cache-Control: private, no-store`` our dependency sends with every answer: what
+  those two headers cost the server and the client, none of it session work;
 - ``fastapi-sessions``: ``SessionCookie`` + ``InMemoryBackend`` + a ``SessionVerifier``,
   as on its getting-started page;
 - ``starlette SessionMiddleware`` and ``starsessions, memory``: the same route reading
@@ -107,6 +110,30 @@ async def floor_whoami(
     return user
 
 
+# --- the floor with our response headers: what a client pays for Vary and Cache-Control --
+
+
+async def constant_dependency_with_headers(
+    request: HTTPConnection, response: Response
+) -> SessionData:
+    """The floor, and the two headers our dependency adds to every answer (so that no
+    shared cache stores a user's page): their cost is the client's and the server's,
+    none of it session work."""
+    response.raw_headers.append((b"vary", b"Cookie"))
+    response.raw_headers.append((b"cache-control", b"private, no-store"))
+    return _ALICE
+
+
+floor_with_headers = FastAPI()
+
+
+@floor_with_headers.get("/whoami")
+async def floor_with_headers_whoami(
+    user: Annotated[SessionData, Depends(constant_dependency_with_headers)],
+) -> SessionData:
+    return user
+
+
 # --- fastapi-sessions (its getting-started page) -------------------------------------------
 
 peer_cookie = SessionCookie(
@@ -160,6 +187,7 @@ APPS = {
     "unprotected": unprotected,
     "typed-sessions": ours,
     "a constant dependency": floor,
+    "the same with our headers": floor_with_headers,
     "fastapi-sessions": peer,
     "starlette SessionMiddleware": starlette_app,
     "starsessions, memory": starsessions_app,
@@ -179,6 +207,7 @@ async def make_clients() -> dict[str, httpx.AsyncClient]:
         "unprotected": f"{OUR_COOKIE}={issued.token}",
         "typed-sessions": f"{OUR_COOKIE}={issued.token}",
         "a constant dependency": f"{OUR_COOKIE}={issued.token}",
+        "the same with our headers": f"{OUR_COOKIE}={issued.token}",
         "fastapi-sessions": f"cookie={peer_token}",
     }
     clients: dict[str, httpx.AsyncClient] = {}
@@ -214,6 +243,11 @@ def report(figures: dict[str, float], unit: str) -> None:
         f"FastAPI's own share (a constant dependency) / the fastest peer: "
         f"{floor / overheads[fastest]:.2f}; typed-sessions' session work over it: "
         f"{ours - floor:,.1f} {unit}"
+    )
+    headed = overheads["the same with our headers"]
+    print(
+        f"... and over the same dependency adding our Vary and Cache-Control headers "
+        f"({headed / overheads[fastest]:.2f} of the fastest peer): {ours - headed:,.1f} {unit}"
     )
 
 
