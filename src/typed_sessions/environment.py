@@ -30,11 +30,16 @@ def secret_from_env(
     ``environ`` replaces ``os.environ`` (for tests).
 
     Raises:
-        RuntimeError: ``name`` is unset, empty or blank and development mode is off.
+        RuntimeError: ``name`` is unset, empty or blank and development mode is off, or
+            it holds bytes that are not UTF-8.
     """
     env = os.environ if environ is None else environ
     secret = env.get(name, "")
     if secret.strip():  # (blank: a template that filled in nothing, as good as unset)
+        try:
+            secret.encode()
+        except UnicodeEncodeError:  # bytes that are not UTF-8, kept by os.environ
+            raise RuntimeError(f"{name} is not UTF-8 text; use `keygen` to make one") from None
         return secret
     if env.get(DEVELOPMENT_ENV) == "1":
         warnings.warn(

@@ -70,14 +70,16 @@ class ConcurrentChangeError(Exception):
     a stale result, or bring an ended session back. The middleware answers with its error
     mapping's ``conflict`` answer (409 by default); the client may retry (with the
     cookie the other request set). ``keys`` names the keys read and changed (``ended``:
-    the keys of the data this request would have saved).
+    the keys of the data this request would have saved); the message only counts them,
+    since keys are session data, which never reaches a log.
     """
 
     def __init__(self, keys: frozenset[str], *, ended: bool = False) -> None:
+        count = f"{len(keys)} key{'' if len(keys) == 1 else 's'}"
         if ended:  # keys: what this request changed
-            message = f"the session ended (elsewhere, or expired) before {sorted(keys)} were saved"
+            message = f"the session ended (elsewhere, or expired) before {count} were saved"
         else:
-            message = f"another request changed {sorted(keys)} since this one read them"
+            message = f"another request changed {count} since this one read them"
         super().__init__(message)
         self.keys = keys
         self.ended = ended

@@ -120,14 +120,15 @@ class Keyring:
         several cookies whose signatures are not interchangeable.
 
         Raises:
-            ValueError: a secret is empty, two secrets are equal, or ``purpose`` is empty.
+            ValueError: a secret is empty or not valid text (a lone surrogate), two
+                secrets are equal, or ``purpose`` is empty.
 
         Warns:
             UserWarning: a secret is shorter than 32 bytes.
         """
         if not purpose:
             raise ValueError("Keyring purpose must be a non-empty string")
-        raw = [s.encode() if isinstance(s, str) else bytes(s) for s in (newest, *older)]
+        raw = [_secret_bytes(s, n) for n, s in enumerate((newest, *older), start=1)]
         for position, secret in enumerate(raw):
             if not secret:
                 raise ValueError(f"secret #{position + 1} is empty; use `keygen` to make one")
@@ -193,3 +194,13 @@ _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 def _b64(raw: bytes) -> bytes:
     """Unpadded URL-safe base64 of ``raw``."""
     return binascii.b2a_base64(raw, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+
+
+def _secret_bytes(secret: str | bytes, position: int) -> bytes:
+    """``secret`` as bytes: text as UTF-8 (the error quotes no part of it)."""
+    if not isinstance(secret, str):
+        return bytes(secret)
+    try:
+        return secret.encode()
+    except UnicodeEncodeError:
+        raise ValueError(f"secret #{position} is not valid text; pass bytes") from None

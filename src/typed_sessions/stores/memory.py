@@ -154,6 +154,9 @@ class MemoryStore(MemoryLane[T]):
         """Return how many records the store holds (expired ones not yet purged included)."""
         return self._entries.size
 
+    async def ping(self) -> None:
+        """Readiness, as the shared stores offer it: always ready (it lives in this process)."""
+
     async def save(self, session: Session[T]) -> Result[Session[T], Conflict]:
         """Compare-and-set ``session`` on its version; evict the oldest when full.
 

@@ -253,7 +253,10 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             client_options.setdefault("socket_connect_timeout", timeout)
         try:
             pool = BlockingConnectionPool.from_url(url, **client_options)
-        except ValueError:  # redis-py's message may quote a part of the URL: a password
+            # A misspelt query option fails only when a connection is made: make one now
+            # (no I/O: connections connect at their first command).
+            pool.connection_class(**pool.connection_kwargs)
+        except (TypeError, ValueError):  # the message may quote the URL: a password
             raise ValueError("invalid Redis URL (not shown: it may hold a password)") from None
         client = Redis.from_pool(pool)
         store: RedisStore[Any] = cls(
@@ -289,8 +292,11 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         return self.prefix + digest
 
     async def ping(self) -> None:
-        """Check that Redis answers (for readiness probes); raise ``StoreUnavailableError``."""
-        await self._call(self.client.ping)
+        """Check that Redis takes writes under the prefix (for readiness probes): one
+        ``SET`` of ``prefix + "ready"`` for a second, which a read-only replica, a full
+        server or a user without rights on the prefix refuses; raise
+        ``StoreUnavailableError``."""
+        await self._call(self.client.set, self.prefix + "ready", b"1", px=1000)
 
     async def load(self, session_id: SessionId) -> Session[T] | None:
         """Return the live session ``session_id`` (a fresh copy), or ``None``: one ``GET``.

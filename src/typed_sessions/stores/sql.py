@@ -29,7 +29,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Generic, TypeVar, overload
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from typed_sessions.core.clock import Clock, checked_clock, utc_now
@@ -270,9 +270,9 @@ class SqlStore(Generic[T]):
         return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
 
     async def ping(self) -> None:
-        """Check that the database answers (for readiness probes); raise
-        ``StoreUnavailableError``."""
-        await self._calls.fetch(select(1), {}, retry_stale=True)
+        """Check that the database answers and holds the table (for readiness probes):
+        one ``SELECT`` of no row through the primary key; raise ``StoreUnavailableError``."""
+        await self._calls.fetch(self._sql.version, {"b_key": "", "b_now": 0}, retry_stale=True)
 
     async def load(self, session_id: SessionId) -> Session[T] | None:
         """Return the live session ``session_id`` (a fresh copy), or ``None``: one ``SELECT``.

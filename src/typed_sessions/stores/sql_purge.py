@@ -28,8 +28,7 @@ async def purge_expired(
         ValueError: ``batch`` is less than 1.
         StoreUnavailableError: the database cannot be reached in time or failed.
     """
-    if batch < 1:
-        raise ValueError("batch must be at least 1")
+    check_batch(batch)
     statement = purge_statement(table, calls.engine.dialect.name, batch)
     total = 0
     while True:
@@ -47,6 +46,7 @@ async def purging(
     """Run ``purge(batch=batch)`` every ``every`` in a background task for the block."""
     if every <= timedelta(0):
         raise ValueError("every must be positive")
+    check_batch(batch)  # here, not in the task, where it would end the task unseen
     task = asyncio.create_task(_purge_forever(purge, every, batch))
     try:
         yield task
@@ -67,9 +67,17 @@ async def _purge_forever(
             purged = await purge(batch=batch)
         except StoreError as exc:
             _logger.warning("purging expired sessions failed (%s)", type(exc).__name__)
+        except Exception:  # a bug: say so at every turn, never die unseen
+            _logger.exception("purging expired sessions failed")
         else:
             _logger.debug("purged %d expired sessions", purged)
         await asyncio.sleep(every.total_seconds())
+
+
+def check_batch(batch: int) -> None:
+    """Raise ``ValueError`` unless ``batch`` is at least 1."""
+    if batch < 1:
+        raise ValueError("batch must be at least 1")
 
 
 def purge_statement(t: Table, dialect: str, batch: int) -> Delete:

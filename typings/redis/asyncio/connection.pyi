@@ -15,6 +15,7 @@ class Connection:
     async def send_packed_command(self, command: Any, *args: Any, **kwargs: Any) -> None: ...
 
 class ConnectionPool:
+    connection_class: type[Connection]
     connection_kwargs: dict[str, Any]
     def __init__(
         self,
