@@ -4,6 +4,7 @@ exception, and a failed save writes nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from typed_sessions import (
     StoreCorruptError,
     StoreUnavailableError,
     new_session,
+    replace_data,
     utc_now,
 )
 from typed_sessions.stores.redis import RedisStore
@@ -143,3 +145,61 @@ async def test_ending_everything_passes_over_a_foreign_key_under_the_prefix(
     assert await store.end_all() == 1
     assert await store.load(session.id) is None
     assert await raw.get(prefix + "subject:{not-ours}") == b"a string"
+
+
+ID = b"0123456789abcdef"
+# Headers that load calls corrupt (redis_format.HEADER refuses them), and so must the
+# save script: a first pattern for several ids accepted them.
+COMMA_GARBAGE: list[bytes] = [
+    b"2 ,,,|{}",
+    b"2 " + ID + b",|{}",
+    b"2 ," + ID + b"|{}",
+    b"2 " + b",".join([ID] * 5) + b"|{}",  # five ids: more than KEPT_WRITE_IDS
+    b"2 " + ID + b"," + ID.upper() + b"|{}",
+]
+
+
+@pytest.mark.parametrize("value", COMMA_GARBAGE)
+async def test_the_script_and_load_both_refuse_a_malformed_list_of_ids(
+    raw: Redis, prefix: str, value: bytes
+) -> None:
+    """As for any garbage: the script and load both call it corrupt, and nothing is
+    written (a first version of the script answered a conflict with version 2)."""
+    store = RedisStore(raw, Data, prefix=prefix)
+    session = new_session({"n": 0}, EXPIRY, now=utc_now())
+    key = store.key_for(session.id)
+    await raw.set(key, value, ex=60)
+    with pytest.raises(StoreCorruptError):
+        await store.load(session.id)
+    with pytest.raises(StoreCorruptError):
+        await store.save(session)
+    assert await raw.get(key) == value
+
+
+@pytest.mark.parametrize("value", COMMA_GARBAGE)
+async def test_discarding_a_new_record_overwrites_a_malformed_list_of_ids(
+    raw: Redis, prefix: str, value: bytes
+) -> None:
+    """on_corrupt="discard": a save of a new record overwrites it, as any garbage."""
+    store = RedisStore(raw, Data, prefix=prefix, on_corrupt="discard")
+    session = new_session({"n": 0}, EXPIRY, now=utc_now())
+    await raw.set(store.key_for(session.id), value, ex=60)
+    assert await store.save(session) == Ok(dataclasses.replace(session, version=1))
+
+
+@pytest.mark.parametrize("bad_id", [ID.upper(), ID[:15], ID + b"0"])
+async def test_a_save_never_copies_an_id_load_would_refuse(
+    raw: Redis, prefix: str, bad_id: bytes
+) -> None:
+    """A header id that load refuses (uppercase, not 16 digits): the save refuses it
+    too, and never acknowledges a write whose value load would then call corrupt."""
+    store = RedisStore(raw, Data, prefix=prefix)
+    first = await store.save(new_session({"n": 0}, EXPIRY, now=utc_now()))
+    assert isinstance(first, Ok)
+    key = store.key_for(first.value.id)
+    stored = await raw.get(key)
+    assert isinstance(stored, bytes)
+    head, bar, body = stored.partition(b"|")
+    await raw.set(key, head.split(b" ")[0] + b" " + bad_id + bar + body, ex=600)
+    with pytest.raises(StoreCorruptError):
+        await store.save(replace_data(first.value, {"n": 1}, now=utc_now()))

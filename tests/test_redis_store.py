@@ -234,6 +234,26 @@ async def test_a_retried_save_is_recognised_after_other_saves_came_in_between(
     assert loaded.data == {"n": 99}
 
 
+async def test_a_resend_is_recognised_across_an_ending_in_between(
+    client: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save in between ends the session (the old record of a rotation): the
+    tombstone keeps the earlier ids too, so the applied resend is done, not a conflict
+    with no record (which the adapters would answer with 409)."""
+    store = RedisStore(client, Data, prefix=prefix)
+    first = await store.save(new_session({"n": 0}, EXPIRY, now=utc_now()))
+    assert isinstance(first, Ok)
+    change = replace_data(first.value, {"n": 1}, now=utc_now())
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
+    once = await store.save(change)  # applied; its reply "lost"
+    assert isinstance(once, Ok)
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000bb")
+    ending = dataclasses.replace(once.value, expires_at=utc_now() - timedelta(seconds=1))
+    assert isinstance(await store.save(ending), Ok)  # another request ends it (rotation)
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
+    assert await store.save(change) == once  # the resend: applied, one save in between
+
+
 async def test_prefixes_isolate_stores(client: Redis, prefix: str) -> None:
     one = make_store(client, prefix + "one:")
     two = make_store(client, prefix + "two:")

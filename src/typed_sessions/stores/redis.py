@@ -253,8 +253,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             client_options.setdefault("socket_connect_timeout", timeout)
         try:
             pool = BlockingConnectionPool.from_url(url, **client_options)
-            # A misspelt query option fails only when a connection is made: make one now
-            # (no I/O: connections connect at their first command).
+            # A misspelt option fails only in a connection: make one (no I/O until used).
             pool.connection_class(**pool.connection_kwargs)
         except (TypeError, ValueError):  # the message may quote the URL: a password
             raise ValueError("invalid Redis URL (not shown: it may hold a password)") from None
@@ -292,10 +291,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         return self.prefix + digest
 
     async def ping(self) -> None:
-        """Check that Redis takes writes under the prefix (for readiness probes): one
-        ``SET`` of ``prefix + "ready"`` for a second, which a read-only replica, a full
-        server or a user without rights on the prefix refuses; raise
-        ``StoreUnavailableError``."""
+        """Readiness: ``SET prefix + "ready"`` for a second, refused where saves would be
+        (a replica, a full server, no rights on the prefix): ``StoreUnavailableError``."""
         await self._call(self.client.set, self.prefix + "ready", b"1", px=1000)
 
     async def load(self, session_id: SessionId) -> Session[T] | None:
