@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import SECRET, START
 from typed_sessions import Expiry, Keyring, MemoryStore, new_session_id, sign_session_id
-from typed_sessions.adapters.settings import COOKIES_SEEN, SEEN_HEADER_BYTES, SessionSettings
+from typed_sessions.adapters.settings import SessionSettings
+from typed_sessions.core.keyring import SEEN_HEADER_BYTES, SEEN_HEADERS
 
 NAME = "__Host-session"
 EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
@@ -70,12 +71,12 @@ def test_the_cache_is_bounded_in_headers_and_in_bytes(keyring: Keyring) -> None:
     checked = middleware_settings(keyring)
     cookies = [
         header(sign_session_id(new_session_id(), keyring, now=START))
-        for _ in range(COOKIES_SEEN + 10)
+        for _ in range(SEEN_HEADERS + 10)
     ]
     for cookie in cookies:
         assert checked.verify_cookie(cookie, T0)[0] is not None
-    batch = COOKIES_SEEN // 16  # when full, the oldest sixteenth goes at once
-    assert len(checked._cookies_seen) == COOKIES_SEEN - batch + 10
+    batch = SEEN_HEADERS // 16  # when full, the oldest sixteenth goes at once
+    assert len(checked._cookies_seen) == SEEN_HEADERS - batch + 10
     assert not any(cookie in checked._cookies_seen for cookie in cookies[:batch])
     assert all(cookie in checked._cookies_seen for cookie in cookies[batch:])
     token = sign_session_id(new_session_id(), keyring, now=START)

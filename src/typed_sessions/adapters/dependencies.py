@@ -49,7 +49,7 @@ class SessionDependency(SessionScheme[T]):
     async def __call__(self, request: HTTPConnection, response: Response) -> Session[T]:
         """Return the live session, or raise ``on_error``'s exception (401, 403, 503)."""
         self._cache_headers(response)
-        result = await self._authenticate(self._token(request))
+        result = await self._authenticate(self._token_header(request))
         if isinstance(result, Ok):
             return result.value
         raise self._refuse(result.error)
@@ -85,7 +85,7 @@ class OptionalSessionDependency(SessionScheme[T]):
     async def __call__(self, request: HTTPConnection, response: Response) -> Session[T] | None:
         """Return the live session, ``None`` when there is none, or raise (403, 503)."""
         self._cache_headers(response)
-        result = await self._authenticate(self._token(request))
+        result = await self._authenticate(self._token_header(request))
         return result.value if isinstance(result, Ok) else None
 
 

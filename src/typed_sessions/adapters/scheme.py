@@ -21,7 +21,8 @@ from typed_sessions.adapters.responses import ErrorMapping, SessionFailure
 from typed_sessions.adapters.user_sessions import UserSessions
 from typed_sessions.core.clock import Clock, checked_clock
 from typed_sessions.core.cookies import CookieSettings, parse_cookie
-from typed_sessions.core.ids import id_digest
+from typed_sessions.core.ids import SessionId, id_digest
+from typed_sessions.core.keyring import remember_header
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Expiry, Session, is_expired, touch_session
 from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_token_at
@@ -84,26 +85,30 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
         self._vary_bytes = self._vary.encode("latin-1")
         # The raw header the token comes in (ASGI gives header names in lower case).
         self._header_bytes = b"cookie" if cookie is not None else self._header.encode("latin-1")
+        self._seen: dict[bytes, tuple[SessionId, int]] = {}  # see _authenticate
         self._options: _Options = {
             "cookie": cookie, "header": header, "keys": self.keys, "expiry": expiry,
             "clock": clock, "on_error": on_error, "scheme_name": scheme_name,
             "description": description,
         }  # fmt: skip
 
-    def _token(self, request: HTTPConnection) -> str | None:
-        """The token the request carries, read from its raw headers (no ``Headers``)."""
+    def _token_header(self, request: HTTPConnection) -> bytes | None:
+        """The raw header the token comes in: the first, or every ``Cookie`` rejoined."""
         name = self._header_bytes
         found: bytes | None = None
         headers: list[tuple[bytes, bytes]] = request.scope["headers"]
         for key, value in headers:
             if key == name:
                 if self._cookie_name is None:
-                    return value.decode("latin-1")  # the first, as Headers.get gives
+                    return value  # the first, as Headers.get gives
                 # HTTP/2 clients may split cookies over several header fields: rejoin.
                 found = value if found is None else found + b"; " + value
-        if found is None or self._cookie_name is None:
-            return None
-        return parse_cookie(found.decode("latin-1"), self._cookie_name)
+        return found
+
+    def _token(self, header: bytes) -> str | None:
+        """The token in the raw header (the header itself, or the cookie's value)."""
+        text = header.decode("latin-1")
+        return text if self._cookie_name is None else parse_cookie(text, self._cookie_name)
 
     def _cache_headers(self, response: Response) -> None:
         """The answer depends on the cookie (or header): say so to caches, and keep
@@ -144,14 +149,30 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
             )  # fmt: skip
         return self._refuse(SessionFailure("unavailable", "store_error", exc))
 
-    async def _authenticate(self, token: str | None) -> Result[Session[T], SessionFailure]:
-        """``Ok(session)``, ``Err`` for every 401 cause; raise for 403 and 503."""
-        if not token:
+    async def _authenticate(self, header: bytes | None) -> Result[Session[T], SessionFailure]:
+        """``Ok(session)``, ``Err`` for every 401 cause; raise for 403 and 503.
+
+        A header seen before, whose token verified, is not parsed or looked up again:
+        only the token's age is checked (anything else takes the full path, which
+        decides); the store is read every time."""
+        if header is None:
             return Err(_MISSING)
         now = self.clock()
-        checked = verify_token_at(token, self.keys, now.timestamp(), self._max_age)
-        if isinstance(checked, TokenError):
-            return Err(_TOKEN_FAILURES[checked])
+        at = now.timestamp()
+        seen = self._seen.get(header)
+        if seen is not None and 0 <= at - seen[1] <= self._max_age:
+            checked = seen[0]
+        else:
+            token = self._token(header)
+            if not token:
+                return Err(_MISSING)
+            verified = verify_token_at(token, self.keys, at, self._max_age)
+            if isinstance(verified, TokenError):
+                if seen is not None:
+                    self._seen.pop(header, None)
+                return Err(_TOKEN_FAILURES[verified])
+            remember_header(self._seen, header, token, self.keys)
+            checked = verified
         try:
             session = await self.store.load(checked)
         except StoreError as exc:

@@ -21,7 +21,7 @@ from typed_sessions.core.cookies import (
 )
 from typed_sessions.core.defaults import DEFAULT_ATTEMPTS, DEFAULT_COOKIE, DEFAULT_EXPIRY
 from typed_sessions.core.ids import SessionId, id_digest
-from typed_sessions.core.keyring import remember
+from typed_sessions.core.keyring import remember_header
 from typed_sessions.core.session import Expiry
 from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_token_at
 from typed_sessions.stores.lane import InstantLane, RecordLane
@@ -96,7 +96,7 @@ class SessionSettings:
         default_factory=dict[bytes, tuple[SessionId, int]], init=False, repr=False, compare=False
     )
     """``Cookie`` headers whose session token verified, with its ID and issue time (Unix
-    seconds): at most :data:`COOKIES_SEEN` headers of at most :data:`SEEN_HEADER_BYTES`."""
+    seconds): at most ``SEEN_HEADERS`` headers of at most ``SEEN_HEADER_BYTES`` (core.keyring)."""
 
     def __post_init__(self) -> None:
         check_mapping_store(self.store)
@@ -173,9 +173,7 @@ class SessionSettings:
             if seen is not None:
                 self._cookies_seen.pop(header, None)
             return None, checked in _DEAD_TOKEN
-        known = keyring.tokens.get(token)
-        if known is not None and len(header) <= SEEN_HEADER_BYTES:
-            remember(self._cookies_seen, header, (checked, known[1]), COOKIES_SEEN)
+        remember_header(self._cookies_seen, header, token, keyring)
         return checked, False
 
     def log(self, level: int, message: str, session_id: str | None = None) -> None:
@@ -186,14 +184,6 @@ class SessionSettings:
                 logger.log(level, "typed-sessions: %s", message)
             else:
                 logger.log(level, "typed-sessions: %s [sid#%s]", message, id_digest(session_id))
-
-
-COOKIES_SEEN: Final = 1024
-"""How many ``Cookie`` headers a middleware remembers as verified (the oldest goes first)."""
-
-SEEN_HEADER_BYTES: Final = 512
-"""The longest ``Cookie`` header remembered as verified (longer ones are verified by
-their token, which the keyring remembers)."""
 
 
 def check_mapping_store(store: object) -> None:

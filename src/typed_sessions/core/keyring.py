@@ -79,6 +79,25 @@ class TokenCache(dict[str, Known]):
         remember(self, token, known, TOKEN_CACHE_SIZE)
 
 
+SEEN_HEADERS: Final = 1024
+"""How many request headers an adapter remembers as carrying a verified token."""
+
+SEEN_HEADER_BYTES: Final = 512
+"""The longest header remembered so (longer ones are verified by their token, which the
+keyring remembers)."""
+
+
+def remember_header(
+    seen: dict[bytes, tuple[SessionId, int]], header: bytes, token: str, keyring: Keyring
+) -> None:
+    """Remember that ``header`` carries ``token``, which has just passed verification
+    with ``keyring``: its session ID and issue time, so that the same header is not
+    parsed again (only the token's age is checked at each use, against the issue time)."""
+    known = keyring.tokens.get(token)
+    if known is not None and len(header) <= SEEN_HEADER_BYTES:
+        remember(seen, header, known[:2], SEEN_HEADERS)
+
+
 def remember(cache: dict[K, V], key: K, value: V, limit: int) -> None:
     """Put ``key`` in ``cache``, a dict kept to at most ``limit`` entries: when full, its
     oldest sixteenth goes first (nothing when ``key`` is there already: its value is
