@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,6 +27,7 @@ from typed_sessions import (
     new_session,
     replace_data,
 )
+from typed_sessions.core import subjects as subjects_module
 
 from .conftest import START
 
@@ -263,3 +266,36 @@ def test_an_int_too_long_to_read_back_is_refused_before_any_write(data_type: Any
         codec.encode_data(too_long)
     with pytest.raises(SessionEncodeError, match="could not be read back"):
         codec.encode(new_session(too_long, Expiry(), now=START))
+
+
+def test_a_record_encoded_at_a_far_future_clock_decodes() -> None:
+    """What the codec writes, it reads: a record made at a (fake) clock in year 9950
+    (found by a review of a first rule that refused times near datetime's limits)."""
+    far = datetime(9950, 1, 1, tzinfo=UTC)
+    codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any])
+    session = new_session({"n": 1}, Expiry(), now=far, subject="ada")
+    decoded = codec.decode(codec.encode(replace(session, version=1)))
+    assert isinstance(decoded, Ok)
+
+
+def test_decoding_a_record_checks_its_subject_once_not_at_every_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The subject of a record read back is checked as a save checks it: remembered."""
+    calls = 0
+    original = subjects_module._is_control  # pyright: ignore[reportPrivateUsage]
+
+    def counting(char: str) -> bool:
+        nonlocal calls
+        calls += 1
+        return original(char)
+
+    monkeypatch.setattr(subjects_module, "_is_control", counting)
+    subject = str(uuid.uuid4())  # a fresh subject: nothing remembered for it yet
+    codec: SessionCodec[dict[str, Any]] = SessionCodec(dict[str, Any])
+    session = new_session({"n": 1}, Expiry(), now=datetime.now(UTC), subject=subject)
+    raw = codec.encode(replace(session, id=SessionId(""), version=3))
+    calls = 0
+    for _ in range(100):
+        assert isinstance(codec.decode(raw), Ok)
+    assert calls <= len(subject)

@@ -120,14 +120,35 @@ async def test_a_version_at_the_64_bit_limit_makes_the_row_corrupt(
         await store.load(first.id)
 
 
-async def test_a_time_near_the_end_of_datetime_makes_the_row_corrupt(
+async def test_a_start_near_the_end_of_datetime_loads_and_is_touched(
     store: SqlStore[Data],
 ) -> None:
-    """It loaded, and the first touch (created_at + absolute) raised OverflowError."""
+    """It loaded, and the first touch (created_at + absolute) raised OverflowError: the
+    absolute deadline beyond datetime's range now binds nothing."""
     first = await saved(store)
     await spoil(store, first, created_at=to_micros(datetime(9999, 12, 31, 23, tzinfo=UTC)))
-    with pytest.raises(StoreCorruptError, match="limits"):
-        await store.load(first.id)
+    loaded = await store.load(first.id)
+    assert loaded is not None
+    later = clock_of(store)() + timedelta(minutes=10)
+    touched = touch_session(loaded, EXPIRY, now=later)
+    assert touched.expires_at == later + EXPIRY.idle
+    assert isinstance(await store.save(touched), Ok)
+
+
+async def test_a_record_saved_at_a_far_future_clock_loads(tmp_path: Path) -> None:
+    """A fake clock in year 9950: what the store saved, it loads (found by a review)."""
+    far = datetime(9950, 1, 1, tzinfo=UTC)
+    kept = await made(sql_url("sqlite", tmp_path))
+    try:
+        clock_of(kept).now = far
+        session = new_session({"n": 1}, Expiry(), now=far, subject="ada")
+        assert isinstance(await kept.save(session), Ok)
+        loaded = await kept.load(session.id)
+        assert loaded is not None
+        assert loaded.version == 1
+    finally:
+        await kept.drop_table()
+        await kept.aclose()
 
 
 async def test_sqlite_text_that_is_not_utf8_is_corrupt_and_discarded(

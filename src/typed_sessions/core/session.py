@@ -14,7 +14,13 @@ from typing import Annotated, Any, Generic, TypeVar
 from pydantic import Field, TypeAdapter
 
 from typed_sessions.core.ids import SessionId, new_session_id
-from typed_sessions.core.subjects import Device, SessionInfo, check_subject, session_handle
+from typed_sessions.core.subjects import (
+    Device,
+    SessionInfo,
+    check_subject,
+    checked_subject,
+    session_handle,
+)
 
 __all__ = [
     "MAX_LIFETIME",
@@ -149,7 +155,16 @@ setattr(Session, "__pydantic_serializer__", TypeAdapter(Session[Any]).serializer
 
 
 def _deadline(created_at: datetime, now: datetime, expiry: Expiry) -> datetime:
-    return min(now + expiry.idle, created_at + expiry.absolute)
+    return min(now + expiry.idle, _cap(created_at, expiry))
+
+
+def _cap(created_at: datetime, expiry: Expiry) -> datetime:
+    """The absolute deadline; ``datetime``'s last moment when it lies beyond that (a start
+    near year 9999 in a record written elsewhere: nothing to overflow)."""
+    try:
+        return created_at + expiry.absolute
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def new_session(
@@ -197,7 +212,7 @@ def touch_session(session: Session[T], expiry: Expiry, *, now: datetime) -> Sess
     moved = deadline - session.expires_at  # the most it moves: the cap only lowers it
     if moved <= _ZERO or moved < expiry.step:
         return session  # the usual answer, found without the cap
-    cap = session.created_at + expiry.absolute
+    cap = _cap(session.created_at, expiry)
     if cap < deadline:
         deadline = cap
         moved = deadline - session.expires_at
@@ -232,7 +247,7 @@ def used_with_data(session: Session[T], data: U, expiry: Expiry, *, now: datetim
     if moved <= _ZERO or moved < expiry.step:
         deadline = session.expires_at
     else:
-        cap = session.created_at + expiry.absolute
+        cap = _cap(session.created_at, expiry)
         if cap < deadline:
             deadline = cap
             moved = deadline - session.expires_at
@@ -278,8 +293,6 @@ def session_info(session: Session[Any], *, current_id: SessionId | None = None) 
     )
 
 
-_EARLIEST = datetime.min.replace(tzinfo=UTC) + MAX_LIFETIME
-_LATEST = datetime.max.replace(tzinfo=UTC) - MAX_LIFETIME
 _MAX_VERSION = 2**63 - 2  # a signed 64-bit column still holds the next one
 
 
@@ -287,22 +300,21 @@ def record_fault(session: Session[object]) -> str | None:
     """Why ``session``, read back from a store, is not a record the library could have
     written, or ``None``. Stores give such a record their outcome for an invalid one (a
     ``DecodeError``) rather than let it fail later: comparing a time without a UTC offset
-    with the clock raises, a time within ``MAX_LIFETIME`` of ``datetime``'s limits
-    overflows at the next touch, a version at a 64-bit column's limit cannot be saved
-    again, and a subject must pass :func:`check_subject` to be saved."""
-    times = (session.created_at, session.last_active, session.expires_at, session.auth_time)
-    for moment in times:
-        if moment is None:
-            continue
-        if moment.tzinfo is None:
-            return "a time without a UTC offset"
-        if not _EARLIEST <= moment <= _LATEST:
-            return "a time too close to the limits of datetime"
+    with the clock raises, a version at a 64-bit column's limit cannot be saved again,
+    and a subject must pass :func:`check_subject` to be saved."""
+    auth_time = session.auth_time
+    if (
+        session.created_at.tzinfo is None
+        or session.last_active.tzinfo is None
+        or session.expires_at.tzinfo is None
+        or (auth_time is not None and auth_time.tzinfo is None)
+    ):
+        return "a time without a UTC offset"
     if not 0 <= session.version <= _MAX_VERSION:
         return "a version out of range"
     if session.subject is not None:
         try:
-            check_subject(session.subject)
-        except ValueError:
+            checked_subject(session.subject)  # remembered: a subject is read again and again
+        except (TypeError, ValueError):
             return "a subject that is not valid"
     return None

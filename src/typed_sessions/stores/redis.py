@@ -255,7 +255,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             pool = BlockingConnectionPool.from_url(url, **client_options)
             # A misspelt option fails only in a connection: make one (no I/O until used).
             pool.connection_class(**pool.connection_kwargs)
-        except (TypeError, ValueError):  # the message may quote the URL: a password
+        except (TypeError, ValueError, RedisError):  # it may quote the URL: a password
             raise ValueError("invalid Redis URL (not shown: it may hold a password)") from None
         client = Redis.from_pool(pool)
         store: RedisStore[Any] = cls(
@@ -291,9 +291,9 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         return self.prefix + digest
 
     async def ping(self) -> None:
-        """Readiness: ``SET prefix + "ready"`` for a second, refused where saves would be
-        (a replica, a full server, no rights on the prefix): ``StoreUnavailableError``."""
-        await self._call(self.client.set, self.prefix + "ready", b"1", px=1000)
+        """Readiness: ``SET prefix + "ready" NX`` for a second, refused where saves would
+        be (a replica, a full server, no rights on the prefix): ``StoreUnavailableError``."""
+        await self._call(self.client.set, self.prefix + "ready", b"1", px=1000, nx=True)
 
     async def load(self, session_id: SessionId) -> Session[T] | None:
         """Return the live session ``session_id`` (a fresh copy), or ``None``: one ``GET``.
