@@ -149,30 +149,34 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
             )  # fmt: skip
         return self._refuse(SessionFailure("unavailable", "store_error", exc))
 
-    async def _authenticate(self, header: bytes | None) -> Result[Session[T], SessionFailure]:
-        """``Ok(session)``, ``Err`` for every 401 cause; raise for 403 and 503.
+    def _session_id(self, header: bytes, at: float) -> SessionId | SessionFailure:
+        """The session ID of the token in ``header`` if it verifies at ``at`` (Unix
+        seconds), else why not. A header seen before, whose token verified, is not parsed
+        or looked up again: only the token's age is checked (anything else takes the full
+        path, which decides)."""
+        seen = self._seen.get(header)
+        if seen is not None and 0 <= at - seen[1] <= self._max_age:
+            return seen[0]
+        token = self._token(header)
+        if not token:
+            return _MISSING
+        verified = verify_token_at(token, self.keys, at, self._max_age)
+        if isinstance(verified, TokenError):
+            if seen is not None:
+                self._seen.pop(header, None)
+            return _TOKEN_FAILURES[verified]
+        remember_header(self._seen, header, token, self.keys)
+        return verified
 
-        A header seen before, whose token verified, is not parsed or looked up again:
-        only the token's age is checked (anything else takes the full path, which
-        decides); the store is read every time."""
+    async def _authenticate(self, header: bytes | None) -> Result[Session[T], SessionFailure]:
+        """``Ok(session)``, ``Err`` for every 401 cause; raise for 403 and 503. The store
+        is read every time."""
         if header is None:
             return Err(_MISSING)
         now = self.clock()
-        at = now.timestamp()
-        seen = self._seen.get(header)
-        if seen is not None and 0 <= at - seen[1] <= self._max_age:
-            checked = seen[0]
-        else:
-            token = self._token(header)
-            if not token:
-                return Err(_MISSING)
-            verified = verify_token_at(token, self.keys, at, self._max_age)
-            if isinstance(verified, TokenError):
-                if seen is not None:
-                    self._seen.pop(header, None)
-                return Err(_TOKEN_FAILURES[verified])
-            remember_header(self._seen, header, token, self.keys)
-            checked = verified
+        checked = self._session_id(header, now.timestamp())
+        if isinstance(checked, SessionFailure):
+            return Err(checked)
         try:
             session = await self.store.load(checked)
         except StoreError as exc:
