@@ -5,7 +5,8 @@ gives a store outcome (``StoreCorruptError``, or the row discarded), never a raw
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,33 +35,31 @@ EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=2))
 Data = dict[str, Any]
 
 
-async def made(url: str, **options: Any) -> SqlStore[Data]:
+@asynccontextmanager
+async def made(url: str, **options: Any) -> AsyncGenerator[SqlStore[Data], None]:
+    """A store on a table of its own, dropped afterwards."""
     name = f"ts_hostile_{uuid.uuid4().hex[:16]}"
     store: SqlStore[Data] = SqlStore.from_url(
         url, Data, table=session_table(name=name), clock=FakeClock(utc_now()), **options
     )
     await store.create_table()
-    return store
+    try:
+        yield store
+    finally:
+        await store.drop_table()
+        await store.aclose()
 
 
 @pytest.fixture(params=SQL_KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore[Data]]:
-    kept = await made(sql_url(request.param, tmp_path))
-    try:
+    async with made(sql_url(request.param, tmp_path)) as kept:
         yield kept
-    finally:
-        await kept.drop_table()
-        await kept.aclose()
 
 
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[SqlStore[Data]]:
-    kept = await made(sql_url("sqlite", tmp_path))
-    try:
+    async with made(sql_url("sqlite", tmp_path)) as kept:
         yield kept
-    finally:
-        await kept.drop_table()
-        await kept.aclose()
 
 
 def clock_of(store: SqlStore[Any]) -> FakeClock:
@@ -138,17 +137,13 @@ async def test_a_start_near_the_end_of_datetime_loads_and_is_touched(
 async def test_a_record_saved_at_a_far_future_clock_loads(tmp_path: Path) -> None:
     """A fake clock in year 9950: what the store saved, it loads (found by a review)."""
     far = datetime(9950, 1, 1, tzinfo=UTC)
-    kept = await made(sql_url("sqlite", tmp_path))
-    try:
+    async with made(sql_url("sqlite", tmp_path)) as kept:
         clock_of(kept).now = far
         session = new_session({"n": 1}, Expiry(), now=far, subject="ada")
         assert isinstance(await kept.save(session), Ok)
         loaded = await kept.load(session.id)
         assert loaded is not None
         assert loaded.version == 1
-    finally:
-        await kept.drop_table()
-        await kept.aclose()
 
 
 async def test_sqlite_text_that_is_not_utf8_is_corrupt_and_discarded(
@@ -181,8 +176,7 @@ async def test_sqlite_the_cap_counts_a_start_that_is_not_an_integer_as_oldest(
     tmp_path: Path,
 ) -> None:
     """Sorting the starts raised TypeError after the new row was inserted."""
-    store = await made(sql_url("sqlite", tmp_path), max_per_subject=2)
-    try:
+    async with made(sql_url("sqlite", tmp_path), max_per_subject=2) as store:
         clock = clock_of(store)
         spoilt = await saved(store)
         clock.advance(timedelta(seconds=1))
@@ -196,6 +190,3 @@ async def test_sqlite_the_cap_counts_a_start_that_is_not_an_integer_as_oldest(
         async with store.engine.connect() as conn:
             count = (await conn.execute(counting)).scalar()
         assert count == 2  # the spoilt row, counted as the oldest, was ended
-    finally:
-        await store.drop_table()
-        await store.aclose()
