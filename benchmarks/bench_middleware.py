@@ -33,7 +33,7 @@ from starsessions import InMemoryStore, SessionAutoloadMiddleware
 from starsessions import SessionMiddleware as StarSessionMiddleware
 
 from harness import Browser, run_async, table
-from prototype_middleware import ProtoStore, PrototypeMiddleware
+from prototype_middleware import CompactPrototype, ProtoStore, PrototypeMiddleware
 from typed_sessions.adapters.middleware import session_middleware
 from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.core.signing import Keyring
@@ -260,6 +260,9 @@ def raw_apps(route: Any = counter_app) -> dict[str, Any]:
             SessionAutoloadMiddleware(route), store=InMemoryStore()
         ),
         "prototype": PrototypeMiddleware(route, store=ProtoStore(), keys=keyring),
+        "prototype, compact store": CompactPrototype(
+            route, store=MemoryStore(dict[str, Any]), keys=keyring
+        ),
     }
 
 

@@ -45,6 +45,7 @@ APPS = (
     "typed-sessions, Redis",
     "starsessions, Redis",
     "prototype",
+    "prototype, compact store",
 )
 
 SCENARIOS = ("fastapi counter", "fastapi read", "raw counter", "raw read")
@@ -57,6 +58,7 @@ _RAW_NAMES = {
     "starlette SessionMiddleware": "starlette SessionMiddleware",
     "starsessions, memory": "starsessions InMemoryStore",
     "prototype": "prototype",
+    "prototype, compact store": "prototype, compact store",
 }
 
 
@@ -81,7 +83,7 @@ def build(name: str) -> FastAPI:
 def applies(name: str, scenario: str) -> bool:
     """The Redis contenders run the FastAPI counter route only; the prototype
     (prototype_middleware.py) the raw ASGI routes only."""
-    if name == "prototype":
+    if name.startswith("prototype"):
         return scenario.startswith("raw")
     if name == "typed-sessions, SessionDep":  # the route as our docs write it
         return scenario == "fastapi counter"

@@ -7,11 +7,22 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
-from benchmarks.prototype_middleware import ProtoStore, PrototypeMiddleware, Record
+from benchmarks.prototype_middleware import (
+    CompactPrototype,
+    ProtoStore,
+    PrototypeMiddleware,
+    Record,
+)
 
-from typed_sessions import Keyring, SessionEncodeError, SessionId, sign_session_id
+from typed_sessions import (
+    Keyring,
+    MemoryStore,
+    SessionEncodeError,
+    SessionId,
+    sign_session_id,
+)
 
-from .conftest import SECRET, START
+from .conftest import SECRET, START, FakeClock
 
 pytestmark = pytest.mark.anyio
 
@@ -259,3 +270,63 @@ async def test_circular_data_is_refused_not_a_crash() -> None:
     with pytest.raises(SessionEncodeError, match="not JSON"):
         await call(app, token)
     assert store.records == before
+
+
+# --- the same prototype over MemoryStore's compact records ----------------------------
+
+
+def make_compact() -> tuple[CompactPrototype, Handler, MemoryStore[dict[str, Any]], Clock]:
+    handler, clock = Handler(), Clock()
+    store = MemoryStore(dict[str, Any], clock=FakeClock(START))
+    keys = Keyring.from_secrets(SECRET)
+    app = CompactPrototype(handler, store=store, keys=keys, idle=IDLE, clock=clock)
+    return app, handler, store, clock
+
+
+async def test_compact_the_counter_counts_in_the_memory_store() -> None:
+    app, handler, store, _ = make_compact()
+    status, token = await call(app)
+    assert status == 200
+    assert token is not None
+    for _ in range(3):
+        assert await call(app, token) == (200, None)
+    assert [seen.get("n") for seen in handler.seen] == [None, 1, 2, 3]
+    session_id = SessionId(token[20:63])
+    loaded = await store.load(session_id)
+    assert loaded is not None
+    assert (loaded.data, loaded.version) == ({"n": 4}, 4)
+
+
+async def test_compact_a_5xx_saves_nothing_and_a_bad_cookie_is_ignored() -> None:
+    app, handler, store, _ = make_compact()
+    _, token = await call(app)
+    assert token is not None
+    handler.status = 500
+    assert await call(app, token) == (500, None)
+    loaded = await store.load(SessionId(token[20:63]))
+    assert loaded is not None
+    assert (loaded.data, loaded.version) == ({"n": 1}, 1)
+    handler.status = 200
+    status, new = await call(app, token[:-1] + ("0" if token[-1] != "0" else "1"))
+    assert status == 200
+    assert new not in (None, token)
+    assert handler.seen[-1] == {}
+
+
+async def test_compact_a_lost_race_merges_and_an_ended_session_stays_ended() -> None:
+    app, _, store, _ = make_compact()
+    now = int(START.timestamp())
+    _, token = await call(app)
+    assert token is not None
+    sid = SessionId(token[20:63])
+    loaded = store.load_record_now(sid)
+    assert loaded is not None
+    text = '{"n":1}'
+    assert await app.commit_compact(sid, loaded, text, {"n": 1, "a": 1}, now) is None
+    assert await app.commit_compact(sid, loaded, text, {"n": 1, "b": 2}, now) is None  # stale
+    merged = await store.load(sid)
+    assert merged is not None
+    assert (merged.data, merged.version) == ({"n": 1, "a": 1, "b": 2}, 3)
+    await store.delete(sid)
+    await app.commit_compact(sid, loaded, text, {"n": 5}, now)
+    assert await store.load(sid) is None  # not brought back
