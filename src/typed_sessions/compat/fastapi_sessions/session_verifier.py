@@ -26,7 +26,6 @@ from typed_sessions import (
 )
 from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
     StoreBackend,
-    handed_out,
 )
 from typed_sessions.compat.fastapi_sessions.frontends.implementations.cookie import (
     STATE_ATTRIBUTE,
@@ -108,8 +107,7 @@ class SessionVerifier(ABC, Generic[ID, DataT]):
                 raise HTTPException(answer.status_code, answer.detail) from failure.error
             self._refuse()
             return None
-        handed_out(session)
-        return session.data
+        return self.backend.hand_out(session)
 
     def _refuse(self) -> None:
         if self.auto_error:

@@ -12,6 +12,7 @@ use, since Python sets the subscript on the instance only after ``__init__``.
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
@@ -25,6 +26,7 @@ from typed_sessions import (
     MemoryStore,
     Ok,
     Session,
+    SessionCodec,
     SessionFailure,
     SessionId,
     SessionNotFound,
@@ -46,28 +48,51 @@ if TYPE_CHECKING:
 
     from typed_sessions.stores.redis import RedisStore
 
-__all__ = ["DEFAULT_EXPIRY", "InMemoryBackend", "RedisBackend", "StoreBackend", "handed_out"]
+__all__ = [
+    "DEFAULT_EXPIRY",
+    "InMemoryBackend",
+    "RedisBackend",
+    "StoreBackend",
+    "begin_request",
+]
 
 ID = TypeVar("ID", bound=UUID)
 DataT = TypeVar("DataT")
+
+_ATTEMPTS = 20  # saves that lost only to deadline slides, before giving up (503)
 
 DEFAULT_EXPIRY = Expiry()
 """30 minutes without use, 12 hours at most (fastapi-sessions' sessions never ended)."""
 
 
-_HANDED_OUT: ContextVar[dict[str, Session[Any]] | None] = ContextVar(
+_Given = tuple[Session[Any], bytes]  # a session, and the JSON of its data as handed out
+_HANDED_OUT: ContextVar[tuple[object, Mapping[str, _Given]] | None] = ContextVar(
     "typed_sessions_fastapi_sessions_handed_out", default=None
 )
+"""The sessions this request was given, with the request they belong to: never changed in
+place (a task started from this context, a request's, gets a snapshot it cannot alter)."""
 
 
-def handed_out(session: Session[Any]) -> None:
-    """Note that this request (its context) was given ``session``'s data: a later
-    ``update`` of it in this request is a compare-and-set against that version."""
-    seen = _HANDED_OUT.get()
-    if seen is None:
-        seen = dict[str, Session[Any]]()
-        _HANDED_OUT.set(seen)
-    seen[session.id] = session
+def begin_request(owner: object) -> None:
+    """Start ``owner``'s record of handed-out sessions (the frontend calls it with an
+    object of the request's own, first thing): what a context it inherited from, a task
+    that started it, was given is not this request's."""
+    current = _HANDED_OUT.get()
+    if current is None or current[0] is not owner:
+        _HANDED_OUT.set((owner, {}))
+
+
+def _handed_out(session: Session[Any], given: bytes) -> None:
+    """Note that this request (its context) was given ``session``'s data, whose JSON was
+    then ``given``: a later ``update`` of it in this request compares with that."""
+    current = _HANDED_OUT.get()
+    owner, seen = (None, {}) if current is None else current
+    _HANDED_OUT.set((owner, {**seen, session.id: (session, given)}))
+
+
+def _handed_out_version(key: SessionId) -> _Given | None:
+    current = _HANDED_OUT.get()
+    return None if current is None else current[1].get(key)
 
 
 def _conflict() -> HTTPException:
@@ -104,6 +129,7 @@ class StoreBackend(Generic[ID, DataT]):
         self._data_type = data_type
         self.expiry = expiry
         self.clock = clock
+        self._codec_made: SessionCodec[DataT] | None = None
 
     @property
     def store(self) -> SessionStore[DataT]:
@@ -159,23 +185,29 @@ class StoreBackend(Generic[ID, DataT]):
             raise _unavailable(exc) from exc
         if record is None or is_expired(record, now=self.clock()):
             return None
-        handed_out(record)
-        return record.data
+        return self.hand_out(record)
+
+    def hand_out(self, session: Session[DataT]) -> DataT:
+        """Return ``session``'s data for this request, noting what it was: a later
+        :meth:`update` in the same request compares with it (the verifier calls this)."""
+        _handed_out(session, self._codec.encode_data(session.data))
+        return session.data
 
     async def update(self, session_id: ID, data: DataT) -> None:
         """Replace the session's data with ``data``, and slide its idle deadline.
 
         When this request was given the session's data (by the verifier or :meth:`read`),
-        a compare-and-set against that version: if another request saved the session
-        since, nothing is written and the request gets 409 (its update rests on data
-        that changed). Otherwise the last update wins, as in fastapi-sessions.
+        a compare-and-set against it: if another request changed the data since, nothing
+        is written and the request gets 409 (its update rests on data that changed); a
+        save that only slid the idle deadline (another request's read) is no change.
+        Otherwise the last update wins, as in fastapi-sessions.
 
         Raises:
             BackendError: there is no live session with that ID.
             HTTPException: 409, the session changed since this request read it.
         """
         key = session_id_for(session_id)
-        seen = (_HANDED_OUT.get() or {}).get(key)
+        seen = _handed_out_version(key)
         try:
             if seen is None:
                 await self._overwrite(key, data)
@@ -194,18 +226,33 @@ class StoreBackend(Generic[ID, DataT]):
                 raise BackendError("session does not exist, cannot update")
             raise StoreError("the session kept changing")
 
-    async def _compare_and_set(self, seen: Session[DataT], data: DataT) -> None:
-        """Save ``data`` over ``seen`` if it is still the stored version, else refuse."""
-        now = self.clock()
-        saved = await self.store.save(
-            touch_session(replace_data(seen, data, now=now), self.expiry, now=now)
-        )
-        if isinstance(saved, Ok):
-            handed_out(saved.value)
-        elif saved.error.found is None:
-            raise BackendError("session does not exist, cannot update")
-        else:
-            raise _conflict()
+    async def _compare_and_set(self, seen: _Given, data: DataT) -> None:
+        """Save ``data`` over the session this request was given if the stored data is
+        still what it was given, else refuse. A save that only slid the deadline (a read
+        in another request) changed no data: ``data`` then goes over the newer version."""
+        base, given = seen
+        for _ in range(_ATTEMPTS):
+            now = self.clock()
+            saved = await self.store.save(
+                touch_session(replace_data(base, data, now=now), self.expiry, now=now)
+            )
+            if isinstance(saved, Ok):
+                self.hand_out(saved.value)
+                return
+            newest = None if saved.error.found is None else await self.store.load(base.id)
+            if newest is None or is_expired(newest, now=now):
+                raise BackendError("session does not exist, cannot update")
+            if self._codec.encode_data(newest.data) != given:
+                raise _conflict()  # another request changed the data this one was given
+            base = newest
+        raise StoreError("the session kept changing")
+
+    @property
+    def _codec(self) -> SessionCodec[DataT]:
+        """The data's JSON encoding, to compare what a request was given with the store's."""
+        if self._codec_made is None:
+            self._codec_made = SessionCodec(self.data_type)
+        return self._codec_made
 
     async def delete(self, session_id: ID) -> None:
         """Delete the session; deleting one already gone is not an error."""

@@ -38,6 +38,9 @@ from typed_sessions import (
     utc_now,
     verify_session_token,
 )
+from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
+    begin_request,
+)
 from typed_sessions.compat.fastapi_sessions.frontends.session_frontend import FrontendError
 from typed_sessions.compat.fastapi_sessions.ids import session_id_for, uuid_for
 
@@ -139,6 +142,7 @@ class SessionCookie(SecurityBase):
             getattr(request.state, STATE_ATTRIBUTE, None) or {}
         )
         setattr(request.state, STATE_ATTRIBUTE, found)
+        begin_request(found)  # the sessions handed out from here on are this request's
         headers = request.headers.getlist("cookie")
         token = parse_cookie("; ".join(headers), self.cookie.name) if headers else None
         if not token:

@@ -1,0 +1,225 @@
+"""fastapi-sessions' backend API under concurrent requests of one session: every update
+that answered 200 is stored, a read elsewhere is no conflict, a real change is."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI, HTTPException, Response
+from pydantic import BaseModel
+
+from typed_sessions import MemoryStore, utc_now
+from typed_sessions.compat.fastapi_sessions import (
+    CookieParameters,
+    InMemoryBackend,
+    SessionCookie,
+    SessionVerifier,
+    StoreBackend,
+)
+from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
+    begin_request,
+)
+
+from .conftest import SECRET, FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+class Cart(BaseModel):
+    items: list[str]
+
+
+class CartVerifier(SessionVerifier[UUID, Cart]):
+    def __init__(self, backend: StoreBackend[UUID, Cart]) -> None:
+        self._backend = backend
+
+    @property
+    def identifier(self) -> str:
+        return "carts"
+
+    @property
+    def backend(self) -> StoreBackend[UUID, Cart]:
+        return self._backend
+
+    @property
+    def auto_error(self) -> bool:
+        return True
+
+    @property
+    def auth_http_exception(self) -> HTTPException:
+        return HTTPException(status_code=403, detail="invalid session")
+
+    def verify_session(self, model: Cart) -> bool:
+        return True
+
+
+def cart_app(
+    backend: StoreBackend[UUID, Cart], clock: Any = utc_now, gate: asyncio.Event | None = None
+) -> FastAPI:
+    """The seed page's shape: create + cookie, read through cookie + verifier, update."""
+    cookie = SessionCookie(
+        cookie_name="cart", identifier="carts", secret_key=SECRET,
+        cookie_params=CookieParameters(), auto_error=True, clock=clock,
+    )  # fmt: skip
+    verifier = CartVerifier(backend)
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login(response: Response) -> None:
+        session = uuid4()
+        await backend.create(session, Cart(items=[]))
+        cookie.attach_to_response(response, session)
+
+    @app.get("/cart", dependencies=[Depends(cookie)])
+    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
+        return cart
+
+    @app.post("/add/{item}")
+    async def add(
+        item: str,
+        session_id: UUID = Depends(cookie),  # noqa: B008
+        cart: Cart = Depends(verifier),  # noqa: B008
+    ) -> None:
+        if gate is not None:
+            await gate.wait()
+        else:
+            await asyncio.sleep(0.01)  # some work between reading and writing
+        cart.items.append(item)
+        await backend.update(session_id, cart)
+
+    return app
+
+
+def client_for(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
+
+
+async def test_a_read_in_an_earlier_request_leaves_concurrent_updates_their_own_versions() -> None:
+    """A GET before the concurrent POSTs, from the test's own task (httpx's ASGITransport
+    runs the app there): each POST still compares with the version it read itself, so
+    every acknowledged item is stored (the others got 409)."""
+    backend = InMemoryBackend[UUID, Cart]()
+    async with client_for(cart_app(backend)) as client:
+        await client.post("/login")
+        assert (await client.get("/cart")).json() == {"items": []}
+        replies = await asyncio.gather(*(client.post(f"/add/{n}") for n in range(5)))
+        acknowledged = [str(n) for n, r in enumerate(replies) if r.status_code == 200]
+        stored = (await client.get("/cart")).json()["items"]
+    assert sorted(stored) == sorted(acknowledged), (acknowledged, stored)
+
+
+async def test_concurrent_updates_lose_no_acknowledged_item() -> None:
+    """The same, without the GET first."""
+    backend = InMemoryBackend[UUID, Cart]()
+    async with client_for(cart_app(backend)) as client:
+        await client.post("/login")
+        replies = await asyncio.gather(*(client.post(f"/add/{n}") for n in range(5)))
+        acknowledged = [str(n) for n, r in enumerate(replies) if r.status_code == 200]
+        stored = (await client.get("/cart")).json()["items"]
+    assert sorted(stored) == sorted(acknowledged)
+
+
+async def test_under_uvicorn_a_read_before_serving_is_not_the_requests() -> None:
+    """The same through a real uvicorn server started in a task that read a session first
+    (a warm-up or health check): the request tasks inherit that task's context, and
+    still each compare with what they read."""
+    import socket
+
+    import uvicorn
+
+    backend = InMemoryBackend[UUID, Cart]()
+    warm_up = uuid4()
+    await backend.create(warm_up, Cart(items=[]))
+    await backend.read(warm_up)  # in this task, before serving
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(cart_app(backend), host="127.0.0.1", port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):  # up to 10 s for the server to listen
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        assert server.started
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base) as client:
+            await client.post("/login")
+            token = client.cookies["cart"]
+
+        async def add(n: int) -> int:  # one browser tab each: a connection of its own
+            async with httpx.AsyncClient(base_url=base, cookies={"cart": token}) as tab:
+                return (await tab.post(f"/add/{n}")).status_code
+
+        codes = await asyncio.gather(*(add(n) for n in range(8)))
+        async with httpx.AsyncClient(base_url=base, cookies={"cart": token}) as client:
+            stored = (await client.get("/cart")).json()["items"]
+    finally:
+        server.should_exit = True
+        await serving
+    acknowledged = [str(n) for n, code in enumerate(codes) if code == 200]
+    assert sorted(stored) == sorted(acknowledged), (codes, stored)
+
+
+async def test_an_update_is_saved_when_another_request_only_read_meanwhile() -> None:
+    """Another request only read the session meanwhile (a GET whose verifier slid the
+    idle deadline, a save): no data changed, so the POST's update is saved, not 409."""
+    clock = FakeClock(utc_now())
+    backend = StoreBackend[UUID, Cart](MemoryStore(Cart, clock=clock), clock=clock)
+    gate = asyncio.Event()
+    async with client_for(cart_app(backend, clock=clock, gate=gate)) as client:
+        await client.post("/login")
+        clock.advance(timedelta(minutes=5))  # the user comes back after 5 minutes
+        post = asyncio.create_task(client.post("/add/book"))  # reads the cart, then works
+        await asyncio.sleep(0.05)
+        clock.advance(timedelta(minutes=4))
+        seen = await asyncio.create_task(client.get("/cart"))  # a read-only request
+        assert seen.json() == {"items": []}  # nothing changed the data
+        gate.set()
+        added = await post
+        stored = (await client.get("/cart")).json()["items"]
+    assert (added.status_code, stored) == (200, ["book"]), (added.status_code, added.text)
+
+
+async def test_an_update_over_data_another_request_changed_is_refused() -> None:
+    """The same, but the other request changed the data: 409, and its item stays."""
+    backend = InMemoryBackend[UUID, Cart]()
+    gate = asyncio.Event()
+    async with client_for(cart_app(backend, gate=gate)) as client:
+        await client.post("/login")
+        token = client.cookies["cart"]
+        post = asyncio.create_task(client.post("/add/book"))
+        await asyncio.sleep(0.05)
+        async with client_for(cart_app(backend)) as other:  # the same backend, no gate
+            other.cookies["cart"] = token
+            assert (await other.post("/add/pen")).status_code == 200
+        gate.set()
+        added = await post
+        stored = (await client.get("/cart")).json()["items"]
+    assert added.status_code == 409
+    assert stored == ["pen"]
+
+
+async def test_an_update_without_a_read_in_a_task_of_a_reading_context_overwrites() -> None:
+    """A task started after its parent read the session did not read it itself: its
+    update is the last-wins overwrite fastapi-sessions makes, not a stale compare."""
+    backend = InMemoryBackend[UUID, Cart]()
+    session = uuid4()
+    await backend.create(session, Cart(items=[]))
+    assert await backend.read(session) == Cart(items=[])  # this task read version 1
+    await backend.update(session, Cart(items=["a"]))  # version 2
+
+    async def in_a_request(item: str) -> None:
+        begin_request(object())  # what the frontend does first in each request
+        await backend.update(session, Cart(items=[item]))
+
+    await asyncio.gather(in_a_request("b"))
+    assert await backend.read(session) == Cart(items=["b"])
