@@ -22,6 +22,7 @@ from typed_sessions import (
     secret_from_env,
     session_middleware,
 )
+from typed_sessions.compat.fastapi_sessions import CookieParameters, SessionCookie
 
 from .redis_server import RedisServer, free_port
 
@@ -105,6 +106,34 @@ def test_a_non_utf8_secret_variable_gives_a_clear_error() -> None:
         Keyring.from_secrets(secret_from_env("SESSION_SECRET", environ=environ))
     assert not isinstance(caught.value, UnicodeError), repr(caught.value)
     assert "SESSION_SECRET" in str(caught.value)
+
+
+@pytest.mark.parametrize("secret", [4096, 64, None, 1.5, ["s" * 32]])
+def test_a_secret_that_is_not_text_or_bytes_is_refused(secret: object) -> None:
+    """``bytes(4096)`` is 4,096 zero bytes: long enough to pass the length warning, and
+    the same key for every app making that mistake. Found by an audit through the
+    fastapi-sessions shim's ``secret_key``."""
+    with pytest.raises(TypeError, match="secret #1 must be str or bytes"):
+        Keyring.from_secrets(secret)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="secret #2 must be str or bytes"):
+        Keyring.from_secrets(SECRET, secret)  # type: ignore[arg-type]
+
+
+def test_the_fastapi_sessions_shim_refuses_a_secret_key_that_is_not_text() -> None:
+    with pytest.raises(TypeError, match="must be str or bytes"):
+        SessionCookie(
+            cookie_name="cookie", identifier="general_verifier",
+            secret_key=4096,  # type: ignore[arg-type]
+            cookie_params=CookieParameters(),
+        )  # fmt: skip
+
+
+def test_bytes_like_secrets_still_derive_the_same_keys() -> None:
+    raw = SECRET.encode()
+    forms: list[str | bytes] = [SECRET, raw]
+    assert len({Keyring.from_secrets(form).signing_key.prefix for form in forms}) == 1
+    from_bytearray = Keyring.from_secrets(bytearray(raw))  # type: ignore[arg-type]
+    assert from_bytearray.signing_key.prefix == Keyring.from_secrets(raw).signing_key.prefix
 
 
 # --- Logging: session data reaches the log -------------------------------------------

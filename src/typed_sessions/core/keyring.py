@@ -139,6 +139,7 @@ class Keyring:
         several cookies whose signatures are not interchangeable.
 
         Raises:
+            TypeError: a secret is neither ``str`` nor ``bytes``.
             ValueError: a secret is empty or not valid text (a lone surrogate), two
                 secrets are equal, or ``purpose`` is empty.
 
@@ -216,9 +217,16 @@ def _b64(raw: bytes) -> bytes:
 
 
 def _secret_bytes(secret: str | bytes, position: int) -> bytes:
-    """``secret`` as bytes: text as UTF-8 (the error quotes no part of it)."""
-    if not isinstance(secret, str):
+    """``secret`` as bytes: text as UTF-8 (the error quotes no part of it).
+
+    Raises:
+        TypeError: ``secret`` is neither text nor bytes (``bytes(4096)`` would make an
+            int 4,096 zero bytes: a key anyone can rebuild).
+    """
+    if isinstance(secret, bytes | bytearray | memoryview):
         return bytes(secret)
+    if not isinstance(secret, str):
+        raise TypeError(f"secret #{position} must be str or bytes, not {type(secret).__name__}")
     try:
         return secret.encode()
     except UnicodeEncodeError:
