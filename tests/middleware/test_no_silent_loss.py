@@ -109,6 +109,15 @@ def cart_app(store: SessionStore[dict[str, Any]], **options: Any) -> FastAPI:
 
     gate = asyncio.Event()
     app.state.gate = gate
+    later = asyncio.Event()
+    app.state.later = later
+
+    @app.get("/set-later/{key}/{value}")
+    async def set_later(key: str, value: str, session: SessionDep) -> str:
+        data = session.get_session()  # loaded now...
+        await later.wait()
+        data[key] = value  # ...written blind later
+        return value
 
     @app.get("/read")
     async def read(session: SessionDep) -> dict[str, Any]:
@@ -152,6 +161,27 @@ async def test_write_skew_is_refused(kind: str) -> None:
             app.state.gate.set()
             assert (await skewed).status_code == 409
             assert (await client.get("/read")).json() == {"a": "x", "b": "unset"}
+
+
+@pytest.mark.parametrize("kind", STORES)
+async def test_write_skew_saved_first_lets_the_later_change_merge_in(kind: str) -> None:
+    """The other order (docs/concurrency.md's table): the request that read a and wrote
+    b saves first; the one changing a, loaded before, saves second and merges in, as
+    nothing it read changed. Both 200: the order "skew, then change" is serializable."""
+    async with store_for(kind) as store:
+        app = cart_app(store)
+        async with client_for(app) as client:
+            await client.get("/set/a/before")
+            await client.get("/set/b/unset")
+            change = asyncio.ensure_future(client.get("/set-later/a/x"))
+            skewed = asyncio.ensure_future(client.get("/skew"))
+            await asyncio.sleep(0.05)  # both have loaded
+            app.state.gate.set()
+            assert (await skewed).status_code == 200
+            app.state.later.set()
+            assert (await change).status_code == 200
+            final = (await client.get("/read")).json()
+    assert final == {"a": "x", "b": "decided on a=before"}
 
 
 @pytest.mark.parametrize("kind", STORES)

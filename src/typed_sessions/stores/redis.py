@@ -106,7 +106,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
 
     It keeps a subject index (:class:`~typed_sessions.SubjectIndex`): a sorted set per
     subject, without keyspace notifications, so it works on Cluster. Listing a
-    subject's sessions takes two round trips, ending all of them three, however many
+    subject's sessions takes two round trips, ending all of them four, however many
     there are. With ``max_per_subject``, a save that leaves a subject with more live
     sessions than that ends its oldest ones (by ``created_at``; never the one saved).
     """
