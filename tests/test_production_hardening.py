@@ -202,3 +202,22 @@ def test_an_unknown_redis_url_option_is_refused_at_start_up() -> None:
         RedisStore.from_url(url, dict[str, Any], prefix="hardening:")
     assert "hunter2" not in str(caught.value)
     assert caught.value.__cause__ is None
+
+
+# --- A synchronous Redis client: refused when the store is made -------------------------
+
+
+def test_a_synchronous_redis_client_is_refused_before_any_write() -> None:
+    """Found by an audit: ``RedisBackend(redis.Redis(...))`` was accepted; its first
+    ``create`` wrote the record (blocking the loop), then raised ``TypeError`` on the
+    reply: a 500 and an orphaned session. No connection is made here."""
+    import redis
+
+    from typed_sessions import RedisStore
+    from typed_sessions.compat.fastapi_sessions import RedisBackend
+
+    sync_client = redis.Redis.from_url("redis://127.0.0.1:1/0")  # never connected
+    with pytest.raises(TypeError, match=r"needs a redis\.asyncio client"):
+        RedisStore(sync_client, dict[str, Any])  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"needs a redis\.asyncio client"):
+        RedisBackend[uuid.UUID, dict[str, Any]](sync_client)  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import hashlib
 import logging
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Generic, TypeAlias, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -31,6 +31,7 @@ from typed_sessions.core.session import Session
 from typed_sessions.stores.deadlines import CallLimit
 from typed_sessions.stores.options import OnCorrupt, check_store_options
 from typed_sessions.stores.protocol import Conflict
+from typed_sessions.stores.redis_calls import RedisClient, checked_client
 from typed_sessions.stores.redis_format import (
     HEADER,
     HEADER_MAX,
@@ -57,9 +58,6 @@ __all__ = ["DEFAULT_REDIS_TIMEOUT", "TOMBSTONE_SECONDS", "OnCorrupt", "RedisClie
 
 T = TypeVar("T")
 _D = TypeVar("_D")  # from_url's data type: the class's T is unknown in a classmethod
-
-RedisClient: TypeAlias = Redis | RedisCluster
-"""A ``redis.asyncio`` client: a plain ``Redis`` (also for Valkey) or a ``RedisCluster``."""
 
 DEFAULT_REDIS_TIMEOUT = 2.0
 """Seconds one store call may take before it fails with ``StoreUnavailableError``."""
@@ -166,12 +164,13 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         current shape on its next save (see ``SessionCodec``).
 
         Raises:
+            TypeError: ``client`` is the synchronous ``redis.Redis``.
             ValueError: ``timeout`` or ``max_data_bytes`` is not positive, ``on_corrupt``
                 is unknown, or ``max_per_subject`` is less than 1.
         """
         check_store_options(timeout, on_corrupt, max_per_subject)
         self.max_per_subject = max_per_subject
-        self.client = client
+        self.client = checked_client(client)
         self._cluster = isinstance(client, RedisCluster)
         self._index_keys: dict[str, str] = {}
         self._digests: dict[str, str] = {}  # session ID -> its key's SHA-256 hex, see key_for

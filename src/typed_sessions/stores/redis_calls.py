@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn, ParamSpec, TypeAlias, TypeVar
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
@@ -20,7 +21,7 @@ from typed_sessions.stores.protocol import StoreCorruptError
 from typed_sessions.stores.redis_format import unavailable
 from typed_sessions.stores.redis_scripts import Script
 
-__all__ = ["Command", "RedisCalls", "Reply"]
+__all__ = ["Command", "RedisCalls", "RedisClient", "Reply", "checked_client"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,8 +29,27 @@ R = TypeVar("R")
 Reply: TypeAlias = bytes | str | int | float | list["Reply"] | tuple["Reply", ...] | None
 """What a command or a script answers (RESP: strings, integers, nil, arrays)."""
 
+RedisClient: TypeAlias = Redis | RedisCluster
+"""A ``redis.asyncio`` client: a plain ``Redis`` (also for Valkey) or a ``RedisCluster``."""
+
 Command: TypeAlias = tuple[str | bytes | int | float, ...]
 """A command's name and arguments, for a pipeline."""
+
+
+def checked_client(client: RedisClient) -> RedisClient:
+    """``client``, unless it is redis-py's synchronous ``redis.Redis``.
+
+    Raises:
+        TypeError: it is: each call would block the event loop, and its replies cannot
+            be awaited (a save would be written, and then fail).
+    """
+    given: object = client  # typed as async: an untyped app may pass anything
+    if isinstance(given, SyncRedis):
+        raise TypeError(
+            "RedisStore needs a redis.asyncio client (redis.asyncio.Redis or RedisCluster), "
+            "not the synchronous redis.Redis"
+        )
+    return client
 
 
 class RedisCalls:

@@ -291,6 +291,9 @@ class RedisBackend(StoreBackend[ID, DataT]):
     SessionData]("redis://...")`` (or a ``redis.asyncio`` client). Needs the ``redis`` extra.
 
     Close it with :meth:`aclose` (it closes a client it made from a URL).
+
+    Raises:
+        TypeError: ``redis`` is the synchronous ``redis.Redis``.
     """
 
     def __init__(
@@ -305,7 +308,10 @@ class RedisBackend(StoreBackend[ID, DataT]):
         # Imported here (redis-py with it), not inside the first request: about 100 ms on
         # the event loop. The store itself waits for the data type.
         from typed_sessions import RedisStore as store_class  # the extra's error if missing
+        from typed_sessions.stores.redis_calls import checked_client
 
+        if not isinstance(redis, str):
+            checked_client(redis)  # a synchronous client: TypeError now, not at first use
         super().__init__(data_type=data_type, expiry=expiry, clock=clock)
         self.redis = redis
         self.prefix = prefix
