@@ -400,8 +400,41 @@ async def test_regenerate_never_revives_an_ended_session(harness: StoreHarness) 
         return "ok"
 
     old_id, response = await regenerate_while(app, harness, "/logout")
-    assert response.status_code == 200
+    assert response.status_code == 409  # its sign-in's data was not saved: no 2xx for it
     assert "set-cookie" not in response.headers  # no new session for an ended one
+    assert await harness.store.load(old_id) is None
+
+
+async def test_a_bare_regenerate_of_an_ended_session_changes_nothing(
+    harness: StoreHarness,
+) -> None:
+    """A regeneration that wrote nothing and signed no one in lost nothing: 200, no
+    cookie, and the ended session stays ended."""
+    app = make_app(Yielding(harness.store), harness)
+    gate = asyncio.Event()
+
+    @app.post("/logout")
+    async def logout(manager: SessionDep) -> str:
+        manager.invalidate()
+        return "ok"
+
+    @app.post("/bare")
+    async def bare(manager: SessionDep) -> str:
+        manager.get_session()  # read, unchanged
+        manager.regenerate()
+        await gate.wait()
+        return "ok"
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await client.post("/set/base")
+        old_id = session_id_of(client, harness)
+        regenerating = asyncio.ensure_future(client.post("/bare"))
+        await asyncio.sleep(0.05)
+        assert (await client.post("/logout")).status_code == 200
+        gate.set()
+        response = await regenerating
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers
     assert await harness.store.load(old_id) is None
 
 
@@ -489,7 +522,7 @@ async def test_regenerate_expiring_at_the_carry_is_ended_not_a_503() -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         client.cookies.set("__Host-session", token)
         response = await client.post("/login")
-    assert response.status_code == 200
+    assert response.status_code == 409  # ended, as a logout elsewhere: its write refused
     assert "set-cookie" not in response.headers
     assert await inner.load(old.id) is None
 

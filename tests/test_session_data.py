@@ -92,7 +92,7 @@ READS: list[tuple[Callable[[SessionData], object], ReadSet]] = [
     (lambda d: repr(d), ReadSet(everything=True)),
     (lambda d: d.setdefault("a", 0), ReadSet(frozenset({"a"}))),
     (lambda d: d.pop("a"), ReadSet(frozenset({"a"}))),
-    (lambda d: d.popitem(), ReadSet(key_set=True)),
+    (lambda d: d.popitem(), ReadSet(frozenset({"a"}), key_set=True)),  # the key it returns
 ]
 
 

@@ -23,6 +23,7 @@ from typed_sessions.adapters.outcome import (
     Snapshot,
     Touch,
     Update,
+    changed,
 )
 from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.core.changes import KeyChanges, apply_changes, diff_data, lost_reads
@@ -264,8 +265,13 @@ async def _regenerate(write: Regenerate, settings: SessionSettings, now: datetim
     In that order, a store failure at any step leaves the old session working (the new
     record is removed again, best effort) and the client gets 503 without a cookie.
     Changes other requests saved meanwhile are carried to the new record before the
-    old one ends. If the old session ended meanwhile (a logout elsewhere), it is not
-    brought back: the new record is removed and no cookie is sent.
+    old one ends. If the old session ended meanwhile (a logout elsewhere, or another
+    request's new ID), it is not brought back: the new record is removed and no cookie
+    is sent; a request that changed the data or signed a user in is then refused.
+
+    Raises:
+        ConcurrentChangeError: the session ended meanwhile, and this request changed
+            its data or signed a user in (409: nothing of it was saved).
     """
     record = write.record
     merge = _Merge(write.before, write.data, write.reads)
@@ -289,5 +295,18 @@ async def _regenerate(write: Regenerate, settings: SessionSettings, now: datetim
         return Settled(_cookie(write.new_id, settings, now), write.new_id)
     if isinstance(result.error, SessionNotFound):
         settings.log(logging.INFO, "session ended meanwhile; not regenerated", record.id)
+        changes = _changes_of(write)
+        if changes is not None:  # nothing of it was saved: no 2xx for it either
+            raise ConcurrentChangeError(changes, ended=True)
         return _NO_COOKIE
     raise _gave_up(result.error, record.id, settings)
+
+
+def _changes_of(write: Regenerate) -> frozenset[str] | None:
+    """The keys a regeneration changed, if it changed any or signed a user in (then its
+    loss is refused, not answered 2xx); ``None`` for a bare new ID."""
+    data, before = write.data, write.before
+    written = data is not None and before is not None and changed(data, before, written=True)
+    if write.signed_in is None and not written:
+        return None
+    return frozenset(() if data is None else data)

@@ -218,10 +218,8 @@ class SessionManager:
                 data.block(websocket_error)
 
     async def load(self) -> SessionData:
-        """Load the session from the store if not done yet, and return it.
-
-        The only store read a request makes; a request without a cookie that verifies
-        reads nothing.
+        """Load the session from the store if not done yet, and return it. Its first
+        read is the request's (a request without a cookie that verifies reads nothing).
 
         Raises:
             StoreError: the store failed (the middleware answers 503).
@@ -231,6 +229,8 @@ class SessionManager:
             if not await self.take_turn():
                 raise SessionBusyError("this session's turn did not come in time")
             await self.preload()
+            if self._websocket:  # a socket may stay open for hours: others may go
+                self.end_turn()
         return self.get_session()
 
     @property
@@ -272,6 +272,8 @@ class SessionManager:
             except StoreError:
                 self._load_failed = True
                 raise
+            if self._loaded:  # another load() of this request read first: its read stays
+                return
             if found is None:  # not adopted
                 self._verified_id = None
                 self._clear_cookie = True

@@ -47,7 +47,8 @@ What happens to a request (HTTP or WebSocket; other scopes pass through untouche
    it, and it is saved again, up to ``save_attempts`` times with short random waits; a
    key changed by both requests keeps the value of the one that saved last. A session
    ended meanwhile (invalidated, regenerated or expired) stays ended: this request's
-   changes are dropped and no cookie is sent, so the old ID never comes back.
+   changes are refused (409; a bare ``regenerate()`` is no change) and no cookie is
+   sent, so the old ID never comes back.
 4. A ``Set-Cookie`` is appended (the app's own are kept) only for a new or regenerated
    session, or to clear an invalidated or dead one; it comes with
    ``Cache-Control: no-store``. Responses whose handler used the session get

@@ -190,10 +190,15 @@ class SessionData(dict[str, Any]):
         return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, Any]:
-        """Remove and return the last inserted item (a read of the key set)."""
+        """Remove and return the last inserted item (a read of the key set, and of the
+        key it returns)."""
         self._check()
         self._read_key_set()
-        return super().popitem()
+        key, value = super().popitem()
+        keys = self._keys
+        if keys is not None:
+            keys.add(key)
+        return key, value
 
     def setdefault(self, key: str, default: Any = None, /) -> Any:
         """Return ``self[key]``, first setting it to ``default`` when missing."""

@@ -223,8 +223,9 @@ def _secret_bytes(secret: str | bytes, position: int) -> bytes:
         TypeError: ``secret`` is neither text nor bytes (``bytes(4096)`` would make an
             int 4,096 zero bytes: a key anyone can rebuild).
     """
-    if isinstance(secret, bytes | bytearray | memoryview):
-        return bytes(secret)
+    given: object = secret  # typed as str | bytes: an untyped app may pass anything
+    if isinstance(given, bytes | bytearray | memoryview):
+        return bytes(given)
     if not isinstance(secret, str):
         raise TypeError(f"secret #{position} must be str or bytes, not {type(secret).__name__}")
     try:

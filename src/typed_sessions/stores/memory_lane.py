@@ -170,13 +170,7 @@ class MemoryLane(Generic[T]):
                     id_key = self._id_key(session_id)
                 shard, key, found = self._entries.locate(session_id, id_key)
             if found is not record:  # saved, ended or replaced since it was loaded
-                version = None
-                if found is not None:
-                    if now >= record_expires(found):
-                        self._drop(shard, key, found)
-                    else:
-                        version = record_version(found)
-                return Conflict(loaded.version, version)
+                return self._lost(shard, key, found, loaded.version, now)
             if now >= loaded.expires:
                 self._drop(shard, key, record)
                 return Conflict(loaded.version, None)
@@ -188,3 +182,15 @@ class MemoryLane(Generic[T]):
         finally:
             lock.release()
         return None
+
+    def _lost(
+        self, shard: Shard, key: Key, found: bytes | None, version: int, now: int
+    ) -> Conflict:
+        """The :class:`Conflict` of a save of ``version`` that found ``found`` stored in
+        its place (dropped if expired), under the lock."""
+        if found is None:
+            return Conflict(version, None)
+        if now >= record_expires(found):
+            self._drop(shard, key, found)
+            return Conflict(version, None)
+        return Conflict(version, record_version(found))

@@ -86,7 +86,7 @@ def _handed_out(session: Session[Any], given: bytes) -> None:
     """Note that this request (its context) was given ``session``'s data, whose JSON was
     then ``given``: a later ``update`` of it in this request compares with that."""
     current = _HANDED_OUT.get()
-    owner, seen = (None, {}) if current is None else current
+    owner, seen = (None, dict[str, _Given]()) if current is None else current
     _HANDED_OUT.set((owner, {**seen, session.id: (session, given)}))
 
 
