@@ -269,11 +269,11 @@ class SessionManager:
                     found = adopt(settings, lane, session_id, stored, self._micros)
                 else:
                     found = await load_session(settings, session_id, self._micros, self._now)
+                    if self._loaded:  # another load() of this request read first: it stays
+                        return
             except StoreError:
                 self._load_failed = True
                 raise
-            if self._loaded:  # another load() of this request read first: its read stays
-                return
             if found is None:  # not adopted
                 self._verified_id = None
                 self._clear_cookie = True
