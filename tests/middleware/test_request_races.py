@@ -54,6 +54,25 @@ def client(app: FastAPI, token: str | None = None) -> httpx.AsyncClient:
     return c
 
 
+def counter_app(store: Any, **options: Any) -> FastAPI:
+    """An app with ``autoload=False`` whose ``/init`` starts a counter, ``/inc`` adds one."""
+    app = FastAPI()
+    app.add_middleware(session_middleware, store=store, keys=KEYS, autoload=False, **options)
+
+    @app.post("/init")
+    async def init(manager: SessionDep) -> str:
+        (await manager.load())["n"] = 0
+        return "ok"
+
+    @app.post("/inc")
+    async def inc(manager: SessionDep) -> int:
+        session = await manager.load()
+        session["n"] += 1
+        return int(session["n"])
+
+    return app
+
+
 class OpenSocket:
     """A raw-ASGI WebSocket kept open until closed by the test."""
 
@@ -86,22 +105,7 @@ async def test_websocket_load_with_autoload_off_does_not_block_the_sessions_http
     HTTP requests go once it loaded, as with autoload; it held the turn for as long as
     it stayed open (every request of the session: 409 after turn_timeout)."""
     store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
-    app = FastAPI()
-    app.add_middleware(
-        session_middleware, store=store, keys=KEYS, take_turns=True, autoload=False,
-        turn_timeout=0.5,
-    )  # fmt: skip
-
-    @app.post("/init")
-    async def init(manager: SessionDep) -> str:
-        (await manager.load())["n"] = 0
-        return "ok"
-
-    @app.post("/inc")
-    async def inc(manager: SessionDep) -> int:
-        session = await manager.load()
-        session["n"] += 1
-        return int(session["n"])
+    app = counter_app(store, take_turns=True, turn_timeout=0.5)
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, manager: SessionDep) -> None:
@@ -200,20 +204,8 @@ async def test_overlapping_loads_in_one_request_do_not_lose_another_requests_wri
     manager compared-and-set against that newer record with the older one's data: both
     answered 200 and one increment was gone."""
     store = GatedLoads(sqlite_store, gated=2)  # a second read by /double waits
-    app = FastAPI()
-    app.add_middleware(session_middleware, store=store, keys=KEYS, autoload=False)
+    app = counter_app(store)
     loaded_once = asyncio.Event()
-
-    @app.post("/init")
-    async def init(manager: SessionDep) -> str:
-        (await manager.load())["n"] = 0
-        return "ok"
-
-    @app.post("/inc")
-    async def inc(manager: SessionDep) -> int:
-        session = await manager.load()
-        session["n"] += 1
-        return int(session["n"])
 
     @app.post("/double")
     async def double(manager: SessionDep) -> int:
