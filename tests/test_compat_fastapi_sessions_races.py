@@ -21,9 +21,6 @@ from typed_sessions.compat.fastapi_sessions import (
     SessionVerifier,
     StoreBackend,
 )
-from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
-    begin_request,
-)
 
 from .conftest import SECRET, FakeClock
 
@@ -209,17 +206,158 @@ async def test_an_update_over_data_another_request_changed_is_refused() -> None:
 
 
 async def test_an_update_without_a_read_in_a_task_of_a_reading_context_overwrites() -> None:
-    """A task started after its parent read the session did not read it itself: its
-    update is the last-wins overwrite fastapi-sessions makes, not a stale compare."""
+    """A task started after its parent read the session did not read it itself (no
+    frontend marks its request either): its update is the last-wins overwrite
+    fastapi-sessions makes, not a compare with the parent's read, stale by then."""
     backend = InMemoryBackend[UUID, Cart]()
     session = uuid4()
     await backend.create(session, Cart(items=[]))
-    assert await backend.read(session) == Cart(items=[])  # this task read version 1
-    await backend.update(session, Cart(items=["a"]))  # version 2
+    assert await backend.read(session) == Cart(items=[])  # this task read it
 
     async def in_a_request(item: str) -> None:
-        begin_request(object())  # what the frontend does first in each request
         await backend.update(session, Cart(items=[item]))
 
-    await asyncio.gather(in_a_request("b"))
+    await asyncio.create_task(in_a_request("a"))  # the parent's read is now stale
+    await asyncio.create_task(in_a_request("b"))
     assert await backend.read(session) == Cart(items=["b"])
+
+
+async def test_unsubscripted_store_backend_read_still_works() -> None:
+    """``StoreBackend(store)``, with no data type given: the store knows it."""
+    backend: StoreBackend[UUID, Cart] = StoreBackend(MemoryStore(Cart))
+    session = uuid4()
+    await backend.create(session, Cart(items=[]))
+    assert await backend.read(session) == Cart(items=[])
+
+
+async def test_unsubscripted_store_backend_behind_the_verifier() -> None:
+    backend: StoreBackend[UUID, Cart] = StoreBackend(MemoryStore(Cart))
+    cookie = SessionCookie(
+        cookie_name="cart", identifier="carts", secret_key=SECRET,
+        cookie_params=CookieParameters(), auto_error=True,
+    )  # fmt: skip
+    verifier = CartVerifier(backend)
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login(response: Response) -> None:
+        session = uuid4()
+        await backend.create(session, Cart(items=[]))
+        cookie.attach_to_response(response, session)
+
+    @app.get("/cart", dependencies=[Depends(cookie)])
+    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
+        return cart
+
+    async with client_for(app) as client:
+        await client.post("/login")
+        answer = await client.get("/cart")
+    assert (answer.status_code, answer.json()) == (200, {"items": []})
+
+
+def admin_app(backend: StoreBackend[UUID, Cart]) -> FastAPI:
+    """A route with no frontend: the UUID in the path, a blind update (no read)."""
+    app = FastAPI()
+
+    @app.put("/admin/{session_id}/{item}")
+    async def replace(session_id: UUID, item: str) -> None:
+        await backend.update(session_id, Cart(items=[item]))  # no read in this request
+
+    @app.post("/add/{session_id}/{item}")
+    async def add(session_id: UUID, item: str) -> None:
+        cart = await backend.read(session_id)
+        assert cart is not None
+        cart.items.append(item)
+        await backend.update(session_id, cart)
+
+    return app
+
+
+async def test_under_uvicorn_a_blind_update_is_not_compared_with_a_warm_up_read() -> None:
+    """ "Without a read in this request, it overwrites": a read by the serving task before
+    serving (a warm-up), which every request task inherits, is not the request's, on a
+    route with no ``SessionCookie`` either."""
+    import socket
+
+    import uvicorn
+
+    backend = StoreBackend[UUID, Cart](MemoryStore(Cart))
+    session = uuid4()
+    await backend.create(session, Cart(items=[]))
+    await backend.read(session)  # in this task, before serving (a warm-up)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(admin_app(backend), host="127.0.0.1", port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        assert server.started
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            assert (await client.post(f"/add/{session}/pen")).status_code == 200
+            blind = await client.put(f"/admin/{session}/book")  # a later, blind update
+    finally:
+        server.should_exit = True
+        await serving
+    assert blind.status_code == 200, (blind.status_code, blind.text)
+    assert await backend.read(session) == Cart(items=["book"])
+
+
+class Prefs(BaseModel):
+    theme: str
+
+
+async def test_a_read_from_one_backend_is_not_compared_with_by_another() -> None:
+    """Two backends keyed by the same UUID (a cart and preferences of one visitor): a
+    read of the cart is no read of the preferences, whose blind update overwrites."""
+    carts = InMemoryBackend[UUID, Cart]()
+    prefs = InMemoryBackend[UUID, Prefs]()
+    visitor = uuid4()
+    await carts.create(visitor, Cart(items=[]))
+    await prefs.create(visitor, Prefs(theme="light"))
+    await carts.update(visitor, Cart(items=["a"]))  # the cart's version moves on
+    assert await carts.read(visitor) == Cart(items=["a"])  # this request read its cart
+    await prefs.update(visitor, Prefs(theme="dark"))  # no read of the preferences
+    assert await prefs.read(visitor) == Prefs(theme="dark")
+
+
+async def test_a_frontend_starts_the_requests_record_in_a_task_that_served_another() -> None:
+    """httpx's ASGITransport runs every request in the caller's task: what an earlier
+    request of that task read is not the next request's, once its frontend ran, so that
+    request's blind update overwrites (it was compared with the stale read: 409)."""
+    backend = InMemoryBackend[UUID, Cart]()
+    cookie = SessionCookie(
+        cookie_name="cart", identifier="carts", secret_key=SECRET,
+        cookie_params=CookieParameters(), auto_error=True,
+    )  # fmt: skip
+    verifier = CartVerifier(backend)
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login(response: Response) -> None:
+        session = uuid4()
+        await backend.create(session, Cart(items=[]))
+        cookie.attach_to_response(response, session)
+
+    @app.get("/cart", dependencies=[Depends(cookie)])
+    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
+        return cart
+
+    @app.put("/cart/{item}")
+    async def replace(item: str, session_id: UUID = Depends(cookie)) -> None:  # noqa: B008
+        await backend.update(session_id, Cart(items=[item]))  # blind: no read
+
+    async with client_for(app) as client:
+        await client.post("/login")
+        assert (await client.get("/cart")).json() == {"items": []}  # read, in this task
+        other_tab = asyncio.create_task(client.put("/cart/a"))  # a task of its own
+        assert (await other_tab).status_code == 200  # the read above is now stale
+        replaced = await client.put("/cart/b")
+        assert (await client.get("/cart")).json() == {"items": ["b"]}
+    assert replaced.status_code == 200

@@ -5,6 +5,7 @@ data kept out of errors and logs. Found by an audit."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -221,3 +222,8 @@ def test_a_synchronous_redis_client_is_refused_before_any_write() -> None:
         RedisStore(sync_client, dict[str, Any])  # type: ignore[call-overload]
     with pytest.raises(TypeError, match=r"needs a redis\.asyncio client"):
         RedisBackend[uuid.UUID, dict[str, Any]](sync_client)  # type: ignore[arg-type]
+    # The synchronous cluster client (no subclass of redis.Redis), made without the
+    # cluster it would connect to on construction: the type alone is refused.
+    cluster_class: Any = importlib.import_module("redis.cluster").RedisCluster
+    with pytest.raises(TypeError, match="not the synchronous RedisCluster"):
+        RedisStore(object.__new__(cluster_class), dict[str, Any])

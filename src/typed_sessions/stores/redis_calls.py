@@ -37,17 +37,21 @@ Command: TypeAlias = tuple[str | bytes | int | float, ...]
 
 
 def checked_client(client: RedisClient) -> RedisClient:
-    """``client``, unless it is redis-py's synchronous ``redis.Redis``.
+    """``client``, unless it is one of redis-py's synchronous clients (``redis.Redis``,
+    ``redis.RedisCluster``).
 
     Raises:
         TypeError: it is: each call would block the event loop, and its replies cannot
             be awaited (a save would be written, and then fail).
     """
     given: object = client  # typed as async: an untyped app may pass anything
-    if isinstance(given, SyncRedis):
+    module = type(client).__module__  # redis.client.Redis, redis.cluster.RedisCluster
+    if isinstance(given, SyncRedis) or (
+        module.startswith("redis.") and not module.startswith("redis.asyncio.")
+    ):
         raise TypeError(
             "RedisStore needs a redis.asyncio client (redis.asyncio.Redis or RedisCluster), "
-            "not the synchronous redis.Redis"
+            f"not the synchronous {type(client).__name__}"
         )
     return client
 

@@ -11,6 +11,8 @@ use, since Python sets the subscript on the instance only after ``__init__``.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import typing
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -26,7 +28,6 @@ from typed_sessions import (
     MemoryStore,
     Ok,
     Session,
-    SessionCodec,
     SessionFailure,
     SessionId,
     SessionNotFound,
@@ -65,34 +66,52 @@ DEFAULT_EXPIRY = Expiry()
 """30 minutes without use, 12 hours at most (fastapi-sessions' sessions never ended)."""
 
 
-_Given = tuple[Session[Any], bytes]  # a session, and the JSON of its data as handed out
-_HANDED_OUT: ContextVar[tuple[object, Mapping[str, _Given]] | None] = ContextVar(
+_Given = tuple[Session[Any], Any]  # a session, and a copy of its data as handed out
+_HandedOut = tuple[object, object, Mapping[tuple[object, str], _Given]]
+_HANDED_OUT: ContextVar[_HandedOut | None] = ContextVar(
     "typed_sessions_fastapi_sessions_handed_out", default=None
 )
-"""The sessions this request was given, with the request they belong to: never changed in
-place (a task started from this context, a request's, gets a snapshot it cannot alter)."""
+"""The sessions a request was given, by backend and ID, with the request (the frontend's
+object, if one ran) and the task they belong to. Never changed in place: a task started
+from a context that holds one gets a snapshot, which is not its own (another task's)."""
+
+
+def _task() -> object:
+    """The running task; ``None`` for a coroutine stepped without an event loop."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
 
 
 def begin_request(owner: object) -> None:
     """Start ``owner``'s record of handed-out sessions (the frontend calls it with an
-    object of the request's own, first thing): what a context it inherited from, a task
-    that started it, was given is not this request's."""
+    object of the request's own, first thing): what its task was given before, in an
+    earlier request it served, is not this request's."""
     current = _HANDED_OUT.get()
     if current is None or current[0] is not owner:
-        _HANDED_OUT.set((owner, {}))
+        _HANDED_OUT.set((owner, _task(), {}))
 
 
-def _handed_out(session: Session[Any], given: bytes) -> None:
-    """Note that this request (its context) was given ``session``'s data, whose JSON was
-    then ``given``: a later ``update`` of it in this request compares with that."""
+def _remember(backend: object, session: Session[Any]) -> None:
+    """Note that this request (its task) was given ``session``'s data by ``backend``: a
+    later ``update`` of it in this request compares with a copy of that data."""
+    task = _task()
     current = _HANDED_OUT.get()
-    owner, seen = (None, dict[str, _Given]()) if current is None else current
-    _HANDED_OUT.set((owner, {**seen, session.id: (session, given)}))
+    owner: object = None
+    seen: Mapping[tuple[object, str], _Given] = {}
+    if current is not None and current[1] is task:  # else inherited: another task's
+        owner, _, seen = current
+    given: _Given = (session, copy.deepcopy(session.data))
+    _HANDED_OUT.set((owner, task, {**seen, (backend, session.id): given}))
 
 
-def _handed_out_version(key: SessionId) -> _Given | None:
+def _recall(backend: object, key: SessionId) -> _Given | None:
+    """What this request (its task) was given of session ``key`` by ``backend``, if any."""
     current = _HANDED_OUT.get()
-    return None if current is None else current[1].get(key)
+    if current is None or current[1] is not _task():
+        return None
+    return current[2].get((backend, key))
 
 
 def _conflict() -> HTTPException:
@@ -129,7 +148,6 @@ class StoreBackend(Generic[ID, DataT]):
         self._data_type = data_type
         self.expiry = expiry
         self.clock = clock
-        self._codec_made: SessionCodec[DataT] | None = None
 
     @property
     def store(self) -> SessionStore[DataT]:
@@ -190,7 +208,7 @@ class StoreBackend(Generic[ID, DataT]):
     def hand_out(self, session: Session[DataT]) -> DataT:
         """Return ``session``'s data for this request, noting what it was: a later
         :meth:`update` in the same request compares with it (the verifier calls this)."""
-        _handed_out(session, self._codec.encode_data(session.data))
+        _remember(self, session)
         return session.data
 
     async def update(self, session_id: ID, data: DataT) -> None:
@@ -207,7 +225,7 @@ class StoreBackend(Generic[ID, DataT]):
             HTTPException: 409, the session changed since this request read it.
         """
         key = session_id_for(session_id)
-        seen = _handed_out_version(key)
+        seen = _recall(self, key)
         try:
             if seen is None:
                 await self._overwrite(key, data)
@@ -242,17 +260,10 @@ class StoreBackend(Generic[ID, DataT]):
             newest = None if saved.error.found is None else await self.store.load(base.id)
             if newest is None or is_expired(newest, now=now):
                 raise BackendError("session does not exist, cannot update")
-            if self._codec.encode_data(newest.data) != given:
+            if newest.data != given:
                 raise _conflict()  # another request changed the data this one was given
             base = newest
         raise StoreError("the session kept changing")
-
-    @property
-    def _codec(self) -> SessionCodec[DataT]:
-        """The data's JSON encoding, to compare what a request was given with the store's."""
-        if self._codec_made is None:
-            self._codec_made = SessionCodec(self.data_type)
-        return self._codec_made
 
     async def delete(self, session_id: ID) -> None:
         """Delete the session; deleting one already gone is not an error."""
