@@ -227,28 +227,44 @@ def test_the_codec_keeps_subject_auth_time_and_device(subject: str) -> None:
 def test_the_cap_ends_the_oldest_starts_and_counts_a_moved_session_once() -> None:
     from typed_sessions.core.subjects import beyond_cap
 
-    others = [("a", 1), ("b", 2), ("c", 3), ("c-moved", 3)]
-    assert beyond_cap(others, 4, 3) == ["a"]  # b, c (two records, one session) and the new
-    assert beyond_cap(others, 4, 4) == []
-    assert beyond_cap(others, 4, 1) == ["a", "b", "c", "c-moved"]
-    assert beyond_cap([("a", 1), ("b", 2), ("old", 0)], 0, 2) == ["a"]  # the old record of
-    assert beyond_cap([], 0, 1) == []  # the one saved is never ended, nor counted
+    others = [("a", 1, 1), ("b", 2, 2), ("c", 3, 3), ("c-moved", 3, 3)]
+    assert beyond_cap(others, 4, 4, 3) == ["a"]  # b, c (two records, one session), the new
+    assert beyond_cap(others, 4, 4, 4) == []
+    assert beyond_cap(others, 4, 4, 1) == ["a", "b", "c", "c-moved"]
+    old = [("a", 1, 1), ("b", 2, 2), ("old", 0, 0)]
+    assert beyond_cap(old, 0, 9, 2) == ["a"]  # the old record of the one saved is never
+    assert beyond_cap([], 0, 0, 1) == []  # ended, nor counted
+
+
+def test_sign_ins_at_once_never_end_each_other() -> None:
+    """Found by an audit: with a cap of 1, two sign-ins whose saves each saw the other
+    ended each other. A save never ends a session signed in later than its own."""
+    from typed_sessions.core.subjects import beyond_cap
+
+    assert beyond_cap([("later", 2, 20)], 1, 10, 1) == []  # the earlier sign-in's save
+    assert beyond_cap([("earlier", 1, 10)], 2, 20, 1) == ["earlier"]  # the later one's
+    assert beyond_cap([("same", 2, 10)], 1, 10, 1) == ["same"]  # a tie: the older start
+    assert beyond_cap([("signed", 1, 10)], 2, None, 1) == []  # saved never signed in
+    assert beyond_cap([("never", 1, None)], 2, None, 1) == ["never"]
 
 
 @given(
-    st.lists(st.tuples(st.integers(0, 999), st.integers(0, 9)), unique_by=lambda o: o[0]),
+    st.lists(
+        st.tuples(st.integers(0, 999), st.integers(0, 9), st.none() | st.integers(0, 9)),
+        unique_by=lambda o: o[0],
+    ),
     st.integers(0, 9),
+    st.none() | st.integers(0, 9),
     st.integers(1, 5),
 )
 def test_the_cap_keeps_the_newest_starts_and_never_the_saved_one(
-    others: list[tuple[int, int]], started: int, cap: int
+    others: list[tuple[int, int, int | None]], started: int, signed_in: int | None, cap: int
 ) -> None:
     from typed_sessions.core.subjects import beyond_cap
 
-    doomed = set(beyond_cap(others, started, cap))
-    kept = {start for key, start in others if key not in doomed and start != started}
-    ended = {start for key, start in others if key in doomed}
-    assert started not in ended
-    assert len(kept) <= cap - 1  # with the saved session's: at most cap
-    assert all(start < min(kept) for start in ended) if kept else True
-    assert len(kept) == min(cap - 1, len({s for _, s in others if s != started}))
+    doomed = set(beyond_cap(others, started, signed_in, cap))
+    newest = sorted({s for _, s, _ in others if s != started}, reverse=True)[: cap - 1]
+    for key, start, auth in others:
+        later = auth is not None and (signed_in is None or auth > signed_in)
+        expected = start != started and start not in newest and not later
+        assert (key in doomed) == expected

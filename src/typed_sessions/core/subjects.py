@@ -156,20 +156,32 @@ def _coarse_address(address: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-def beyond_cap(others: Iterable[tuple[K, V]], started: V, cap: int) -> list[K]:
+def beyond_cap(
+    others: Iterable[tuple[K, V, V | None]], started: V, signed_in: V | None, cap: int
+) -> list[K]:
     """Which of a subject's other live sessions a cap of ``cap`` sessions ends, when a
-    session that started at ``started`` is saved: those of all but the ``cap - 1`` newest
-    starts (``created_at``) other than ``started``.
+    session that started at ``started``, signed in at ``signed_in``, is saved: those of
+    all but the ``cap - 1`` newest starts (``created_at``) other than ``started``, but
+    never one signed in later than the saved one.
 
-    ``others``: each other live record of the subject, with its start. A session moved to
-    a new ID (a rotation, a sign-in) keeps its start, so its two records count once until
-    the old one ends, and the saved session's own old record is never ended: rotating at
-    the cap, even several devices at once, signs no other device out.
+    ``others``: each other live record of the subject, with its start and its
+    ``auth_time``. A session moved to a new ID (a rotation, a sign-in) keeps its start, so
+    its two records count once until the old one ends, and the saved session's own old
+    record is never ended: rotating at the cap, even several devices at once, signs no
+    other device out. Of several sign-ins at once, each save sees the others: the later
+    sign-in ends the earlier, never both each other (when one save ran before the other's
+    record was there, the subject stays over its cap until its next sign-in).
     """
     others = list(others)
-    starts = sorted({start for _, start in others if start != started}, reverse=True)
+    starts = sorted({start for _, start, _ in others if start != started}, reverse=True)
     doomed = set(starts[max(cap - 1, 0) :])
-    return [key for key, start in others if start in doomed] if doomed else []
+    if not doomed:
+        return []
+    return [
+        key
+        for key, start, auth in others
+        if start in doomed and (auth is None or (signed_in is not None and auth <= signed_in))
+    ]
 
 
 def is_handle(text: str) -> bool:

@@ -75,7 +75,8 @@ class MemoryStore(MemoryLane[T]):
     It keeps a subject index (:class:`~typed_sessions.SubjectIndex`): sessions saved
     with a ``subject`` are listed and ended by subject, in O(1) per session. With
     ``max_per_subject``, saving a subject's session beyond that many live ones ends the
-    subject's oldest (by ``created_at``; never the one being saved).
+    subject's oldest (by ``created_at``; never the one being saved, nor one signed in
+    after it).
     """
 
     @overload
@@ -326,10 +327,12 @@ class MemoryStore(MemoryLane[T]):
             if not handles:
                 del self._subjects[subject]
 
-    def _created(self, session_id: SessionId) -> int:
+    def _started(self, session_id: SessionId) -> tuple[int, int | None]:
+        """The record's ``created_at`` and ``auth_time``, in microseconds."""
         record = self._entries.locate(session_id, id_key(session_id))[2]
         assert record is not None  # the index lists only stored records
-        return record_fields(record)[0]
+        fields = record_fields(record)
+        return fields[0], fields[5]
 
     def _cap(self, subject: str, saved: SessionId, now: int) -> None:
         """End ``subject``'s sessions beyond ``max_per_subject`` (see ``beyond_cap``)."""
@@ -341,8 +344,8 @@ class MemoryStore(MemoryLane[T]):
             shard, key, record = self._entries.locate(session_id, id_key(session_id))
             if record is not None and now >= record_expires(record):
                 self._drop(shard, key, record)
-        others = [(i, self._created(i)) for i in handles.values() if i != saved]
-        for session_id in beyond_cap(others, self._created(saved), cap):
+        others = [(i, *self._started(i)) for i in handles.values() if i != saved]
+        for session_id in beyond_cap(others, *self._started(saved), cap):
             self._remove(session_id)
 
     def _evict(self, shard: Shard, saved: Key) -> None:

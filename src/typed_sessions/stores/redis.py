@@ -106,7 +106,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     subject, without keyspace notifications, so it works on Cluster. Listing a
     subject's sessions takes two round trips, ending all of them four, however many
     there are. With ``max_per_subject``, a save that leaves a subject with more live
-    sessions than that ends its oldest ones (by ``created_at``; never the one saved).
+    sessions than that ends its oldest ones (by ``created_at``; never the one saved, nor
+    one signed in after it).
     """
 
     @overload

@@ -267,8 +267,10 @@ class RedisSubjectIndex(RedisCalls):
             return
         live = await self._live(subject)
         mine = self.index_member(saved.id)
-        others = [(entry, info.created_at) for entry, info in live if entry[0] != mine]
-        doomed = beyond_cap(others, saved.created_at, cap)
+        others = [
+            (entry, info.created_at, info.auth_time) for entry, info in live if entry[0] != mine
+        ]
+        doomed = beyond_cap(others, saved.created_at, saved.auth_time, cap)
         if doomed:
             await self._end({self.index_key_for(subject): doomed}, subject_fragment(subject))
 

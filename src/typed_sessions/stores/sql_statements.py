@@ -64,7 +64,7 @@ class Statements:
             end_all=delete(t).where(t.c.subject.is_not(None), live),
             over_cap=None
             if cap is None
-            else select(t.c.key, t.c.created_at).where(
+            else select(t.c.key, t.c.created_at, t.c.auth_time).where(
                 subject, live, t.c.key != bindparam("b_saved")
             ),
         )

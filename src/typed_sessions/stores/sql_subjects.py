@@ -101,13 +101,22 @@ class SqlSubjects:
         params = {"b_subject": saved.subject, "b_now": now, "b_saved": _key(saved.id)}
         rows = await self._calls.fetch_all(self._sql.over_cap, params)
         # A start that is not an integer (a row edited by hand, on SQLite) counts as oldest.
-        others = [(row[0], row[1] if type(row[1]) is int else _OLDEST) for row in rows]
-        doomed = beyond_cap(others, to_micros(saved.created_at), self.cap or 0)
+        others = [
+            (row[0], row[1] if type(row[1]) is int else _OLDEST, _int_or_none(row[2]))
+            for row in rows
+        ]
+        auth = None if saved.auth_time is None else to_micros(saved.auth_time)
+        doomed = beyond_cap(others, to_micros(saved.created_at), auth, self.cap or 0)
         if doomed:
             await self._calls.write(drop_keys(self.table, doomed), params)
 
 
 _OLDEST: Final = -(2**63)
+
+
+def _int_or_none(value: object) -> int | None:
+    """An ``auth_time`` as read: ``None`` unless an integer (a row edited by hand)."""
+    return value if type(value) is int else None
 
 
 def _key(session_id: SessionId) -> str:
