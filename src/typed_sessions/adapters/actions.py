@@ -134,8 +134,12 @@ class SessionActions(Generic[T]):
         """Record that ``session``'s user has just authenticated again (say, re-entered
         their password) and rotate its ID, so a sensitive route admits it again.
 
+        A header dependency sets no cookie: use :meth:`reissue` with
+        ``signed_in=session.subject`` there, and send the client its new token.
+
         Raises:
             ValueError: ``session`` has no subject (nobody signed in).
+            TypeError: this is a header dependency (as :meth:`rotate`).
             StoreError: as for :meth:`rotate`.
         """
         if session.subject is None:

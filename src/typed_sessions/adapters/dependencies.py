@@ -57,7 +57,8 @@ class SessionDependency(SessionScheme[T]):
     def fresh(self, within: timedelta) -> Callable[..., Awaitable[Session[T]]]:
         """This dependency for sensitive routes: it refuses a session whose user did
         not authenticate within ``within`` (401, ``Reauthentication required``; see
-        :mod:`typed_sessions.adapters.reauth`). ``reauthenticate()`` admits it again."""
+        :mod:`typed_sessions.adapters.reauth`). ``reauthenticate()`` admits it again (on
+        a header dependency, ``reissue(session, signed_in=session.subject)``)."""
         return fresh_dependency(self, within, clock=self.clock, on_error=self._refuse)
 
     def optional(self, *, verify: bool = True) -> OptionalSessionDependency[T]:
