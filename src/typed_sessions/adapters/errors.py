@@ -76,7 +76,9 @@ class ConcurrentChangeError(Exception):
 
     def __init__(self, keys: frozenset[str], *, ended: bool = False) -> None:
         count = f"{len(keys)} key{'' if len(keys) == 1 else 's'}"
-        if ended:  # keys: what this request changed
+        if ended and not keys:  # a sign-in that changed no data
+            message = "the session ended (elsewhere, or expired) before this sign-in was saved"
+        elif ended:  # keys: what this request changed
             message = f"the session ended (elsewhere, or expired) before {count} were saved"
         else:
             message = f"another request changed {count} since this one read them"

@@ -86,8 +86,7 @@ class SessionManager:
         self._closed = False
         self._load_failed = False
         self._moment: datetime | None = None
-        # The request's time in microseconds since the Unix epoch, read once: now, for a
-        # cookie to verify by the default clock (settings.moment()'s), else when needed.
+        # The request's time (microseconds since the epoch), read once: now, for a cookie.
         default = cookie_header is not None and settings.clock is utc_now
         self._micros = time_ns() // 1_000 if default else -1
         self._turn = None if turns is None else Turn(turns)
@@ -228,9 +227,11 @@ class SessionManager:
             self._check_open("load()")
             if not await self.take_turn():
                 raise SessionBusyError("this session's turn did not come in time")
-            await self.preload()
-            if self._websocket:  # a socket may stay open for hours: others may go
-                self.end_turn()
+            try:
+                await self.preload()
+            finally:
+                if self._websocket:  # a socket may stay open for hours: others may go
+                    self.end_turn()
         return self.get_session()
 
     @property
@@ -272,6 +273,8 @@ class SessionManager:
                     if self._loaded:  # another load() of this request read first: it stays
                         return
             except StoreError:
+                if self._loaded:  # another load() of this request read first: it stays
+                    return
                 self._load_failed = True
                 raise
             if found is None:  # not adopted
@@ -308,9 +311,8 @@ class SessionManager:
 
         Nothing is written for a 5xx response or an unchanged session whose deadline
         barely moved. After this, writes to the session raise :class:`SessionClosedError`;
-        the driver then carries the outcome out and calls :meth:`settle`, or
-        :meth:`abandon` if that failed. Whether the response varies with the cookie is
-        :attr:`accessed`.
+        the driver carries the outcome out and calls :meth:`settle`, or :meth:`abandon`
+        if that failed (:attr:`accessed`: whether the response varies with the cookie).
 
         Raises:
             SessionEncodeError: the data is not JSON; nothing is to be written.
@@ -357,10 +359,8 @@ class SessionManager:
         self._final_id = session_id
 
     def abandon(self) -> None:
-        """Close without saving: nothing changed, or the handler or the store failed.
-
-        :meth:`get_session_id` then names the record this request loaded, or ``None``.
-        """
+        """Close without saving (nothing changed, or the handler or the store failed):
+        :meth:`get_session_id` then names the record this request loaded, or ``None``."""
         self._closed = True
         if self._data is not None:
             self._data.block(closed_error)

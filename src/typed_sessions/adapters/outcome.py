@@ -193,7 +193,11 @@ def plan_write(
         check_keys(plain, validate_json(plain))
         return Create(new_id, plain, signed_in)
     if new_id is not None:
-        if data is None:
+        if data is None or (
+            signed_in is None  # a sign-in may rest on what it read: its reads are checked
+            and snapshot is not None
+            and changed(data, snapshot, written=written) is None
+        ):  # nothing changed: the new record carries the newest data, whatever it is
             return Regenerate(record, new_id, None, None, NOTHING, signed_in)
         plain = _plain(data)
         check_keys(plain, validate_json(plain))

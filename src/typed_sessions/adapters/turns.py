@@ -91,19 +91,32 @@ class Turns(Generic[K]):
 class Turn(Generic[K]):
     """One request's turn in :class:`Turns`: taken at most once, given back once."""
 
-    __slots__ = ("_turns", "key")
+    __slots__ = ("_taking", "_turns", "key")
 
     def __init__(self, turns: Turns[K]) -> None:
         self._turns = turns
         self.key: K | None = None
+        self._taking: asyncio.Future[bool] | None = None
 
     async def take(self, key: K, wait: float | None) -> bool:
         """Wait for the turn of ``key`` (see :meth:`Turns.take`); ``False`` if it did
-        not come within ``wait`` seconds."""
-        if not await self._turns.take(key, wait):
-            return False
-        self.key = key
-        return True
+        not come within ``wait`` seconds. A take while another of this request waits (two
+        ``load()`` calls at once) shares its outcome, rather than queue behind it."""
+        if self.key is not None:
+            return True
+        taking = self._taking
+        if taking is not None:
+            return await asyncio.shield(taking)
+        self._taking = taking = asyncio.get_running_loop().create_future()
+        took = False
+        try:
+            took = await self._turns.take(key, wait)
+            if took:
+                self.key = key
+        finally:
+            self._taking = None
+            taking.set_result(took)
+        return took
 
     def end(self) -> None:
         """Give the turn back, if it was taken."""
