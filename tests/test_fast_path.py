@@ -35,7 +35,7 @@ def test_used_with_data_is_touch_then_replace(
     expiry = Expiry(
         idle=timedelta(seconds=idle),
         absolute=timedelta(seconds=absolute),
-        touch_step=None if step is None else timedelta(seconds=min(step, idle)),
+        touch_step=None if step is None else timedelta(seconds=min(step, idle - 1)),
     )
     record = dataclasses.replace(
         touch_session(new_session({"n": 1}, expiry, now=START), expiry, now=START),
@@ -65,7 +65,7 @@ def test_touch_session_is_its_definition(
     expiry = Expiry(
         idle=timedelta(seconds=idle),
         absolute=timedelta(seconds=absolute),
-        touch_step=None if step is None else timedelta(seconds=min(step, idle)),
+        touch_step=None if step is None else timedelta(seconds=min(step, idle - 1)),
     )
     seconds = timedelta(seconds=1)
     record = dataclasses.replace(
@@ -156,7 +156,7 @@ def test_a_nested_value_is_snapshotted_as_json(before: dict[str, Any], key: str)
     new_idle=st.integers(1, 10_000),
 )
 def test_the_touch_step_found_once_is_the_rule(idle: int, step: int | None, new_idle: int) -> None:
-    touch_step = None if step is None else timedelta(seconds=min(step, idle, new_idle))
+    touch_step = None if step is None else timedelta(seconds=min(step, idle - 1, new_idle - 1))
     expiry = Expiry(idle=timedelta(seconds=idle), touch_step=touch_step)
     assert expiry.step == (expiry.idle / 10 if touch_step is None else touch_step)
     moved = dataclasses.replace(expiry, idle=timedelta(seconds=new_idle))  # found again

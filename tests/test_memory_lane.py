@@ -215,7 +215,7 @@ def test_plan_resave_is_plan_write_in_microseconds(
     expiry = Expiry(
         idle=timedelta(seconds=idle),
         absolute=timedelta(seconds=absolute),
-        touch_step=None if step is None else timedelta(seconds=min(step, idle)),
+        touch_step=None if step is None else timedelta(seconds=min(step, idle - 1)),
     )
     store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
     record = dataclasses.replace(

@@ -89,6 +89,7 @@ def test_replace_data_keeps_identity_and_deadlines() -> None:
         {"idle": timedelta(0)},
         {"absolute": timedelta(seconds=-1)},
         {"touch_step": timedelta(hours=1)},
+        {"touch_step": timedelta(minutes=30)},  # = idle: no live session would ever slide
         {"touch_step": timedelta(seconds=-1)},
         {"absolute": timedelta.max},  # "no limit" would overflow every deadline: a 500
         {"idle": timedelta(days=36_526), "absolute": timedelta(days=36_526)},

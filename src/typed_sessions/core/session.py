@@ -55,7 +55,7 @@ class Expiry:
 
     Raises:
         ValueError: a duration is not positive or longer than :data:`MAX_LIFETIME`, or
-            ``touch_step`` exceeds ``idle``.
+            ``touch_step`` is not less than ``idle`` (it would never slide a live session).
     """
 
     idle: timedelta = timedelta(minutes=30)
@@ -73,8 +73,11 @@ class Expiry:
                 "Expiry durations must be at most 100 years (MAX_LIFETIME); a session "
                 "deadline must be a date every store and browser can hold"
             )
-        if self.touch_step is not None and not timedelta(0) <= self.touch_step <= self.idle:
-            raise ValueError("Expiry.touch_step must be between zero and `idle`")
+        if self.touch_step is not None and not timedelta(0) <= self.touch_step < self.idle:
+            raise ValueError(  # a live session's deadline moves by less than idle
+                "Expiry.touch_step must be at least zero and less than `idle`: a step of "
+                "`idle` would never slide a live session"
+            )
         # Asked on every use of a session: found once.
         step = self.idle / 10 if self.touch_step is None else self.touch_step
         object.__setattr__(self, "step", step)
