@@ -89,6 +89,10 @@ def cart_app(
         cart.items.append(item)
         await backend.update(session_id, cart)
 
+    @app.put("/cart/{item}")
+    async def replace(item: str, session_id: UUID = Depends(cookie)) -> None:  # noqa: B008
+        await backend.update(session_id, Cart(items=[item]))  # blind: no read
+
     return app
 
 
@@ -232,24 +236,7 @@ async def test_unsubscripted_store_backend_read_still_works() -> None:
 
 async def test_unsubscripted_store_backend_behind_the_verifier() -> None:
     backend: StoreBackend[UUID, Cart] = StoreBackend(MemoryStore(Cart))
-    cookie = SessionCookie(
-        cookie_name="cart", identifier="carts", secret_key=SECRET,
-        cookie_params=CookieParameters(), auto_error=True,
-    )  # fmt: skip
-    verifier = CartVerifier(backend)
-    app = FastAPI()
-
-    @app.post("/login")
-    async def login(response: Response) -> None:
-        session = uuid4()
-        await backend.create(session, Cart(items=[]))
-        cookie.attach_to_response(response, session)
-
-    @app.get("/cart", dependencies=[Depends(cookie)])
-    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
-        return cart
-
-    async with client_for(app) as client:
+    async with client_for(cart_app(backend)) as client:
         await client.post("/login")
         answer = await client.get("/cart")
     assert (answer.status_code, answer.json()) == (200, {"items": []})
@@ -332,27 +319,7 @@ async def test_a_frontend_starts_the_requests_record_in_a_task_that_served_anoth
     request of that task read is not the next request's, once its frontend ran, so that
     request's blind update overwrites (it was compared with the stale read: 409)."""
     backend = InMemoryBackend[UUID, Cart]()
-    cookie = SessionCookie(
-        cookie_name="cart", identifier="carts", secret_key=SECRET,
-        cookie_params=CookieParameters(), auto_error=True,
-    )  # fmt: skip
-    verifier = CartVerifier(backend)
-    app = FastAPI()
-
-    @app.post("/login")
-    async def login(response: Response) -> None:
-        session = uuid4()
-        await backend.create(session, Cart(items=[]))
-        cookie.attach_to_response(response, session)
-
-    @app.get("/cart", dependencies=[Depends(cookie)])
-    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
-        return cart
-
-    @app.put("/cart/{item}")
-    async def replace(item: str, session_id: UUID = Depends(cookie)) -> None:  # noqa: B008
-        await backend.update(session_id, Cart(items=[item]))  # blind: no read
-
+    app = cart_app(backend)
     async with client_for(app) as client:
         await client.post("/login")
         assert (await client.get("/cart")).json() == {"items": []}  # read, in this task

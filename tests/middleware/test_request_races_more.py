@@ -17,6 +17,7 @@ from tests.middleware.test_request_races import (
     KEYS,
     OpenSocket,
     client,
+    counter_app,
     sid,
     start_session,
 )
@@ -57,27 +58,12 @@ class Wrapped:
         await self.inner.delete(session_id)
 
 
-# --- (b) a WebSocket whose load() failed keeps the session's turn ------------------------
+# --- a WebSocket whose load() failed --------------------------------------------------
 
 
 async def test_a_socket_whose_load_failed_gives_the_turn_back() -> None:
     store = Wrapped()
-    app = FastAPI()
-    app.add_middleware(
-        session_middleware, store=store, keys=KEYS, take_turns=True, autoload=False,
-        turn_timeout=0.5,
-    )  # fmt: skip
-
-    @app.post("/init")
-    async def init(manager: SessionDep) -> str:
-        (await manager.load())["n"] = 0
-        return "ok"
-
-    @app.post("/inc")
-    async def inc(manager: SessionDep) -> int:
-        session = await manager.load()
-        session["n"] += 1
-        return int(session["n"])
+    app = counter_app(store, take_turns=True, turn_timeout=0.5)
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket, manager: SessionDep) -> None:
@@ -101,23 +87,16 @@ async def test_a_socket_whose_load_failed_gives_the_turn_back() -> None:
     assert response.status_code == 200, (response.status_code, response.text)
 
 
-# --- (c) overlapping load() calls with take_turns=True ----------------------------------
+# --- overlapping load() calls with take_turns=True ------------------------------------
 
 
 async def test_overlapping_loads_taking_turns_share_one_turn() -> None:
+    """Two load() calls of one request while another request holds the turn: the second
+    queued behind the first, for its own request's turn, and got 409 (SessionBusyError)."""
     store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
-    app = FastAPI()
-    app.add_middleware(
-        session_middleware, store=store, keys=KEYS, take_turns=True, autoload=False,
-        turn_timeout=1.0,
-    )  # fmt: skip
+    app = counter_app(store, take_turns=True, turn_timeout=1.0)
     gate = asyncio.Event()
     holding = asyncio.Event()
-
-    @app.post("/init")
-    async def init(manager: SessionDep) -> str:
-        (await manager.load())["n"] = 0
-        return "ok"
 
     @app.post("/slow")
     async def slow(manager: SessionDep) -> str:
@@ -144,18 +123,14 @@ async def test_overlapping_loads_taking_turns_share_one_turn() -> None:
     assert response.status_code == 200, (response.status_code, response.text)
 
 
-# --- (c) the second of two overlapping reads fails after the first succeeded -------------
+# --- the second of two overlapping reads fails after the first succeeded ---------------
 
 
 async def test_an_overlapping_read_failing_after_the_load_changes_nothing() -> None:
+    """The later of two overlapping reads fails after the earlier loaded the session: the
+    request goes on with the earlier read (it was a 503)."""
     store = Wrapped()
-    app = FastAPI()
-    app.add_middleware(session_middleware, store=store, keys=KEYS, autoload=False)
-
-    @app.post("/init")
-    async def init(manager: SessionDep) -> str:
-        (await manager.load())["n"] = 0
-        return "ok"
+    app = counter_app(store)
 
     @app.post("/double")
     async def double(manager: SessionDep) -> int:
@@ -178,18 +153,16 @@ async def test_an_overlapping_read_failing_after_the_load_changes_nothing() -> N
         response, _ = await asyncio.gather(c.post("/double"), release())
     record = await store.inner.load(sid(token))
     assert record is not None
-    # One read served the request (its session loaded and was used); a redundant
-    # read's failure made it a 503 all the same.
     assert response.status_code == 200, (response.status_code, response.text, record.data)
 
 
-# --- (a) a regeneration that only read (changed nothing) --------------------------------
+# --- a regeneration that only read (changed nothing) ----------------------------------
 
 
 async def test_a_regenerate_that_only_read_carries_the_newest_data() -> None:
-    """A bare regenerate() is "no change" (answered as usual when the session ended),
-    and "a request that only reads is never refused": yet reading a key that another
-    request changed refuses the regeneration with 409, though it would lose nothing."""
+    """A regenerate() that read a key another request changed meanwhile, and changed
+    nothing: the new record carries the newest data (it was refused with 409, though it
+    would lose nothing)."""
     store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
     app = FastAPI()
     app.add_middleware(session_middleware, store=store, keys=KEYS)
@@ -266,43 +239,11 @@ async def test_a_bare_regenerate_whose_session_ended_is_200_without_cookie(value
         assert await store.inner.load(saved) is None
 
 
-async def test_a_sign_in_refused_when_the_session_ended_leaves_nothing(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+async def test_a_sign_in_refused_when_the_session_ended_leaves_nothing() -> None:
     """A sign_in without data (data None), session ended meanwhile: 409 via the
     error mapping, no cookie, no new record left behind."""
     store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
-    app = FastAPI()
-    logger = logging.getLogger("races")
-    app.add_middleware(session_middleware, store=store, keys=KEYS, logger=logger)
-    gate, loaded = asyncio.Event(), asyncio.Event()
-
-    @app.post("/init")
-    async def init(manager: SessionDep) -> str:
-        manager.get_session()["n"] = 1
-        return "ok"
-
-    @app.post("/logout")
-    async def logout(manager: SessionDep) -> str:
-        manager.invalidate()
-        return "ok"
-
-    @app.post("/login")
-    async def login(manager: SessionDep) -> str:
-        loaded.set()
-        await gate.wait()
-        manager.sign_in("ada")
-        return "ok"
-
-    token = await start_session(app)
-    caplog.set_level(logging.DEBUG, "races")
-    async with client(app, token) as c:
-        logging_in = asyncio.ensure_future(c.post("/login"))
-        await loaded.wait()
-        assert (await c.post("/logout")).status_code == 200
-        gate.set()
-        response = await logging_in
-    print([r.getMessage() for r in caplog.records])
+    response = await race_login(*signin_race_app(store))
     assert response.status_code == 409
     assert "set-cookie" not in response.headers
     assert COOKIE not in response.cookies
@@ -382,13 +323,7 @@ async def test_a_refused_sign_in_is_logged_as_one(caplog: pytest.LogCaptureFixtu
 
 async def test_a_failing_first_overlapping_load_then_a_succeeding_second() -> None:
     store = Wrapped()
-    app = FastAPI()
-    app.add_middleware(session_middleware, store=store, keys=KEYS, autoload=False)
-
-    @app.post("/init")
-    async def init(manager: SessionDep) -> str:
-        (await manager.load())["n"] = 0
-        return "ok"
+    app = counter_app(store)
 
     @app.post("/double")
     async def double(manager: SessionDep) -> Any:
