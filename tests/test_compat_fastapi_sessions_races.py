@@ -4,16 +4,21 @@ that answered 200 is stored, a read elsewhere is no conflict, a real change is."
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import anyio
+import anyio.from_thread
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, HTTPException, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
-from typed_sessions import MemoryStore, utc_now
+from typed_sessions import MemoryStore, Ok, touch_session, utc_now
 from typed_sessions.compat.fastapi_sessions import (
     CookieParameters,
     InMemoryBackend,
@@ -21,6 +26,7 @@ from typed_sessions.compat.fastapi_sessions import (
     SessionVerifier,
     StoreBackend,
 )
+from typed_sessions.compat.fastapi_sessions.ids import session_id_for
 
 from .conftest import SECRET, FakeClock
 
@@ -56,9 +62,14 @@ class CartVerifier(SessionVerifier[UUID, Cart]):
 
 
 def cart_app(
-    backend: StoreBackend[UUID, Cart], clock: Any = utc_now, gate: asyncio.Event | None = None
+    backend: StoreBackend[UUID, Cart],
+    clock: Any = utc_now,
+    gate: asyncio.Event | None = None,
+    how: str = "await",
 ) -> FastAPI:
-    """The seed page's shape: create + cookie, read through cookie + verifier, update."""
+    """The seed page's shape: create + cookie, read through cookie + verifier, update
+    (``how``: awaited, or in another task of the request: ``wait_for``, ``task_group``;
+    ``/add-sync`` updates from a ``def`` endpoint through ``anyio.from_thread``)."""
     cookie = SessionCookie(
         cookie_name="cart", identifier="carts", secret_key=SECRET,
         cookie_params=CookieParameters(), auto_error=True, clock=clock,
@@ -87,7 +98,23 @@ def cart_app(
         else:
             await asyncio.sleep(0.01)  # some work between reading and writing
         cart.items.append(item)
-        await backend.update(session_id, cart)
+        if how == "wait_for":  # a task of its own on Python 3.11
+            await asyncio.wait_for(backend.update(session_id, cart), timeout=5)
+        elif how == "task_group":
+            async with anyio.create_task_group() as group:
+                group.start_soon(backend.update, session_id, cart)
+        else:
+            await backend.update(session_id, cart)
+
+    @app.post("/add-sync/{item}")
+    def add_sync(
+        item: str,
+        session_id: UUID = Depends(cookie),  # noqa: B008
+        cart: Cart = Depends(verifier),  # noqa: B008
+    ) -> None:
+        time.sleep(0.01)  # some work between reading and writing
+        cart.items.append(item)
+        anyio.from_thread.run(backend.update, session_id, cart)
 
     @app.put("/cart/{item}")
     async def replace(item: str, session_id: UUID = Depends(cookie)) -> None:  # noqa: B008
@@ -328,3 +355,70 @@ async def test_a_frontend_starts_the_requests_record_in_a_task_that_served_anoth
         replaced = await client.put("/cart/b")
         assert (await client.get("/cart")).json() == {"items": ["b"]}
     assert replaced.status_code == 200
+
+
+@pytest.mark.parametrize("how", ["wait_for", "task_group", "sync"])
+async def test_an_update_in_another_task_of_the_request_still_compares(how: str) -> None:
+    """The update awaited through ``asyncio.wait_for`` (a task of its own), in an anyio
+    task group, or from a ``def`` endpoint through ``anyio.from_thread``: still this
+    request's update of what its verifier handed out (found by a review: all five
+    answered 200 over each other, one item stored)."""
+    backend = InMemoryBackend[UUID, Cart]()
+    path = "/add-sync" if how == "sync" else "/add"
+    transport = httpx.ASGITransport(app=cart_app(backend, how=how), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        await client.post("/login")
+        replies = await asyncio.gather(*(client.post(f"{path}/{n}") for n in range(5)))
+        acknowledged = [str(n) for n, r in enumerate(replies) if r.status_code == 200]
+        stored = (await client.get("/cart")).json()["items"]
+    assert sorted(stored) == sorted(acknowledged), (acknowledged, stored)
+
+
+@dataclass(eq=False)
+class Basket:
+    items: list[str] = field(default_factory=list[str])
+
+
+class Profile(BaseModel):
+    items: list[str]
+    _loaded_at: object = PrivateAttr(default_factory=object)  # per instance, never stored
+
+
+class Guarded(BaseModel):
+    items: list[str]
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)  # no deep copy of it
+
+
+@pytest.mark.parametrize(
+    ("data_type", "empty", "changed"),
+    [
+        (Basket, Basket(), Basket(["a"])),
+        (Profile, Profile(items=[]), Profile(items=["a"])),
+        (Guarded, Guarded(items=[]), Guarded(items=["a"])),
+    ],
+)
+async def test_what_was_handed_out_is_compared_as_stored(
+    data_type: Any, empty: Any, changed: Any
+) -> None:
+    """Data whose ``==`` is identity, compares private state, or cannot be deep-copied:
+    a read elsewhere that only slid the deadline is still no conflict (found by a review:
+    409s, and a ``TypeError`` on every read)."""
+    clock = FakeClock(utc_now())
+    store = MemoryStore(data_type, clock=clock)
+    backend = StoreBackend[UUID, Any](store, clock=clock)
+    session = uuid4()
+    await backend.create(session, empty)
+    clock.advance(timedelta(minutes=5))
+    assert await backend.read(session) is not None  # this request's read
+
+    async def another_request_only_reads() -> None:  # its verifier slides: a save
+        record = await store.load(session_id_for(session))
+        assert record is not None
+        clock.advance(timedelta(minutes=4))
+        assert isinstance(await store.save(touch_session(record, backend.expiry, now=clock())), Ok)
+
+    await asyncio.create_task(another_request_only_reads())
+    await backend.update(session, changed)
+    loaded = await store.load(session_id_for(session))
+    assert loaded is not None
+    assert loaded.data.items == ["a"]

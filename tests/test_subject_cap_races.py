@@ -9,7 +9,16 @@ from typing import Any
 
 import pytest
 
-from typed_sessions import Session, make_header_dependency
+from typed_sessions import (
+    Expiry,
+    MemoryStore,
+    Ok,
+    Session,
+    make_header_dependency,
+    new_session,
+    session_handle,
+    utc_now,
+)
 from typed_sessions.stores.sql_subjects import SqlSubjects
 
 from .conftest import SECRET, FakeClock
@@ -67,3 +76,20 @@ async def test_sign_ins_at_once_never_leave_the_user_without_the_newest(
         latest = max(issued, key=lambda i: (i.session.auth_time, i.session.created_at))
         assert await harness.store.load(latest.session.id) is not None, alive
         assert 1 <= alive.count(True) <= devices
+
+
+async def test_a_session_saved_without_auth_time_still_enforces_the_cap() -> None:
+    """A subject's session saved without an auth_time (it is optional) goes by the starts
+    alone, as before: found by a review, such a save ended no session signed in."""
+    clock = FakeClock(utc_now())
+    store = MemoryStore(dict[str, Any], max_per_subject=1, clock=clock)
+    first: Session[dict[str, Any]] = new_session(
+        {}, Expiry(), now=clock(), subject="ada", auth_time=clock()
+    )
+    assert isinstance(await store.save(first), Ok)
+    clock.advance(timedelta(minutes=1))
+    second = await store.save(new_session({}, Expiry(), now=clock(), subject="ada"))
+    assert isinstance(second, Ok)
+    assert [info.handle for info in await store.list_subject("ada")] == [
+        session_handle(second.value.id)
+    ]

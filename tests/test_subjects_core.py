@@ -238,13 +238,15 @@ def test_the_cap_ends_the_oldest_starts_and_counts_a_moved_session_once() -> Non
 
 def test_sign_ins_at_once_never_end_each_other() -> None:
     """Found by an audit: with a cap of 1, two sign-ins whose saves each saw the other
-    ended each other. A save never ends a session signed in later than its own."""
+    ended each other. A save never ends a session signed in later than its own (when
+    both have an auth_time)."""
     from typed_sessions.core.subjects import beyond_cap
 
     assert beyond_cap([("later", 2, 20)], 1, 10, 1) == []  # the earlier sign-in's save
     assert beyond_cap([("earlier", 1, 10)], 2, 20, 1) == ["earlier"]  # the later one's
     assert beyond_cap([("same", 2, 10)], 1, 10, 1) == ["same"]  # a tie: the older start
-    assert beyond_cap([("signed", 1, 10)], 2, None, 1) == []  # saved never signed in
+    assert beyond_cap([("signed", 1, 10)], 2, None, 1) == ["signed"]  # no auth_time saved:
+    # found by a review: such a save enforced no cap at all; it goes by the starts alone
     assert beyond_cap([("never", 1, None)], 2, None, 1) == ["never"]
 
 
@@ -265,6 +267,6 @@ def test_the_cap_keeps_the_newest_starts_and_never_the_saved_one(
     doomed = set(beyond_cap(others, started, signed_in, cap))
     newest = sorted({s for _, s, _ in others if s != started}, reverse=True)[: cap - 1]
     for key, start, auth in others:
-        later = auth is not None and (signed_in is None or auth > signed_in)
+        later = auth is not None and signed_in is not None and auth > signed_in
         expected = start != started and start not in newest and not later
         assert (key in doomed) == expected

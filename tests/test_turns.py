@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from typed_sessions.adapters.turns import Turns
+from typed_sessions.adapters.turns import Turn, Turns
 
 pytestmark = pytest.mark.anyio
 
@@ -57,3 +57,22 @@ async def test_a_cancelled_waiter_hands_on_a_turn_it_was_given() -> None:
     with pytest.raises(asyncio.CancelledError):
         await waiter
     assert "s" not in turns  # passed on (to nobody): not held for ever
+
+
+async def test_a_cancelled_first_take_leaves_the_shared_second_to_wait_itself() -> None:
+    """Two takes of one request's turn at once (two load() calls) while another request
+    holds it; the first is cancelled. The second shared the first's outcome and was
+    refused at once; it now waits for the turn itself (found by a review)."""
+    turns: Turns[str] = Turns()
+    assert turns.take_free("s")  # another request holds the turn
+    turn: Turn[str] = Turn(turns)
+    first = asyncio.create_task(turn.take("s", 5.0))
+    second = asyncio.create_task(turn.take("s", 5.0))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    await asyncio.sleep(0.01)
+    turns.give_back("s")  # the other request is done
+    assert await asyncio.wait_for(second, 1.0) is True
+    assert turn.key == "s"
+    turn.end()
+    assert "s" not in turns

@@ -96,27 +96,29 @@ class Turn(Generic[K]):
     def __init__(self, turns: Turns[K]) -> None:
         self._turns = turns
         self.key: K | None = None
-        self._taking: asyncio.Future[bool] | None = None
+        self._taking: asyncio.Future[bool | None] | None = None
 
     async def take(self, key: K, wait: float | None) -> bool:
         """Wait for the turn of ``key`` (see :meth:`Turns.take`); ``False`` if it did
         not come within ``wait`` seconds. A take while another of this request waits (two
-        ``load()`` calls at once) shares its outcome, rather than queue behind it."""
+        ``load()`` calls at once) shares its outcome, rather than queue behind it; if
+        that one was cancelled, it waits for the turn itself."""
+        while self.key is None and self._taking is not None:
+            took = await asyncio.shield(self._taking)
+            if took is not None:  # None: the other take was cancelled
+                return took
         if self.key is not None:
             return True
-        taking = self._taking
-        if taking is not None:
-            return await asyncio.shield(taking)
         self._taking = taking = asyncio.get_running_loop().create_future()
-        took = False
+        took = None
         try:
             took = await self._turns.take(key, wait)
             if took:
                 self.key = key
+            return took
         finally:
             self._taking = None
             taking.set_result(took)
-        return took
 
     def end(self) -> None:
         """Give the turn back, if it was taken."""

@@ -162,7 +162,7 @@ def beyond_cap(
     """Which of a subject's other live sessions a cap of ``cap`` sessions ends, when a
     session that started at ``started``, signed in at ``signed_in``, is saved: those of
     all but the ``cap - 1`` newest starts (``created_at``) other than ``started``, but
-    never one signed in later than the saved one.
+    never one signed in later than the saved one (when both have an ``auth_time``).
 
     ``others``: each other live record of the subject, with its start and its
     ``auth_time``. A session moved to a new ID (a rotation, a sign-in) keeps its start, so
@@ -180,7 +180,7 @@ def beyond_cap(
     return [
         key
         for key, start, auth in others
-        if start in doomed and (auth is None or (signed_in is not None and auth <= signed_in))
+        if start in doomed and (auth is None or signed_in is None or auth <= signed_in)
     ]
 
 

@@ -12,7 +12,6 @@ use, since Python sets the subscript on the instance only after ``__init__``.
 from __future__ import annotations
 
 import asyncio
-import copy
 import typing
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
 from fastapi import HTTPException
+from pydantic import TypeAdapter
 
 from typed_sessions import (
     Clock,
@@ -28,6 +28,7 @@ from typed_sessions import (
     MemoryStore,
     Ok,
     Session,
+    SessionCodec,
     SessionFailure,
     SessionId,
     SessionNotFound,
@@ -66,14 +67,15 @@ DEFAULT_EXPIRY = Expiry()
 """30 minutes without use, 12 hours at most (fastapi-sessions' sessions never ended)."""
 
 
-_Given = tuple[Session[Any], Any]  # a session, and a copy of its data as handed out
+_Given = tuple[Session[Any], bytes]  # a session, and its data's JSON as handed out
 _HandedOut = tuple[object, object, Mapping[tuple[object, str], _Given]]
 _HANDED_OUT: ContextVar[_HandedOut | None] = ContextVar(
     "typed_sessions_fastapi_sessions_handed_out", default=None
 )
-"""The sessions a request was given, by backend and ID, with the request (the frontend's
-object, if one ran) and the task they belong to. Never changed in place: a task started
-from a context that holds one gets a snapshot, which is not its own (another task's)."""
+"""The sessions a request was given, by backend and ID, with the request they belong to
+(the object its frontend passed to :func:`begin_request`) and the task that recorded
+them. Never changed in place: a task started from a context that holds one gets a
+snapshot it cannot alter."""
 
 
 def _task() -> object:
@@ -87,31 +89,52 @@ def _task() -> object:
 def begin_request(owner: object) -> None:
     """Start ``owner``'s record of handed-out sessions (the frontend calls it with an
     object of the request's own, first thing): what its task was given before, in an
-    earlier request it served, is not this request's."""
+    earlier request it served, is not this request's. The record then holds for every
+    task of the request (``asyncio.wait_for``, a task group, a thread's ``from_thread``)."""
     current = _HANDED_OUT.get()
     if current is None or current[0] is not owner:
         _HANDED_OUT.set((owner, _task(), {}))
 
 
-def _remember(backend: object, session: Session[Any]) -> None:
-    """Note that this request (its task) was given ``session``'s data by ``backend``: a
-    later ``update`` of it in this request compares with a copy of that data."""
-    task = _task()
+def _own(current: _HandedOut | None) -> bool:
+    """Whether ``current`` is this request's: started by its frontend, or, with none (a
+    route without ``Depends(cookie)``), recorded by this very task; not one inherited
+    from a task that read sessions before it started this one (a server's warm-up)."""
+    return current is not None and (current[0] is not None or current[1] is _task())
+
+
+def _remember(backend: object, session: Session[Any], given: bytes) -> None:
+    """Note that this request was given ``session``'s data by ``backend``, whose JSON was
+    ``given``: a later ``update`` of it in this request compares with that."""
     current = _HANDED_OUT.get()
     owner: object = None
     seen: Mapping[tuple[object, str], _Given] = {}
-    if current is not None and current[1] is task:  # else inherited: another task's
+    if current is not None and _own(current):
         owner, _, seen = current
-    given: _Given = (session, copy.deepcopy(session.data))
-    _HANDED_OUT.set((owner, task, {**seen, (backend, session.id): given}))
+    _HANDED_OUT.set((owner, _task(), {**seen, (backend, session.id): (session, given)}))
 
 
 def _recall(backend: object, key: SessionId) -> _Given | None:
-    """What this request (its task) was given of session ``key`` by ``backend``, if any."""
+    """What this request was given of session ``key`` by ``backend``, if anything."""
     current = _HANDED_OUT.get()
-    if current is None or current[1] is not _task():
-        return None
-    return current[2].get((backend, key))
+    return current[2].get((backend, key)) if current is not None and _own(current) else None
+
+
+_ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}  # by the data's class: a few at most
+
+
+def _json_of(store: object, data: Any) -> bytes:
+    """``data`` as ``store`` keeps it (its codec's JSON), or as pydantic dumps its type:
+    what is compared, never ``==`` (identity for some classes; private state for models)."""
+    codec: object = getattr(store, "codec", None)
+    if isinstance(codec, SessionCodec):
+        known: SessionCodec[Any] = codec  # pyright: ignore[reportUnknownVariableType]
+        return known.encode_data(data)
+    kind: type[Any] = type(data)  # pyright: ignore[reportUnknownVariableType]
+    adapter = _ADAPTERS.get(kind)
+    if adapter is None:
+        adapter = _ADAPTERS[kind] = TypeAdapter(kind)
+    return adapter.dump_json(data)
 
 
 def _conflict() -> HTTPException:
@@ -208,7 +231,7 @@ class StoreBackend(Generic[ID, DataT]):
     def hand_out(self, session: Session[DataT]) -> DataT:
         """Return ``session``'s data for this request, noting what it was: a later
         :meth:`update` in the same request compares with it (the verifier calls this)."""
-        _remember(self, session)
+        _remember(self, session, _json_of(self.store, session.data))
         return session.data
 
     async def update(self, session_id: ID, data: DataT) -> None:
@@ -260,7 +283,7 @@ class StoreBackend(Generic[ID, DataT]):
             newest = None if saved.error.found is None else await self.store.load(base.id)
             if newest is None or is_expired(newest, now=now):
                 raise BackendError("session does not exist, cannot update")
-            if newest.data != given:
+            if _json_of(self.store, newest.data) != given:
                 raise _conflict()  # another request changed the data this one was given
             base = newest
         raise StoreError("the session kept changing")
