@@ -171,7 +171,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         """
         check_store_options(timeout, on_corrupt, max_per_subject)
         self.max_per_subject = max_per_subject
-        self.client = checked_client(client)
+        self.client: RedisClient = checked_client(client)
         self._cluster = isinstance(client, RedisCluster)
         self._index_keys: dict[str, str] = {}
         self._digests: dict[str, str] = {}  # session ID -> its key's SHA-256 hex, see key_for
