@@ -26,11 +26,22 @@ from typed_sessions.compat.fastapi_sessions import (
     SessionVerifier,
     StoreBackend,
 )
+from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
+    _HANDED_OUT,  # pyright: ignore[reportPrivateUsage]
+)
 from typed_sessions.compat.fastapi_sessions.ids import session_id_for
 
 from .conftest import SECRET, FakeClock
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+async def _no_earlier_request() -> None:
+    """anyio runs a test in the context its fixtures ran in, shared across tests; a request
+    served through ``ASGITransport`` runs in that context and leaves its record of handed-out
+    sessions there. These tests begin as a fresh server task would: with none."""
+    _HANDED_OUT.set(None)
 
 
 class Cart(BaseModel):
