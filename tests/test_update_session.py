@@ -96,17 +96,23 @@ async def test_bounded_attempts() -> None:
             await update_session(store, session.id, increment, attempts=0)
 
 
+class DeletedAfterLoad(Yielding[dict[str, Any]]):
+    """Another request ends the session right after this update's first load (on every
+    store, whatever its scheduling: a thread-backed SQLite never races the test)."""
+
+    async def load(self, session_id: SessionId) -> Session[dict[str, Any]] | None:
+        loaded = await super().load(session_id)
+        if self.saves == 0:
+            await self.inner.delete(session_id)
+        return loaded
+
+
 async def test_deleted_during_update_is_not_found(harness: StoreHarness) -> None:
     session = await created(harness)
-
-    def delete_then_increment(data: dict[str, Any]) -> dict[str, Any]:
-        return increment(data)
-
-    store = Yielding(harness.store)
-    update = asyncio.ensure_future(update_session(store, session.id, delete_then_increment))
-    await harness.store.delete(session.id)
-    result = await update
+    store = DeletedAfterLoad(harness.store)
+    result = await update_session(store, session.id, increment, clock=harness.now)
     assert result == Err(SessionNotFound())
+    assert store.saves == 1  # the save found it gone; the reload found nothing
     assert await harness.store.load(session.id) is None
 
 
