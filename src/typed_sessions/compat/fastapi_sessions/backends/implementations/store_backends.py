@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import typing
-from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
@@ -68,14 +67,16 @@ DEFAULT_EXPIRY = Expiry()
 
 
 _Given = tuple[Session[Any], bytes]  # a session, and its data's JSON as handed out
-_HandedOut = tuple[object, object, Mapping[tuple[object, str], _Given]]
+_Seen = dict[tuple[object, str], _Given]  # by store and ID
+_HandedOut = tuple[object, object, _Seen]
 _HANDED_OUT: ContextVar[_HandedOut | None] = ContextVar(
     "typed_sessions_fastapi_sessions_handed_out", default=None
 )
-"""The sessions a request was given, by backend and ID, with the request they belong to
+"""The sessions a request was given, by store and ID, with the request they belong to
 (the object its frontend passed to :func:`begin_request`) and the task that recorded
-them. Never changed in place: a task started from a context that holds one gets a
-snapshot it cannot alter."""
+them. A frontend's record is one ``dict`` that every task of the request adds to; without
+a frontend, a task's record is never changed in place: a task started from a context that
+holds one gets a snapshot it cannot alter."""
 
 
 def _task() -> object:
@@ -90,7 +91,8 @@ def begin_request(owner: object) -> None:
     """Start ``owner``'s record of handed-out sessions (the frontend calls it with an
     object of the request's own, first thing): what its task was given before, in an
     earlier request it served, is not this request's. The record then holds for every
-    task of the request (``asyncio.wait_for``, a task group, a thread's ``from_thread``)."""
+    task of the request, and what any of them is given goes into it (``asyncio.wait_for``,
+    ``asyncio.gather``, a task group, a thread's ``from_thread``)."""
     current = _HANDED_OUT.get()
     if current is None or current[0] is not owner:
         _HANDED_OUT.set((owner, _task(), {}))
@@ -103,21 +105,27 @@ def _own(current: _HandedOut | None) -> bool:
     return current is not None and (current[0] is not None or current[1] is _task())
 
 
-def _remember(backend: object, session: Session[Any], given: bytes) -> None:
-    """Note that this request was given ``session``'s data by ``backend``, whose JSON was
-    ``given``: a later ``update`` of it in this request compares with that."""
+def _remember(store: object, session: Session[Any], given: bytes, *, saved: bool) -> None:
+    """Note that this request was given ``session``'s data from ``store``, whose JSON was
+    ``given``: a later ``update`` of it in this request compares with that. A read keeps
+    the first thing this request was given of the session (its changes rest on that);
+    this request's own save (``saved``) replaces it."""
+    entry = (store, session.id)
     current = _HANDED_OUT.get()
-    owner: object = None
-    seen: Mapping[tuple[object, str], _Given] = {}
-    if current is not None and _own(current):
-        owner, _, seen = current
-    _HANDED_OUT.set((owner, _task(), {**seen, (backend, session.id): (session, given)}))
+    if current is not None and current[0] is not None:  # a frontend's: shared, in place
+        seen = current[2]
+        if saved or entry not in seen:
+            seen[entry] = (session, given)
+        return
+    before: _Seen = current[2] if current is not None and _own(current) else {}
+    if saved or entry not in before:
+        _HANDED_OUT.set((None, _task(), {**before, entry: (session, given)}))
 
 
-def _recall(backend: object, key: SessionId) -> _Given | None:
-    """What this request was given of session ``key`` by ``backend``, if anything."""
+def _recall(store: object, key: SessionId) -> _Given | None:
+    """What this request was given of session ``key`` from ``store``, if anything."""
     current = _HANDED_OUT.get()
-    return current[2].get((backend, key)) if current is not None and _own(current) else None
+    return current[2].get((store, key)) if current is not None and _own(current) else None
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}  # by the data's class: a few at most
@@ -135,6 +143,24 @@ def _json_of(store: object, data: Any) -> bytes:
     if adapter is None:
         adapter = _ADAPTERS[kind] = TypeAdapter(kind)
     return adapter.dump_json(data)
+
+
+def _same_data(store: object, data: Any, given: bytes) -> bool:
+    """Whether ``data`` is still the data whose JSON was ``given``: the same JSON, or equal
+    to ``given`` decoded as the store decodes it (a ``set`` is written in an order that
+    may differ between two round trips of equal data). Unsure is not the same."""
+    if _json_of(store, data) == given:
+        return True
+    codec: object = getattr(store, "codec", None)
+    try:
+        if isinstance(codec, SessionCodec):
+            known: SessionCodec[Any] = codec  # pyright: ignore[reportUnknownVariableType]
+            decoded = known.decode_data(given)
+            return isinstance(decoded, Ok) and bool(decoded.value == data)
+        kind: type[Any] = type(data)  # pyright: ignore[reportUnknownVariableType]
+        return bool(_ADAPTERS[kind].validate_json(given) == data)
+    except Exception:  # a value's own __eq__ failed, or no adapter: a change
+        return False
 
 
 def _conflict() -> HTTPException:
@@ -230,8 +256,10 @@ class StoreBackend(Generic[ID, DataT]):
 
     def hand_out(self, session: Session[DataT]) -> DataT:
         """Return ``session``'s data for this request, noting what it was: a later
-        :meth:`update` in the same request compares with it (the verifier calls this)."""
-        _remember(self, session, _json_of(self.store, session.data))
+        :meth:`update` in the same request compares with it (the verifier calls this).
+        Of several reads of one session in a request, the first is what it compares with."""
+        store = self.store
+        _remember(store, session, _json_of(store, session.data), saved=False)
         return session.data
 
     async def update(self, session_id: ID, data: DataT) -> None:
@@ -248,7 +276,7 @@ class StoreBackend(Generic[ID, DataT]):
             HTTPException: 409, the session changed since this request read it.
         """
         key = session_id_for(session_id)
-        seen = _recall(self, key)
+        seen = _recall(self.store, key)
         try:
             if seen is None:
                 await self._overwrite(key, data)
@@ -277,13 +305,14 @@ class StoreBackend(Generic[ID, DataT]):
             saved = await self.store.save(
                 touch_session(replace_data(base, data, now=now), self.expiry, now=now)
             )
-            if isinstance(saved, Ok):
-                self.hand_out(saved.value)
+            if isinstance(saved, Ok):  # now what this request's next update compares with
+                store = self.store
+                _remember(store, saved.value, _json_of(store, saved.value.data), saved=True)
                 return
             newest = None if saved.error.found is None else await self.store.load(base.id)
             if newest is None or is_expired(newest, now=now):
                 raise BackendError("session does not exist, cannot update")
-            if _json_of(self.store, newest.data) != given:
+            if not _same_data(self.store, newest.data, given):
                 raise _conflict()  # another request changed the data this one was given
             base = newest
         raise StoreError("the session kept changing")
