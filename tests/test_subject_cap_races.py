@@ -10,16 +10,20 @@ from typing import Any
 import pytest
 
 from typed_sessions import (
+    Err,
     Expiry,
     MemoryStore,
     Ok,
     Session,
+    SessionNotFound,
     make_header_dependency,
     new_session,
     session_handle,
     utc_now,
 )
+from typed_sessions.stores.operations import move_session
 from typed_sessions.stores.sql_subjects import SqlSubjects
+from typed_sessions.stores.subjects import subject_index
 
 from .conftest import SECRET, FakeClock
 from .stores import HARNESSES
@@ -93,3 +97,27 @@ async def test_a_session_saved_without_auth_time_still_enforces_the_cap() -> Non
     assert [info.handle for info in await store.list_subject("ada")] == [
         session_handle(second.value.id)
     ]
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis", "sqlite-file", "postgresql", "mariadb"])
+async def test_a_sign_in_of_a_session_ended_meanwhile_ends_nobody(kind: str) -> None:
+    """max_per_subject=1, ada signed in on her phone. On the laptop, a sign-in whose
+    anonymous session was logged out meanwhile (another tab) is refused: its new record
+    was saved before the move found the old one gone, and that save's cap ended the
+    phone's session, ada's only one (found by a review)."""
+    async with HARNESSES[kind](max_per_subject=1) as harness:
+        current = make_header_dependency(harness.store, allow, keys=SECRET, clock=harness.now)
+        phone = await current.issue({"device": "phone"}, subject="ada")
+        laptop = new_session({"cart": ["book"]}, Expiry(), now=harness.now())
+        assert isinstance(await harness.store.save(laptop), Ok)
+        await harness.store.delete(laptop.id)  # logged out in another tab
+        moved = await move_session(
+            harness.store, laptop, laptop.data, lambda data: data, expiry=Expiry(),
+            clock=harness.now, signed_in="ada",
+        )  # fmt: skip
+        assert moved == Err(SessionNotFound())
+        assert await harness.store.load(phone.session.id) is not None
+        index = subject_index(harness.store)
+        assert index is not None
+        listed = await index.list_subject("ada")
+        assert [info.handle for info in listed] == [session_handle(phone.session.id)]

@@ -90,8 +90,7 @@ class SessionManager:
         default = cookie_header is not None and settings.clock is utc_now
         self._micros = time_ns() // 1_000 if default else -1
         self._turn = None if turns is None else Turn(turns)
-        # What sign_in reads of the request; not the scope, which holds this manager (the
-        # cycle would leave every request's objects to the garbage collector).
+        # What sign_in reads; not the scope, which holds this manager (a cycle for the gc).
         self._peer = None if scope is None else (scope["headers"], scope.get("client"))
         self._signed_in: SignIn | None = None
 
@@ -226,6 +225,7 @@ class SessionManager:
         if not self._loaded:
             self._check_open("load()")
             if not await self.take_turn():
+                self._check_open("load()")  # the request ended while it waited
                 raise SessionBusyError("this session's turn did not come in time")
             try:
                 await self.preload()
@@ -294,10 +294,10 @@ class SessionManager:
         session_id = self._verify()
         return session_id is None or await turn.take(session_id, self._settings.turn_timeout)
 
-    def end_turn(self) -> None:
-        """Give the session's turn to the next request of it, if this one held it."""
+    def end_turn(self, *, last: bool = False) -> None:
+        """Give the session's turn on, if held; ``last``: the request ended (no take after)."""
         if self._turn is not None:
-            self._turn.end()
+            self._turn.end(last=last)
 
     @property
     def has_turn(self) -> bool:

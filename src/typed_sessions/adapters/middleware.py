@@ -194,7 +194,7 @@ class SessionMiddleware:
                 await self._websocket(scope, receive, send, manager)
         finally:
             if self._turns is not None:
-                manager.end_turn()
+                manager.end_turn(last=True)
 
     async def _http(
         self, scope: Scope, receive: Receive, send: Send, manager: SessionManager

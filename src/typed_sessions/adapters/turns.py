@@ -91,37 +91,52 @@ class Turns(Generic[K]):
 class Turn(Generic[K]):
     """One request's turn in :class:`Turns`: taken at most once, given back once."""
 
-    __slots__ = ("_taking", "_turns", "key")
+    __slots__ = ("_over", "_taking", "_turns", "key")
 
     def __init__(self, turns: Turns[K]) -> None:
         self._turns = turns
         self.key: K | None = None
         self._taking: asyncio.Future[bool | None] | None = None
+        self._over = False  # the request ended: a turn that comes now goes straight back
 
     async def take(self, key: K, wait: float | None) -> bool:
         """Wait for the turn of ``key`` (see :meth:`Turns.take`); ``False`` if it did
         not come within ``wait`` seconds. A take while another of this request waits (two
         ``load()`` calls at once) shares its outcome, rather than queue behind it; if
-        that one was cancelled, it waits for the turn itself."""
+        that one was cancelled, it waits for the turn itself. ``False`` too once the
+        request ended (:meth:`end` with ``last``): a task it left waiting never keeps the
+        turn."""
         while self.key is None and self._taking is not None:
             took = await asyncio.shield(self._taking)
             if took is not None:  # None: the other take was cancelled
                 return took
         if self.key is not None:
             return True
+        if self.over():
+            return False
         self._taking = taking = asyncio.get_running_loop().create_future()
         took = None
         try:
             took = await self._turns.take(key, wait)
-            if took:
+            if took and self.over():  # came after the request ended: the next one's
+                self._turns.give_back(key)
+                took = False
+            elif took:
                 self.key = key
             return took
         finally:
             self._taking = None
             taking.set_result(took)
 
-    def end(self) -> None:
-        """Give the turn back, if it was taken."""
+    def over(self) -> bool:
+        """Whether the request ended (:meth:`end` with ``last``): it takes no turn now."""
+        return self._over
+
+    def end(self, *, last: bool = False) -> None:
+        """Give the turn back, if it was taken; ``last``: the request ended, and no turn
+        is taken for it any more."""
+        if last:
+            self._over = True
         key = self.key
         if key is not None:
             self.key = None

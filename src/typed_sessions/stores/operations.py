@@ -199,7 +199,9 @@ async def move_session(
     new record is removed, the old never brought back); ``Err(TooManyConflicts(...))``
     when it kept changing (the new record removed, the old left as it was).
     ``signed_in``: a subject that has just authenticated: the new record is its, with
-    ``auth_time`` now (and ``device``, when given). ``on_orphan`` is told the ID of a new
+    ``auth_time`` now (and ``device``, when given); the old session is read first, so
+    that a sign-in of a session already ended saves nothing (with ``max_per_subject``,
+    that save would end the subject's oldest sessions). ``on_orphan`` is told the ID of a new
     record that could not be removed again (it expires by itself; nobody holds its token).
 
     Raises:
@@ -209,6 +211,10 @@ async def move_session(
     """
     _check_attempts(attempts)
     now = clock()
+    if signed_in is not None:  # its save may end the subject's oldest sessions (a cap):
+        current = await store.load(session.id)  # so not for a session already ended
+        if current is None or is_expired(current, now=now):
+            return _NOT_FOUND
     fresh = replace(replace_data(session, data, now=now), id=new_id or new_session_id(), version=0)
     if signed_in is not None:
         fresh = replace(fresh, subject=signed_in, auth_time=now, device=device or fresh.device)
