@@ -15,61 +15,28 @@ import anyio
 import anyio.from_thread
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi import Depends, FastAPI, Response
 from pydantic import BaseModel, PrivateAttr
 
 from typed_sessions import MemoryStore, Ok, touch_session, utc_now
 from typed_sessions.compat.fastapi_sessions import (
-    CookieParameters,
     InMemoryBackend,
-    SessionCookie,
-    SessionVerifier,
     StoreBackend,
-)
-from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
-    _HANDED_OUT,  # pyright: ignore[reportPrivateUsage]
 )
 from typed_sessions.compat.fastapi_sessions.ids import session_id_for
 
-from .conftest import SECRET, FakeClock
+from . import compat_carts
+from .compat_carts import (
+    Cart,
+    CartVerifier,
+    cart_cookie,
+    client_for,
+    serving,
+)
+from .conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-async def _no_earlier_request() -> None:
-    """anyio runs a test in the context its fixtures ran in, shared across tests; a request
-    served through ``ASGITransport`` runs in that context and leaves its record of handed-out
-    sessions there. These tests begin as a fresh server task would: with none."""
-    _HANDED_OUT.set(None)
-
-
-class Cart(BaseModel):
-    items: list[str]
-
-
-class CartVerifier(SessionVerifier[UUID, Cart]):
-    def __init__(self, backend: StoreBackend[UUID, Cart]) -> None:
-        self._backend = backend
-
-    @property
-    def identifier(self) -> str:
-        return "carts"
-
-    @property
-    def backend(self) -> StoreBackend[UUID, Cart]:
-        return self._backend
-
-    @property
-    def auto_error(self) -> bool:
-        return True
-
-    @property
-    def auth_http_exception(self) -> HTTPException:
-        return HTTPException(status_code=403, detail="invalid session")
-
-    def verify_session(self, model: Cart) -> bool:
-        return True
+no_earlier_request = compat_carts.no_earlier_request  # autouse: a fresh record per test
 
 
 def cart_app(
@@ -81,10 +48,7 @@ def cart_app(
     """The seed page's shape: create + cookie, read through cookie + verifier, update
     (``how``: awaited, or in another task of the request: ``wait_for``, ``task_group``;
     ``/add-sync`` updates from a ``def`` endpoint through ``anyio.from_thread``)."""
-    cookie = SessionCookie(
-        cookie_name="cart", identifier="carts", secret_key=SECRET,
-        cookie_params=CookieParameters(), auto_error=True, clock=clock,
-    )  # fmt: skip
+    cookie = cart_cookie(clock)
     verifier = CartVerifier(backend)
     app = FastAPI()
 
@@ -134,10 +98,6 @@ def cart_app(
     return app
 
 
-def client_for(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
-
-
 async def test_a_read_in_an_earlier_request_leaves_concurrent_updates_their_own_versions() -> None:
     """A GET before the concurrent POSTs, from the test's own task (httpx's ASGITransport
     runs the app there): each POST still compares with the version it read itself, so
@@ -167,29 +127,12 @@ async def test_under_uvicorn_a_read_before_serving_is_not_the_requests() -> None
     """The same through a real uvicorn server started in a task that read a session first
     (a warm-up or health check): the request tasks inherit that task's context, and
     still each compare with what they read."""
-    import socket
-
-    import uvicorn
-
     backend = InMemoryBackend[UUID, Cart]()
     warm_up = uuid4()
     await backend.create(warm_up, Cart(items=[]))
     await backend.read(warm_up)  # in this task, before serving
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(cart_app(backend), host="127.0.0.1", port=port, log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    try:
-        for _ in range(500):  # up to 10 s for the server to listen
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        assert server.started
-        base = f"http://127.0.0.1:{port}"
+    async with serving(cart_app(backend)) as base:
         async with httpx.AsyncClient(base_url=base) as client:
             await client.post("/login")
             token = client.cookies["cart"]
@@ -201,9 +144,6 @@ async def test_under_uvicorn_a_read_before_serving_is_not_the_requests() -> None
         codes = await asyncio.gather(*(add(n) for n in range(8)))
         async with httpx.AsyncClient(base_url=base, cookies={"cart": token}) as client:
             stored = (await client.get("/cart")).json()["items"]
-    finally:
-        server.should_exit = True
-        await serving
     acknowledged = [str(n) for n, code in enumerate(codes) if code == 200]
     assert sorted(stored) == sorted(acknowledged), (codes, stored)
 
@@ -302,34 +242,14 @@ async def test_under_uvicorn_a_blind_update_is_not_compared_with_a_warm_up_read(
     """ "Without a read in this request, it overwrites": a read by the serving task before
     serving (a warm-up), which every request task inherits, is not the request's, on a
     route with no ``SessionCookie`` either."""
-    import socket
-
-    import uvicorn
-
     backend = StoreBackend[UUID, Cart](MemoryStore(Cart))
     session = uuid4()
     await backend.create(session, Cart(items=[]))
     await backend.read(session)  # in this task, before serving (a warm-up)
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(admin_app(backend), host="127.0.0.1", port=port, log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    try:
-        for _ in range(500):
-            if server.started:
-                break
-            await asyncio.sleep(0.02)
-        assert server.started
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            assert (await client.post(f"/add/{session}/pen")).status_code == 200
-            blind = await client.put(f"/admin/{session}/book")  # a later, blind update
-    finally:
-        server.should_exit = True
-        await serving
+    async with serving(admin_app(backend)) as base, httpx.AsyncClient(base_url=base) as client:
+        assert (await client.post(f"/add/{session}/pen")).status_code == 200
+        blind = await client.put(f"/admin/{session}/book")  # a later, blind update
     assert blind.status_code == 200, (blind.status_code, blind.text)
     assert await backend.read(session) == Cart(items=["book"])
 

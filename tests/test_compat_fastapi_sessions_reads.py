@@ -6,10 +6,8 @@ updates, or answered 409 for no change)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 from uuid import UUID, uuid4
 
 import anyio
@@ -21,60 +19,21 @@ from pydantic import BaseModel
 
 from typed_sessions import MemoryStore
 from typed_sessions.compat.fastapi_sessions import (
-    CookieParameters,
     InMemoryBackend,
-    SessionCookie,
-    SessionVerifier,
     StoreBackend,
 )
-from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
-    _HANDED_OUT,  # pyright: ignore[reportPrivateUsage]
+
+from . import compat_carts
+from .compat_carts import (
+    Cart,
+    CartVerifier,
+    cart_cookie,
+    client_for,
+    serving,
 )
 
-from .conftest import SECRET
-
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-async def _no_earlier_request() -> None:
-    """A fresh record, as a server's task has (see test_compat_fastapi_sessions_races)."""
-    _HANDED_OUT.set(None)
-
-
-class Cart(BaseModel):
-    items: list[str]
-
-
-class CartVerifier(SessionVerifier[UUID, Cart]):
-    def __init__(self, backend: StoreBackend[UUID, Cart]) -> None:
-        self._backend = backend
-
-    @property
-    def identifier(self) -> str:
-        return "carts"
-
-    @property
-    def backend(self) -> StoreBackend[UUID, Cart]:
-        return self._backend
-
-    @property
-    def auto_error(self) -> bool:
-        return True
-
-    @property
-    def auth_http_exception(self) -> HTTPException:
-        return HTTPException(status_code=403, detail="invalid session")
-
-    def verify_session(self, model: Cart) -> bool:
-        return True
-
-
-def make_cookie() -> SessionCookie:
-    return SessionCookie(
-        cookie_name="cart", identifier="carts", secret_key=SECRET,
-        cookie_params=CookieParameters(), auto_error=True,
-    )  # fmt: skip
+no_earlier_request = compat_carts.no_earlier_request  # autouse: a fresh record per test
 
 
 def review_app(
@@ -85,7 +44,7 @@ def review_app(
 ) -> FastAPI:
     """``late``: what became of the updates made after the response, by item: "saved",
     or "refused" (the 409 no client sees)."""
-    cookie = make_cookie()
+    cookie = cart_cookie()
     outcomes: dict[str, list[str]] = {"saved": [], "refused": []} if late is None else late
 
     async def late_update(session_id: UUID, cart: Cart, item: str) -> None:
@@ -191,13 +150,8 @@ def review_app(
     return app
 
 
-def client_for(app: Any) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="https://testserver")
-
-
 async def _concurrent_adds(app: FastAPI, path: str, n: int = 5) -> tuple[list[str], list[str]]:
-    async with client_for(app) as client:
+    async with client_for(app, raise_app_exceptions=False) as client:
         await client.post("/login")
         replies = await asyncio.gather(*(client.post(f"{path}/{k}") for k in range(n)))
         acknowledged = [str(k) for k, r in enumerate(replies) if r.status_code == 200]
@@ -215,22 +169,6 @@ async def test_a_read_in_a_task_the_request_starts_is_compared_with(path: str) -
     assert sorted(stored) == sorted(acknowledged), (acknowledged, stored)
 
 
-async def _serve(app: FastAPI) -> tuple[Any, asyncio.Task[None], str]:
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical"))
-    serving = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started
-    return server, serving, f"http://127.0.0.1:{port}"
-
-
 @pytest.mark.parametrize("path", ["/add-later", "/add-yield"])
 async def test_under_uvicorn_an_update_after_the_response_is_saved_or_raises(path: str) -> None:
     """An update in a background task, or after the yield of a dependency, runs once the
@@ -239,8 +177,7 @@ async def test_under_uvicorn_an_update_after_the_response_is_saved_or_raises(pat
     no other request's item is overwritten."""
     backend = InMemoryBackend[UUID, Cart]()
     late: dict[str, list[str]] = {"saved": [], "refused": []}
-    server, serving, base = await _serve(review_app(backend, late=late))
-    try:
+    async with serving(review_app(backend, late=late)) as base:
         async with httpx.AsyncClient(base_url=base) as client:
             await client.post("/login")
             token = client.cookies["cart"]
@@ -256,9 +193,6 @@ async def test_under_uvicorn_an_update_after_the_response_is_saved_or_raises(pat
             await asyncio.sleep(0.02)
         async with httpx.AsyncClient(base_url=base, cookies={"cart": token}) as client:
             stored = (await client.get("/cart")).json()["items"]
-    finally:
-        server.should_exit = True
-        await serving
     assert codes == [200] * 6
     assert sorted(late["saved"] + late["refused"]) == [str(k) for k in range(6)]
     assert late["saved"], late  # the first one, at least (the rest: as the race went)
@@ -271,12 +205,12 @@ async def test_reading_the_session_again_does_not_make_the_verifiers_copy_curren
     409 (nothing written), or both items; never 200 with "pen" dropped."""
     backend = InMemoryBackend[UUID, Cart]()
     gate = asyncio.Event()
-    async with client_for(review_app(backend, gate=gate)) as client:
+    async with client_for(review_app(backend, gate=gate), raise_app_exceptions=False) as client:
         await client.post("/login")
         token = client.cookies["cart"]
         post = asyncio.create_task(client.post("/add-reread/book"))
         await asyncio.sleep(0.05)  # the verifier has handed out the empty cart
-        async with client_for(review_app(backend)) as other:
+        async with client_for(review_app(backend), raise_app_exceptions=False) as other:
             other.cookies["cart"] = token
             assert (await other.post("/add/pen")).status_code == 200
         gate.set()

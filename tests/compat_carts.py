@@ -1,0 +1,99 @@
+"""The fastapi-sessions pieces the shim's race tests share: the cart, its verifier and
+cookie, an ASGI client, a real uvicorn server, and a fresh record of handed-out sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import HTTPException
+from pydantic import BaseModel
+
+from typed_sessions import utc_now
+from typed_sessions.compat.fastapi_sessions import (
+    CookieParameters,
+    SessionCookie,
+    SessionVerifier,
+    StoreBackend,
+)
+from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
+    _HANDED_OUT,  # pyright: ignore[reportPrivateUsage]
+)
+
+from .conftest import SECRET
+
+
+@pytest.fixture(autouse=True)
+async def no_earlier_request() -> None:
+    """anyio runs a test in the context its fixtures ran in, shared across tests; a request
+    served through ``ASGITransport`` runs in that context and leaves its record of handed-out
+    sessions there. A test importing this begins as a fresh server task would: with none."""
+    _HANDED_OUT.set(None)
+
+
+class Cart(BaseModel):
+    items: list[str]
+
+
+class CartVerifier(SessionVerifier[UUID, Cart]):
+    def __init__(self, backend: StoreBackend[UUID, Cart]) -> None:
+        self._backend = backend
+
+    @property
+    def identifier(self) -> str:
+        return "carts"
+
+    @property
+    def backend(self) -> StoreBackend[UUID, Cart]:
+        return self._backend
+
+    @property
+    def auto_error(self) -> bool:
+        return True
+
+    @property
+    def auth_http_exception(self) -> HTTPException:
+        return HTTPException(status_code=403, detail="invalid session")
+
+    def verify_session(self, model: Cart) -> bool:
+        return True
+
+
+def cart_cookie(clock: Any = utc_now) -> SessionCookie:
+    return SessionCookie(
+        cookie_name="cart", identifier="carts", secret_key=SECRET,
+        cookie_params=CookieParameters(), auto_error=True, clock=clock,
+    )  # fmt: skip
+
+
+def client_for(app: Any, *, raise_app_exceptions: bool = True) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    return httpx.AsyncClient(transport=transport, base_url="https://testserver")
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncGenerator[str, None]:
+    """``app`` under a real uvicorn server, started from this task; yields its base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):  # up to 10 s for the server to listen
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        assert server.started
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
