@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, HTTPException
 
-from typed_sessions import SessionDep, session_middleware
-from typed_sessions.stores.memory import MemoryStore
-
-from .test_request_races import (
+from tests.middleware.test_request_races import (
     COOKIE,
     KEYS,
     client,
     counter_app,
+    hold_the_turn,
     sid,
     start_session,
 )
+from typed_sessions import SessionDep, session_middleware
+from typed_sessions.stores.memory import MemoryStore
 
 pytestmark = pytest.mark.anyio
 
@@ -86,15 +86,7 @@ async def test_a_load_left_running_by_a_failed_gather_does_not_keep_the_turn() -
     session waits turn_timeout and gets 409."""
     store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
     app = counter_app(store, take_turns=True, turn_timeout=1.0)
-    holding = asyncio.Event()
-    release = asyncio.Event()
-
-    @app.post("/slow")
-    async def slow(manager: SessionDep) -> str:
-        await manager.load()
-        holding.set()
-        await release.wait()
-        return "ok"
+    holding, release = hold_the_turn(app)
 
     @app.post("/check/{value}")
     async def check(value: int, manager: SessionDep) -> int:

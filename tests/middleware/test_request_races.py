@@ -125,6 +125,21 @@ async def test_websocket_load_with_autoload_off_does_not_block_the_sessions_http
     assert response.status_code == 200, (response.status_code, response.text)
 
 
+def hold_the_turn(app: FastAPI) -> tuple[asyncio.Event, asyncio.Event]:
+    """Add ``POST /slow`` to ``app``: it loads the session (taking its turn, with
+    ``take_turns=True``), sets the first event, and answers once the second is set."""
+    holding, release = asyncio.Event(), asyncio.Event()
+
+    @app.post("/slow")
+    async def slow(manager: SessionDep) -> str:
+        await manager.load()
+        holding.set()
+        await release.wait()
+        return "ok"
+
+    return holding, release
+
+
 def login_app(store: MemoryStore[dict[str, Any]], **options: Any) -> FastAPI:
     app = FastAPI()
     app.add_middleware(session_middleware, store=store, keys=KEYS, **options)

@@ -18,6 +18,7 @@ from tests.middleware.test_request_races import (
     OpenSocket,
     client,
     counter_app,
+    hold_the_turn,
     sid,
     start_session,
 )
@@ -95,15 +96,7 @@ async def test_overlapping_loads_taking_turns_share_one_turn() -> None:
     queued behind the first, for its own request's turn, and got 409 (SessionBusyError)."""
     store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
     app = counter_app(store, take_turns=True, turn_timeout=1.0)
-    gate = asyncio.Event()
-    holding = asyncio.Event()
-
-    @app.post("/slow")
-    async def slow(manager: SessionDep) -> str:
-        await manager.load()
-        holding.set()
-        await gate.wait()
-        return "ok"
+    holding, gate = hold_the_turn(app)
 
     @app.post("/double")
     async def double(manager: SessionDep) -> int:
