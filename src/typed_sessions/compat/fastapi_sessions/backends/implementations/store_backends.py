@@ -66,9 +66,10 @@ DEFAULT_EXPIRY = Expiry()
 """30 minutes without use, 12 hours at most (fastapi-sessions' sessions never ended)."""
 
 
-_Given = tuple[Session[Any], bytes]  # a session, and its data's JSON as handed out
-_Seen = dict[tuple[object, str], _Given]  # by store and ID
+_Given = tuple[Session[Any], bytes, object]  # a session, its data's JSON, the object given
+_Seen = dict[tuple[object, str], tuple[_Given, ...]]  # by store and ID, the latest last
 _HandedOut = tuple[object, object, _Seen]
+_KEPT = 8  # hand-outs of one session kept per request (a socket may read it for hours)
 _HANDED_OUT: ContextVar[_HandedOut | None] = ContextVar(
     "typed_sessions_fastapi_sessions_handed_out", default=None
 )
@@ -105,27 +106,35 @@ def _own(current: _HandedOut | None) -> bool:
     return current is not None and (current[0] is not None or current[1] is _task())
 
 
-def _remember(store: object, session: Session[Any], given: bytes, *, saved: bool) -> None:
-    """Note that this request was given ``session``'s data from ``store``, whose JSON was
-    ``given``: a later ``update`` of it in this request compares with that. A read keeps
-    the first thing this request was given of the session (its changes rest on that);
-    this request's own save (``saved``) replaces it."""
+def _remember(store: object, session: Session[Any], given: bytes, handed: object) -> None:
+    """Note that this request was given ``session``'s data from ``store`` as the object
+    ``handed``, whose JSON was ``given``: a later ``update`` of that object in this request
+    compares with it."""
     entry = (store, session.id)
     current = _HANDED_OUT.get()
     if current is not None and current[0] is not None:  # a frontend's: shared, in place
         seen = current[2]
-        if saved or entry not in seen:
-            seen[entry] = (session, given)
+        seen[entry] = (*seen.get(entry, ())[1 - _KEPT :], (session, given, handed))
         return
     before: _Seen = current[2] if current is not None and _own(current) else {}
-    if saved or entry not in before:
-        _HANDED_OUT.set((None, _task(), {**before, entry: (session, given)}))
+    kept = (*before.get(entry, ())[1 - _KEPT :], (session, given, handed))
+    _HANDED_OUT.set((None, _task(), {**before, entry: kept}))
 
 
-def _recall(store: object, key: SessionId) -> _Given | None:
-    """What this request was given of session ``key`` from ``store``, if anything."""
+def _recall(store: object, key: SessionId, data: object) -> _Given | None:
+    """What this request was given of session ``key`` from ``store``, if anything: the
+    hand-out of the very object ``data`` (its changes rest on that one, however often the
+    session was read since), else the latest."""
     current = _HANDED_OUT.get()
-    return current[2].get((store, key)) if current is not None and _own(current) else None
+    if current is None or not _own(current):
+        return None
+    given = current[2].get((store, key))
+    if not given:
+        return None
+    for handout in reversed(given):
+        if handout[2] is data:
+            return handout
+    return given[-1]
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}  # by the data's class: a few at most
@@ -143,24 +152,6 @@ def _json_of(store: object, data: Any) -> bytes:
     if adapter is None:
         adapter = _ADAPTERS[kind] = TypeAdapter(kind)
     return adapter.dump_json(data)
-
-
-def _same_data(store: object, data: Any, given: bytes) -> bool:
-    """Whether ``data`` is still the data whose JSON was ``given``: the same JSON, or equal
-    to ``given`` decoded as the store decodes it (a ``set`` is written in an order that
-    may differ between two round trips of equal data). Unsure is not the same."""
-    if _json_of(store, data) == given:
-        return True
-    codec: object = getattr(store, "codec", None)
-    try:
-        if isinstance(codec, SessionCodec):
-            known: SessionCodec[Any] = codec  # pyright: ignore[reportUnknownVariableType]
-            decoded = known.decode_data(given)
-            return isinstance(decoded, Ok) and bool(decoded.value == data)
-        kind: type[Any] = type(data)  # pyright: ignore[reportUnknownVariableType]
-        return bool(_ADAPTERS[kind].validate_json(given) == data)
-    except Exception:  # a value's own __eq__ failed, or no adapter: a change
-        return False
 
 
 def _conflict() -> HTTPException:
@@ -256,27 +247,28 @@ class StoreBackend(Generic[ID, DataT]):
 
     def hand_out(self, session: Session[DataT]) -> DataT:
         """Return ``session``'s data for this request, noting what it was: a later
-        :meth:`update` in the same request compares with it (the verifier calls this).
-        Of several reads of one session in a request, the first is what it compares with."""
+        :meth:`update` of that object in the same request compares with it (the verifier
+        calls this)."""
         store = self.store
-        _remember(store, session, _json_of(store, session.data), saved=False)
+        _remember(store, session, _json_of(store, session.data), session.data)
         return session.data
 
     async def update(self, session_id: ID, data: DataT) -> None:
         """Replace the session's data with ``data``, and slide its idle deadline.
 
         When this request was given the session's data (by the verifier or :meth:`read`),
-        a compare-and-set against it: if another request changed the data since, nothing
-        is written and the request gets 409 (its update rests on data that changed); a
-        save that only slid the idle deadline (another request's read) is no change.
-        Otherwise the last update wins, as in fastapi-sessions.
+        a compare-and-set against what it was given: ``data`` itself, if it is an object
+        this request was handed, else its latest read. If another request changed the
+        data since, nothing is written and the request gets 409 (its update rests on data
+        that changed); a save that only slid the idle deadline (another request's read)
+        is no change. Otherwise the last update wins, as in fastapi-sessions.
 
         Raises:
             BackendError: there is no live session with that ID.
             HTTPException: 409, the session changed since this request read it.
         """
         key = session_id_for(session_id)
-        seen = _recall(self.store, key)
+        seen = _recall(self.store, key, data)
         try:
             if seen is None:
                 await self._overwrite(key, data)
@@ -299,7 +291,7 @@ class StoreBackend(Generic[ID, DataT]):
         """Save ``data`` over the session this request was given if the stored data is
         still what it was given, else refuse. A save that only slid the deadline (a read
         in another request) changed no data: ``data`` then goes over the newer version."""
-        base, given = seen
+        base, given, _ = seen
         for _ in range(_ATTEMPTS):
             now = self.clock()
             saved = await self.store.save(
@@ -307,12 +299,12 @@ class StoreBackend(Generic[ID, DataT]):
             )
             if isinstance(saved, Ok):  # now what this request's next update compares with
                 store = self.store
-                _remember(store, saved.value, _json_of(store, saved.value.data), saved=True)
+                _remember(store, saved.value, _json_of(store, saved.value.data), data)
                 return
             newest = None if saved.error.found is None else await self.store.load(base.id)
             if newest is None or is_expired(newest, now=now):
                 raise BackendError("session does not exist, cannot update")
-            if not _same_data(self.store, newest.data, given):
+            if _json_of(self.store, newest.data) != given:
                 raise _conflict()  # another request changed the data this one was given
             base = newest
         raise StoreError("the session kept changing")
