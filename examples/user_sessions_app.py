@@ -3,7 +3,8 @@ disable an account, and ask for a fresh sign-in before a sensitive change.
 
 Tokens travel in the ``X-Session`` header (API clients); a cookie dependency offers the
 same methods. Run: ``uvicorn --factory examples.user_sessions_app:app_from_env`` with
-``TYPED_SESSIONS_REDIS_URL`` (or ``uvicorn examples.user_sessions_app:app`` on memory).
+``TYPED_SESSIONS_REDIS_URL`` and ``TYPED_SESSIONS_SECRET`` (or ``uvicorn --factory
+examples.user_sessions_app:memory_app`` on memory, with ``SESSION_SECRET``).
 """
 
 # No `from __future__ import annotations`: FastAPI must resolve the routes' annotations,
@@ -109,4 +110,6 @@ def app_from_env() -> FastAPI:
     return create_app(store, secret_from_env("TYPED_SESSIONS_SECRET"))
 
 
-app = create_app(MemoryStore(dict[str, Any]), secret_from_env("SESSION_SECRET"))
+def memory_app() -> FastAPI:
+    """On memory, for ``uvicorn --factory``: ``SESSION_SECRET``."""
+    return create_app(MemoryStore(dict[str, Any]), secret_from_env("SESSION_SECRET"))

@@ -17,11 +17,14 @@ from typed_sessions import (
     Session,
     SessionFailure,
     SessionId,
+    SessionInfo,
+    StoreError,
     StoreUnavailableError,
     default_error_mapping,
     issue_session,
     make_cookie_dependency,
     make_header_dependency,
+    store_error_handler,
 )
 
 from .conftest import SECRET
@@ -158,3 +161,62 @@ async def test_a_mapping_keeps_its_own_cache_policy_and_vary() -> None:
         assert answer.status_code == 418
         assert answer.headers.get_list("cache-control") == ["no-cache"]
         assert answer.headers["vary"] == "Accept, Cookie"
+
+
+# --- found by an audit ----------------------------------------------------------------
+
+
+class FailingIndexStore(MemoryStore[dict[str, Any]]):
+    """A memory store whose subject listing fails, as Redis does when it is down."""
+
+    async def list_subject(self, subject: str) -> list[SessionInfo]:
+        raise StoreUnavailableError("timed out")
+
+
+async def test_a_store_failure_inside_a_route_is_answered_no_store() -> None:
+    """A ``StoreError`` from ``current.sessions_of()`` inside the route, answered by
+    ``store_error_handler`` as the docs say: a response of its own, without the
+    dependency's headers, so it says ``no-store`` itself (it had no cache policy)."""
+    store = FailingIndexStore(dict[str, Any])
+    current = make_cookie_dependency(store, lambda s: True, keys=SECRET)
+    app = FastAPI()
+    app.add_exception_handler(StoreError, store_error_handler)
+
+    @app.get("/sessions")
+    async def sessions(
+        session: Session[dict[str, Any]] = Depends(current),  # noqa: B008
+    ) -> list[SessionInfo]:
+        return await current.sessions_of(session)
+
+    issued = await current.issue({"u": "ada"}, subject="ada")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        answer = await client.get("/sessions", headers={"cookie": f"__Host-session={issued.token}"})
+    assert answer.status_code == 503
+    assert answer.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize("theirs", ["X-Cookie-Consent", "Accept, Cookie-Jar"])
+async def test_an_on_error_vary_naming_a_longer_header_still_gets_cookie(theirs: str) -> None:
+    """An ``on_error`` exception with a ``Vary`` of its own gets ``Cookie`` added unless it
+    lists that very name: ``X-Cookie-Consent`` merely contains it (a substring test took
+    it for listed, and the 401 no longer varied on the session cookie)."""
+
+    def mapping(failure: SessionFailure) -> Exception:
+        exc = default_error_mapping(failure)
+        exc.headers = {**(exc.headers or {}), "Vary": theirs}
+        return exc
+
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    current = make_cookie_dependency(store, lambda s: True, keys=SECRET, on_error=mapping)
+    app = FastAPI()
+
+    @app.get("/me")
+    async def me(session: Session[dict[str, Any]] = Depends(current)) -> Any:  # noqa: B008
+        return session.data
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        answer = await client.get("/me")
+    assert answer.status_code == 401
+    assert answer.headers["vary"] == f"{theirs}, Cookie"

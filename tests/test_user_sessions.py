@@ -115,3 +115,23 @@ async def test_sensitive_routes_need_a_recent_sign_in() -> None:
         fresh = {"X-Session": (await client.post("/reauthenticate", headers=ada)).json()["token"]}
         assert (await client.get("/me", headers=ada)).status_code == 401  # rotated: old ID dead
         assert (await client.post("/password", headers=fresh)).status_code == 200
+
+
+def test_the_redis_factory_needs_no_memory_secret() -> None:
+    """``uvicorn --factory examples.user_sessions_app:app_from_env`` with the variables its
+    docstring names: importing the module built a memory app, which asked for
+    ``SESSION_SECRET`` too (found by an audit)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {key: value for key, value in os.environ.items() if key != "SESSION_SECRET"}
+    env["TYPED_SESSIONS_SECRET"] = SECRET
+    env["TYPED_SESSIONS_REDIS_URL"] = "redis://127.0.0.1:1/0"  # never connected to here
+    code = "from examples.user_sessions_app import app_from_env; app_from_env()"
+    root = Path(__file__).resolve().parents[1]
+    ran = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, ran.stderr[-2000:]

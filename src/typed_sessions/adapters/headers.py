@@ -9,7 +9,7 @@ from pydantic_core import to_json
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
-__all__ = ["Receiving", "refuse", "refuse_mapped", "session_headers", "vary_cookie"]
+__all__ = ["Receiving", "lists", "refuse", "refuse_mapped", "session_headers", "vary_cookie"]
 
 
 def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tuple[bytes, bytes]]:
@@ -19,7 +19,7 @@ def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tup
         first = -1  # (or *) already: one pass over the headers
         for index, (name, value) in enumerate(out):
             if name.lower() == b"vary":
-                if _lists(value, _VARY_SATISFIED):
+                if lists(value, _VARY_SATISFIED):
                     break
                 if first < 0:
                     first = index
@@ -52,13 +52,13 @@ _VARY_COOKIE: Final = (b"vary", b"Cookie")
 
 def _has_token(headers: list[tuple[bytes, bytes]], field: bytes, tokens: tuple[bytes, ...]) -> bool:
     """Whether a ``field`` header lists one of ``tokens`` (comma-separated, any case)."""
-    return any(name.lower() == field and _lists(value, tokens) for name, value in headers)
+    return any(name.lower() == field and lists(value, tokens) for name, value in headers)
 
 
 _VARY_SATISFIED: Final = (b"cookie", b"*")
 
 
-def _lists(value: bytes, tokens: tuple[bytes, ...]) -> bool:
+def lists(value: bytes, tokens: tuple[bytes, ...]) -> bool:
     """Whether a comma-separated header ``value`` lists one of ``tokens`` (any case)."""
     return any(item.split(b"=", 1)[0].strip().lower() in tokens for item in value.split(b","))
 

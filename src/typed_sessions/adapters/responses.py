@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -116,8 +116,12 @@ def default_error_mapping(failure: SessionFailure) -> HTTPException:
     return HTTPException(503, SERVICE_UNAVAILABLE)
 
 
+_NO_STORE: Final = {"Cache-Control": "no-store"}
+
+
 async def store_error_handler(request: Request, exc: Exception) -> Response:
-    """An exception handler giving any :class:`StoreError` the dependency's generic 503.
+    """An exception handler giving any :class:`StoreError` the dependency's generic 503,
+    with ``Cache-Control: no-store`` (it answers for a route, whose own headers are gone).
 
     The lifecycle helpers (and your own ``store.save`` calls) raise ``StoreError`` when
     the store fails; register this so that becomes a 503 rather than a 500::
@@ -125,4 +129,4 @@ async def store_error_handler(request: Request, exc: Exception) -> Response:
         app.add_exception_handler(StoreError, store_error_handler)
     """
     _LOGGER.error("store failed (%s); 503", type(exc).__name__)
-    return JSONResponse({"detail": SERVICE_UNAVAILABLE}, status_code=503)
+    return JSONResponse({"detail": SERVICE_UNAVAILABLE}, status_code=503, headers=_NO_STORE)

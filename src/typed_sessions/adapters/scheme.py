@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from typed_sessions.adapters.actions import SessionActions
+from typed_sessions.adapters.headers import lists
 from typed_sessions.adapters.responses import ErrorMapping, SessionFailure
 from typed_sessions.adapters.user_sessions import UserSessions
 from typed_sessions.core.clock import Clock, checked_clock
@@ -133,7 +134,7 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
             vary = names.get("vary")
             if vary is None:
                 headers["Vary"] = self._vary
-            elif self._vary.lower() not in headers[vary].lower():
+            elif not lists(headers[vary].encode("latin-1", "replace"), (self._header_bytes,)):
                 headers[vary] = f"{headers[vary]}, {self._vary}"
             if "cache-control" not in names:
                 headers["Cache-Control"] = "private, no-store"
