@@ -67,17 +67,15 @@ DEFAULT_EXPIRY = Expiry()
 
 
 _Given = tuple[Session[Any], bytes, object]  # a session, its data's JSON, the object given
-_Seen = dict[tuple[object, str], tuple[_Given, ...]]  # by store and ID, the latest last
+_Seen = dict[tuple[object, str], tuple[_Given, ...]]  # by store and ID: the first, the latest
 _HandedOut = tuple[object, object, _Seen]
-_KEPT = 8  # hand-outs of one session kept per request (a socket may read it for hours)
+_KEPT = 8  # hand-outs of one session kept per request: its first, and the latest ones
 _HANDED_OUT: ContextVar[_HandedOut | None] = ContextVar(
     "typed_sessions_fastapi_sessions_handed_out", default=None
 )
-"""The sessions a request was given, by store and ID, with the request they belong to
-(the object its frontend passed to :func:`begin_request`) and the task that recorded
-them. A frontend's record is one ``dict`` that every task of the request adds to; without
-a frontend, a task's record is never changed in place: a task started from a context that
-holds one gets a snapshot it cannot alter."""
+"""The sessions a request was given, with the request they belong to (the object its
+frontend passed to :func:`begin_request`) and the task that recorded them: one ``dict``
+that every task of the request adds to; without a frontend, a task's own snapshot."""
 
 
 def _task() -> object:
@@ -106,35 +104,36 @@ def _own(current: _HandedOut | None) -> bool:
     return current is not None and (current[0] is not None or current[1] is _task())
 
 
-def _remember(store: object, session: Session[Any], given: bytes, handed: object) -> None:
-    """Note that this request was given ``session``'s data from ``store`` as the object
-    ``handed``, whose JSON was ``given``: a later ``update`` of that object in this request
-    compares with it."""
-    entry = (store, session.id)
+def _remember(
+    store: object, session: Session[Any], given: bytes, handed: object, *, saved: bool = False
+) -> None:
+    """Note that this request was given ``session``'s data from ``store`` (see
+    :meth:`StoreBackend.reads_key`) as the object ``handed``, whose JSON was ``given``.
+    A request keeps the first thing it was given of a session and the latest ones; its
+    own save (``saved``) is all it keeps after (what it rests on from then on)."""
+    entry, new = (store, session.id), (session, given, handed)
     current = _HANDED_OUT.get()
-    if current is not None and current[0] is not None:  # a frontend's: shared, in place
-        seen = current[2]
-        seen[entry] = (*seen.get(entry, ())[1 - _KEPT :], (session, given, handed))
-        return
-    before: _Seen = current[2] if current is not None and _own(current) else {}
-    kept = (*before.get(entry, ())[1 - _KEPT :], (session, given, handed))
-    _HANDED_OUT.set((None, _task(), {**before, entry: kept}))
+    shared = current is not None and current[0] is not None  # a frontend's: in place
+    before: _Seen = current[2] if current is not None and (shared or _own(current)) else {}
+    kept = () if saved else before.get(entry, ())
+    now = (*kept[:1], *kept[1:][2 - _KEPT :], new) if kept else (new,)
+    if shared:
+        before[entry] = now
+    else:
+        _HANDED_OUT.set((None, _task(), {**before, entry: now}))
 
 
-def _recall(store: object, key: SessionId, data: object) -> _Given | None:
-    """What this request was given of session ``key`` from ``store``, if anything: the
-    hand-out of the very object ``data`` (its changes rest on that one, however often the
-    session was read since), else the latest."""
+def _recall(store: object, key: SessionId, data: object) -> tuple[Session[Any], set[bytes]] | None:
+    """What an update of session ``key`` to ``data`` compares with: the session it rests
+    on, and the JSON the stored data must still be. For ``data`` this request was handed,
+    that hand-out; for an object of its own making (built from which read?), its first
+    read, and every read it kept must agree. ``None``: no read in this request."""
     current = _HANDED_OUT.get()
-    if current is None or not _own(current):
-        return None
-    given = current[2].get((store, key))
-    if not given:
-        return None
+    given = current[2].get((store, key), ()) if current is not None and _own(current) else ()
     for handout in reversed(given):
         if handout[2] is data:
-            return handout
-    return given[-1]
+            return handout[0], {handout[1]}
+    return (given[0][0], {handout[1] for handout in given}) if given else None
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}  # by the data's class: a few at most
@@ -197,6 +196,12 @@ class StoreBackend(Generic[ID, DataT]):
         return self._store
 
     @property
+    def reads_key(self) -> object:
+        """What names this backend's sessions in a request's record of reads: its store
+        (two backends over one store share their reads)."""
+        return self.store
+
+    @property
     def data_type(self) -> Any:
         """The sessions' data type: ``data_type=``, else the subscript's second type.
 
@@ -249,8 +254,7 @@ class StoreBackend(Generic[ID, DataT]):
         """Return ``session``'s data for this request, noting what it was: a later
         :meth:`update` of that object in the same request compares with it (the verifier
         calls this)."""
-        store = self.store
-        _remember(store, session, _json_of(store, session.data), session.data)
+        _remember(self.reads_key, session, _json_of(self.store, session.data), session.data)
         return session.data
 
     async def update(self, session_id: ID, data: DataT) -> None:
@@ -258,17 +262,18 @@ class StoreBackend(Generic[ID, DataT]):
 
         When this request was given the session's data (by the verifier or :meth:`read`),
         a compare-and-set against what it was given: ``data`` itself, if it is an object
-        this request was handed, else its latest read. If another request changed the
-        data since, nothing is written and the request gets 409 (its update rests on data
-        that changed); a save that only slid the idle deadline (another request's read)
-        is no change. Otherwise the last update wins, as in fastapi-sessions.
+        this request was handed, else its first read (then its later reads must agree).
+        If another request changed the data since, nothing is written and the request
+        gets 409 (its update rests on data that changed); a save that only slid the idle
+        deadline (another request's read) is no change. Otherwise the last update wins,
+        as in fastapi-sessions.
 
         Raises:
             BackendError: there is no live session with that ID.
             HTTPException: 409, the session changed since this request read it.
         """
         key = session_id_for(session_id)
-        seen = _recall(self.store, key, data)
+        seen = _recall(self.reads_key, key, data)
         try:
             if seen is None:
                 await self._overwrite(key, data)
@@ -287,24 +292,24 @@ class StoreBackend(Generic[ID, DataT]):
                 raise BackendError("session does not exist, cannot update")
             raise StoreError("the session kept changing")
 
-    async def _compare_and_set(self, seen: _Given, data: DataT) -> None:
+    async def _compare_and_set(self, seen: tuple[Session[Any], set[bytes]], data: DataT) -> None:
         """Save ``data`` over the session this request was given if the stored data is
         still what it was given, else refuse. A save that only slid the deadline (a read
         in another request) changed no data: ``data`` then goes over the newer version."""
-        base, given, _ = seen
+        base, given = seen
         for _ in range(_ATTEMPTS):
             now = self.clock()
             saved = await self.store.save(
                 touch_session(replace_data(base, data, now=now), self.expiry, now=now)
             )
             if isinstance(saved, Ok):  # now what this request's next update compares with
-                store = self.store
-                _remember(store, saved.value, _json_of(store, saved.value.data), data)
+                json = _json_of(self.store, saved.value.data)
+                _remember(self.reads_key, saved.value, json, data, saved=True)
                 return
             newest = None if saved.error.found is None else await self.store.load(base.id)
             if newest is None or is_expired(newest, now=now):
                 raise BackendError("session does not exist, cannot update")
-            if _json_of(self.store, newest.data) != given:
+            if {_json_of(self.store, newest.data)} != given:
                 raise _conflict()  # another request changed the data this one was given
             base = newest
         raise StoreError("the session kept changing")
@@ -371,6 +376,11 @@ class RedisBackend(StoreBackend[ID, DataT]):
         self.redis = redis
         self.prefix = prefix
         self._store_class: type[RedisStore[Any]] = store_class
+
+    @property
+    def reads_key(self) -> object:
+        """Its server (URL or client) and prefix: backends made alike share their reads."""
+        return (RedisBackend, self.redis, self.prefix)
 
     def _make_store(self, data_type: Any) -> SessionStore[DataT]:
         store_class = self._store_class
