@@ -23,7 +23,7 @@ from typed_sessions.compat.fastapi_sessions import (
     SessionVerifier,
     StoreBackend,
 )
-from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
+from typed_sessions.compat.fastapi_sessions.backends.implementations.handed_out import (
     _HANDED_OUT,  # pyright: ignore[reportPrivateUsage]
 )
 

@@ -17,7 +17,7 @@ from starlette.types import Message
 
 from typed_sessions import MemoryStore, Ok, replace_data, sign_session_id, utc_now
 from typed_sessions.compat.fastapi_sessions import StoreBackend
-from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
+from typed_sessions.compat.fastapi_sessions.backends.implementations.handed_out import (
     _HANDED_OUT,  # pyright: ignore[reportPrivateUsage]
 )
 from typed_sessions.compat.fastapi_sessions.ids import session_id_for

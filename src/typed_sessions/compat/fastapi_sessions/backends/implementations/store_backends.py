@@ -11,9 +11,7 @@ use, since Python sets the subscript on the instance only after ``__init__``.
 
 from __future__ import annotations
 
-import asyncio
 import typing
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -41,6 +39,12 @@ from typed_sessions import (
     update_session,
     utc_now,
 )
+from typed_sessions.compat.fastapi_sessions.backends.implementations.handed_out import (
+    ChangedMeanwhile,
+    Given,
+    recall,
+    remember,
+)
 from typed_sessions.compat.fastapi_sessions.backends.session_backend import BackendError
 from typed_sessions.compat.fastapi_sessions.ids import session_id_for
 
@@ -54,7 +58,6 @@ __all__ = [
     "InMemoryBackend",
     "RedisBackend",
     "StoreBackend",
-    "begin_request",
 ]
 
 ID = TypeVar("ID", bound=UUID)
@@ -64,76 +67,6 @@ _ATTEMPTS = 20  # saves that lost only to deadline slides, before giving up (503
 
 DEFAULT_EXPIRY = Expiry()
 """30 minutes without use, 12 hours at most (fastapi-sessions' sessions never ended)."""
-
-
-_Given = tuple[Session[Any], bytes, object]  # a session, its data's JSON, the object given
-_Seen = dict[tuple[object, str], tuple[_Given, ...]]  # by store and ID: the first, the latest
-_HandedOut = tuple[object, object, _Seen]
-_KEPT = 8  # hand-outs of one session kept per request: its first, and the latest ones
-_HANDED_OUT: ContextVar[_HandedOut | None] = ContextVar(
-    "typed_sessions_fastapi_sessions_handed_out", default=None
-)
-"""The sessions a request was given, with the request they belong to (the object its
-frontend passed to :func:`begin_request`) and the task that recorded them: one ``dict``
-that every task of the request adds to; without a frontend, a task's own snapshot."""
-
-
-def _task() -> object:
-    """The running task; ``None`` for a coroutine stepped without an event loop."""
-    try:
-        return asyncio.current_task()
-    except RuntimeError:
-        return None
-
-
-def begin_request(owner: object) -> None:
-    """Start ``owner``'s record of handed-out sessions (the frontend calls it with an
-    object of the request's own, first thing): what its task was given before, in an
-    earlier request it served, is not this request's. The record then holds for every
-    task of the request, and what any of them is given goes into it (``asyncio.wait_for``,
-    ``asyncio.gather``, a task group, a thread's ``from_thread``)."""
-    current = _HANDED_OUT.get()
-    if current is None or current[0] is not owner:
-        _HANDED_OUT.set((owner, _task(), {}))
-
-
-def _own(current: _HandedOut | None) -> bool:
-    """Whether ``current`` is this request's: started by its frontend, or, with none (a
-    route without ``Depends(cookie)``), recorded by this very task; not one inherited
-    from a task that read sessions before it started this one (a server's warm-up)."""
-    return current is not None and (current[0] is not None or current[1] is _task())
-
-
-def _remember(
-    store: object, session: Session[Any], given: bytes, handed: object, *, saved: bool = False
-) -> None:
-    """Note that this request was given ``session``'s data from ``store`` (see
-    :meth:`StoreBackend.reads_key`) as the object ``handed``, whose JSON was ``given``.
-    A request keeps the first thing it was given of a session and the latest ones; its
-    own save (``saved``) is all it keeps after (what it rests on from then on)."""
-    entry, new = (store, session.id), (session, given, handed)
-    current = _HANDED_OUT.get()
-    shared = current is not None and current[0] is not None  # a frontend's: in place
-    before: _Seen = current[2] if current is not None and (shared or _own(current)) else {}
-    kept = () if saved else before.get(entry, ())
-    now = (*kept[:1], *kept[1:][2 - _KEPT :], new) if kept else (new,)
-    if shared:
-        before[entry] = now
-    else:
-        _HANDED_OUT.set((None, _task(), {**before, entry: now}))
-
-
-def _recall(store: object, key: SessionId, data: object) -> tuple[Session[Any], set[bytes]] | None:
-    """What an update of session ``key`` to ``data`` compares with: the session it rests
-    on, and the JSON the stored data must still be. For ``data`` this request was handed,
-    that hand-out; for an object of its own making (built from which read?), its first
-    read, and every read it kept must agree. ``None``: no read in this request."""
-    current = _HANDED_OUT.get()
-    given = current[2].get((store, key), ()) if current is not None and _own(current) else ()
-    for handout in reversed(given):
-        if handout[2] is data:
-            return handout[0], {handout[1]}
-    return (given[0][0], {handout[1] for handout in given}) if given else None
 
 
 _ADAPTERS: dict[type[Any], TypeAdapter[Any]] = {}  # by the data's class: a few at most
@@ -254,7 +187,7 @@ class StoreBackend(Generic[ID, DataT]):
         """Return ``session``'s data for this request, noting what it was: a later
         :meth:`update` of that object in the same request compares with it (the verifier
         calls this)."""
-        _remember(self.reads_key, session, _json_of(self.store, session.data), session.data)
+        remember(self.reads_key, session, _json_of(self.store, session.data), session.data)
         return session.data
 
     async def update(self, session_id: ID, data: DataT) -> None:
@@ -262,7 +195,8 @@ class StoreBackend(Generic[ID, DataT]):
 
         When this request was given the session's data (by the verifier or :meth:`read`),
         a compare-and-set against what it was given: ``data`` itself, if it is an object
-        this request was handed, else its first read (then its later reads must agree).
+        this request was handed; else its latest read, if no other request changed the
+        data while this one read it (else 409).
         If another request changed the data since, nothing is written and the request
         gets 409 (its update rests on data that changed); a save that only slid the idle
         deadline (another request's read) is no change. Otherwise the last update wins,
@@ -273,7 +207,10 @@ class StoreBackend(Generic[ID, DataT]):
             HTTPException: 409, the session changed since this request read it.
         """
         key = session_id_for(session_id)
-        seen = _recall(self.reads_key, key, data)
+        try:
+            seen = recall(self.reads_key, key, data)
+        except ChangedMeanwhile:
+            raise _conflict() from None
         try:
             if seen is None:
                 await self._overwrite(key, data)
@@ -292,11 +229,11 @@ class StoreBackend(Generic[ID, DataT]):
                 raise BackendError("session does not exist, cannot update")
             raise StoreError("the session kept changing")
 
-    async def _compare_and_set(self, seen: tuple[Session[Any], set[bytes]], data: DataT) -> None:
+    async def _compare_and_set(self, seen: Given, data: DataT) -> None:
         """Save ``data`` over the session this request was given if the stored data is
         still what it was given, else refuse. A save that only slid the deadline (a read
         in another request) changed no data: ``data`` then goes over the newer version."""
-        base, given = seen
+        base, given, _ = seen
         for _ in range(_ATTEMPTS):
             now = self.clock()
             saved = await self.store.save(
@@ -304,12 +241,12 @@ class StoreBackend(Generic[ID, DataT]):
             )
             if isinstance(saved, Ok):  # now what this request's next update compares with
                 json = _json_of(self.store, saved.value.data)
-                _remember(self.reads_key, saved.value, json, data, saved=True)
+                remember(self.reads_key, saved.value, json, data, saved=True)
                 return
             newest = None if saved.error.found is None else await self.store.load(base.id)
             if newest is None or is_expired(newest, now=now):
                 raise BackendError("session does not exist, cannot update")
-            if {_json_of(self.store, newest.data)} != given:
+            if _json_of(self.store, newest.data) != given:
                 raise _conflict()  # another request changed the data this one was given
             base = newest
         raise StoreError("the session kept changing")

@@ -38,7 +38,7 @@ from typed_sessions import (
     utc_now,
     verify_session_token,
 )
-from typed_sessions.compat.fastapi_sessions.backends.implementations.store_backends import (
+from typed_sessions.compat.fastapi_sessions.backends.implementations.handed_out import (
     begin_request,
 )
 from typed_sessions.compat.fastapi_sessions.frontends.session_frontend import FrontendError
