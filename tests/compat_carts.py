@@ -1,5 +1,6 @@
 """The fastapi-sessions pieces the shim's race tests share: the cart, its verifier and
-cookie, an ASGI client, a real uvicorn server, and a fresh record of handed-out sessions."""
+cookie, the seed page's app, an ASGI client, a real uvicorn server, and a fresh record of
+handed-out sessions."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import socket
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
 import uvicorn
-from fastapi import HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Response
 from pydantic import BaseModel
 
 from typed_sessions import utc_now
@@ -97,3 +98,42 @@ async def serving(app: Any) -> AsyncGenerator[str, None]:
     finally:
         server.should_exit = True
         await task
+
+
+def cart_app(
+    backend: StoreBackend[UUID, Cart],
+    *,
+    verifier_backend: StoreBackend[UUID, Cart] | None = None,
+    clock: Any = utc_now,
+    add: bool = True,
+) -> tuple[FastAPI, SessionCookie, CartVerifier]:
+    """The seed page's shape: ``/login`` creates a session and sets the cookie, ``/cart``
+    reads it through cookie and verifier and, with ``add``, ``/add/{item}`` changes the
+    verifier's cart in place and updates it. Tests add their routes with the cookie and
+    verifier it returns."""
+    cookie = cart_cookie(clock)
+    verifier = CartVerifier(verifier_backend or backend)
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login(response: Response) -> None:
+        session = uuid4()
+        await backend.create(session, Cart(items=[]))
+        cookie.attach_to_response(response, session)
+
+    @app.get("/cart", dependencies=[Depends(cookie)])
+    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
+        return cart
+
+    if add:
+
+        @app.post("/add/{item}")
+        async def add_item(
+            item: str,
+            session_id: UUID = Depends(cookie),  # noqa: B008
+            cart: Cart = Depends(verifier),  # noqa: B008
+        ) -> None:
+            cart.items.append(item)
+            await backend.update(session_id, cart)
+
+    return app, cookie, verifier

@@ -15,7 +15,7 @@ import anyio
 import anyio.from_thread
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel, PrivateAttr
 
 from typed_sessions import MemoryStore, Ok, touch_session, utc_now
@@ -28,8 +28,7 @@ from typed_sessions.compat.fastapi_sessions.ids import session_id_for
 from . import compat_carts
 from .compat_carts import (
     Cart,
-    CartVerifier,
-    cart_cookie,
+    cart_app,
     client_for,
     serving,
 )
@@ -39,7 +38,7 @@ pytestmark = pytest.mark.anyio
 no_earlier_request = compat_carts.no_earlier_request  # autouse: a fresh record per test
 
 
-def cart_app(
+def race_app(
     backend: StoreBackend[UUID, Cart],
     clock: Any = utc_now,
     gate: asyncio.Event | None = None,
@@ -48,19 +47,7 @@ def cart_app(
     """The seed page's shape: create + cookie, read through cookie + verifier, update
     (``how``: awaited, or in another task of the request: ``wait_for``, ``task_group``;
     ``/add-sync`` updates from a ``def`` endpoint through ``anyio.from_thread``)."""
-    cookie = cart_cookie(clock)
-    verifier = CartVerifier(backend)
-    app = FastAPI()
-
-    @app.post("/login")
-    async def login(response: Response) -> None:
-        session = uuid4()
-        await backend.create(session, Cart(items=[]))
-        cookie.attach_to_response(response, session)
-
-    @app.get("/cart", dependencies=[Depends(cookie)])
-    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
-        return cart
+    app, cookie, verifier = cart_app(backend, clock=clock, add=False)
 
     @app.post("/add/{item}")
     async def add(
@@ -103,7 +90,7 @@ async def test_a_read_in_an_earlier_request_leaves_concurrent_updates_their_own_
     runs the app there): each POST still compares with the version it read itself, so
     every acknowledged item is stored (the others got 409)."""
     backend = InMemoryBackend[UUID, Cart]()
-    async with client_for(cart_app(backend)) as client:
+    async with client_for(race_app(backend)) as client:
         await client.post("/login")
         assert (await client.get("/cart")).json() == {"items": []}
         replies = await asyncio.gather(*(client.post(f"/add/{n}") for n in range(5)))
@@ -115,7 +102,7 @@ async def test_a_read_in_an_earlier_request_leaves_concurrent_updates_their_own_
 async def test_concurrent_updates_lose_no_acknowledged_item() -> None:
     """The same, without the GET first."""
     backend = InMemoryBackend[UUID, Cart]()
-    async with client_for(cart_app(backend)) as client:
+    async with client_for(race_app(backend)) as client:
         await client.post("/login")
         replies = await asyncio.gather(*(client.post(f"/add/{n}") for n in range(5)))
         acknowledged = [str(n) for n, r in enumerate(replies) if r.status_code == 200]
@@ -132,7 +119,7 @@ async def test_under_uvicorn_a_read_before_serving_is_not_the_requests() -> None
     await backend.create(warm_up, Cart(items=[]))
     await backend.read(warm_up)  # in this task, before serving
 
-    async with serving(cart_app(backend)) as base:
+    async with serving(race_app(backend)) as base:
         async with httpx.AsyncClient(base_url=base) as client:
             await client.post("/login")
             token = client.cookies["cart"]
@@ -154,7 +141,7 @@ async def test_an_update_is_saved_when_another_request_only_read_meanwhile() -> 
     clock = FakeClock(utc_now())
     backend = StoreBackend[UUID, Cart](MemoryStore(Cart, clock=clock), clock=clock)
     gate = asyncio.Event()
-    async with client_for(cart_app(backend, clock=clock, gate=gate)) as client:
+    async with client_for(race_app(backend, clock=clock, gate=gate)) as client:
         await client.post("/login")
         clock.advance(timedelta(minutes=5))  # the user comes back after 5 minutes
         post = asyncio.create_task(client.post("/add/book"))  # reads the cart, then works
@@ -172,12 +159,12 @@ async def test_an_update_over_data_another_request_changed_is_refused() -> None:
     """The same, but the other request changed the data: 409, and its item stays."""
     backend = InMemoryBackend[UUID, Cart]()
     gate = asyncio.Event()
-    async with client_for(cart_app(backend, gate=gate)) as client:
+    async with client_for(race_app(backend, gate=gate)) as client:
         await client.post("/login")
         token = client.cookies["cart"]
         post = asyncio.create_task(client.post("/add/book"))
         await asyncio.sleep(0.05)
-        async with client_for(cart_app(backend)) as other:  # the same backend, no gate
+        async with client_for(race_app(backend)) as other:  # the same backend, no gate
             other.cookies["cart"] = token
             assert (await other.post("/add/pen")).status_code == 200
         gate.set()
@@ -214,7 +201,7 @@ async def test_unsubscripted_store_backend_read_still_works() -> None:
 
 async def test_unsubscripted_store_backend_behind_the_verifier() -> None:
     backend: StoreBackend[UUID, Cart] = StoreBackend(MemoryStore(Cart))
-    async with client_for(cart_app(backend)) as client:
+    async with client_for(race_app(backend)) as client:
         await client.post("/login")
         answer = await client.get("/cart")
     assert (answer.status_code, answer.json()) == (200, {"items": []})
@@ -277,7 +264,7 @@ async def test_a_frontend_starts_the_requests_record_in_a_task_that_served_anoth
     request of that task read is not the next request's, once its frontend ran, so that
     request's blind update overwrites (it was compared with the stale read: 409)."""
     backend = InMemoryBackend[UUID, Cart]()
-    app = cart_app(backend)
+    app = race_app(backend)
     async with client_for(app) as client:
         await client.post("/login")
         assert (await client.get("/cart")).json() == {"items": []}  # read, in this task
@@ -296,7 +283,7 @@ async def test_an_update_in_another_task_of_the_request_still_compares(how: str)
     answered 200 over each other, one item stored)."""
     backend = InMemoryBackend[UUID, Cart]()
     path = "/add-sync" if how == "sync" else "/add"
-    transport = httpx.ASGITransport(app=cart_app(backend, how=how), raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=race_app(backend, how=how), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
         await client.post("/login")
         replies = await asyncio.gather(*(client.post(f"{path}/{n}") for n in range(5)))

@@ -14,7 +14,7 @@ import anyio
 import anyio.from_thread
 import httpx
 import pytest
-from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException, Response
+from fastapi import BackgroundTasks, Depends, FastAPI, HTTPException
 from pydantic import BaseModel
 
 from typed_sessions import MemoryStore
@@ -26,8 +26,7 @@ from typed_sessions.compat.fastapi_sessions import (
 from . import compat_carts
 from .compat_carts import (
     Cart,
-    CartVerifier,
-    cart_cookie,
+    cart_app,
     client_for,
     serving,
 )
@@ -44,7 +43,7 @@ def review_app(
 ) -> FastAPI:
     """``late``: what became of the updates made after the response, by item: "saved",
     or "refused" (the 409 no client sees)."""
-    cookie = cart_cookie()
+    app, cookie, verifier = cart_app(backend, verifier_backend=verifier_backend, add=False)
     outcomes: dict[str, list[str]] = {"saved": [], "refused": []} if late is None else late
 
     async def late_update(session_id: UUID, cart: Cart, item: str) -> None:
@@ -54,19 +53,6 @@ def review_app(
             outcomes.setdefault("refused" if exc.status_code == 409 else "other", []).append(item)
             raise
         outcomes["saved"].append(item)
-
-    verifier = CartVerifier(verifier_backend or backend)
-    app = FastAPI()
-
-    @app.post("/login")
-    async def login(response: Response) -> None:
-        session = uuid4()
-        await backend.create(session, Cart(items=[]))
-        cookie.attach_to_response(response, session)
-
-    @app.get("/cart", dependencies=[Depends(cookie)])
-    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
-        return cart
 
     # the route's own read, under a timeout (a task of its own on Python 3.11)
     @app.post("/add-timeout/{item}")

@@ -6,15 +6,15 @@ request's change; if the data it rests on changed, 409 and nothing written."""
 from __future__ import annotations
 
 import asyncio
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI
 
 from typed_sessions.compat.fastapi_sessions import InMemoryBackend, RedisBackend, StoreBackend
 
 from . import compat_carts
-from .compat_carts import Cart, CartVerifier, cart_cookie, client_for
+from .compat_carts import Cart, cart_app, client_for
 
 pytestmark = pytest.mark.anyio
 no_earlier_request = compat_carts.no_earlier_request  # autouse: a fresh record per test
@@ -25,28 +25,7 @@ def app_for(
     gate: asyncio.Event | None = None,
     verifier_backend: StoreBackend[UUID, Cart] | None = None,
 ) -> FastAPI:
-    cookie = cart_cookie()
-    verifier = CartVerifier(verifier_backend or backend)
-    app = FastAPI()
-
-    @app.post("/login")
-    async def login(response: Response) -> None:
-        session = uuid4()
-        await backend.create(session, Cart(items=[]))
-        cookie.attach_to_response(response, session)
-
-    @app.get("/cart", dependencies=[Depends(cookie)])
-    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
-        return cart
-
-    @app.post("/add/{item}")
-    async def add(
-        item: str,
-        session_id: UUID = Depends(cookie),  # noqa: B008
-        cart: Cart = Depends(verifier),  # noqa: B008
-    ) -> None:
-        cart.items.append(item)
-        await backend.update(session_id, cart)
+    app, cookie, verifier = cart_app(backend, verifier_backend=verifier_backend)
 
     # the verifier's cart; the page's widgets each read the session (9 reads, in tasks
     # of their own); the cart the verifier gave is then changed in place and updated

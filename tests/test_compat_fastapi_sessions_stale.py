@@ -8,7 +8,7 @@ import asyncio
 from uuid import UUID, uuid4
 
 import pytest
-from fastapi import Depends, FastAPI, Response
+from fastapi import Depends, FastAPI
 
 from typed_sessions.compat.fastapi_sessions import InMemoryBackend, StoreBackend
 from typed_sessions.compat.fastapi_sessions.backends.implementations.handed_out import (
@@ -16,36 +16,15 @@ from typed_sessions.compat.fastapi_sessions.backends.implementations.handed_out 
 )
 
 from . import compat_carts
-from .compat_carts import Cart, CartVerifier, cart_cookie, client_for
+from .compat_carts import Cart, cart_app, client_for
 
 pytestmark = pytest.mark.anyio
 no_earlier_request = compat_carts.no_earlier_request  # autouse: a fresh record per test
 
 
 def app_for(backend: StoreBackend[UUID, Cart], gates: list[asyncio.Event] | None = None) -> FastAPI:
-    cookie = cart_cookie()
-    verifier = CartVerifier(backend)
-    app = FastAPI()
+    app, cookie, verifier = cart_app(backend)
     gates = gates or []
-
-    @app.post("/login")
-    async def login(response: Response) -> None:
-        session = uuid4()
-        await backend.create(session, Cart(items=[]))
-        cookie.attach_to_response(response, session)
-
-    @app.get("/cart", dependencies=[Depends(cookie)])
-    async def show(cart: Cart = Depends(verifier)) -> Cart:  # noqa: B008
-        return cart
-
-    @app.post("/add/{item}")
-    async def add(
-        item: str,
-        session_id: UUID = Depends(cookie),  # noqa: B008
-        cart: Cart = Depends(verifier),  # noqa: B008
-    ) -> None:
-        cart.items.append(item)
-        await backend.update(session_id, cart)
 
     @app.post("/remove/{item}")
     async def remove(
