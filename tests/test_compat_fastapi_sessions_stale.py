@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from typed_sessions.compat.fastapi_sessions import InMemoryBackend, StoreBackend
 from typed_sessions.compat.fastapi_sessions.backends.implementations.handed_out import (
     _HANDED_OUT,  # pyright: ignore[reportPrivateUsage]
+    begin_request,
 )
 
 from . import compat_carts
@@ -69,6 +70,28 @@ def app_for(backend: StoreBackend[UUID, Cart], gates: list[asyncio.Event] | None
         await asyncio.gather(*(backend.read(session_id) for _ in range(7)))
         held.items.append(item)
         await backend.update(session_id, held)
+
+    # The verifier hands out [] ; the request adds "pen" through a fresh read and saves
+    # it; it reads ["pen"] again (``seen``); another request then removes "pen" (200).
+    # The verifier's cart (its read, [], is what is stored again) gets "book" and is
+    # saved; then a model built from ``seen`` (["pen"]) plus "hat" is saved.
+    @app.post("/three-saves")
+    async def three_saves(
+        session_id: UUID = Depends(cookie),  # noqa: B008
+        cart: Cart = Depends(verifier),  # noqa: B008
+    ) -> None:
+        fresh = await backend.read(session_id)
+        assert fresh is not None
+        fresh.items.append("pen")
+        await backend.update(session_id, fresh)
+        seen = await backend.read(session_id)
+        assert seen is not None
+        assert seen.items == ["pen"]
+        gates[0].set()
+        await gates[1].wait()  # another request removes "pen" here
+        cart.items.append("book")
+        await backend.update(session_id, cart)  # stored [] == its hand-out's []: saved
+        await backend.update(session_id, Cart(items=[*seen.items, "hat"]))
 
     return app
 
@@ -139,3 +162,46 @@ async def test_a_long_lived_task_without_a_frontend_keeps_a_bounded_record() -> 
 
     held = await asyncio.create_task(job())
     assert held <= 64, held  # a bounded record: the 64 sessions read last
+
+
+async def test_a_save_over_another_requests_change_counts_as_a_change_seen() -> None:
+    """Another request's acknowledged removal of "pen" survives, or this request gets
+    409. The verifier's cart is saved by retrying over the other request's version (its
+    JSON, [], equals the hand-out's): data saved over that differs from the session as
+    last seen is another request's change, so the model of the request's own making
+    that rests on the read ["pen"] is refused (it was saved: 200, "pen" back)."""
+    backend = InMemoryBackend[UUID, Cart]()
+    gates = [asyncio.Event(), asyncio.Event()]
+    app = app_for(backend, gates)
+    async with client_for(app, raise_app_exceptions=False) as client:
+        await client.post("/login")
+        token = client.cookies["cart"]
+        mine = asyncio.create_task(client.post("/three-saves"))
+        await gates[0].wait()
+        async with client_for(app_for(backend), raise_app_exceptions=False) as other:
+            other.cookies["cart"] = token
+            assert (await other.post("/remove/pen")).status_code == 200
+        gates[1].set()
+        status = (await mine).status_code
+        stored = (await client.get("/cart")).json()["items"]
+    assert status == 409 or "pen" not in stored, (status, stored)
+
+
+async def test_a_request_with_a_frontend_keeps_a_bounded_record() -> None:
+    """A request whose frontend began its record (a WebSocket's, open for hours; an admin
+    route) and reads many sessions keeps the 64 it read last (it kept every one)."""
+    backend = InMemoryBackend[UUID, Cart]()
+    ids = [uuid4() for _ in range(500)]
+    for sid in ids:
+        await backend.create(sid, Cart(items=["x"]))
+
+    async def connection() -> int:
+        begin_request({"frontend": object()})  # what Depends(cookie) does first
+        for sid in ids:
+            await backend.read(sid)
+            await backend.delete(sid)
+        current = _HANDED_OUT.get()
+        return 0 if current is None else len(current[2])
+
+    held = await asyncio.create_task(connection())
+    assert held <= 64, held

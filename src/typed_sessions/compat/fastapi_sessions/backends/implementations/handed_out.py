@@ -28,7 +28,7 @@ _Reads = tuple[tuple[Given, ...], Given, bool]
 _Seen = dict[tuple[object, str], _Reads]  # by reads_key and ID
 _HandedOut = tuple[object, object, _Seen]
 _KEPT = 8  # hand-outs of one session kept per request (a socket may read it for hours)
-_SESSIONS = 64  # sessions kept in a record without a frontend (a long-lived job's)
+_SESSIONS = 64  # sessions kept in a record (a socket's, a long-lived job's: the latest)
 _HANDED_OUT: ContextVar[_HandedOut | None] = ContextVar(
     "typed_sessions_fastapi_sessions_handed_out", default=None
 )
@@ -64,12 +64,13 @@ def _own(current: _HandedOut | None) -> bool:
 
 
 def remember(
-    store: object, session: Session[Any], given: bytes, handed: object, *, saved: bool = False
+    store: object, session: Session[Any], given: bytes, handed: object, *, over: bytes | None = None
 ) -> None:
     """Note that this request was given ``session``'s data from ``store`` (its
-    ``reads_key``) as the object ``handed``, whose JSON was ``given``, or (``saved``)
-    saved it. A read whose data differs from the session as last seen shows that another
-    request changed it meanwhile."""
+    ``reads_key``) as the object ``handed``, whose JSON was ``given``; or, with ``over``
+    (the JSON of the data it saved over), that it saved it. Data read, or saved over,
+    that differs from the session as last seen shows that another request changed it
+    meanwhile. A record keeps the latest sessions, 64 at most."""
     entry, new = (store, session.id), (session, given, handed)
     current = _HANDED_OUT.get()
     shared = current is not None and current[0] is not None  # a frontend's: in place
@@ -79,14 +80,15 @@ def remember(
         now: _Reads = ((new,), new, False)
     else:
         kept, last, changed = reads
-        now = ((*kept[1 - _KEPT :], new), new, changed or (not saved and given != last[1]))
-    if shared:
-        before[entry] = now
-        return
-    after = {key: value for key, value in before.items() if key != entry}
-    for key in list(after)[: max(0, len(after) + 1 - _SESSIONS)]:  # the oldest first
-        del after[key]
-    _HANDED_OUT.set((None, _task(), {**after, entry: now}))
+        found = given if over is None else over
+        now = ((*kept[1 - _KEPT :], new), new, changed or found != last[1])
+    seen = before if shared else dict(before)
+    seen.pop(entry, None)  # then last, as the most recent
+    for key in list(seen)[: max(0, len(seen) + 1 - _SESSIONS)]:  # the oldest first
+        del seen[key]
+    seen[entry] = now
+    if not shared:
+        _HANDED_OUT.set((None, _task(), seen))
 
 
 def recall(store: object, key: SessionId, data: object) -> Given | None:

@@ -241,7 +241,7 @@ class StoreBackend(Generic[ID, DataT]):
             )
             if isinstance(saved, Ok):  # now what this request's next update compares with
                 json = _json_of(self.store, saved.value.data)
-                remember(self.reads_key, saved.value, json, data, saved=True)
+                remember(self.reads_key, saved.value, json, data, over=given)
                 return
             newest = None if saved.error.found is None else await self.store.load(base.id)
             if newest is None or is_expired(newest, now=now):
