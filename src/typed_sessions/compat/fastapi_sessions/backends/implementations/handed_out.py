@@ -25,7 +25,19 @@ Given = tuple[Session[Any], bytes, object]  # a session, its data's JSON, the ob
 # Of one session: the latest hand-outs, the latest session seen (read or saved) with its
 # JSON, and whether another request changed the data between two of them.
 _Reads = tuple[tuple[Given, ...], Given, bool]
-_Seen = dict[tuple[object, str], _Reads]  # by reads_key and ID
+
+
+class _Seen(dict[tuple[object, str], _Reads]):
+    """A record: by ``reads_key`` and ID; ``forgot``: it let a session go (it keeps
+    ``_SESSIONS``), so an update it knows no read of may rest on a forgotten one."""
+
+    __slots__ = ("forgot",)
+
+    def __init__(self, items: dict[tuple[object, str], _Reads] | None = None) -> None:
+        super().__init__(items or {})
+        self.forgot = False if items is None else getattr(items, "forgot", False)
+
+
 _HandedOut = tuple[object, object, _Seen]
 _KEPT = 8  # hand-outs of one session kept per request (a socket may read it for hours)
 _SESSIONS = 64  # sessions kept in a record (a socket's, a long-lived job's: the latest)
@@ -53,7 +65,7 @@ def begin_request(owner: object) -> None:
     ``asyncio.gather``, a task group, a thread's ``from_thread``)."""
     current = _HANDED_OUT.get()
     if current is None or current[0] is not owner:
-        _HANDED_OUT.set((owner, _task(), {}))
+        _HANDED_OUT.set((owner, _task(), _Seen()))
 
 
 def _own(current: _HandedOut | None) -> bool:
@@ -70,11 +82,12 @@ def remember(
     ``reads_key``) as the object ``handed``, whose JSON was ``given``; or, with ``over``
     (the JSON of the data it saved over), that it saved it. Data read, or saved over,
     that differs from the session as last seen shows that another request changed it
-    meanwhile. A record keeps the latest sessions, 64 at most."""
+    meanwhile. A record keeps the latest sessions, 64 at most, and notes that it forgot
+    one."""
     entry, new = (store, session.id), (session, given, handed)
     current = _HANDED_OUT.get()
     shared = current is not None and current[0] is not None  # a frontend's: in place
-    before: _Seen = current[2] if current is not None and (shared or _own(current)) else {}
+    before = current[2] if current is not None and (shared or _own(current)) else _Seen()
     reads = before.get(entry)
     if reads is None:
         now: _Reads = ((new,), new, False)
@@ -82,10 +95,11 @@ def remember(
         kept, last, changed = reads
         found = given if over is None else over
         now = ((*kept[1 - _KEPT :], new), new, changed or found != last[1])
-    seen = before if shared else dict(before)
+    seen = before if shared else _Seen(before)
     seen.pop(entry, None)  # then last, as the most recent
     for key in list(seen)[: max(0, len(seen) + 1 - _SESSIONS)]:  # the oldest first
         del seen[key]
+        seen.forgot = True
     seen[entry] = now
     if not shared:
         _HANDED_OUT.set((None, _task(), seen))
@@ -99,16 +113,22 @@ def recall(store: object, key: SessionId, data: object) -> Given | None:
 
     Raises:
         ChangedMeanwhile: ``data`` is not an object this request was handed, and another
-            request changed the data while this one read it.
+            request changed the data while this one read it, or the record forgot a
+            session (the read ``data`` rests on may be gone with it).
     """
     current = _HANDED_OUT.get()
-    reads = current[2].get((store, key)) if current is not None and _own(current) else None
+    if current is None or not _own(current):
+        return None
+    record = current[2]
+    reads = record.get((store, key))
     if reads is None:
+        if record.forgot:
+            raise ChangedMeanwhile
         return None
     kept, last, changed = reads
     for handout in reversed(kept):
         if handout[2] is data:
             return handout
-    if changed:
+    if changed or record.forgot:
         raise ChangedMeanwhile
     return last

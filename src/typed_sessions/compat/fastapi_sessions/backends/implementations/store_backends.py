@@ -130,9 +130,19 @@ class StoreBackend(Generic[ID, DataT]):
 
     @property
     def reads_key(self) -> object:
-        """What names this backend's sessions in a request's record of reads: its store
-        (two backends over one store share their reads)."""
-        return self.store
+        """What names this backend's sessions in a request's record of reads: its store,
+        or, for a Redis store, the server's address, database and the prefix (backends
+        over one store share their reads, however each was made)."""
+        store = self.store
+        client = getattr(store, "client", None)
+        kwargs: object = getattr(
+            getattr(client, "connection_pool", None), "connection_kwargs", None
+        )
+        if not isinstance(kwargs, dict):
+            return store
+        known = typing.cast(dict[str, object], kwargs)
+        where = tuple(str(known.get(name)) for name in ("host", "port", "db", "path"))
+        return ("redis", where, getattr(store, "prefix", None))
 
     @property
     def data_type(self) -> Any:
@@ -313,11 +323,6 @@ class RedisBackend(StoreBackend[ID, DataT]):
         self.redis = redis
         self.prefix = prefix
         self._store_class: type[RedisStore[Any]] = store_class
-
-    @property
-    def reads_key(self) -> object:
-        """Its server (URL or client) and prefix: backends made alike share their reads."""
-        return (RedisBackend, self.redis, self.prefix)
 
     def _make_store(self, data_type: Any) -> SessionStore[DataT]:
         store_class = self._store_class
