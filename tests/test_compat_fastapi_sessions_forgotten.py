@@ -97,21 +97,31 @@ async def test_a_record_that_forgot_a_session_refuses_what_it_cannot_check(rerea
     assert status == 409 or "pen" in stored, (status, stored)
 
 
-@pytest.mark.parametrize("how", ["client", "store"])
+@pytest.mark.parametrize("how", ["client", "store", "host and port", "no database"])
 async def test_redis_backends_over_one_server_share_their_reads(how: str) -> None:
     """ "This request read" counts reads through any backend over the same store. The
     verifier's backend is made from a URL; the routes' from a client of the same server
-    and prefix, or as ``StoreBackend(RedisStore(...))``. Keyed by how each was made, the
-    update found no read and overwrote: 200, "pen" lost. (A URL naming the server
-    differently, ``localhost`` for ``127.0.0.1``, is another server to it.)"""
+    and prefix, or as ``StoreBackend(RedisStore(...))``, or from ``Redis(host, port)``
+    while the verifier's URL names no database (redis-py leaves its defaults out of the
+    pool's settings). Keyed by how each was made, the update found no read and
+    overwrote: 200, "pen" lost. (A URL naming the server differently, ``localhost`` for
+    ``127.0.0.1``, is another server to it.)"""
     from typed_sessions import RedisStore
 
     from .redis_server import delete_prefix_sync, require_redis, unique_prefix
 
     url = require_redis()
     prefix = unique_prefix()
-    verifiers = RedisBackend[UUID, Cart](url, prefix=prefix)
     client = Redis.from_url(url)
+    if how in ("host and port", "no database"):
+        pool = client.connection_pool.connection_kwargs
+        host, port = pool.get("host", "localhost"), pool.get("port", 6379)
+        await client.aclose()
+        url = f"redis://{host}:{port}"  # no database: the verifier's pool leaves db out
+        client = (
+            Redis(host=host, port=port) if how == "host and port" else Redis.from_url(url + "/0")
+        )
+    verifiers = RedisBackend[UUID, Cart](url, prefix=prefix)
     routes: StoreBackend[UUID, Cart]
     if how == "client":
         routes = RedisBackend[UUID, Cart](client, prefix=prefix)

@@ -131,8 +131,9 @@ class StoreBackend(Generic[ID, DataT]):
     @property
     def reads_key(self) -> object:
         """What names this backend's sessions in a request's record of reads: its store,
-        or, for a Redis store, the server's address, database and the prefix (backends
-        over one store share their reads, however each was made)."""
+        or, for a Redis store, the server's host, port, database (redis-py's defaults
+        where not given) and the prefix: backends over one store share their reads,
+        however each was made."""
         store = self.store
         client = getattr(store, "client", None)
         kwargs: object = getattr(
@@ -140,8 +141,9 @@ class StoreBackend(Generic[ID, DataT]):
         )
         if not isinstance(kwargs, dict):
             return store
-        known = typing.cast(dict[str, object], kwargs)
-        where = tuple(str(known.get(name)) for name in ("host", "port", "db", "path"))
+        known = typing.cast(dict[str, object], kwargs)  # redis-py leaves its defaults out
+        given = (known.get("host", "localhost"), known.get("port", 6379), known.get("db", 0))
+        where = (*(str(part) for part in given), str(known.get("path")))
         return ("redis", where, getattr(store, "prefix", None))
 
     @property
