@@ -257,3 +257,61 @@ async def test_set_data_read_elsewhere_is_saved_or_refused_never_lost() -> None:
         assert await backend.read(session) == Viewed(ids={13, 448, 384})
     else:
         assert await backend.read(session) == Viewed(ids={13, 448, 384, 1})
+
+
+def frontendless_app(
+    backend: StoreBackend[UUID, Cart], read: asyncio.Event, go: asyncio.Event, *, with_timeout: bool
+) -> FastAPI:
+    """A route with no SessionCookie (the UUID in the path, as the suite's admin_app):
+    it reads the cart, appends, and updates the very object it read, the update under
+    a timeout (asyncio.wait_for, which on Python 3.11 runs it in a task of its own)."""
+    app = FastAPI()
+
+    @app.post("/slow/{session_id}/{item}")
+    async def slow(session_id: UUID, item: str) -> None:
+        cart = await backend.read(session_id)
+        assert cart is not None
+        read.set()
+        await go.wait()
+        cart.items.append(item)
+        if with_timeout:
+            await asyncio.wait_for(backend.update(session_id, cart), 5)
+        else:
+            await backend.update(session_id, cart)
+
+    @app.post("/add/{session_id}/{item}")
+    async def add(session_id: UUID, item: str) -> None:
+        cart = await backend.read(session_id)
+        assert cart is not None
+        cart.items.append(item)
+        await backend.update(session_id, cart)
+
+    return app
+
+
+@pytest.mark.parametrize("with_timeout", [False, True])
+async def test_frontendless_update_of_the_read_object_under_wait_for_loses_no_item(
+    with_timeout: bool,
+) -> None:
+    """A route without a frontend reads the cart and updates that very object under
+    ``asyncio.wait_for`` (a task of its own on Python 3.11): the object shows which read
+    it rests on, so it compares with it (the child task took it for a blind update and
+    overwrote another request's acknowledged "pen"; found by a review)."""
+    backend = InMemoryBackend[UUID, Cart]()
+    session = uuid4()
+    await backend.create(session, Cart(items=[]))
+    read, go = asyncio.Event(), asyncio.Event()
+    app = frontendless_app(backend, read, go, with_timeout=with_timeout)
+    async with serving(app) as base, httpx.AsyncClient(base_url=base) as client:
+        slow = asyncio.create_task(client.post(f"/slow/{session}/book"))
+        await read.wait()
+        assert (await client.post(f"/add/{session}/pen")).status_code == 200  # acknowledged
+        go.set()
+        answer = await slow
+    stored = await backend.read(session)
+    assert stored is not None
+    # either the slow request is refused (409), or both items are kept
+    assert answer.status_code == 409 or sorted(stored.items) == ["book", "pen"], (
+        answer.status_code,
+        stored.items,
+    )

@@ -109,7 +109,8 @@ def recall(store: object, key: SessionId, data: object) -> Given | None:
     """What an update of session ``key`` to ``data`` rests on: the hand-out of ``data``
     itself, if this request was handed that object; else (an object of its own making,
     resting on any of its reads) the session as last seen, unless another request
-    changed the data while this one read it. ``None``: no read in this request.
+    changed the data while this one read it. ``None``: no read in this request. A task
+    started from one that read without a frontend knows only the objects handed out there.
 
     Raises:
         ChangedMeanwhile: ``data`` is not an object this request was handed, and another
@@ -117,10 +118,13 @@ def recall(store: object, key: SessionId, data: object) -> Given | None:
             session (the read ``data`` rests on may be gone with it).
     """
     current = _HANDED_OUT.get()
-    if current is None or not _own(current):
+    if current is None:
         return None
     record = current[2]
     reads = record.get((store, key))
+    if not _own(current):  # inherited: only an object handed out there is surely its
+        kept = () if reads is None else reads[0]
+        return next((handout for handout in kept if handout[2] is data), None)
     if reads is None:
         if record.forgot:
             raise ChangedMeanwhile
