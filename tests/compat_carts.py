@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID, uuid4
@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from typed_sessions import utc_now
 from typed_sessions.compat.fastapi_sessions import (
     CookieParameters,
+    InMemoryBackend,
     SessionCookie,
     SessionVerifier,
     StoreBackend,
@@ -106,11 +107,12 @@ def cart_app(
     verifier_backend: StoreBackend[UUID, Cart] | None = None,
     clock: Any = utc_now,
     add: bool = True,
+    gate: asyncio.Event | None = None,
 ) -> tuple[FastAPI, SessionCookie, CartVerifier]:
     """The seed page's shape: ``/login`` creates a session and sets the cookie, ``/cart``
     reads it through cookie and verifier and, with ``add``, ``/add/{item}`` changes the
-    verifier's cart in place and updates it. Tests add their routes with the cookie and
-    verifier it returns."""
+    verifier's cart in place and updates it (``/add-gated/{item}`` the same once ``gate``
+    is set). Tests add their routes with the cookie and verifier it returns."""
     cookie = cart_cookie(clock)
     verifier = CartVerifier(verifier_backend or backend)
     app = FastAPI()
@@ -136,4 +138,47 @@ def cart_app(
             cart.items.append(item)
             await backend.update(session_id, cart)
 
+    if gate is not None:
+        opened = gate
+
+        @app.post("/add-gated/{item}")
+        async def add_gated(
+            item: str,
+            session_id: UUID = Depends(cookie),  # noqa: B008
+            cart: Cart = Depends(verifier),  # noqa: B008
+        ) -> None:
+            await opened.wait()
+            cart.items.append(item)
+            await backend.update(session_id, cart)
+
     return app, cookie, verifier
+
+
+AppFor = Callable[..., FastAPI]
+"""``app_for(backend, gate, verifier_backend)``: a test's app over ``cart_app``."""
+
+
+async def race_with_pen(
+    app_for: AppFor,
+    path: str,
+    backend: StoreBackend[UUID, Cart] | None = None,
+    verifier_backend: StoreBackend[UUID, Cart] | None = None,
+) -> tuple[int, list[str]]:
+    """POST ``path`` to ``app_for``'s app: its verifier hands out the empty cart; another
+    request (a real concurrent HTTP request) adds "pen" and gets 200; then the gate opens
+    and the first goes on. Its status, and the cart stored after."""
+    backend = backend or InMemoryBackend[UUID, Cart]()
+    gate = asyncio.Event()
+    app = app_for(backend, gate, verifier_backend)
+    async with client_for(app, raise_app_exceptions=False) as client:
+        await client.post("/login")
+        token = client.cookies["cart"]
+        mine = asyncio.create_task(client.post(path))
+        await asyncio.sleep(0.1)  # the verifier has handed out the empty cart
+        async with client_for(app_for(backend), raise_app_exceptions=False) as other:
+            other.cookies["cart"] = token
+            assert (await other.post("/add/pen")).status_code == 200
+        gate.set()
+        status = (await mine).status_code
+        stored: list[str] = (await client.get("/cart")).json()["items"]
+    return status, stored

@@ -11,10 +11,10 @@ import pytest
 from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 
-from typed_sessions.compat.fastapi_sessions import InMemoryBackend, RedisBackend, StoreBackend
+from typed_sessions.compat.fastapi_sessions import RedisBackend, StoreBackend
 
 from . import compat_carts
-from .compat_carts import Cart, cart_app, client_for
+from .compat_carts import Cart, cart_app, race_with_pen
 
 pytestmark = pytest.mark.anyio
 no_earlier_request = compat_carts.no_earlier_request  # autouse: a fresh record per test
@@ -25,7 +25,7 @@ def app_for(
     gate: asyncio.Event | None = None,
     verifier_backend: StoreBackend[UUID, Cart] | None = None,
 ) -> FastAPI:
-    app, cookie, verifier = cart_app(backend, verifier_backend=verifier_backend)
+    app, cookie, verifier = cart_app(backend, verifier_backend=verifier_backend, gate=gate)
 
     # the verifier's cart; the page then shows 64 other carts (e.g. a shared-wishlist
     # view reading the sessions of the user's other devices); optionally it re-reads its
@@ -49,42 +49,7 @@ def app_for(
         cart.items.append(item)
         await backend.update(session_id, cart)
 
-    @app.post("/add-gated/{item}")
-    async def add_gated(
-        item: str,
-        session_id: UUID = Depends(cookie),  # noqa: B008
-        cart: Cart = Depends(verifier),  # noqa: B008
-    ) -> None:
-        assert gate is not None
-        await gate.wait()
-        cart.items.append(item)
-        await backend.update(session_id, cart)
-
     return app
-
-
-async def _race(
-    path: str,
-    backend: StoreBackend[UUID, Cart] | None = None,
-    verifier_backend: StoreBackend[UUID, Cart] | None = None,
-) -> tuple[int, list[str]]:
-    """This request's verifier hands out the empty cart; another request adds "pen" and
-    gets 200; then this request goes on."""
-    backend = backend or InMemoryBackend[UUID, Cart]()
-    gate = asyncio.Event()
-    app = app_for(backend, gate, verifier_backend)
-    async with client_for(app, raise_app_exceptions=False) as client:
-        await client.post("/login")
-        token = client.cookies["cart"]
-        mine = asyncio.create_task(client.post(path))
-        await asyncio.sleep(0.1)  # the verifier has handed out the empty cart
-        async with client_for(app_for(backend), raise_app_exceptions=False) as other:
-            other.cookies["cart"] = token
-            assert (await other.post("/add/pen")).status_code == 200
-        gate.set()
-        status = (await mine).status_code
-        stored: list[str] = (await client.get("/cart")).json()["items"]
-    return status, stored
 
 
 @pytest.mark.parametrize("reread", ["no", "yes"])
@@ -93,7 +58,7 @@ async def test_a_record_that_forgot_a_session_refuses_what_it_cannot_check(rerea
     hand-out and what it saw). The update then finds no read (``no``) or only the re-read
     holding "pen" (``yes``), and the record says it forgot: 409 (it overwrote, or took
     the stale cart for the request's own object: 200, and "pen" dropped)."""
-    status, stored = await _race(f"/many/{reread}/book")
+    status, stored = await race_with_pen(app_for, f"/many/{reread}/book")
     assert status == 409 or "pen" in stored, (status, stored)
 
 
@@ -128,7 +93,7 @@ async def test_redis_backends_over_one_server_share_their_reads(how: str) -> Non
     else:
         routes = StoreBackend[UUID, Cart](RedisStore(client, Cart, prefix=prefix))
     try:
-        status, stored = await _race("/add-gated/book", routes, verifiers)
+        status, stored = await race_with_pen(app_for, "/add-gated/book", routes, verifiers)
     finally:
         await verifiers.aclose()
         await client.aclose()

@@ -11,10 +11,10 @@ from uuid import UUID
 import pytest
 from fastapi import Depends, FastAPI
 
-from typed_sessions.compat.fastapi_sessions import InMemoryBackend, RedisBackend, StoreBackend
+from typed_sessions.compat.fastapi_sessions import RedisBackend, StoreBackend
 
 from . import compat_carts
-from .compat_carts import Cart, cart_app, client_for
+from .compat_carts import Cart, cart_app, race_with_pen
 
 pytestmark = pytest.mark.anyio
 no_earlier_request = compat_carts.no_earlier_request  # autouse: a fresh record per test
@@ -25,7 +25,7 @@ def app_for(
     gate: asyncio.Event | None = None,
     verifier_backend: StoreBackend[UUID, Cart] | None = None,
 ) -> FastAPI:
-    app, cookie, verifier = cart_app(backend, verifier_backend=verifier_backend)
+    app, cookie, verifier = cart_app(backend, verifier_backend=verifier_backend, gate=gate)
 
     # the verifier's cart; the page's widgets each read the session (9 reads, in tasks
     # of their own); the cart the verifier gave is then changed in place and updated
@@ -59,43 +59,7 @@ def app_for(
             new = Cart(items=[*cart.items, item])
         await backend.update(session_id, new)
 
-    # the verifier's cart, changed in place and updated: the plain fastapi-sessions route
-    @app.post("/add-gated/{item}")
-    async def add_gated(
-        item: str,
-        session_id: UUID = Depends(cookie),  # noqa: B008
-        cart: Cart = Depends(verifier),  # noqa: B008
-    ) -> None:
-        assert gate is not None
-        await gate.wait()
-        cart.items.append(item)
-        await backend.update(session_id, cart)
-
     return app
-
-
-async def _race(
-    path: str,
-    backend: StoreBackend[UUID, Cart] | None = None,
-    verifier_backend: StoreBackend[UUID, Cart] | None = None,
-) -> tuple[int, list[str]]:
-    """This request's verifier hands out the empty cart; another request (its own task,
-    a real concurrent HTTP request) adds "pen" and gets 200; then this request goes on."""
-    backend = backend or InMemoryBackend[UUID, Cart]()
-    gate = asyncio.Event()
-    app = app_for(backend, gate, verifier_backend)
-    async with client_for(app, raise_app_exceptions=False) as client:
-        await client.post("/login")
-        token = client.cookies["cart"]
-        mine = asyncio.create_task(client.post(path))
-        await asyncio.sleep(0.05)  # the verifier has handed out the empty cart
-        async with client_for(app_for(backend), raise_app_exceptions=False) as other:
-            other.cookies["cart"] = token
-            assert (await other.post("/add/pen")).status_code == 200
-        gate.set()
-        status = (await mine).status_code
-        stored: list[str] = (await client.get("/cart")).json()["items"]
-    return status, stored
 
 
 async def test_after_nine_more_reads_the_verifiers_read_still_decides() -> None:
@@ -103,7 +67,7 @@ async def test_after_nine_more_reads_the_verifiers_read_still_decides() -> None:
     however often the session was read since: the first read is always kept (with 8
     kept in all, it was evicted, and the update compared with the latest read, which
     already held "pen": 200, and "pen" gone)."""
-    status, stored = await _race("/add-widgets/book")
+    status, stored = await race_with_pen(app_for, "/add-widgets/book")
     assert status == 409 or "pen" in stored, (status, stored)
 
 
@@ -115,7 +79,7 @@ async def test_a_model_built_from_the_verifiers_cart_after_a_reread_is_refused(
     the session again (already with "pen"). The new object was never handed out: it
     compares with the first read, and the reads must agree (compared with the latest
     read, it answered 200 and dropped the other request's acknowledged "pen")."""
-    status, stored = await _race(f"/add-copy/{how}/book")
+    status, stored = await race_with_pen(app_for, f"/add-copy/{how}/book")
     assert status == 409 or "pen" in stored, (status, stored)
 
 
@@ -132,7 +96,7 @@ async def test_two_redis_backends_of_one_url_share_their_reads() -> None:
     routes = RedisBackend[UUID, Cart](url, prefix=prefix)
     verifiers = RedisBackend[UUID, Cart](url, prefix=prefix)
     try:
-        status, stored = await _race("/add-gated/book", routes, verifiers)
+        status, stored = await race_with_pen(app_for, "/add-gated/book", routes, verifiers)
     finally:
         await routes.aclose()
         await verifiers.aclose()
