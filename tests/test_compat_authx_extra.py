@@ -27,6 +27,7 @@ from typed_sessions import (
     Ok,
     SessionId,
     SessionManager,
+    SessionTooLargeError,
     utc_now,
     verify_session_token,
 )
@@ -211,6 +212,66 @@ async def test_cookie_options(
         assert text in set_cookie
     for text in absent:
         assert text not in set_cookie
+
+
+async def test_cookie_path_of_authx_extra_1_2_sets_the_cookies_path() -> None:
+    app = counter_app(cookie_path="/api", secure=False)
+    async with client_for(app) as client:
+        set_cookie = (await client.get("/session_test")).headers["set-cookie"]
+    assert set_cookie.startswith("sid=")
+    assert "; Path=/api;" in set_cookie
+    assert SessionMiddleware(counter_app(), SECRET, None, True, True, 0, "sid", "session",
+                             None, None, "/x")._middleware.settings.cookie.path == "/x"  # fmt: skip
+
+
+def test_memory_io_is_a_class_with_a_data_limit() -> None:
+    store: MemoryIO = MemoryIO(max_sessions=5, max_data_bytes=None)
+    assert isinstance(store, MemoryIO)
+    assert isinstance(store, MemoryStore)
+    assert store.max_sessions == 5
+    assert store.codec.max_data_bytes is None
+    assert MemoryIO().codec.max_data_bytes == 65_536
+    with pytest.raises(ValueError, match="max_sessions"):
+        MemoryIO(max_sessions=0)
+
+
+async def test_data_over_memory_ios_limit_is_a_500_and_saves_nothing() -> None:
+    store = MemoryIO(max_data_bytes=100)
+    app = counter_app(store=store)
+
+    @app.get("/big")
+    async def big(request: Request) -> str:
+        request.state.session.get_session()["blob"] = "x" * 200
+        return "ok"
+
+    async with client_for(app) as client:
+        await client.get("/session_test")
+        session_id = session_id_of(client)
+        with pytest.raises(SessionTooLargeError, match="over the limit of 100"):
+            await client.get("/big")
+        record = await store.load(session_id)
+    assert record is not None
+    assert record.data == {"test_counter": 1}
+
+
+class AuthxStyleStore:
+    """A store written to authx-extra's interface, as its page invites."""
+
+    async def create_store(self, session_id: str) -> dict[str, Any]:
+        return {}
+
+    async def get_store(self, session_id: str) -> dict[str, Any] | None:
+        return None
+
+    async def save_store(self, session_id: str) -> None:
+        return None
+
+
+def test_a_store_written_to_authx_extras_interface_is_refused_clearly() -> None:
+    with pytest.raises(TypeError, match="authx-extra's store interface"):
+        SessionMiddleware(counter_app(), secret_key=SECRET, store=AuthxStyleStore())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not a session store: it has no load, save, delete"):
+        SessionMiddleware(counter_app(), secret_key=SECRET, store=object())  # type: ignore[arg-type]
 
 
 async def test_max_age_also_bounds_the_sessions_life() -> None:

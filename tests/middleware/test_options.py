@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from starlette.types import Message, Receive, Scope, Send
 from typing_extensions import TypedDict
 
+from typed_sessions.adapters.dependencies import make_cookie_dependency
 from typed_sessions.adapters.errors import SessionMiddlewareMissingError
 from typed_sessions.adapters.middleware import SessionMiddleware, session_middleware
 from typed_sessions.adapters.session_deps import (
@@ -183,6 +184,26 @@ class Profile(BaseModel):
 
 class Cart(TypedDict):
     items: list[str]
+
+
+class HalfAStore:
+    """A store missing ``save`` and ``delete`` (an untyped app's mistake)."""
+
+    async def load(self, session_id: str) -> None:
+        return None
+
+
+def test_an_object_that_is_not_a_store_is_refused_at_construction(keyring: Keyring) -> None:
+    """Its first save would fail after the handler ran (a 500): refused when the app builds,
+    by the middleware and by the dependencies alike."""
+    untyped: tuple[Any, ...] = (object(), HalfAStore(), {"load": None})  # as from an untyped app
+    for store in untyped:
+        with pytest.raises(TypeError, match="is not a session store: it has no"):
+            session_middleware(FastAPI(), store=store, keys=keyring)
+        with pytest.raises(TypeError, match="is not a session store"):
+            make_cookie_dependency(store, lambda session: True, keys=keyring)
+    with pytest.raises(TypeError, match="it has no save, delete"):
+        session_middleware(FastAPI(), store=HalfAStore(), keys=keyring)  # type: ignore[arg-type]
 
 
 def test_a_store_of_typed_data_is_refused_at_construction(keyring: Keyring) -> None:

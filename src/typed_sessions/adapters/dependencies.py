@@ -169,6 +169,9 @@ def make_cookie_dependency(
             with FastAPI's own ``APIKeyCookie``, two dependencies with one scheme name
             share one OpenAPI entry: give each cookie its own name.
         description: the OpenAPI security scheme's description.
+
+    Raises:
+        TypeError: ``store`` is not a session store (no ``load``, ``save`` or ``delete``).
     """
     cls: type[SessionDependency[T] | OptionalSessionDependency[T]] = SessionDependency
     if not auto_error:
@@ -255,6 +258,7 @@ def make_header_dependency(
 
     Raises:
         ValueError: ``header`` is not a valid header name.
+        TypeError: ``store`` is not a session store (no ``load``, ``save`` or ``delete``).
     """
     if not is_http_token(header):
         raise ValueError(f"invalid header name {header!r}")

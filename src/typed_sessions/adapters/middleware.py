@@ -136,8 +136,9 @@ def session_middleware(
 
     Raises:
         TypeError: ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``, ``cookie``
-            is not a ``CookieSettings``, an option is unknown, or ``store`` holds data of
-            another type than a ``dict`` (a model: use the dependencies).
+            is not a ``CookieSettings``, an option is unknown, ``store`` is not a session
+            store (no ``load``, ``save`` or ``delete``), or holds data of another type
+            than a ``dict`` (a model: use the dependencies).
         ValueError: ``save_attempts`` below 1, an empty secret, a ``state_attribute``
             that is not a public identifier, or an invalid ``skip_header``.
     """

@@ -27,7 +27,7 @@ from typed_sessions.core.keyring import remember_header
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Expiry, Session, is_expired, touch_session
 from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_token_at
-from typed_sessions.stores.protocol import SessionStore, StoreError
+from typed_sessions.stores.protocol import SessionStore, StoreError, check_store
 
 __all__ = ["SessionScheme", "Verifier"]
 
@@ -72,6 +72,7 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
         self.scheme_name: str = scheme_name or (
             "SessionCookie" if cookie is not None else "SessionHeader"
         )
+        check_store(store)
         self.store: SessionStore[T] = store
         self.keys: Keyring = as_keyring(keys)
         self.cookie = cookie

@@ -25,7 +25,7 @@ from typed_sessions.core.keyring import remember_header
 from typed_sessions.core.session import Expiry
 from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_token_at
 from typed_sessions.stores.lane import InstantLane, RecordLane
-from typed_sessions.stores.protocol import SessionStore
+from typed_sessions.stores.protocol import SessionStore, check_store
 
 __all__ = ["LOGGER", "Logger", "MiddlewareOptions", "SessionSettings", "SkipHeader"]
 
@@ -65,7 +65,8 @@ class SessionSettings:
     ``keyring`` and ``skip`` are ``keys`` and ``skip_header`` in checked form.
 
     Raises:
-        TypeError: ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``, or
+        TypeError: ``store`` is not a session store (no ``load``, ``save`` or
+            ``delete``), ``logger`` is not a ``logging.Logger`` or ``LoggerAdapter``, or
             ``cookie`` is not a ``CookieSettings``.
         ValueError: ``save_attempts`` below 1, ``turn_timeout`` not positive, an empty
             secret, a ``state_attribute`` that is not a public identifier, or an invalid
@@ -99,6 +100,7 @@ class SessionSettings:
     seconds): at most ``SEEN_HEADERS`` headers of at most ``SEEN_HEADER_BYTES`` (core.keyring)."""
 
     def __post_init__(self) -> None:
+        check_store(self.store)
         check_mapping_store(self.store)
         match self.cookie:
             case CookieSettings():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Result
@@ -15,6 +15,7 @@ __all__ = [
     "StoreCorruptError",
     "StoreError",
     "StoreUnavailableError",
+    "check_store",
 ]
 
 T = TypeVar("T")
@@ -66,3 +67,22 @@ class SessionStore(Protocol[T]):
     async def delete(self, session_id: SessionId) -> None:
         """Remove the session stored under ``session_id``, if any."""
         ...
+
+
+_STORE_METHODS: Final = ("load", "save", "delete")
+
+
+def check_store(store: object) -> None:
+    """Refuse, when it is given, an object that is not a :class:`SessionStore` (from an
+    untyped app, or written to another library's interface): its first save would fail.
+
+    Raises:
+        TypeError: ``store`` lacks one of ``load``, ``save`` and ``delete``.
+    """
+    missing = [name for name in _STORE_METHODS if not callable(getattr(store, name, None))]
+    if missing:
+        raise TypeError(
+            f"{type(store).__name__} is not a session store: it has no "
+            f"{', '.join(missing)} (a SessionStore has async load, save and delete; "
+            "use MemoryStore, RedisStore or SqlStore, or write those three)"
+        )

@@ -18,6 +18,7 @@ from typing import Any, Final, TypeAlias
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from typed_sessions import (
+    DEFAULT_MAX_DATA_BYTES,
     CookieSettings,
     ErrorMapping,
     Expiry,
@@ -41,13 +42,39 @@ SkipSessionHeader: TypeAlias = str | Mapping[str, str] | Sequence[Mapping[str, s
 _DEFAULT_EXPIRY: Final = Expiry()
 
 
-def MemoryIO(*, max_sessions: int = 10_000) -> MemoryStore[dict[str, Any]]:
+class MemoryIO(MemoryStore[dict[str, Any]]):
     """authx-extra's default store: a bounded :class:`~typed_sessions.MemoryStore` of dicts.
 
     Sessions live in this process only; pass a ``RedisStore(..., dict[str, Any])`` as
-    ``store`` to share them between workers.
+    ``store`` to share them between workers. ``max_data_bytes`` bounds each session's
+    data as JSON (default 64 KiB; ``None``: no limit): a request that makes it larger
+    gets a 500 and saves nothing (authx-extra's ``MemoryIO`` has no limit).
     """
-    return MemoryStore(dict[str, Any], max_sessions=max_sessions)
+
+    def __init__(
+        self, *, max_sessions: int = 10_000, max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES
+    ) -> None:
+        """An empty store of at most ``max_sessions`` sessions.
+
+        Raises:
+            ValueError: ``max_sessions`` is less than 1, or ``max_data_bytes`` is not a
+                positive ``int`` or ``None``.
+        """
+        super().__init__(dict[str, Any], max_sessions=max_sessions, max_data_bytes=max_data_bytes)
+
+
+_AUTHX_STORE_METHODS: Final = ("create_store", "get_store", "save_store")
+
+
+def _checked_store(store: object) -> None:
+    """Refuse a store written to authx-extra's interface, which ours does not speak."""
+    if any(hasattr(store, name) for name in _AUTHX_STORE_METHODS) and not hasattr(store, "load"):
+        raise TypeError(
+            f"{type(store).__name__} is written to authx-extra's store interface "
+            "(create_store, get_store, save_store), which typed-sessions does not use: "
+            "pass MemoryIO() or RedisStore(..., dict[str, Any]), or write a "
+            "typed_sessions.SessionStore (async load, save, delete)"
+        )
 
 
 def _skip_header(option: SkipSessionHeader | None) -> str | tuple[str, str] | None:
@@ -96,6 +123,7 @@ class SessionMiddleware:
             :data:`SkipSessionHeader`); a handler asking for it then gets 400.
         logger: a ``logging.Logger`` (or ``LoggerAdapter``); it gets events and ID
             digests, never IDs.
+        cookie_path: the cookie's ``Path`` (default ``"/"``), as in authx-extra 1.2.
         same_site: the cookie's ``SameSite`` (default ``"lax"``).
         expiry: when sessions end (default: 30 minutes idle, 12 hours at most, capped by
             ``max_age``).
@@ -105,7 +133,8 @@ class SessionMiddleware:
 
     Raises:
         ValueError, TypeError: as ``session_middleware`` does for a bad option, and for a
-            list of several skip headers.
+            list of several skip headers; ``TypeError`` for a store written to
+            authx-extra's store interface (``create_store``, ``get_store``...).
     """
 
     def __init__(
@@ -120,6 +149,7 @@ class SessionMiddleware:
         session_object: str = "session",
         skip_session_header: SkipSessionHeader | None = None,
         logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        cookie_path: str = "/",
         *,
         same_site: SameSite = "lax",
         expiry: Expiry | None = None,
@@ -128,9 +158,12 @@ class SessionMiddleware:
     ) -> None:
         self.app = app
         self.session_object = session_object
+        if store is not None:
+            _checked_store(store)
         self.store: SessionStore[dict[str, Any]] = MemoryIO() if store is None else store
         cookie = CookieSettings(
             name=session_cookie,
+            path=cookie_path,
             secure=secure,
             httponly=http_only,
             max_age=max_age or None,
