@@ -14,7 +14,15 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import CreateTable
 
-from typed_sessions import Expiry, Ok, Session, StoreError, new_session, utc_now
+from typed_sessions import (
+    Expiry,
+    Ok,
+    Session,
+    StoreError,
+    StoreUnavailableError,
+    new_session,
+    utc_now,
+)
 from typed_sessions.stores.sql import SqlStore
 from typed_sessions.stores.sql_table import session_table
 
@@ -127,3 +135,38 @@ async def test_sqlite_in_memory_survives_a_cancelled_call(url: str) -> None:
     async with SqlStore.from_url(url, Data) as other:  # each store its own database
         await other.create_table()
         assert await other.load(saved.value.id) is None
+
+
+@pytest.mark.anyio
+async def test_sqlite_in_memory_calls_beside_a_timed_out_one_end() -> None:
+    """The engine's one connection is lent to one call at a time: a call that times out
+    midway closes it, and the calls that were waiting for it still end, each with its
+    result or its own timeout. Shared by every task (a ``StaticPool``), they waited for
+    its close forever."""
+    async with SqlStore.from_url("sqlite+aiosqlite://", Data) as patient:
+        await patient.create_table()
+        saved = await patient.save(new_session({"n": 1}, EXPIRY, now=utc_now()))
+        assert isinstance(saved, Ok)
+        store = SqlStore(patient.engine, Data, timeout=0.001)  # the same connection
+        big = {"x": "y" * 60_000}
+        outcomes: set[str] = set()
+        for _ in range(5):
+            calls = [
+                asyncio.ensure_future(
+                    store.save(new_session(big, EXPIRY, now=utc_now()))
+                    if i % 3 == 0
+                    else store.load(saved.value.id)
+                )
+                for i in range(30)
+            ]
+            done, stuck = await asyncio.wait(calls, timeout=20)  # a hang, not a speed bound
+            assert not stuck
+            for call in done:
+                error = call.exception()
+                assert error is None or isinstance(error, StoreUnavailableError)
+                outcomes.add("ok" if error is None else "timed out")
+        assert "timed out" in outcomes  # what the test is about happened
+        assert await patient.load(saved.value.id) == saved.value
+        # The timed-out calls' connections close in aiosqlite's threads: let them report
+        # to this loop before it closes (cleanup only, nothing is measured).
+        await asyncio.sleep(1)

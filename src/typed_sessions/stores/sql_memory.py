@@ -4,8 +4,11 @@ An in-memory SQLite database lives in its connection: when a call is cancelled m
 (by its timeout, say), SQLAlchemy closes that connection, and every session with it.
 :func:`lasting_engine` therefore turns a URL for SQLite in memory into a named in-memory
 database with a shared cache, which a plain ``sqlite3`` connection (the keeper, idle)
-holds open until :func:`release`; the engine's one connection (a ``StaticPool``) can
-then be replaced without losing anything. Other URLs get a plain engine.
+holds open until :func:`release`; the engine's one connection can then be replaced
+without losing anything. Its pool lends that connection to one call at a time (a
+queue of one, not a ``StaticPool`` shared by every task): a call cancelled midway closes
+the connection it alone was using, and the calls waiting get a new one. Other URLs get
+a plain engine.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 __all__ = ["lasting_engine", "release"]
 
@@ -34,7 +37,8 @@ def lasting_engine(url: str, **engine_options: Any) -> AsyncEngine:
     name = f"file:typed_sessions_{uuid.uuid4().hex}"
     keeper = sqlite3.connect(f"{name}?mode=memory&cache=shared", uri=True, check_same_thread=False)
     query = {**made.query, "mode": "memory", "cache": "shared", "uri": "true"}
-    engine_options.setdefault("poolclass", StaticPool)
+    if "poolclass" not in engine_options:  # one connection, lent to one call at a time
+        engine_options.update(poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
     engine = create_async_engine(made.set(database=name, query=query), **engine_options)
     _KEEPERS[engine] = weakref.finalize(engine, keeper.close)
     return engine
