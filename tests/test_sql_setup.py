@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.schema import CreateTable
 
@@ -21,9 +21,11 @@ from typed_sessions import (
     StoreError,
     StoreUnavailableError,
     new_session,
+    replace_data,
     utc_now,
 )
 from typed_sessions.stores.sql import SqlStore
+from typed_sessions.stores.sql_calls import driver_limits
 from typed_sessions.stores.sql_table import session_table
 
 from .sql_server import SQL_KINDS, require_mariadb, require_postgres, sql_url, unique_table
@@ -170,3 +172,60 @@ async def test_sqlite_in_memory_calls_beside_a_timed_out_one_end() -> None:
         # The timed-out calls' connections close in aiosqlite's threads: let them report
         # to this loop before it closes (cleanup only, nothing is measured).
         await asyncio.sleep(1)
+
+
+@pytest.mark.anyio
+async def test_a_timed_out_save_on_mariadb_does_not_commit_later() -> None:
+    """The server stops waiting for a row lock soon after the store's timeout (its lock
+    wait is bounded by it, in whole seconds): a save answered with a timeout does not
+    land once the lock is let go. It used to wait there for MariaDB's 50 s, then commit."""
+    url = require_mariadb()
+    table = session_table(name=unique_table())
+    async with SqlStore.from_url(url, Data, table=table, timeout=0.3) as store:
+        await store.create_table()
+        try:
+            saved = await store.save(new_session({"n": 0}, EXPIRY, now=utc_now()))
+            assert isinstance(saved, Ok)
+            first = saved.value
+            locker = create_async_engine(url)
+            async with locker.connect() as conn:
+                await conn.begin()
+                row = table.c.key == store.key_for(first.id)
+                await conn.execute(select(table).where(row).with_for_update())
+                with pytest.raises(StoreUnavailableError, match="timed out"):
+                    await store.save(replace_data(first, {"n": 1}, now=utc_now()))
+                await asyncio.sleep(2.5)  # past the server's lock wait of 1 s
+                await conn.rollback()
+            await locker.dispose()
+            assert await store.load(first.id) == first
+        finally:
+            await store.drop_table()
+
+
+@pytest.mark.parametrize(
+    ("url", "timeout", "connect_args"),
+    [
+        (
+            "mysql+aiomysql://root@h/db",
+            0.3,
+            {"init_command": "SET SESSION innodb_lock_wait_timeout = 1"},
+        ),
+        (
+            "mariadb+asyncmy://root@h/db",
+            4.5,
+            {"init_command": "SET SESSION innodb_lock_wait_timeout = 5"},
+        ),
+        ("sqlite+aiosqlite:///s.db", 0.5, {"timeout": 0.5}),
+        ("postgresql+asyncpg://u@h/db", 0.5, {}),
+        ("sqlite+aiosqlite:///s.db", None, None),
+    ],
+)
+def test_the_drivers_own_waits_are_bounded_by_the_timeout(
+    url: str, timeout: float | None, connect_args: dict[str, object] | None
+) -> None:
+    options: dict[str, Any] = {}
+    driver_limits(url, timeout, options)
+    assert options.get("connect_args") == connect_args
+    given: dict[str, Any] = {"connect_args": {"timeout": 9, "init_command": "SET x = 1"}}
+    driver_limits(url, timeout, given)
+    assert given == {"connect_args": {"timeout": 9, "init_command": "SET x = 1"}}  # kept

@@ -40,7 +40,7 @@ from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import SessionInfo, checked_subject
 from typed_sessions.stores.options import OnCorrupt, check_store_options
 from typed_sessions.stores.protocol import Conflict, StoreCorruptError
-from typed_sessions.stores.sql_calls import SqlCalls
+from typed_sessions.stores.sql_calls import SqlCalls, driver_limits
 from typed_sessions.stores.sql_memory import lasting_engine, release
 from typed_sessions.stores.sql_purge import purge_expired, purging
 from typed_sessions.stores.sql_rows import decode_record, inserted_row, updated_values
@@ -74,10 +74,12 @@ class SqlStore(Generic[T]):
     Expired rows are never returned, and :meth:`purge_expired` (or the background task of
     :meth:`purging`) deletes them in bounded batches through the expiry index.
 
-    Timeouts: every call is bounded by ``timeout`` seconds (waiting for a pooled
-    connection included). After a timed-out ``save`` the write may or may not have
-    happened: ``load`` tells (a later save from the old version gets ``Err(Conflict)`` if
-    it did). A failed save leaves the row as it was: each save is one statement (with
+    Timeouts: every statement is bounded by ``timeout`` seconds (waiting for a pooled
+    connection included; a call of several, such as a refused save, may take that long
+    for each), plus the driver's close of a connection cut off midway (asyncpg's takes up
+    to 2 s). After a timed-out ``save`` the write may or may not have happened: ``load``
+    tells once the server gave the statement up (:meth:`from_url` bounds its lock
+    waits). A failed save leaves the row as it was: each save is one statement (with
     ``max_per_subject``, a new subject's row is inserted before the sessions over the cap
     end; if that step fails, the new row stays and the others end at the next sign-in).
 
@@ -228,10 +230,12 @@ class SqlStore(Generic[T]):
 
         The engine runs in autocommit mode; ``engine_options`` (the keyword arguments that
         are not the constructor's) go to ``create_async_engine``. No connection is made
-        until the first call.
+        until the first call. The server's lock waits and SQLite's busy wait are bounded
+        by ``timeout`` too (see :func:`~.sql_calls.driver_limits`).
         """
         engine_options.setdefault("isolation_level", "AUTOCOMMIT")
         engine_options.setdefault("skip_autocommit_rollback", True)
+        driver_limits(url, timeout, engine_options)  # the server's lock waits too
         engine = lasting_engine(url, **engine_options)  # SQLite in memory: kept open
         store: SqlStore[Any] = cls(
             engine, data_type, table=table, timeout=timeout, clock=clock,

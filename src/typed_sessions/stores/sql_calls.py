@@ -4,10 +4,20 @@ connection in autocommit mode, bounded in time, failures mapped to ``StoreError`
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn, TypeAlias, TypeVar
 
-from sqlalchemy import CursorResult, Delete, Engine, Executable, Insert, Select, Update
+from sqlalchemy import (
+    CursorResult,
+    Delete,
+    Engine,
+    Executable,
+    Insert,
+    Select,
+    Update,
+    make_url,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
@@ -15,10 +25,32 @@ from sqlalchemy.util import greenlet_spawn
 from typed_sessions.stores.deadlines import CallLimit
 from typed_sessions.stores.protocol import StoreCorruptError, StoreUnavailableError
 
-__all__ = ["Query", "SqlCalls", "unavailable"]
+__all__ = ["Query", "SqlCalls", "driver_limits", "unavailable"]
 
 Query: TypeAlias = "Select[*tuple[Any, ...]]"
 """A ``SELECT`` of any columns (SQLAlchemy 2.1 types a ``Select`` by its column types)."""
+
+
+def driver_limits(url: str, timeout: float | None, options: dict[str, Any]) -> None:
+    """Bound the server's or driver's own waits by ``timeout`` as well, in the engine
+    ``options`` of a URL (:meth:`SqlStore.from_url`): a call cancelled at its timeout
+    stops waiting, but a statement the server is still running (waiting for a row lock)
+    would otherwise commit later, and SQLite's busy wait (5 s by default) would hold the
+    connection that long.
+
+    - MySQL/MariaDB: ``innodb_lock_wait_timeout`` of each connection, whole seconds;
+    - SQLite: the driver's busy ``timeout``.
+
+    Options already given are kept."""
+    if timeout is None:
+        return
+    backend = make_url(url).get_backend_name()
+    connect_args: dict[str, Any] = options.setdefault("connect_args", {})
+    if backend in ("mysql", "mariadb"):
+        seconds = max(1, math.ceil(timeout))
+        connect_args.setdefault("init_command", f"SET SESSION innodb_lock_wait_timeout = {seconds}")
+    elif backend == "sqlite":
+        connect_args.setdefault("timeout", timeout)
 
 
 class SqlCalls:
