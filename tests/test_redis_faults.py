@@ -108,6 +108,25 @@ async def test_paused_server_times_out_then_resumes_with_nothing_lost(
     assert isinstance(await store.save(replace_data(second, {"n": 1}, now=utc_now())), Ok)
 
 
+async def test_ending_everything_is_bounded_by_the_timeout_too(server: RedisServer) -> None:
+    """``end_all``'s ``SCAN`` pages are round trips like any other: each bounded, with a
+    client of the app's own that has no socket timeout (it used to wait for the server)."""
+    client = Redis.from_url(server.url)  # no socket timeouts
+    try:
+        store: RedisStore[Data] = RedisStore(client, Data, timeout=TIMEOUT)
+        signed_in: Session[Data] = new_session({}, EXPIRY, now=utc_now(), subject="ada")
+        assert isinstance(await store.save(signed_in), Ok)
+        server.pause()
+        try:
+            await fails_in_time(store.end_all)
+            await fails_in_time(lambda: store.list_subject("ada"))
+        finally:
+            server.resume()
+        assert await store.end_all() == 1
+    finally:
+        await client.aclose()
+
+
 async def test_killed_server_fails_fast_and_service_resumes_after_restart() -> None:
     with redis_server(persistent=True) as server:  # AOF, fsync always: survives SIGKILL
         async with RedisStore[Data].from_url(server.url, Data, timeout=TIMEOUT) as store:

@@ -20,6 +20,7 @@ from typed_sessions import (
     StoreUnavailableError,
     new_session,
     replace_data,
+    session_handle,
     utc_now,
 )
 from typed_sessions.stores.redis import RedisStore
@@ -144,6 +145,39 @@ async def test_ending_everything_passes_over_a_foreign_key_under_the_prefix(
     assert await store.end_all() == 1
     assert await store.load(session.id) is None
     assert await raw.get(prefix + "subject:{not-ours}") == b"a string"
+
+
+async def test_ending_everything_over_a_key_name_that_is_not_text_is_corrupt(
+    text: Redis, raw: Redis, prefix: str
+) -> None:
+    """A ``decode_responses`` client cannot read a key name that is not UTF-8 (another
+    program's, under the prefix): ``StoreCorruptError`` saying so, not redis-py's
+    ``UnicodeDecodeError``."""
+    store = RedisStore(text, Data, prefix=prefix)
+    await sign_in(store, "ada")
+    foreign = prefix.encode() + b"subject:{\xff\xfe}"
+    await raw.zadd(foreign, {b"x": 1})
+    with pytest.raises(StoreCorruptError, match="not UTF-8 text"):
+        await store.end_all()
+    await raw.delete(foreign)
+    assert await store.end_all() == 1
+
+
+async def test_a_session_key_of_another_type_is_listed_as_dead(raw: Redis, prefix: str) -> None:
+    """Another program made one session's key a hash: that session is not listed (as an
+    unreadable value is not), and the subject's others still are, where the whole list
+    used to fail with ``StoreUnavailableError``."""
+    store = RedisStore(raw, Data, prefix=prefix)
+    good = await sign_in(store, "kim")
+    bad = await sign_in(store, "kim")
+    key = store.key_for(bad.id)
+    await raw.delete(key)
+    await raw.hset(key, "x", "y")
+    listed = await store.list_subject("kim")
+    assert [info.handle for info in listed] == [session_handle(good.id)]
+    assert await store.end_subject("kim") == 1
+    assert await store.load(good.id) is None
+    await raw.delete(key)
 
 
 ID = b"0123456789abcdef"

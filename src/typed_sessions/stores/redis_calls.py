@@ -72,6 +72,24 @@ class RedisCalls:
         except UnicodeDecodeError as exc:
             _not_text(exc)
 
+    async def _scan(self, pattern: str) -> list[Reply]:
+        """The keys matching ``pattern`` (``SCAN``, every node of a Cluster), each round
+        trip bounded by the timeout, errors mapped as :meth:`_call` maps them."""
+        keys: list[Reply] = []
+        pages = self.client.scan_iter(match=pattern, count=1000)
+        try:
+            while True:
+                with self._limit():  # a key of a page already read costs no round trip
+                    try:
+                        key = await anext(pages)
+                    except StopAsyncIteration:
+                        return keys
+                keys.append(key)
+        except (RedisError, OSError, TimeoutError) as exc:
+            unavailable(exc)
+        except UnicodeDecodeError as exc:
+            _not_text(exc)
+
     async def _pipeline(self, commands: Sequence[Command]) -> list[Reply]:
         """Send ``commands`` in one pipeline (not a transaction): one round trip per node."""
         if not commands:

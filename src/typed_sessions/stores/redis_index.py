@@ -180,13 +180,8 @@ class RedisSubjectIndex(RedisCalls):
     async def _end_all_once(self) -> tuple[bool, int]:
         """One pass of :meth:`end_all`: whether it found any entry, and how many ended."""
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + "subject:{*}"
-        keys: list[str] = []
+        keys = [_text(key) for key in await self._scan(pattern)]
         found, ended = False, 0
-        try:
-            async for key in self.client.scan_iter(match=pattern, count=1000):
-                keys.append(_text(key))
-        except (RedisError, OSError, TimeoutError) as exc:
-            unavailable(exc)
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
             replies = await self._send([("ZRANGE", key, 0, -1, "WITHSCORES") for key in batch])
@@ -215,7 +210,14 @@ class RedisSubjectIndex(RedisCalls):
         """``subject``'s live sessions, oldest first, with their entries; drop dead ones."""
         key = self.index_key_for(subject)
         entries = await self._entries(key)
-        values = await self._pipeline([("GET", self._record_key(m)) for m, _ in entries])
+        values: list[Reply] = []
+        if entries:
+            for value in await self._send([("GET", self._record_key(m)) for m, _ in entries]):
+                if isinstance(value, ResponseError) and is_wrong_type(value):
+                    value = None  # not a record (another program's key): a dead entry
+                elif isinstance(value, RedisError):
+                    unavailable(value)
+                values.append(value)
         now = self._clock()
         live: list[tuple[_Entry, SessionInfo]] = []
         dead: list[_Entry] = []
