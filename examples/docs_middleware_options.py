@@ -13,6 +13,7 @@ from typed_sessions import (
     Expiry,
     Keyring,
     MemoryStore,
+    default_error_mapping,
     session_middleware,
     utc_now,
 )
@@ -35,11 +36,14 @@ def create_app(secret: str) -> FastAPI:
         ),
         state_attribute="session",  # request.state.session
         skip_header=None,  # e.g. "x-skip-session" or ("x-health-check", "1")
-        logger=logging.getLogger("sessions"),  # default None: no logging
+        logger=logging.getLogger("sessions"),  # default: "typed_sessions"; None: no logging
         expiry=Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=12)),
         autoload=True,  # load before the handler when the cookie verifies
         save_attempts=20,  # merges tried after a lost race, then 503
         clock=utc_now,  # tests pass a fake clock
+        take_turns=False,  # True: a session's requests run one at a time in a worker
+        turn_timeout=10.0,  # seconds a request waits for its session's turn, then 409
+        on_error=default_error_mapping,  # how a refused request is answered (409)
     )
     return app
 
