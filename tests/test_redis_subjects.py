@@ -33,6 +33,7 @@ from typed_sessions import (
     session_handle,
     utc_now,
 )
+from typed_sessions.stores import redis as redis_module
 from typed_sessions.stores import redis_index, redis_scripts
 from typed_sessions.stores.operations import move_session
 from typed_sessions.stores.redis import RedisStore
@@ -242,6 +243,31 @@ async def test_the_cap_in_round_trips() -> None:
         assert sent[0] == 5
         assert await store.load(first.id) is None
         assert len(await store.list_subject("ada")) == 2
+
+
+async def test_a_resent_sign_in_over_the_cap_still_enforces_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """redis-py resends a save whose reply was lost: the script finds the save done and
+    the entry held, and still says the subject is over the cap, so the resend enforces
+    it (it used to say nothing: three live sessions under a cap of two)."""
+    async with counting_store(unique_prefix(), max_per_subject=2) as (store, _):
+        first = await sign_in(store, "ada")
+        await sign_in(store, "ada")
+        third = new_session({}, EXPIRY, now=utc_now(), subject="ada")
+        monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
+
+        async def reply_lost(subject: str, saved: Session[Any]) -> None:
+            return None  # the first reply never reached the caller: nothing enforced
+
+        monkeypatch.setattr(store, "_enforce_cap", reply_lost)
+        assert isinstance(await store.save(third), Ok)
+        assert len(await store.list_subject("ada")) == 3
+        monkeypatch.undo()
+        monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
+        assert isinstance(await store.save(third), Ok)  # the resend: already done
+        assert len(await store.list_subject("ada")) == 2
+        assert await store.load(first.id) is None
 
 
 # -- Cluster: ordered steps --------------------------------------------------------------

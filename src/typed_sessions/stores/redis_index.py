@@ -307,12 +307,17 @@ class RedisSubjectIndex(RedisCalls):
             # A new record's first entry is a millisecond short: the second step raises
             # it, so that a list which found no record yet cannot drop it after that.
             first = spec if session.version else f"{deadline - 1}{at}"
-            count = 0 if ended else _number(await self._script(INDEX, (index_key,), member, first))
+            capped = "0" if cap is None else "1"
+            count = (
+                0
+                if ended
+                else _number(await self._script(INDEX, (index_key,), member, first, capped))
+            )
             reply = await self._script(save, (key,), value, control)
             if reply == 0 and (ended or session.version == 0):
                 # Ended: its entry goes now. New: entered again, in case a list that ran
                 # between the two steps found no record yet and dropped the entry.
-                again = _number(await self._script(INDEX, (index_key,), member, spec))
+                again = _number(await self._script(INDEX, (index_key,), member, spec, capped))
                 count = max(count, again)
             over = cap is not None and count > cap
         if reply == 0 and over and not ended:

@@ -20,15 +20,21 @@ class Script(NamedTuple):
 
 
 # The index step: KEYS[1] the subject's set, ARGV[1] the member,
-# ARGV[2] "<score ms> <now ms> <ended: 0|1>". Returns how many members the set holds, or
-# 0 when the member was there already with this score or a later one (a save that moved
-# no deadline: the common case, kept to one ZSCORE).
+# ARGV[2] "<score ms> <now ms> <ended: 0|1>", ARGV[3] "1" under a cap. Returns how many
+# members the set holds, or 0 when the member was there already with this score or a
+# later one (a save that moved no deadline: the common case, kept to one ZSCORE). Under
+# a cap it counts the live members all the same: a resend of a save over the cap (its
+# first reply lost) must be told so too.
 _INDEX_FUNCTION = """\
-local function index(key, member, spec)
+local function index(key, member, spec, capped)
   local score, now, ended = string.match(spec, '^(%d+) (%d+) ([01])$')
   if ended == '0' then
     local held = redis.call('ZSCORE', key, member)
-    if held and tonumber(held) >= tonumber(score) then return 0 end  -- nothing to change
+    if held and tonumber(held) >= tonumber(score) then  -- nothing to change
+      if not capped then return 0 end
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+      return redis.call('ZCARD', key)
+    end
   end
   if ended == '1' then
     redis.call('ZREM', key, member)
@@ -43,7 +49,7 @@ local function index(key, member, spec)
   return redis.call('ZCARD', key)
 end
 """
-_INDEX_SCRIPT = _INDEX_FUNCTION + "return index(KEYS[1], ARGV[1], ARGV[2])\n"
+_INDEX_SCRIPT = _INDEX_FUNCTION + "return index(KEYS[1], ARGV[1], ARGV[2], ARGV[3] == '1')\n"
 
 # The save script and the index step in one (one server only): KEYS[1] the record,
 # KEYS[2] the index; ARGV[1] and ARGV[2] as for the save script, ARGV[3] and ARGV[4] as
@@ -58,7 +64,7 @@ if kind ~= 'zset' and kind ~= 'none' then
 end
 local reply = cas()
 if reply == 0 then
-  local count = index(KEYS[2], ARGV[3], ARGV[4])
+  local count = index(KEYS[2], ARGV[3], ARGV[4], ARGV[5] ~= '0')
   if ARGV[5] ~= '0' and count > tonumber(ARGV[5]) then return -3 end
 end
 return reply
