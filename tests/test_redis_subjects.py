@@ -254,7 +254,7 @@ async def test_a_resent_sign_in_over_the_cap_still_enforces_it(
     async with counting_store(unique_prefix(), max_per_subject=2) as (store, _):
         first = await sign_in(store, "ada")
         await sign_in(store, "ada")
-        third = new_session({}, EXPIRY, now=utc_now(), subject="ada")
+        third: Session[Data] = new_session({}, EXPIRY, now=utc_now(), subject="ada")
         monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
 
         async def reply_lost(subject: str, saved: Session[Any]) -> None:
