@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from typed_sessions.adapters.headers import session_headers
+from typed_sessions.adapters.headers import session_headers, vary_cookie
 
 from .conftest import session_cookies
 
@@ -62,7 +62,37 @@ def test_vary_and_cache_control_are_read_as_lists_of_tokens(
     assert values == {"vary": vary, "cache-control": cache_control, "set-cookie": ["session=x"]}
 
 
-async def test_reading_routes_vary_on_cookie(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/read")).headers["vary"] == "Cookie"
-    assert (await client.get("/id")).headers["vary"] == "Cookie"
-    assert "vary" not in (await client.get("/none")).headers
+async def test_reading_routes_vary_on_cookie_and_stay_out_of_shared_caches(
+    client: httpx.AsyncClient,
+) -> None:
+    """A response built from the session is one user's: ``Vary: Cookie`` tells caches,
+    and ``Cache-Control: private`` keeps shared ones (many ignore ``Vary``) from serving
+    it to others, unless the app set its own ``Cache-Control``."""
+    for path in ("/read", "/id"):
+        response = await client.get(path)
+        assert response.headers.get_list("vary") == ["Cookie"]
+        assert response.headers.get_list("cache-control") == ["private"]
+    untouched = await client.get("/none")
+    assert "vary" not in untouched.headers
+    assert "cache-control" not in untouched.headers
+
+
+@pytest.mark.parametrize(
+    ("app_headers", "vary", "cache_control"),
+    [
+        ([], ["Cookie"], ["private"]),
+        ([(b"vary", b"Accept")], ["Accept, Cookie"], ["private"]),
+        ([(b"Cache-Control", b"public, max-age=60")], ["Cookie"], ["public, max-age=60"]),
+        ([(b"cache-control", b"no-cache")], ["Cookie"], ["no-cache"]),
+    ],
+)
+def test_without_a_cookie_to_send_the_apps_cache_control_stands(
+    app_headers: list[tuple[bytes, bytes]], vary: list[str], cache_control: list[str]
+) -> None:
+    for made in (vary_cookie(list(app_headers)), session_headers(app_headers, None, vary=True)):
+        values = {
+            field: [v.decode() for n, v in made if n.lower() == field.encode()]
+            for field in ("vary", "cache-control")
+        }
+        assert values == {"vary": vary, "cache-control": cache_control}
+    assert session_headers(app_headers, None, vary=False) == app_headers  # not read: as is

@@ -35,19 +35,24 @@ def session_headers(headers: Any, cookie: str | None, *, vary: bool) -> list[tup
         if not _has_token(out, b"cache-control", (b"no-store",)):
             out = [(n, v) for n, v in out if n.lower() != b"cache-control"]
             out.append((b"cache-control", b"no-store"))
+    elif vary and not any(name.lower() == b"cache-control" for name, _ in out):
+        out.append(_PRIVATE)  # one user's page: no shared cache keeps it (the app may say)
     return out
 
 
 def vary_cookie(headers: Any) -> list[tuple[bytes, bytes]]:
-    """The response headers with ``Vary: Cookie`` (:func:`session_headers` with no cookie)."""
+    """The response headers with ``Vary: Cookie`` and, unless the app set its own
+    ``Cache-Control``, ``Cache-Control: private`` (:func:`session_headers` with no cookie)."""
     out: list[tuple[bytes, bytes]] = headers if type(headers) is list else list(headers)  # pyright: ignore[reportUnknownVariableType]
     for name, _ in out:
-        if name.lower() == b"vary":  # the app's own: merged with it
+        name = name.lower()
+        if name == b"vary" or name == b"cache-control":  # the app's own: merged with it
             return session_headers(out, None, vary=True)
-    return [*out, _VARY_COOKIE]
+    return [*out, _VARY_COOKIE, _PRIVATE]
 
 
 _VARY_COOKIE: Final = (b"vary", b"Cookie")
+_PRIVATE: Final = (b"cache-control", b"private")
 
 
 def _has_token(headers: list[tuple[bytes, bytes]], field: bytes, tokens: tuple[bytes, ...]) -> bool:

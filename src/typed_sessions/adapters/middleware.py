@@ -52,7 +52,7 @@ What happens to a request (HTTP or WebSocket; other scopes pass through untouche
 4. A ``Set-Cookie`` is appended (the app's own are kept) only for a new or regenerated
    session, or to clear an invalidated or dead one; it comes with
    ``Cache-Control: no-store``. Responses whose handler used the session get
-   ``Vary: Cookie``.
+   ``Vary: Cookie``, and ``Cache-Control: private`` unless the app set its own.
 
 WebSockets: the session is loaded the same way and readable in the endpoint; changes to an
 existing session are saved when the endpoint returns without an exception. Creating or
