@@ -38,12 +38,27 @@ class Commits:
         self._kept = KeptRecords()  # the records its commits saved, for a moment
         self._lane = settings.instant_lane  # its saves never suspend, if there is one
 
-    async def __call__(self, plan: Outcome | Resave, manager: SessionManager) -> str | None:
-        """Carry ``plan`` out; return the ``Set-Cookie`` value to send, if any.
+    def saved_now(self, plan: Resave) -> bool:
+        """Whether ``plan`` is saved at once, without a coroutine: through an instant
+        lane, with no commit of its session under way or kept (no other task can run
+        during the save, so there is nobody to wait for), and no conflict. ``False``:
+        nothing was written; carry the plan out with a call.
 
-        A :class:`Resave` through an instant lane, with no commit of its session under
-        way or kept, is tried first without queueing: no other task can run during the
-        save, so there is nobody to wait for.
+        Raises:
+            StoreError: the lane refused the save (for example, too large).
+        """
+        lane, kept, key = self._lane, self._kept.records, plan.session_id
+        if lane is None or key in self._queue or (kept and key in kept):
+            return False
+        text = plan.text
+        conflict = lane.save_record_now(
+            key, plan.stored, None if text is None else text.encode(), plan.last, plan.expires
+        )
+        return conflict is None
+
+    async def __call__(self, plan: Outcome | Resave, manager: SessionManager) -> str | None:
+        """Carry ``plan`` out; return the ``Set-Cookie`` value to send, if any. (Try a
+        :class:`Resave` with :meth:`saved_now` first: this call does not.)
 
         Raises:
             StoreError: as :func:`carry_out`.
@@ -51,16 +66,7 @@ class Commits:
         """
         key: SessionId | None
         if type(plan) is Resave:
-            key = session_id = plan.session_id
-            lane, kept = self._lane, self._kept.records
-            if lane is not None and key not in self._queue and (not kept or key not in kept):
-                text = plan.text
-                conflict = lane.save_record_now(
-                    session_id, plan.stored, None if text is None else text.encode(), plan.last,
-                    plan.expires,
-                )  # fmt: skip
-                if conflict is None:  # the common case: saved, nothing else to do
-                    return None
+            key = plan.session_id
             outcome: Outcome = new_tuple(Outcome, (plan, None, False, EPOCH))
         else:
             assert type(plan) is Outcome

@@ -82,6 +82,7 @@ from typed_sessions.adapters.headers import (
     vary_cookie,
 )
 from typed_sessions.adapters.manager import SessionManager
+from typed_sessions.adapters.outcome import Resave
 from typed_sessions.adapters.responses import SessionFailure
 from typed_sessions.adapters.session_deps import SCOPE_KEY
 from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
@@ -213,8 +214,9 @@ class SessionMiddleware:
                 plan = manager.outcome(message["status"])
                 cookie: str | bytes | Exception | None = None
                 if plan is not None:
-                    try:
-                        cookie = await self._commit(plan, manager)
+                    try:  # the usual save needs no coroutine (see saved_now)
+                        if type(plan) is not Resave or not self._commit.saved_now(plan):
+                            cookie = await self._commit(plan, manager)
                     except (StoreError, ConcurrentChangeError) as exc:
                         cookie = self._refusal(exc, manager)
                 if self._turns is not None:
@@ -286,8 +288,10 @@ class SessionMiddleware:
         plan = manager.outcome(200)
         if plan is None:
             return
-        try:
-            await self._commit(plan, manager)  # no cookie can be sent here
+        commit = self._commit
+        try:  # no cookie can be sent here
+            if type(plan) is not Resave or not commit.saved_now(plan):
+                await commit(plan, manager)
         except (StoreError, ConcurrentChangeError) as exc:
             manager.abandon()
             if isinstance(exc, StoreError):
