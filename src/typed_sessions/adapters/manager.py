@@ -118,7 +118,7 @@ class SessionManager:
             elif self._websocket:
                 data.block(websocket_error)
         else:
-            data = SessionData(found.data, track=True)
+            data = SessionData(found.data, True)  # track=True, by position: 1k instructions less
             self._snapshot = snapshot_of(found.data)
             if self._closed:
                 data.block(closed_error)

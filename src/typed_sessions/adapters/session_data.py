@@ -45,7 +45,7 @@ class SessionData(dict[str, Any]):
     _keys: set[str] | None
     _seen: set[str] | None
 
-    def __init__(self, data: Mapping[str, Any] | None = None, /, *, track: bool = False) -> None:
+    def __init__(self, data: Mapping[str, Any] | None = None, track: bool = False) -> None:
         """Make a session holding a shallow copy of ``data``; with ``track``, its reads
         recorded from the start (as after :meth:`track`)."""
         if data is not None:
