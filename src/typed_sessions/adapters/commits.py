@@ -47,14 +47,12 @@ class Commits:
         Raises:
             StoreError: the lane refused the save (for example, too large).
         """
-        lane, kept, key = self._lane, self._kept.records, plan.session_id
+        key, stored, _, text, _, _, last, expires = plan  # (one unpack)
+        lane, kept = self._lane, self._kept.records
         if lane is None or key in self._queue or (kept and key in kept):
             return False
-        text = plan.text
-        conflict = lane.save_record_now(
-            key, plan.stored, None if text is None else text.encode(), plan.last, plan.expires
-        )
-        return conflict is None
+        data = None if text is None else text.encode()
+        return lane.save_record_now(key, stored, data, last, expires) is None
 
     async def __call__(self, plan: Outcome | Resave, manager: SessionManager) -> str | None:
         """Carry ``plan`` out; return the ``Set-Cookie`` value to send, if any. (Try a

@@ -145,23 +145,21 @@ class MemoryLane(Generic[T]):
             SessionTooLargeError: ``data`` is over the store's ``max_data_bytes``
                 (nothing changes).
         """
-        record = loaded.raw
+        version, created, _, loaded_expires, record, data_at, hint = loaded  # (one unpack)
         if data is None:
-            data = record[loaded.data_at :]
+            data = record[data_at:]
         else:
             limit = self.codec.max_data_bytes
             if limit is not None and len(data) > limit:  # escapes counted: measure as stored
                 data = self.codec.encode_data(json.loads(data))
-        new = rewrite_record(
-            record, loaded.data_at, loaded.version + 1, loaded.created, last, expires, data
-        )
+        new = rewrite_record(record, data_at, version + 1, created, last, expires, data)
         now = _time_ns() // 1_000 if self._default_clock else self._now()
         lock = self._lock
         lock.acquire()
         try:
             if now >= self._next_sweep:  # a sweep due, or under way
                 self._purge_some(now)
-            place: Slot | None = loaded.place  # type: ignore[assignment]  # load_record's slot
+            place: Slot | None = hint  # type: ignore[assignment]  # load_record's slot
             if place is not None and place[0].get(place[1]) is record:  # still there
                 shard, key, found = place
             else:
@@ -170,10 +168,10 @@ class MemoryLane(Generic[T]):
                     id_key = self._id_key(session_id)
                 shard, key, found = self._entries.locate(session_id, id_key)
             if found is not record:  # saved, ended or replaced since it was loaded
-                return self._lost(shard, key, found, loaded.version, now)
-            if now >= loaded.expires:
+                return self._lost(shard, key, found, version, now)
+            if now >= loaded_expires:
                 self._drop(shard, key, record)
-                return Conflict(loaded.version, None)
+                return Conflict(version, None)
             if now < expires:
                 del shard[key]  # its shard's most recently used
                 shard[key] = new
