@@ -38,15 +38,17 @@ class Commits:
         self._kept = KeptRecords()  # the records its commits saved, for a moment
         self._lane = settings.instant_lane  # its saves never suspend, if there is one
 
-    def saved_now(self, plan: Resave) -> bool:
-        """Whether ``plan`` is saved at once, without a coroutine: through an instant
-        lane, with no commit of its session under way or kept (no other task can run
-        during the save, so there is nobody to wait for), and no conflict. ``False``:
-        nothing was written; carry the plan out with a call.
+    def saved_now(self, plan: Outcome | Resave) -> bool:
+        """Whether ``plan`` is saved at once, without a coroutine: a :class:`Resave`
+        through an instant lane, with no commit of its session under way or kept (no
+        other task can run during the save, so there is nobody to wait for), and no
+        conflict. ``False``: nothing was written; carry the plan out with a call.
 
         Raises:
             StoreError: the lane refused the save (for example, too large).
         """
+        if type(plan) is not Resave:
+            return False
         key, stored, _, text, _, _, last, expires = plan  # (one unpack)
         lane, kept = self._lane, self._kept.records
         if lane is None or key in self._queue or (kept and key in kept):

@@ -82,7 +82,6 @@ from typed_sessions.adapters.headers import (
     vary_cookie,
 )
 from typed_sessions.adapters.manager import SessionManager
-from typed_sessions.adapters.outcome import Resave
 from typed_sessions.adapters.responses import SessionFailure
 from typed_sessions.adapters.session_deps import SCOPE_KEY
 from typed_sessions.adapters.settings import MiddlewareOptions, SessionSettings
@@ -215,7 +214,7 @@ class SessionMiddleware:
                 cookie: str | bytes | Exception | None = None
                 if plan is not None:
                     try:  # the usual save needs no coroutine (see saved_now)
-                        if type(plan) is not Resave or not self._commit.saved_now(plan):
+                        if not self._commit.saved_now(plan):
                             cookie = await self._commit(plan, manager)
                     except (StoreError, ConcurrentChangeError) as exc:
                         cookie = self._refusal(exc, manager)
@@ -290,7 +289,7 @@ class SessionMiddleware:
             return
         commit = self._commit
         try:  # no cookie can be sent here
-            if type(plan) is not Resave or not commit.saved_now(plan):
+            if not commit.saved_now(plan):
                 await commit(plan, manager)
         except (StoreError, ConcurrentChangeError) as exc:
             manager.abandon()
