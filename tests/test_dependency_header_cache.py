@@ -105,5 +105,5 @@ async def test_refused_headers_are_never_remembered_and_the_cache_is_bounded() -
     assert not current._seen
     for n in range(SEEN_HEADERS + 10):  # as many distinct headers, each verifying
         answer = await current._authenticate(f"n={n}; {COOKIE}={issued.token}".encode())
-        assert answer.value.data == {"user": "ada"}  # type: ignore[union-attr]
+        assert answer.data == {"user": "ada"}  # type: ignore[union-attr]
     assert len(current._seen) <= SEEN_HEADERS

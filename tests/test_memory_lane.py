@@ -127,6 +127,30 @@ def test_a_lane_save_is_what_load_then_reads(clock: FakeClock) -> None:
     assert run(store.load(session_id)) == loaded
 
 
+class _CountingLoads(MemoryStore[dict[str, Any]]):
+    """A subclass with its own ``load_record`` (a replica read, a count)."""
+
+    loads = 0
+
+    async def load_record(self, session_id: SessionId) -> StoredRecord | None:
+        self.loads += 1
+        return await super().load_record(session_id)
+
+
+def test_load_reads_through_a_subclass_own_load_record(clock: FakeClock) -> None:
+    """``load`` reads without a coroutine, except where a subclass has its own
+    ``load_record``: that one is still used."""
+    plain: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
+    counting = _CountingLoads(dict[str, Any], clock=clock)
+    for store in (plain, counting):
+        session_id = saved(store, {"n": 1})
+        loaded = run(store.load(session_id))
+        assert loaded is not None
+        assert loaded.data == {"n": 1}
+        assert run(store.load(SessionId("no-such-session"))) is None
+    assert counting.loads == 2
+
+
 def test_a_lane_save_finds_the_record_with_or_without_the_loads_place(clock: FakeClock) -> None:
     """``place`` is only a hint: a record used since (moved in its shard), or a stored
     record given without one, is saved all the same; a stale one is still refused."""

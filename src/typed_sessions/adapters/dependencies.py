@@ -19,12 +19,11 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from typed_sessions.adapters.reauth import fresh_dependency
-from typed_sessions.adapters.responses import ErrorMapping, default_error_mapping
+from typed_sessions.adapters.responses import ErrorMapping, SessionFailure, default_error_mapping
 from typed_sessions.adapters.scheme import SessionScheme, Verifier
 from typed_sessions.core.clock import Clock, utc_now
 from typed_sessions.core.cookies import CookieSettings, is_http_token
 from typed_sessions.core.defaults import DEFAULT_COOKIE, DEFAULT_EXPIRY, DEFAULT_HEADER
-from typed_sessions.core.result import Ok
 from typed_sessions.core.session import Expiry, Session
 from typed_sessions.core.signing import Keys
 from typed_sessions.stores.protocol import SessionStore
@@ -50,9 +49,9 @@ class SessionDependency(SessionScheme[T]):
         """Return the live session, or raise ``on_error``'s exception (401, 403, 503)."""
         self._cache_headers(response)
         result = await self._authenticate(self._token_header(request))
-        if isinstance(result, Ok):
-            return result.value
-        raise self._refuse(result.error)
+        if isinstance(result, SessionFailure):
+            raise self._refuse(result)
+        return result
 
     def fresh(self, within: timedelta) -> Callable[..., Awaitable[Session[T]]]:
         """This dependency for sensitive routes: it refuses a session whose user did
@@ -87,7 +86,7 @@ class OptionalSessionDependency(SessionScheme[T]):
         """Return the live session, ``None`` when there is none, or raise (403, 503)."""
         self._cache_headers(response)
         result = await self._authenticate(self._token_header(request))
-        return result.value if isinstance(result, Ok) else None
+        return None if isinstance(result, SessionFailure) else result
 
 
 @overload

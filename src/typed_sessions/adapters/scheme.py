@@ -24,7 +24,7 @@ from typed_sessions.core.clock import Clock, checked_clock
 from typed_sessions.core.cookies import CookieSettings, parse_cookie
 from typed_sessions.core.ids import SessionId, id_digest
 from typed_sessions.core.keyring import remember_header
-from typed_sessions.core.result import Err, Ok, Result
+from typed_sessions.core.result import Ok
 from typed_sessions.core.session import Expiry, Session, is_expired, touch_session
 from typed_sessions.core.signing import Keyring, Keys, TokenError, as_keyring, verify_token_at
 from typed_sessions.stores.protocol import SessionStore, StoreError, check_store
@@ -170,23 +170,24 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
         remember_header(self._seen, header, token, self.keys)
         return verified
 
-    async def _authenticate(self, header: bytes | None) -> Result[Session[T], SessionFailure]:
-        """``Ok(session)``, ``Err`` for every 401 cause; raise for 403 and 503. The store
-        is read every time."""
+    async def _authenticate(self, header: bytes | None) -> Session[T] | SessionFailure:
+        """The session, or the :class:`SessionFailure` of every 401 cause (no ``Result``
+        built: this runs on every request); raise for 403 and 503. The store is read
+        every time."""
         if header is None:
-            return Err(_MISSING)
+            return _MISSING
         now = self.clock()
         checked = self._session_id(header, now.timestamp())
         if isinstance(checked, SessionFailure):
-            return Err(checked)
+            return checked
         try:
             session = await self.store.load(checked)
         except StoreError as exc:
             raise self._unavailable(exc, "load", checked) from exc
         if session is None:
-            return Err(_UNKNOWN)
+            return _UNKNOWN
         if is_expired(session, now=now):
-            return Err(_EXPIRED)
+            return _EXPIRED
         verdict = self._verify(session)
         if type(verdict) is not bool and inspect.isawaitable(verdict):
             verdict = await verdict
@@ -194,18 +195,18 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
             raise self._refuse(_REFUSED)
         touched = touch_session(session, self.expiry, now=now)
         if touched is session:
-            return Ok(session)
+            return session
         try:
             saved = await self.store.save(touched)
         except StoreError as exc:
             raise self._unavailable(exc, "save", session.id) from exc
         if isinstance(saved, Ok):
-            return Ok(saved.value)
+            return saved.value
         if saved.error.found is None:  # ended meanwhile (a logout, a rotation): not admitted
-            return Err(_UNKNOWN)
+            return _UNKNOWN
         # Another request saved this session meanwhile: its write wins, and the handler
         # gets the record it loaded (a later save of it will conflict).
-        return Ok(session)
+        return session
 
 
 class _Options(TypedDict):

@@ -140,6 +140,8 @@ class MemoryStore(MemoryLane[T]):
         # The time in microseconds; for the default clock, without building a datetime.
         self._now: Callable[[], int] = now_us if clock is utc_now else lambda: to_us(clock())
         self._default_clock = clock is utc_now  # then the time is read without a call
+        # load() reads without a coroutine, unless a subclass has its own load_record.
+        self._own_load_record = type(self).load_record is not vars(MemoryLane)["load_record"]
         # The datetimes the last load made, each with its microseconds (see _times).
         self._loaded: Loaded = (EPOCH, 0, EPOCH, 0, EPOCH, 0)
         self._sweep_interval = sweep_interval // timedelta(microseconds=1)

@@ -52,6 +52,7 @@ class MemoryLane(Generic[T]):
         _entries: Table
         _next_sweep: int
         _default_clock: bool
+        _own_load_record: bool
         _loaded: Loaded
         _now: Callable[[], int]
         _last_key: tuple[str, tuple[int, bytes] | None]
@@ -62,7 +63,10 @@ class MemoryLane(Generic[T]):
 
     async def load(self, session_id: SessionId) -> Session[T] | None:
         """Return a fresh copy of the live session ``session_id``, or ``None``."""
-        stored = await self.load_record(session_id)
+        if self._own_load_record:  # a subclass's
+            stored = await self.load_record(session_id)
+        else:
+            stored = self.load_record_now(session_id)
         return None if stored is None else self.session_of(session_id, stored)
 
     async def load_record(self, session_id: SessionId) -> StoredRecord | None:
