@@ -25,6 +25,7 @@ from typed_sessions import (
     SessionId,
     SessionTooLargeError,
     new_session,
+    new_session_id,
     session_middleware,
 )
 from typed_sessions.adapters.commit import carry_out
@@ -125,6 +126,33 @@ def test_a_lane_save_is_what_load_then_reads(clock: FakeClock) -> None:
     conflict = run(store.save_record(session_id, stored, b'{"n":3}', last, expires))
     assert conflict == Conflict(expected=1, found=2)
     assert run(store.load(session_id)) == loaded
+
+
+def test_loads_in_any_order_give_each_record_its_own_times(clock: FakeClock) -> None:
+    """``load`` reuses the datetimes of the load before it where the microseconds
+    match: records sharing some times and not others, loaded in turn, each come back
+    whole (this is what a store with several users' sessions does all day)."""
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
+    base = new_session({"n": 1}, EXPIRY, now=START)
+    second = timedelta(seconds=1)
+    sessions = [
+        base,  # last_active == created_at
+        dataclasses.replace(base, id=new_session_id(), last_active=START + second),
+        dataclasses.replace(
+            base,
+            id=new_session_id(),
+            last_active=START + second,
+            expires_at=base.expires_at - second,
+        ),
+        dataclasses.replace(base, id=new_session_id(), created_at=START - second),
+    ]
+    expected = {}
+    for session in sessions:
+        result = run(store.save(session))
+        assert isinstance(result, Ok)
+        expected[session.id] = result.value
+    for session_id in [s.id for s in sessions] * 2 + [s.id for s in reversed(sessions)]:
+        assert run(store.load(session_id)) == expected[session_id]
 
 
 class _CountingLoads(MemoryStore[dict[str, Any]]):

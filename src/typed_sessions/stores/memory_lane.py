@@ -121,9 +121,15 @@ class MemoryLane(Generic[T]):
             assert isinstance(decoded, Err)
             raise StoreCorruptError(decoded.error.reason)
         created, last, expires = stored.created, stored.last, stored.expires
-        created_at = EPOCH + US * created
-        last_active = created_at if last == created else EPOCH + US * last
-        expires_at = EPOCH + US * expires
+        # The last load's datetimes, reused where the microseconds match (a session
+        # loaded again): a datetime from microseconds costs more than the whole check.
+        made = self._loaded
+        created_at = made[0] if created == made[1] else EPOCH + US * created
+        if last == created:
+            last_active = created_at
+        else:
+            last_active = made[2] if last == made[3] else EPOCH + US * last
+        expires_at = made[4] if expires == made[5] else EPOCH + US * expires
         # Their microseconds, for a save of these very objects (see _times).
         self._loaded = (created_at, created, last_active, last, expires_at, expires)
         return Session(
