@@ -86,6 +86,7 @@ class Backend:
     redis: Redis | None = None
     prefix: str = ""
     entries: Any = None
+    front: Any = None
     url: str = ""
     table: Table | None = None
     engine: AsyncEngine | None = None  # for raw reads of the SQL table
@@ -99,8 +100,10 @@ class Backend:
             memory: MemoryStore[Any] = MemoryStore(data_type, **options)
             if self.entries is None:
                 self.entries = memory._entries  # pyright: ignore[reportPrivateUsage]
+                self.front = memory._front  # pyright: ignore[reportPrivateUsage]
             # one process's memory, two deploys of the model
             memory._entries = self.entries  # pyright: ignore[reportPrivateUsage]
+            memory._front = self.front  # pyright: ignore[reportPrivateUsage]
             made = memory
         else:
             made = RedisStore(self.redis, data_type, prefix=self.prefix, **options)
@@ -112,6 +115,9 @@ class Backend:
         if self.engine is not None and self.table is not None:
             return await sql_raw(self.engine, self.table, session_id)
         if self.redis is None:
+            kept = self.front.get(session_id)  # a record the middleware saved lately
+            if kept is not None:
+                return bytes(kept.raw)
             entry = self.entries.get(session_id)
             return None if entry is None else bytes(entry.data)
         key = RedisStore(self.redis, dict[str, Any], prefix=self.prefix).key_for(session_id)

@@ -225,14 +225,20 @@ def test_a_lane_save_of_an_ended_or_expired_record_is_refused(clock: FakeClock) 
     assert len(store) == 0
 
 
-def test_a_lane_save_with_a_deadline_already_past_removes_the_record(clock: FakeClock) -> None:
+@pytest.mark.parametrize("in_use", [True, False])  # read from the front, or the table
+def test_a_lane_save_with_a_deadline_already_past_removes_the_record(
+    clock: FakeClock, in_use: bool
+) -> None:
     store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], clock=clock)
     session_id = saved(store, {"n": 1})
+    if not in_use:
+        clock.advance(timedelta(seconds=2))
     stored = stored_of(store, session_id)
-    now = to_us(START)
+    assert (stored.data_at == 0) is in_use
+    now = to_us(clock())
     assert run(store.save_record(session_id, stored, b'{"n":2}', now, now)) is None
-    assert run(store.load(session_id)) is None
     assert len(store) == 0
+    assert run(store.load(session_id)) is None
 
 
 def test_the_lane_measures_the_size_limit_as_stored(clock: FakeClock) -> None:

@@ -8,6 +8,7 @@ event loop to sweep a large store.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,7 +27,8 @@ from typed_sessions.core.subjects import (
     checked_subject,
     session_handle,
 )
-from typed_sessions.stores.memory_lane import Loaded, MemoryLane
+from typed_sessions.stores.lane import StoredRecord
+from typed_sessions.stores.memory_lane import FRONT_RECORDS, Loaded, MemoryLane
 from typed_sessions.stores.memory_purge import PURGE_BUDGET, SWEEPING, Purge
 from typed_sessions.stores.memory_records import (
     EPOCH,
@@ -136,6 +138,7 @@ class MemoryStore(MemoryLane[T]):
             data_type, max_data_bytes=max_data_bytes, upgrade=upgrade
         )
         self.max_sessions = max_sessions
+        self._data_limit = math.inf if max_data_bytes is None else max_data_bytes
         self._clock = checked_clock(clock)
         # The time in microseconds; for the default clock, without building a datetime.
         self._now: Callable[[], int] = now_us if clock is utc_now else lambda: to_us(clock())
@@ -148,6 +151,9 @@ class MemoryStore(MemoryLane[T]):
         self._next_sweep = to_us(clock()) + self._sweep_interval
         self._purge = Purge()
         self._entries = Table(max_sessions)
+        self._front: dict[str, StoredRecord] = {}  # see memory_lane
+        self._front_limit = min(FRONT_RECORDS, max_sessions // 2)
+        self._front_shut = 0  # until when a full front takes no record (see _admitted)
         self._last_key: tuple[str, tuple[int, bytes] | None] = ("", None)
         # The subject index: subject -> handle -> ID, for the live records with a subject.
         self._subjects: dict[str, dict[str, SessionId]] = {}
@@ -155,7 +161,7 @@ class MemoryStore(MemoryLane[T]):
 
     def __len__(self) -> int:
         """Return how many records the store holds (expired ones not yet purged included)."""
-        return self._entries.size
+        return self._entries.size + len(self._front)
 
     async def ping(self) -> None:
         """Readiness, as the shared stores offer it: always ready (it lives in this process)."""
@@ -181,6 +187,7 @@ class MemoryStore(MemoryLane[T]):
         with self._lock:
             if now >= self._next_sweep:  # a sweep due, or under way
                 self._purge_some(now)
+            self._cool(session.id)
             shard, key, record = self._entries.locate(session.id, found_key)
             found, flags = None, 0
             if record is not None:
@@ -196,7 +203,7 @@ class MemoryStore(MemoryLane[T]):
                 self._entries.put(shard, key, new, new=record is None)
                 if subject is not None or flags & SUBJECT:
                     self._reindex(record, session, now)
-                if self._entries.size > self.max_sessions:
+                if self._entries.size + len(self._front) > self.max_sessions:
                     self._evict(shard, key)
             elif record is not None:  # already over: storing it would be a zombie
                 self._drop(shard, key, record)
@@ -223,7 +230,8 @@ class MemoryStore(MemoryLane[T]):
     async def delete(self, session_id: SessionId) -> None:
         """Remove ``session_id``; a missing one is fine."""
         with self._lock:
-            self._remove(session_id)
+            if self._front.pop(session_id, None) is None:
+                self._remove(session_id)
 
     # -- the subject index (see SubjectIndex) ---------------------------------------------
 
@@ -353,7 +361,7 @@ class MemoryStore(MemoryLane[T]):
     def _evict(self, shard: Shard, saved: Key) -> None:
         """Evict least recently used records (never ``saved``) beyond ``max_sessions``."""
         table = self._entries
-        while table.size > self.max_sessions:
+        while table.size + len(self._front) > self.max_sessions:
             victim = table.victim(shard, saved)
             if victim is None:
                 return
@@ -363,4 +371,6 @@ class MemoryStore(MemoryLane[T]):
     def _purge_some(self, now: int) -> None:
         """Go on with the purge under way, or start one (see :class:`.memory_purge.Purge`)."""
         done = self._purge.step(self._entries, now, self._drop)
+        if done:  # and the front's, once per sweep
+            self._sweep_front(now)
         self._next_sweep = now + self._sweep_interval if done else SWEEPING

@@ -2,6 +2,16 @@
 
 A mixin of :class:`~typed_sessions.stores.memory.MemoryStore`: its records read and
 written as stored (see :mod:`.memory_records`), without datetimes or a decode.
+
+The front: a record the lane saves, when it has no subject, ``auth_time`` or device (the
+usual record), is kept unpacked, as the :class:`StoredRecord` the next load hands out,
+in a small dict of its own (at most :data:`FRONT_RECORDS`, and half of ``max_sessions``)
+instead of the table, so that a session used again is read and written without packing
+its bytes. A record is in the front or in the table, never both. Beyond the bound, the
+least recently saved goes back to the table, packed as it would have been there: its
+bytes are then equal to the ones a load from the table would have handed out, and a
+save compares them by value, so a move never looks like a change. Every other call
+takes a record out of the front first (:meth:`MemoryLane._cool`).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from typed_sessions.stores.memory_records import (
     TAIL,
     US,
     from_us,
+    id_key,
     record_expires,
     record_fields,
     record_version,
@@ -34,10 +45,21 @@ from typed_sessions.stores.memory_records import (
 from typed_sessions.stores.memory_table import Key, Shard, Slot, Table
 from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 
-__all__ = ["Loaded", "MemoryLane"]
+__all__ = ["FRONT_RECORDS", "FRONT_WINDOW", "Loaded", "MemoryLane"]
 
 T = TypeVar("T")
 _HEAD: Final = HEAD.unpack_from
+FRONT_RECORDS: Final = 256
+"""The most records the front keeps unpacked (see the module docs)."""
+FRONT_WINDOW: Final = 1_000_000
+"""Microseconds: a full front takes a record in place of its oldest only when that one
+entered (or was saved) longer ago."""
+_Kept: TypeAlias = tuple[int, int, int, int, bytes, int, int]
+_DATA_AT: Final = TAIL + 21  # where the data starts in the usual record, and _BLANK's
+_BLANK: Final = bytes(21)
+_ZERO_TAIL: Final = bytes(
+    TAIL
+)  # the tail of a record under a str key  # the usual record's head, before rewrite_record fills it
 Loaded: TypeAlias = tuple[datetime, int, datetime, int, datetime, int]
 """The datetimes the last load made, each with its microseconds."""
 
@@ -56,6 +78,10 @@ class MemoryLane(Generic[T]):
         _loaded: Loaded
         _now: Callable[[], int]
         _last_key: tuple[str, tuple[int, bytes] | None]
+        _front: dict[str, StoredRecord]
+        _front_limit: int
+        _front_shut: int
+        _data_limit: float
 
         def _purge_some(self, now: int) -> None: ...
         def _drop(self, shard: Shard, key: Key, record: bytes) -> None: ...
@@ -82,25 +108,34 @@ class MemoryLane(Generic[T]):
         try:
             if now >= self._next_sweep:  # a sweep due, or under way
                 self._purge_some(now)
-            last_id, found = self._last_key  # _id_key's memory, read without the call
-            if last_id is not session_id:
-                found = self._id_key(session_id)
-            shard, key, record = self._entries.locate(session_id, found)
+            front = self._front.get(session_id)
+            if front is not None:  # saved by the lane lately: handed out as kept
+                if now >= front.expires:
+                    del self._front[session_id]
+                    return None
+                return front
+            shard, key, record = self._slot(session_id)
             if record is None:
                 return None
             expires, flags, low, high = _HEAD(record, TAIL)
             if now >= expires:
                 self._drop(shard, key, record)
                 return None
+            # The usual record's last use, read without a call (see record_fields; a record
+            # with flags is read by it, below).
+            last = expires - (low >> 40 | (high & 0xFFFF) << 24)
+            if not flags and now - last < FRONT_WINDOW and now >= self._front_shut:
+                kept = self._promoted(session_id, shard, key, record, last, now)  # in use
+                if kept is not None:
+                    return kept
             del shard[key]  # now its shard's most recently used
             shard[key] = record
         finally:
             lock.release()
         if flags:
             created, last, _, version, _, _, _, data_at = record_fields(record)
-        else:  # the usual record (see record_fields), read here without a call
-            created, last = expires - (low & MASK), expires - (low >> 40 | (high & 0xFFFF) << 24)
-            version, data_at = high >> 16, TAIL + 21
+        else:  # the usual record
+            created, version, data_at = expires - (low & MASK), high >> 16, TAIL + 21
         stored: StoredRecord = new_tuple(
             StoredRecord, (version, created, last, expires, record, data_at, (shard, key, record))
         )
@@ -114,7 +149,7 @@ class MemoryLane(Generic[T]):
         """
         record = stored.raw
         subject = auth_time = device = None
-        if record[TAIL + 8]:
+        if stored.data_at and record[TAIL + 8]:  # (the front's records have no extras)
             _, _, _, _, subject, auth_time, device, _ = record_fields(record)
         decoded = self.codec.decode_data(record[stored.data_at :])
         if type(decoded) is not Ok:  # pragma: no cover - we wrote these bytes ourselves
@@ -155,41 +190,64 @@ class MemoryLane(Generic[T]):
             SessionTooLargeError: ``data`` is over the store's ``max_data_bytes``
                 (nothing changes).
         """
-        version, created, _, loaded_expires, record, data_at, hint = loaded  # (one unpack)
+        version, created, used, loaded_expires, record, data_at, hint = loaded  # (one unpack)
         if data is None:
             data = record[data_at:]
-        else:
-            limit = self.codec.max_data_bytes
-            if limit is not None and len(data) > limit:  # escapes counted: measure as stored
-                data = self.codec.encode_data(json.loads(data))
-        new = rewrite_record(record, data_at, version + 1, created, last, expires, data)
+        elif len(data) > self._data_limit:  # escapes counted: measured as stored
+            data = self.codec.encode_data(json.loads(data))
         now = _time_ns() // 1_000 if self._default_clock else self._now()
         lock = self._lock
         lock.acquire()
         try:
             if now >= self._next_sweep:  # a sweep due, or under way
                 self._purge_some(now)
+            kept = self._front.get(session_id) if not data_at else None
+            if kept is not None:  # a record of the front: saved there
+                same = kept is loaded or kept[:6] == loaded[:6]
+                return self._resave_front(session_id, kept, version, same, data, last, expires, now)
+            if not data_at:  # back in the table since (the front was full): saved there
+                record, hint = _packed(session_id, loaded), None
+                data_at = len(record) - len(loaded.raw)
             place: Slot | None = hint  # type: ignore[assignment]  # load_record's slot
             if place is not None and place[0].get(place[1]) is record:  # still there
                 shard, key, found = place
             else:
-                last_id, id_key = self._last_key  # as in load_record
-                if last_id is not session_id:
-                    id_key = self._id_key(session_id)
-                shard, key, found = self._entries.locate(session_id, id_key)
-            if found is not record:  # saved, ended or replaced since it was loaded
-                return self._lost(shard, key, found, version, now)
-            if now >= loaded_expires:
+                shard, key, found = self._slot(session_id)
+            # Saved, ended or replaced since it was loaded? (A record moved between the
+            # front and the table is packed alike: equal bytes, the same record.)
+            if found is not record and found != record:
+                kept = None if found is not None else self._front.get(session_id)
+                if kept is None:
+                    return self._lost(shard, key, found, version, now)
+                same = kept[:4] == loaded[:4] and kept.raw == record[data_at:]  # moved by a load
+                return self._resave_front(session_id, kept, version, same, data, last, expires, now)
+            if now >= loaded_expires or now >= expires:  # ended, or a zombie if stored
                 self._drop(shard, key, record)
-                return Conflict(version, None)
-            if now < expires:
+                return None if now < loaded_expires else Conflict(version, None)
+            if (
+                not record[TAIL + 8]  # the usual record, in use lately: to the front?
+                and now - used < FRONT_WINDOW
+                and now >= self._front_shut
+                and self._admitted(now)
+            ):
+                self._entries.pop(shard, key)
+                self._to_front(session_id, (version + 1, created, last, expires, data, 0, now))
+            else:
                 del shard[key]  # its shard's most recently used
-                shard[key] = new
-            else:  # already over: storing it would be a zombie
-                self._drop(shard, key, record)
+                shard[key] = rewrite_record(
+                    record, data_at, version + 1, created, last, expires, data
+                )
         finally:
             lock.release()
         return None
+
+    def _slot(self, session_id: str) -> Slot:
+        """The table's slot of ``session_id`` (its ``id_key`` remembered for the last ID:
+        a request's load and save pass the same ``str``)."""
+        last_id, found = self._last_key  # _id_key's memory, read without the call
+        if last_id is not session_id:
+            found = self._id_key(session_id)
+        return self._entries.locate(session_id, found)
 
     def _lost(
         self, shard: Shard, key: Key, found: bytes | None, version: int, now: int
@@ -202,3 +260,87 @@ class MemoryLane(Generic[T]):
             self._drop(shard, key, found)
             return Conflict(version, None)
         return Conflict(version, record_version(found))
+
+    # -- the front ---------------------------------------------------------------------
+
+    def _resave_front(
+        self, session_id: str, kept: StoredRecord, version: int, same: bool, data: bytes,
+        last: int, expires: int, now: int,
+    ) -> Conflict | None:  # fmt: skip
+        """:meth:`save_record_now` of ``version``, whose record is in the front as
+        ``kept`` (``same``: still the one it loaded), under the lock."""
+        front = self._front
+        if now >= kept.expires:  # ended meanwhile: dropped
+            del front[session_id]
+            return Conflict(version, None)
+        if not same:  # saved since it was loaded
+            return Conflict(version, kept.version)
+        del front[session_id]  # its most recently saved
+        if now < expires:  # (else already over: storing it would be a zombie)
+            self._to_front(session_id, (version + 1, kept.created, last, expires, data, 0, now))
+        return None
+
+    def _to_front(self, session_id: str, fields: _Kept) -> StoredRecord:
+        """Keep this record in the front, as its newest, under the lock (``place``: when
+        it entered, or was saved there last)."""
+        kept: StoredRecord = new_tuple(StoredRecord, fields)
+        self._front[session_id] = kept
+        return kept
+
+    def _promoted(
+        self, session_id: str, shard: Shard, key: Key, record: bytes, last: int, now: int
+    ) -> StoredRecord | None:
+        """The usual ``record``, under ``key`` in ``shard`` and saved at ``last`` (within
+        :data:`FRONT_WINDOW`), moved to the front if it takes it; under the lock."""
+        if not self._admitted(now):
+            return None
+        expires, _, low, high = _HEAD(record, TAIL)
+        self._entries.pop(shard, key)
+        fields = (high >> 16, expires - (low & MASK), last, expires, record[TAIL + 21 :], 0, now)
+        return self._to_front(session_id, fields)
+
+    def _admitted(self, now: int) -> bool:
+        """Whether the front takes one more record now, under the lock. A full front
+        makes room only when its oldest entered over :data:`FRONT_WINDOW` ago: with more
+        sessions in use than it holds, records stay in the table (as without a front)
+        instead of going back and forth."""
+        front = self._front
+        if len(front) < self._front_limit:
+            return True
+        if not front or now < self._front_shut:  # no front (max_sessions is 1), or shut
+            return False
+        oldest = next(iter(front))
+        entered: int = front[oldest].place  # type: ignore[assignment]
+        if now - entered < FRONT_WINDOW:  # full: no asking again until it may have room
+            self._front_shut = entered + FRONT_WINDOW
+            return False
+        self._demote(oldest, front.pop(oldest))
+        return True
+
+    def _demote(self, session_id: str, kept: StoredRecord) -> None:
+        """Put ``kept``, just taken out of the front, back in the table, under the lock."""
+        table = self._entries
+        shard, key, _ = table.locate(session_id, id_key(session_id))  # (not there)
+        table.put(shard, key, _packed(session_id, kept), new=True)
+
+    def _cool(self, session_id: str) -> None:
+        """Move ``session_id``'s record from the front to the table, if it is there
+        (under the lock): every call but the lane's reads and writes the table only."""
+        kept = self._front.pop(session_id, None)
+        if kept is not None:
+            self._demote(session_id, kept)
+
+    def _sweep_front(self, now: int) -> None:
+        """Drop the expired records of the front (at most :data:`FRONT_RECORDS`)."""
+        front = self._front
+        for session_id in [i for i, kept in front.items() if now >= kept.expires]:
+            del front[session_id]
+
+
+def _packed(session_id: str, kept: StoredRecord) -> bytes:
+    """The table's record of ``kept`` (a record of the front: no subject, no
+    ``auth_time``, no device), as the table packs it."""
+    found = id_key(session_id)
+    head = (_ZERO_TAIL if found is None else found[1]) + _BLANK
+    version, created, last, expires, data, _, _ = kept
+    return rewrite_record(head, _DATA_AT, version, created, last, expires, data)
