@@ -24,7 +24,7 @@ async def test_turns_are_taken_in_order_and_the_key_is_forgotten_after() -> None
 
     await asyncio.gather(*(worker(n) for n in range(5)))
     assert order == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]  # never interleaved, first come first
-    assert "s" not in turns
+    assert "s" not in turns.held
 
 
 async def test_other_keys_never_wait() -> None:
@@ -44,7 +44,7 @@ async def test_a_wait_that_runs_out_leaves_the_queue_intact() -> None:
     turns.give_back("s")  # skips the one that gave up, hands over to `later`
     assert await later
     turns.give_back("s")
-    assert "s" not in turns
+    assert "s" not in turns.held
 
 
 async def test_a_cancelled_waiter_hands_on_a_turn_it_was_given() -> None:
@@ -56,7 +56,7 @@ async def test_a_cancelled_waiter_hands_on_a_turn_it_was_given() -> None:
     waiter.cancel()  # ...which is cancelled before it runs
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    assert "s" not in turns  # passed on (to nobody): not held for ever
+    assert "s" not in turns.held  # passed on (to nobody): not held for ever
 
 
 async def test_a_cancelled_first_take_leaves_the_shared_second_to_wait_itself() -> None:
@@ -75,4 +75,4 @@ async def test_a_cancelled_first_take_leaves_the_shared_second_to_wait_itself() 
     assert await asyncio.wait_for(second, 1.0) is True
     assert turn.key == "s"
     turn.end()
-    assert "s" not in turns
+    assert "s" not in turns.held

@@ -51,7 +51,7 @@ class Commits:
             return False
         key, stored, _, text, _, _, last, expires = plan  # (one unpack)
         lane, kept = self._lane, self._kept.records
-        if lane is None or key in self._queue or (kept and key in kept):
+        if lane is None or key in self._queue.held or (kept and key in kept):
             return False
         data = None if text is None else text.encode()
         return lane.save_record_now(key, stored, data, last, expires) is None

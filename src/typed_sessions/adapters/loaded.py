@@ -116,12 +116,16 @@ def adopt(
     Raises:
         StoreError: the record does not decode.
     """
-    if stored is None or micros >= stored.expires:
-        _not_adopted(settings)  # none, or expired by this request's clock
+    if stored is None:
+        _not_adopted(settings)
+        return None
+    _, _, _, expires, raw, data_at, _ = stored  # (one unpack)
+    if micros >= expires:
+        _not_adopted(settings)  # expired by this request's clock
         return None
     data: Any
     try:
-        data = _scan(stored.raw[stored.data_at :].decode(), 0)[0]
+        data = _scan(raw[data_at:].decode(), 0)[0]
     except (ValueError, RecursionError):
         data = None
     if data.__class__ is not dict:  # as the store's codec decodes it, or StoreCorruptError

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import KeysView
 from typing import Generic, TypeVar
 
 __all__ = ["Turn", "Turns"]
@@ -24,15 +25,14 @@ class Turns(Generic[K]):
     Bound to the event loop of its first waiter (one worker, one loop).
     """
 
-    __slots__ = ("_queues",)
+    __slots__ = ("_queues", "held")
 
     def __init__(self) -> None:
         # A turn's waiters; a turn taken with nobody waiting holds the empty tuple (no
         # deque made for the common case).
         self._queues: dict[K, deque[asyncio.Future[None]] | tuple[()]] = {}
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._queues
+        self.held: KeysView[K] = self._queues.keys()
+        """The keys whose turn is taken, a live view (``key in turns.held``: no call)."""
 
     def take_free(self, key: K) -> bool:
         """Take the turn of ``key`` if nobody holds it, without waiting: ``False`` if

@@ -147,15 +147,14 @@ class MemoryLane(Generic[T]):
         Raises:
             StoreCorruptError: the data does not decode.
         """
-        record = stored.raw
+        version, created, last, expires, record, data_at, _ = stored  # (one unpack)
         subject = auth_time = device = None
-        if stored.data_at and record[TAIL + 8]:  # (the front's records have no extras)
+        if data_at and record[TAIL + 8]:  # (the front's records have no extras)
             _, _, _, _, subject, auth_time, device, _ = record_fields(record)
-        decoded = self.codec.decode_data(record[stored.data_at :])
+        decoded = self.codec.decode_data(record[data_at:] if data_at else record)
         if type(decoded) is not Ok:  # pragma: no cover - we wrote these bytes ourselves
             assert isinstance(decoded, Err)
             raise StoreCorruptError(decoded.error.reason)
-        created, last, expires = stored.created, stored.last, stored.expires
         # The last load's datetimes, reused where the microseconds match (a session
         # loaded again): a datetime from microseconds costs more than the whole check.
         made = self._loaded
@@ -168,7 +167,7 @@ class MemoryLane(Generic[T]):
         # Their microseconds, for a save of these very objects (see _times).
         self._loaded = (created_at, created, last_active, last, expires_at, expires)
         return Session(
-            session_id, decoded.value, created_at, last_active, expires_at, stored.version,
+            session_id, decoded.value, created_at, last_active, expires_at, version,
             subject, None if auth_time is None else from_us(auth_time), device,
         )  # fmt: skip
 
