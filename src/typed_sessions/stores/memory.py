@@ -27,8 +27,7 @@ from typed_sessions.core.subjects import (
     checked_subject,
     session_handle,
 )
-from typed_sessions.stores.lane import StoredRecord
-from typed_sessions.stores.memory_lane import FRONT_RECORDS, Loaded, MemoryLane
+from typed_sessions.stores.memory_lane import Loaded, MemoryLane
 from typed_sessions.stores.memory_purge import PURGE_BUDGET, SWEEPING, Purge
 from typed_sessions.stores.memory_records import (
     EPOCH,
@@ -151,9 +150,7 @@ class MemoryStore(MemoryLane[T]):
         self._next_sweep = to_us(clock()) + self._sweep_interval
         self._purge = Purge()
         self._entries = Table(max_sessions)
-        self._front: dict[str, StoredRecord] = {}  # see memory_lane
-        self._front_limit = min(FRONT_RECORDS, max_sessions // 2)
-        self._front_shut = 0  # until when a full front takes no record (see _admitted)
+        self._start_front(max_sessions)
         self._last_key: tuple[str, tuple[int, bytes] | None] = ("", None)
         # The subject index: subject -> handle -> ID, for the live records with a subject.
         self._subjects: dict[str, dict[str, SessionId]] = {}

@@ -114,7 +114,10 @@ class MemoryLane(Generic[T]):
                     del self._front[session_id]
                     return None
                 return front
-            shard, key, record = self._slot(session_id)
+            last_id, found = self._last_key  # _slot's, inlined: its memory read without a call
+            if last_id is not session_id:
+                found = self._id_key(session_id)
+            shard, key, record = self._entries.locate(session_id, found)
             if record is None:
                 return None
             expires, flags, low, high = _HEAD(record, TAIL)
@@ -189,7 +192,7 @@ class MemoryLane(Generic[T]):
             SessionTooLargeError: ``data`` is over the store's ``max_data_bytes``
                 (nothing changes).
         """
-        version, created, used, loaded_expires, record, data_at, hint = loaded  # (one unpack)
+        version, _, _, _, record, data_at, _ = loaded  # (one unpack)
         if data is None:
             data = record[data_at:]
         elif len(data) > self._data_limit:  # escapes counted: measured as stored
@@ -204,40 +207,46 @@ class MemoryLane(Generic[T]):
             if kept is not None:  # a record of the front: saved there
                 same = kept is loaded or kept[:6] == loaded[:6]
                 return self._resave_front(session_id, kept, version, same, data, last, expires, now)
-            if not data_at:  # back in the table since (the front was full): saved there
-                record, hint = _packed(session_id, loaded), None
-                data_at = len(record) - len(loaded.raw)
-            place: Slot | None = hint  # type: ignore[assignment]  # load_record's slot
-            if place is not None and place[0].get(place[1]) is record:  # still there
-                shard, key, found = place
-            else:
-                shard, key, found = self._slot(session_id)
-            # Saved, ended or replaced since it was loaded? (A record moved between the
-            # front and the table is packed alike: equal bytes, the same record.)
-            if found is not record and found != record:
-                kept = None if found is not None else self._front.get(session_id)
-                if kept is None:
-                    return self._lost(shard, key, found, version, now)
-                same = kept[:4] == loaded[:4] and kept.raw == record[data_at:]  # moved by a load
-                return self._resave_front(session_id, kept, version, same, data, last, expires, now)
-            if now >= loaded_expires or now >= expires:  # ended, or a zombie if stored
-                self._drop(shard, key, record)
-                return None if now < loaded_expires else Conflict(version, None)
-            if (
-                not record[TAIL + 8]  # the usual record, in use lately: to the front?
-                and now - used < FRONT_WINDOW
-                and now >= self._front_shut
-                and self._admitted(now)
-            ):
-                self._entries.pop(shard, key)
-                self._to_front(session_id, (version + 1, created, last, expires, data, 0, now))
-            else:
-                del shard[key]  # its shard's most recently used
-                shard[key] = rewrite_record(
-                    record, data_at, version + 1, created, last, expires, data
-                )
+            return self._resave_table(session_id, loaded, data, last, expires, now)
         finally:
             lock.release()
+
+    def _resave_table(
+        self, session_id: str, loaded: StoredRecord, data: bytes, last: int, expires: int,
+        now: int,
+    ) -> Conflict | None:  # fmt: skip
+        """:meth:`save_record_now` of a record not in the front, under the lock."""
+        version, created, used, loaded_expires, record, data_at, hint = loaded  # (one unpack)
+        if not data_at:  # back in the table since (the front was full): saved there
+            record, hint = _packed(session_id, loaded), None
+            data_at = len(record) - len(loaded.raw)
+        place: Slot | None = hint  # type: ignore[assignment]  # load_record's slot
+        if place is not None and place[0].get(place[1]) is record:  # still there
+            shard, key, found = place
+        else:
+            shard, key, found = self._slot(session_id)
+        # Saved, ended or replaced since it was loaded? (A record moved between the front
+        # and the table is packed alike: equal bytes, the same record.)
+        if found is not record and found != record:
+            kept = None if found is not None else self._front.get(session_id)
+            if kept is None:
+                return self._lost(shard, key, found, version, now)
+            same = kept[:4] == loaded[:4] and kept.raw == record[data_at:]  # moved by a load
+            return self._resave_front(session_id, kept, version, same, data, last, expires, now)
+        if now >= loaded_expires or now >= expires:  # ended, or a zombie if stored
+            self._drop(shard, key, record)
+            return None if now < loaded_expires else Conflict(version, None)
+        if (
+            not record[TAIL + 8]  # the usual record, in use lately: to the front?
+            and now - used < FRONT_WINDOW
+            and now >= self._front_shut
+            and self._admitted(now)
+        ):
+            self._entries.pop(shard, key)
+            self._to_front(session_id, (version + 1, created, last, expires, data, 0, now))
+        else:
+            del shard[key]  # its shard's most recently used
+            shard[key] = rewrite_record(record, data_at, version + 1, created, last, expires, data)
         return None
 
     def _slot(self, session_id: str) -> Slot:
@@ -261,6 +270,12 @@ class MemoryLane(Generic[T]):
         return Conflict(version, record_version(found))
 
     # -- the front ---------------------------------------------------------------------
+
+    def _start_front(self, max_sessions: int) -> None:
+        """An empty front for a store of ``max_sessions`` (none for a store of one)."""
+        self._front = {}
+        self._front_limit = min(FRONT_RECORDS, max_sessions // 2)
+        self._front_shut = 0  # until when a full front takes no record (see _admitted)
 
     def _resave_front(
         self, session_id: str, kept: StoredRecord, version: int, same: bool, data: bytes,
