@@ -24,10 +24,10 @@ on writes after the response started, nested non-``str`` keys, size limits.
 
 Its records are named tuples in a plain ``dict``: several hundred bytes per session,
 where issue 13's memory target is at most 177. :class:`CompactPrototype`, the contender
-"prototype, compact store", is the same middleware over ``MemoryStore``'s packed records,
-read and written through the lane ours uses (LRU order, the incremental purge, the
-thread lock, compare-and-set on the version): what the compact store costs a middleware
-that has nothing else of ours.
+"prototype, compact store", is the same middleware over ``MemoryStore``'s records (packed,
+and the ones in use kept unpacked in its front), read and written through the lane ours
+uses (LRU order, the incremental purge, the thread lock, compare-and-set on the
+version): what the compact store costs a middleware that has nothing else of ours.
 """
 
 from __future__ import annotations
