@@ -46,6 +46,7 @@ from typed_sessions.stores.lane import StoredRecord
 from typed_sessions.stores.memory_records import (
     encode_record,
     id_key,
+    plain_record,
     record_fields,
     rewrite_record,
     to_us,
@@ -103,6 +104,34 @@ def test_a_rewritten_record_is_the_record_encoded_anew(
     expected = encode_record(tail, moved, version, data)
     times = (start + created, start + last, start + expires)
     assert rewrite_record(old, data_at, version, *times, data) == expected
+
+
+@given(
+    canonical=st.booleans(),
+    created=st.integers(-(10**8), 0),
+    last=st.integers(0, 10**13),
+    expires=st.integers(0, 10**13),
+    version=st.integers(1, 70_000),
+    data=st.binary(max_size=30),
+)
+def test_a_plain_record_is_packed_as_the_table_packs_it(
+    canonical: bool, created: int, last: int, expires: int, version: int, data: bytes
+) -> None:
+    """What a record of the front goes back to the table as: the very bytes a save of
+    the same session would have stored (a save compares them by value)."""
+    session_id = new_session_id() if canonical else SessionId("not-canonical")
+    found = id_key(session_id)
+    tail = None if found is None else found[1]
+    session: Session[dict[str, Any]] = dataclasses.replace(
+        new_session({}, EXPIRY, now=START),
+        id=session_id,
+        created_at=START + timedelta(microseconds=created),
+        last_active=START + timedelta(microseconds=last),
+        expires_at=START + timedelta(microseconds=expires),
+    )
+    start = to_us(START)
+    times = (start + created, start + last, start + expires)
+    assert plain_record(tail, version, *times, data) == encode_record(tail, session, version, data)
 
 
 def saved(store: MemoryStore[dict[str, Any]], data: dict[str, Any]) -> SessionId:

@@ -37,6 +37,7 @@ from typed_sessions.stores.memory_records import (
     US,
     from_us,
     id_key,
+    plain_record,
     record_expires,
     record_fields,
     record_version,
@@ -55,11 +56,7 @@ FRONT_WINDOW: Final = 1_000_000
 """Microseconds: a full front takes a record in place of its oldest only when that one
 entered (or was saved) longer ago."""
 _Kept: TypeAlias = tuple[int, int, int, int, bytes, int, int]
-_DATA_AT: Final = TAIL + 21  # where the data starts in the usual record, and _BLANK's
-_BLANK: Final = bytes(21)
-_ZERO_TAIL: Final = bytes(
-    TAIL
-)  # the tail of a record under a str key  # the usual record's head, before rewrite_record fills it
+_DATA_AT: Final = TAIL + 21  # where the data starts in the usual record
 Loaded: TypeAlias = tuple[datetime, int, datetime, int, datetime, int]
 """The datetimes the last load made, each with its microseconds."""
 
@@ -127,10 +124,15 @@ class MemoryLane(Generic[T]):
             # The usual record's last use, read without a call (see record_fields; a record
             # with flags is read by it, below).
             last = expires - (low >> 40 | (high & 0xFFFF) << 24)
-            if not flags and now - last < FRONT_WINDOW and now >= self._front_shut:
-                kept = self._promoted(session_id, shard, key, record, last, now)  # in use
-                if kept is not None:
-                    return kept
+            if (
+                not flags  # the usual record, in use lately: to the front?
+                and now - last < FRONT_WINDOW
+                and now >= self._front_shut
+                and self._admitted(now)
+            ):
+                self._entries.pop(shard, key)
+                fields = (high >> 16, expires - (low & MASK), last, expires, record[_DATA_AT:])
+                return self._to_front(session_id, (*fields, 0, now))
             del shard[key]  # now its shard's most recently used
             shard[key] = record
         finally:
@@ -138,7 +140,7 @@ class MemoryLane(Generic[T]):
         if flags:
             created, last, _, version, _, _, _, data_at = record_fields(record)
         else:  # the usual record
-            created, version, data_at = expires - (low & MASK), high >> 16, TAIL + 21
+            created, version, data_at = expires - (low & MASK), high >> 16, _DATA_AT
         stored: StoredRecord = new_tuple(
             StoredRecord, (version, created, last, expires, record, data_at, (shard, key, record))
         )
@@ -301,18 +303,6 @@ class MemoryLane(Generic[T]):
         self._front[session_id] = kept
         return kept
 
-    def _promoted(
-        self, session_id: str, shard: Shard, key: Key, record: bytes, last: int, now: int
-    ) -> StoredRecord | None:
-        """The usual ``record``, under ``key`` in ``shard`` and saved at ``last`` (within
-        :data:`FRONT_WINDOW`), moved to the front if it takes it; under the lock."""
-        if not self._admitted(now):
-            return None
-        expires, _, low, high = _HEAD(record, TAIL)
-        self._entries.pop(shard, key)
-        fields = (high >> 16, expires - (low & MASK), last, expires, record[TAIL + 21 :], 0, now)
-        return self._to_front(session_id, fields)
-
     def _admitted(self, now: int) -> bool:
         """Whether the front takes one more record now, under the lock. A full front
         makes room only when its oldest entered over :data:`FRONT_WINDOW` ago: with more
@@ -334,7 +324,8 @@ class MemoryLane(Generic[T]):
     def _demote(self, session_id: str, kept: StoredRecord) -> None:
         """Put ``kept``, just taken out of the front, back in the table, under the lock."""
         table = self._entries
-        shard, key, _ = table.locate(session_id, id_key(session_id))  # (not there)
+        # (Not through _slot: this is not the ID its memory is for. Not in the table.)
+        shard, key, _ = table.locate(session_id, id_key(session_id))
         table.put(shard, key, _packed(session_id, kept), new=True)
 
     def _cool(self, session_id: str) -> None:
@@ -352,9 +343,7 @@ class MemoryLane(Generic[T]):
 
 
 def _packed(session_id: str, kept: StoredRecord) -> bytes:
-    """The table's record of ``kept`` (a record of the front: no subject, no
-    ``auth_time``, no device), as the table packs it."""
+    """The table's record of ``kept``, a record of the front, as the table packs it."""
     found = id_key(session_id)
-    head = (_ZERO_TAIL if found is None else found[1]) + _BLANK
     version, created, last, expires, data, _, _ = kept
-    return rewrite_record(head, _DATA_AT, version, created, last, expires, data)
+    return plain_record(None if found is None else found[1], version, created, last, expires, data)

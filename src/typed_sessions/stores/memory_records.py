@@ -44,6 +44,7 @@ __all__ = [
     "id_key",
     "id_of",
     "now_us",
+    "plain_record",
     "record_expires",
     "record_fields",
     "rewrite_record",
@@ -291,3 +292,16 @@ def rewrite_record(
         flags |= WIDE_FORM
         times = _WIDE.pack(created, last, version)
     return b"".join((record[:TAIL], EXPIRES.pack(expires), bytes((flags,)), times, extras, data))
+
+
+def plain_record(
+    tail: bytes | None, version: int, created: int, last: int, expires: int, data: bytes
+) -> bytes:
+    """The record of a session with no subject, ``auth_time`` or device, exactly as
+    :func:`encode_times` packs it (``tail``: from :func:`id_key`, ``None`` for a ``str``
+    key)."""
+    head = (tail or _ZERO_TAIL) + _BLANK
+    return rewrite_record(head, TAIL + 21, version, created, last, expires, data)
+
+
+_BLANK: Final = bytes(21)  # the usual record's head, before rewrite_record fills it
