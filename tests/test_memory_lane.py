@@ -64,16 +64,22 @@ def stored_of(store: MemoryStore[dict[str, Any]], session_id: SessionId) -> Stor
     return stored
 
 
+# A record's times (microseconds from START), version and data, as the tests draw them.
+RECORDS: dict[str, st.SearchStrategy[Any]] = {
+    "created": st.integers(-(10**8), 0),
+    "last": st.integers(0, 10**13),
+    "expires": st.integers(0, 10**13),
+    "version": st.integers(1, 70_000),
+    "data": st.binary(max_size=30),
+}
+
+
 @given(
     subject=st.none() | st.text(st.characters(codec="utf-8", categories=["L"]), min_size=1),
     auth=st.booleans(),
     device=st.none() | st.tuples(st.text(max_size=20), st.none() | st.just("10.0.0.1")),
     old_version=st.integers(0, 70_000),
-    created=st.integers(-(10**8), 0),
-    last=st.integers(0, 10**13),
-    expires=st.integers(0, 10**13),
-    version=st.integers(1, 70_000),
-    data=st.binary(max_size=30),
+    **RECORDS,
 )
 def test_a_rewritten_record_is_the_record_encoded_anew(
     subject: str | None,
@@ -106,14 +112,7 @@ def test_a_rewritten_record_is_the_record_encoded_anew(
     assert rewrite_record(old, data_at, version, *times, data) == expected
 
 
-@given(
-    canonical=st.booleans(),
-    created=st.integers(-(10**8), 0),
-    last=st.integers(0, 10**13),
-    expires=st.integers(0, 10**13),
-    version=st.integers(1, 70_000),
-    data=st.binary(max_size=30),
-)
+@given(canonical=st.booleans(), **RECORDS)
 def test_a_plain_record_is_packed_as_the_table_packs_it(
     canonical: bool, created: int, last: int, expires: int, version: int, data: bytes
 ) -> None:
