@@ -14,6 +14,7 @@ from typed_sessions import Expiry, MemoryStore, Ok, Session, SessionId, new_sess
 from typed_sessions.stores.lane import StoredRecord
 from typed_sessions.stores.memory_lane import FRONT_RECORDS, FRONT_WINDOW
 from typed_sessions.stores.memory_records import to_us
+from typed_sessions.stores.memory_table import SHARD_SIZE
 from typed_sessions.stores.protocol import Conflict
 
 from .conftest import FakeClock, run
@@ -22,8 +23,15 @@ EXPIRY = Expiry(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
 WINDOW = timedelta(microseconds=FRONT_WINDOW)
 
 
-def store_of(clock: FakeClock, max_sessions: int = 10_000) -> MemoryStore[dict[str, Any]]:
-    return MemoryStore(dict[str, Any], clock=clock, max_sessions=max_sessions)
+def store_of(
+    clock: FakeClock, max_sessions: int = 10_000, *, front: int | None = None
+) -> MemoryStore[dict[str, Any]]:
+    """A store; with ``front``, its front bounded to that many records (small enough to
+    fill in a test)."""
+    store = MemoryStore(dict[str, Any], clock=clock, max_sessions=max_sessions)
+    if front is not None:
+        store._front_limit = front  # pyright: ignore[reportPrivateUsage]
+    return store
 
 
 def created(store: MemoryStore[dict[str, Any]], clock: FakeClock, **data: Any) -> Session[Any]:
@@ -89,7 +97,7 @@ def test_a_stale_save_in_the_front_is_refused(clock: FakeClock) -> None:
 def test_a_record_back_in_the_table_since_its_load_is_saved(clock: FakeClock) -> None:
     """The front (2 records here) was full, and its oldest went back to the table
     between a load and its save: the save finds it there, unchanged, and is done."""
-    store = store_of(clock, max_sessions=4)
+    store = store_of(clock, front=2)
     a, b = created(store, clock, n=1), created(store, clock, n=1)
     stored_a = loaded(store, a.id)
     loaded(store, b.id)
@@ -108,7 +116,7 @@ def test_a_record_back_in_the_table_since_its_load_is_saved(clock: FakeClock) ->
 def test_a_record_moved_to_the_front_since_its_load_is_saved(clock: FakeClock) -> None:
     """A load from the table (the front was full of records that entered just now),
     then the record moved to the front by another load: the save finds it there."""
-    store = store_of(clock, max_sessions=4)
+    store = store_of(clock, front=2)
     for session in (created(store, clock, n=1), created(store, clock, n=1)):
         loaded(store, session.id)
     clock.advance(WINDOW / 2)
@@ -126,25 +134,72 @@ def test_a_record_moved_to_the_front_since_its_load_is_saved(clock: FakeClock) -
 
 
 def test_the_front_is_bounded_and_counted(clock: FakeClock) -> None:
-    store = store_of(clock, max_sessions=10)  # a front of 5
-    sessions = [created(store, clock, n=i) for i in range(10)]
-    for session in sessions:
-        loaded(store, session.id)
-    assert (in_front(store), len(store)) == (5, 10)
-    # Full, the store evicts from the table; the front's records stay.
-    extra = created(store, clock, n=10)
-    assert len(store) == 10
-    for session in sessions[:5]:
-        assert run(store.load(session.id)) is not None
-    assert run(store.load(extra.id)) is not None
-    big = MemoryStore(dict[str, Any], clock=clock)
+    store = store_of(clock)  # 10,000 records: a front of FRONT_RECORDS
     for i in range(FRONT_RECORDS + 10):
-        loaded(big, created(big, clock, n=i).id)
-    assert in_front(big) == FRONT_RECORDS
-    assert in_front(store_of(clock, max_sessions=1)) == 0
-    one = store_of(clock, max_sessions=1)
-    loaded(one, created(one, clock, n=1).id)
-    assert in_front(one) == 0  # no front for a store of one record
+        loaded(store, created(store, clock, n=i).id)
+    assert (in_front(store), len(store)) == (FRONT_RECORDS, FRONT_RECORDS + 10)
+    # A store of at most SHARD_SIZE records evicts exactly the least recently used: the
+    # front, which keeps no order of use, would break that. It has none.
+    small = store_of(clock, max_sessions=SHARD_SIZE)
+    loaded(small, created(small, clock, n=1).id)
+    assert in_front(small) == 0
+
+
+def test_a_small_store_evicts_exactly_the_least_recently_used(clock: FakeClock) -> None:
+    """Sessions used once just after they started, then idle, are evicted before the
+    ones in use (an audit's case: with a front, a and b stayed, d went)."""
+    store = store_of(clock, max_sessions=4)
+    a, b = created(store, clock, n=1), created(store, clock, n=1)
+    loaded(store, a.id)
+    loaded(store, b.id)
+    clock.advance(timedelta(minutes=10))
+    c = created(store, clock, n=1)
+    clock.advance(timedelta(seconds=5))
+    d = created(store, clock, n=1)
+    loaded(store, c.id)
+    created(store, clock, n=1)  # one too many: a, idle longest, goes
+    alive = [run(store.load(s.id)) is not None for s in (a, b, c, d)]
+    assert alive == [False, True, True, True]
+
+
+def full_store(
+    clock: FakeClock, idle: timedelta
+) -> tuple[MemoryStore[dict[str, Any]], list[Session[Any]]]:
+    """A full store of SHARD_SIZE + 1 records: two in the front for ``idle``, then the
+    rest saved since (a sweep hours away)."""
+    store = MemoryStore(
+        dict[str, Any], clock=clock, max_sessions=SHARD_SIZE + 1, sweep_interval=timedelta(hours=3)
+    )
+    pair = [created(store, clock, n=1) for _ in range(2)]
+    for session in pair:
+        loaded(store, session.id)
+    clock.advance(idle)
+    rest = [created(store, clock, n=2) for _ in range(SHARD_SIZE - 1)]
+    assert (in_front(store), len(store)) == (2, SHARD_SIZE + 1)
+    clock.advance(timedelta(seconds=5))
+    return store, pair + rest
+
+
+def test_an_eviction_drops_the_front_s_expired_records_first(clock: FakeClock) -> None:
+    """Expired records of the front never hold a place while a live one is evicted."""
+    store, sessions = full_store(clock, EXPIRY.idle)
+    newest = created(store, clock, n=3)
+    assert (in_front(store), len(store)) == (0, SHARD_SIZE)  # room made: nothing evicted
+    alive = [run(store.load(s.id)) is not None for s in [*sessions, newest]]
+    assert alive == [False, False] + [True] * SHARD_SIZE
+
+
+def test_an_eviction_sends_the_front_s_idle_records_back_first(clock: FakeClock) -> None:
+    """Records of the front not saved for a second go back to the table at an eviction
+    (where they are evicted in turn like the others), so none stays there for ever."""
+    store, sessions = full_store(clock, timedelta(minutes=10))
+    newest = created(store, clock, n=3)
+    assert (in_front(store), len(store)) == (0, SHARD_SIZE + 1)
+    alive = [run(store.load(s.id)) is not None for s in [*sessions, newest]]
+    # The pair is back in the table, as its newest; one of the others (the least
+    # recently used of the new record's shard) was evicted.
+    assert alive[:2] == [True, True]
+    assert (alive.count(False), alive[-1]) == (1, True)
 
 
 def test_the_front_ends_records_like_the_table(clock: FakeClock) -> None:

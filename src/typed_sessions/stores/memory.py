@@ -66,7 +66,9 @@ class MemoryStore(MemoryLane[T]):
     their time zone: the same instants). At most ``max_sessions`` live at once: saving
     one more evicts the least recently used (loaded or saved) of the saved session's
     shard, about 1,024 sessions (a store of at most 1,024 evicts exactly the least
-    recently used; a larger one, approximately). Expired records are never returned.
+    recently used; a larger one, approximately: the sessions the middleware saved in the
+    last second are kept apart, and go back among the others when an eviction finds them
+    idle). Expired records are never returned.
     Every ``sweep_interval`` a purge of them starts, done a little in each ``load`` and
     ``save``: at most :data:`PURGE_BUDGET` records looked at per call.
     Every call is O(1) in the number of sessions. Operations never await, so they are
@@ -201,7 +203,7 @@ class MemoryStore(MemoryLane[T]):
                 if subject is not None or flags & SUBJECT:
                     self._reindex(record, session, now)
                 if self._entries.size + len(self._front) > self.max_sessions:
-                    self._evict(shard, key)
+                    self._evict(shard, key, now)
             elif record is not None:  # already over: storing it would be a zombie
                 self._drop(shard, key, record)
         saved = Session(
@@ -355,8 +357,9 @@ class MemoryStore(MemoryLane[T]):
         for session_id in beyond_cap(others, *self._started(saved), cap):
             self._remove(session_id)
 
-    def _evict(self, shard: Shard, saved: Key) -> None:
+    def _evict(self, shard: Shard, saved: Key, now: int) -> None:
         """Evict least recently used records (never ``saved``) beyond ``max_sessions``."""
+        self._clear_front(now)  # its idle records compete with the table's
         table = self._entries
         while table.size + len(self._front) > self.max_sessions:
             victim = table.victim(shard, saved)

@@ -5,13 +5,15 @@ written as stored (see :mod:`.memory_records`), without datetimes or a decode.
 
 The front: a record the lane saves, when it has no subject, ``auth_time`` or device (the
 usual record), is kept unpacked, as the :class:`StoredRecord` the next load hands out,
-in a small dict of its own (at most :data:`FRONT_RECORDS`, and half of ``max_sessions``)
-instead of the table, so that a session used again is read and written without packing
-its bytes. A record is in the front or in the table, never both. Beyond the bound, the
-least recently saved goes back to the table, packed as it would have been there: its
-bytes are then equal to the ones a load from the table would have handed out, and a
-save compares them by value, so a move never looks like a change. Every other call
-takes a record out of the front first (:meth:`MemoryLane._cool`).
+in a small dict of its own (at most :data:`FRONT_RECORDS`; none in a store of at most
+``SHARD_SIZE`` records, which evicts exactly the least recently used) instead of the
+table, so that a session used again is read and written without packing its bytes. A
+record is in the front or in the table, never both. Beyond the bound, the least recently
+saved goes back to the table, packed as it would have been there: its bytes are then
+equal to the ones a load from the table would have handed out, and a save compares them
+by value, so a move never looks like a change. Before an eviction, the records not saved
+for :data:`FRONT_WINDOW` go back too (see :meth:`MemoryLane._clear_front`). Every other
+call takes a record out of the front first (:meth:`MemoryLane._cool`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from typed_sessions.stores.memory_records import (
     record_version,
     rewrite_record,
 )
-from typed_sessions.stores.memory_table import Key, Shard, Slot, Table
+from typed_sessions.stores.memory_table import SHARD_SIZE, Key, Shard, Slot, Table
 from typed_sessions.stores.protocol import Conflict, StoreCorruptError
 
 __all__ = ["FRONT_RECORDS", "FRONT_WINDOW", "Loaded", "MemoryLane"]
@@ -274,9 +276,11 @@ class MemoryLane(Generic[T]):
     # -- the front ---------------------------------------------------------------------
 
     def _start_front(self, max_sessions: int) -> None:
-        """An empty front for a store of ``max_sessions`` (none for a store of one)."""
+        """An empty front for a store of ``max_sessions``; none for a store of at most
+        :data:`SHARD_SIZE` records, whose eviction takes exactly the least recently used
+        (the front keeps no order of use)."""
         self._front = {}
-        self._front_limit = min(FRONT_RECORDS, max_sessions // 2)
+        self._front_limit = FRONT_RECORDS if max_sessions > SHARD_SIZE else 0
         self._front_shut = 0  # until when a full front takes no record (see _admitted)
 
     def _resave_front(
@@ -340,6 +344,22 @@ class MemoryLane(Generic[T]):
         front = self._front
         for session_id in [i for i, kept in front.items() if now >= kept.expires]:
             del front[session_id]
+
+    def _clear_front(self, now: int) -> None:
+        """Before an eviction, under the lock: the front's records not saved for
+        :data:`FRONT_WINDOW` go back to the table (the expired ones are dropped), so
+        that an idle session is never kept while one in use is evicted. The front is in
+        the order of its saves: this stops at the first record saved lately."""
+        front = self._front
+        while front:
+            oldest = next(iter(front))
+            kept = front[oldest]
+            entered: int = kept.place  # type: ignore[assignment]  # (see _to_front)
+            if now - entered < FRONT_WINDOW:
+                return
+            del front[oldest]
+            if now < kept.expires:
+                self._demote(oldest, kept)
 
 
 def _packed(session_id: str, kept: StoredRecord) -> bytes:
