@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 from collections.abc import Callable
 
 import pytest
@@ -36,6 +37,22 @@ def test_session_data_is_a_dict_of_str_keys() -> None:
     assert session == {}
     with pytest.raises(TypeError, match="keys must be str"):
         session[1] = "x"  # type: ignore[index]  # what the check is for
+
+
+@pytest.mark.parametrize(
+    "dup",
+    [copy.copy, copy.deepcopy, lambda d: pickle.loads(pickle.dumps(d))],  # noqa: S301 - our own bytes
+    ids=["copy", "deepcopy", "pickle"],
+)
+def test_a_copy_or_pickle_of_the_session_is_a_plain_dict_read_in_full(
+    dup: Callable[[SessionData], object],
+) -> None:
+    """(A pickle round trip raised AttributeError: the items came back before the
+    session's own fields.)"""
+    session = SessionData({"a": [1]}, True)
+    twin = dup(session)
+    assert (type(twin), twin) == (dict, {"a": [1]})
+    assert session.reads() == ReadSet(everything=True)
 
 
 def test_blocked_session_data_refuses_every_write() -> None:

@@ -150,6 +150,11 @@ class SessionData(dict[str, Any]):
         self._read_everything()
         return dict(super().items())
 
+    def __reduce__(self) -> tuple[type[dict[str, Any]], tuple[dict[str, Any]]]:
+        """Pickled and copied (``copy``, ``deepcopy``) as a plain ``dict``, as
+        :meth:`copy` returns: the session itself belongs to its request."""
+        return dict, (self.copy(),)
+
     def __eq__(self, other: object) -> bool:
         self._read_everything()
         return super().__eq__(other)
