@@ -39,10 +39,12 @@ def test_session_data_is_a_dict_of_str_keys() -> None:
         session[1] = "x"  # type: ignore[index]  # what the check is for
 
 
+def _pickled(data: SessionData) -> object:
+    return pickle.loads(pickle.dumps(data))  # noqa: S301 - our own bytes
+
+
 @pytest.mark.parametrize(
-    "dup",
-    [copy.copy, copy.deepcopy, lambda d: pickle.loads(pickle.dumps(d))],  # noqa: S301 - our own bytes
-    ids=["copy", "deepcopy", "pickle"],
+    "dup", [copy.copy, copy.deepcopy, _pickled], ids=["copy", "deepcopy", "pickle"]
 )
 def test_a_copy_or_pickle_of_the_session_is_a_plain_dict_read_in_full(
     dup: Callable[[SessionData], object],
