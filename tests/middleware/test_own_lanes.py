@@ -122,7 +122,7 @@ class RevokingStore(MemoryStore[dict[str, Any]]):
 
 
 async def test_a_session_hidden_by_an_overridden_load_record_is_not_adopted() -> None:
-    """A revoked session is not adopted (empty session, cookie cleared)."""
+    """A revoked session is not adopted (an empty session)."""
     store = RevokingStore()
     app = FastAPI()
     app.add_middleware(session_middleware, store=store, keys="k" * 40)

@@ -254,8 +254,9 @@ class SessionManager:
     async def preload(self) -> None:
         """Verify the cookie and read its record, without touching the session.
 
-        A cookie that does not verify, or names no live record, is not adopted (and,
-        when ours, is cleared at the outcome).
+        A cookie that does not verify, or names no live record, is not adopted. One of
+        ours that is expired is cleared at the outcome; one naming no live record is not
+        (the browser may hold a newer cookie by now, which that would delete).
 
         Raises:
             StoreError: the store failed; :attr:`load_failed` is then true.
@@ -279,7 +280,6 @@ class SessionManager:
                 raise
             if found is None:  # not adopted
                 self._verified_id = None
-                self._clear_cookie = True
             self._found = found
         self._loaded = True
 

@@ -27,10 +27,12 @@ What happens to a request (HTTP or WebSocket; other scopes pass through untouche
 2. With ``autoload=True`` and a cookie that verified, the record is loaded before the
    handler runs (one store read). No cookie that verifies: no store access at all. A store
    failure answers 503 and the handler does not run. A cookie naming no live record is
-   not adopted either (and, being ours, is cleared); a later write gets a new
-   server-generated ID. With ``autoload=False``, steps 1 and 2 wait until a handler
-   awaits ``load()`` (or depends on :data:`LoadedSessionDep`); a route that never asks
-   costs a header scan and nothing else.
+   not adopted either; a later write gets a new server-generated ID. It is not cleared:
+   the browser may hold a newer cookie by now (a sign-in answered meanwhile, whose
+   regenerate ended this record), which a clearing cookie would delete. With
+   ``autoload=False``, steps 1 and 2 wait until a handler awaits ``load()`` (or depends
+   on :data:`LoadedSessionDep`); a route that never asks costs a header scan and nothing
+   else.
 3. When the response starts (``http.response.start``), the session is saved if its data
    changed (nested changes included) or sliding expiry needs it, and never if the status
    is 5xx. Saving happens there, before the start is sent, so that a failed save can still
