@@ -240,6 +240,53 @@ def test_what_hides_inside_other_values_is_found(data_type: Any, data: Any, wher
         codec.encode(new_session(data, Expiry(), now=START))
 
 
+class Tally(BaseModel):
+    counts: dict[str, int]
+
+
+@pytest.mark.parametrize(
+    ("data_type", "data", "where"),
+    [
+        (dict[str, Any], dict.fromkeys(["\ud800", "\udc00"], 1), r"data has the key '\\ud800'"),
+        (dict[str, int], {"ok": 1, "a\udfffb": 2}, r"data has the key 'a\\udfffb'"),
+        (Tally, Tally(counts={"\ud83d": 1}), r"data\['counts'\] has the key '\\ud83d'"),
+    ],
+)
+def test_a_key_with_a_lone_surrogate_is_refused(data_type: Any, data: Any, where: str) -> None:
+    """pydantic writes a str-typed key's lone surrogate as U+FFFD, where two keys may meet
+    and lose a value: refused, through both encodings (an audit found them saved)."""
+    codec: SessionCodec[Any] = SessionCodec(data_type)
+    with pytest.raises(SessionEncodeError, match=where):
+        codec.encode_data(data)
+    with pytest.raises(SessionEncodeError, match=where):
+        codec.encode(new_session(data, Expiry(), now=START))
+
+
+_KEY_CHARS = st.characters(codec="utf-8") | st.characters(categories=["Cs"]) | st.just("\ufffd")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@given(st.dictionaries(st.text(_KEY_CHARS, max_size=3), st.integers(), max_size=4))
+def test_a_key_is_kept_as_it_is_or_refused(data: dict[str, int]) -> None:
+    """Never silently changed: refused exactly when a key holds a lone surrogate (U+FFFD
+    itself is fine); else it loads back the same."""
+    codec: SessionCodec[dict[str, int]] = SessionCodec(dict[str, int])
+    try:
+        raw = codec.encode_data(data)
+    except SessionEncodeError:
+        assert not all(_is_unicode(key) for key in data)
+        return
+    assert all(_is_unicode(key) for key in data)
+    assert codec.decode_data(raw) == Ok(data)
+
+
 def test_a_key_whose_repr_fails_is_still_a_clear_refusal() -> None:
     class Odd(int):
         __hash__ = int.__hash__

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from typed_sessions import (
     Conflict,
+    Device,
     Err,
     Expiry,
     Ok,
@@ -295,6 +296,8 @@ async def test_a_model_with_a_nan_float_is_refused(kind: str) -> None:
         ({"x": [{"ok": 1}, {(1, 2): 0}]}, r"data\['x'\]\[1\] has the key \(1, 2\)"),
         ({"x": {None: 1}}, r"data\['x'\] has the key None"),
         ({1: "top"}, "data has the key 1"),
+        # pydantic writes a lone surrogate in a key as U+FFFD: these two would meet
+        (dict.fromkeys(["\ud800", "\udc00"], 1), r"data has the key '\\ud800'"),
     ],
 )
 async def test_dict_keys_that_are_not_str_are_refused(
@@ -306,6 +309,26 @@ async def test_dict_keys_that_are_not_str_are_refused(
     with pytest.raises(SessionEncodeError, match=where):
         await harness.store.save(replace_data(first, data, now=harness.now()))
     assert await harness.store.load(first.id) == first
+
+
+async def test_a_device_that_is_not_valid_unicode_is_kept_or_refused(
+    harness: StoreHarness,
+) -> None:
+    """A device built by hand with a lone surrogate (``device_from`` never makes one):
+    saved as it is, or refused with ``SessionEncodeError`` (not pydantic's own error),
+    with nothing written."""
+    session: Session[dict[str, Any]] = new_session(
+        {}, EXPIRY, now=harness.now(), device=Device("agent\udcff")
+    )
+    try:
+        result = await harness.store.save(session)
+    except SessionEncodeError:
+        assert await harness.store.load(session.id) is None
+        return
+    assert isinstance(result, Ok)
+    loaded = await harness.store.load(session.id)
+    assert loaded is not None
+    assert loaded.device == Device("agent\udcff")
 
 
 class Scores(BaseModel):

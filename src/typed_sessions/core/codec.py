@@ -171,7 +171,11 @@ class SessionCodec(Generic[T]):
         own_nulls += device is None or device.address is None
         braces = rest.count(b"{")
         own_braces = 1 + isinstance(session.data, dict) + (device is not None)
-        if rest.count(b"null") > own_nulls or (keys and braces > own_braces):
+        if (
+            rest.count(b"null") > own_nulls
+            or (keys and braces > own_braces)
+            or _REPLACED in rest  # perhaps a key's lone surrogate: see _refuse
+        ):
             self._refuse(session.data, keys=keys)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:  # the data alone may still be under it
@@ -212,7 +216,7 @@ class SessionCodec(Generic[T]):
         # pydantic writes a NaN or infinity as null, and a nested key that is not a str
         # as one: a null, or a nested dict in dict data, is the sign to look closer.
         braces = raw.count(b"{")
-        if raw.count(b"null") or (keys and braces > isinstance(data, dict)):
+        if raw.count(b"null") or (keys and braces > isinstance(data, dict)) or _REPLACED in raw:
             self._refuse(data, keys=keys)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:
@@ -233,16 +237,22 @@ class SessionCodec(Generic[T]):
 
     def _refuse(self, data: T, *, keys: bool) -> None:
         """Raise :class:`SessionEncodeError` for data pydantic would write as other data: a
-        float NaN or infinity (as ``null``) and, with ``keys`` (``dict`` data), a key that is
-        not a ``str`` (as one, which may collide with another). Called where the JSON shows
-        a sign of one; the data may well be fine."""
+        float NaN or infinity (as ``null``), a key with a lone surrogate (as U+FFFD, which
+        may collide with another) and, with ``keys`` (``dict`` data), a key that is not a
+        ``str`` (as one, likewise). Called where the JSON shows a sign of one; the data may
+        well be fine."""
         # pydantic's Python form: models and dataclasses in it are dicts, walked too.
         value = self._data.serializer.to_python(data, warnings=False)
         unfit = find_unfit(value, keys=keys)
         if unfit is None:
             return
         where, found = _where(unfit.steps), unfit.found
-        if unfit.is_key:
+        if unfit.is_key and isinstance(found, str):
+            problem = (
+                f"{where} has the key {_shown(found)}, which is not valid Unicode (a lone "
+                "surrogate); JSON would write it as U+FFFD, which may collide with another key"
+            )
+        elif unfit.is_key:
             problem = (
                 f"{where} has the key {_shown(found)}; JSON object keys are str "
                 "(it would come back as a str, or collide with one)"
@@ -319,6 +329,9 @@ _READ_BACK_ABOVE = 128
 # Nor does it read an int of more than 4,300 digits (Python's limit for int from text),
 # which its serializer writes: JSON no longer than this cannot hold one.
 _LONG_INT = 4_300
+
+# U+FFFD in UTF-8: what pydantic writes for a lone surrogate in a str-typed dict key.
+_REPLACED: Final = "\ufffd".encode()
 
 
 _dict_keys: Callable[[dict[Any, Any]], Iterable[str]] = dict.keys  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]

@@ -98,10 +98,14 @@ def check_keys(data: Mapping[str, Any], text: str) -> None:
         return
     unfit = find_unfit(data, keys=True)  # no NaN here: the strict encoder refused it
     if unfit is not None and unfit.is_key and unfit.steps:
+        why = (
+            ", which is not valid Unicode (a lone surrogate)"
+            if isinstance(unfit.found, str)
+            else "; JSON object keys are str (another key would come back as a str, or collide)"
+        )
         raise SessionEncodeError(
             f"session data is not JSON: key {unfit.steps[0]!r} holds a dict with the key "
-            f"{unfit.found!r}; JSON object keys are str (another key would come back as a "
-            "str, or collide)"
+            f"{unfit.found!r}{why}"
         )
 
 

@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any, Final, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import PydanticSerializationError
 
-from typed_sessions.core.codec import DecodeError, SessionCodec
+from typed_sessions.core.codec import DecodeError, SessionCodec, SessionEncodeError
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session, record_fault
@@ -26,7 +27,18 @@ _DEVICE: Final = TypeAdapter(Device)
 
 
 def _device_text(device: Device | None) -> str | None:
-    return None if device is None else _DEVICE.dump_json(device).decode()
+    """The device as JSON text.
+
+    Raises:
+        SessionEncodeError: it is not valid Unicode (a lone surrogate), as ``RedisStore``
+            raises for it.
+    """
+    if device is None:
+        return None
+    try:
+        return _DEVICE.dump_json(device).decode()
+    except PydanticSerializationError as exc:
+        raise SessionEncodeError(f"the session's device is not JSON: {exc}") from exc
 
 
 def _micros_or_none(moment: datetime | None) -> int | None:
