@@ -143,6 +143,29 @@ async def test_ending_checks_the_records_own_subject(
     assert await client.zcard(adas_key) == 0  # found to be others': dropped
 
 
+async def test_keys_and_members_another_program_wrote_that_are_not_utf8(
+    client: Redis, store: RedisStore[Data]
+) -> None:
+    """Read back, they were sent again through redis-py's strict encoder, which raised a
+    bare UnicodeEncodeError (an audit's case), also from a save over the cap after its
+    record was stored. Now a foreign member is a dead entry, dropped like any other."""
+    foreign = b"\xff\xfe:" + b"x" * 10
+    ada = await sign_in(store, "ada")
+    index = store.index_key_for("ada")
+    await client.zadd(index, {foreign: 2**50})
+    await client.zadd(store.prefix.encode() + b"subject:{\xfe}", {b"a\xff": 2**50})
+    assert [info.handle for info in await store.list_subject("ada")] == [session_handle(ada.id)]
+    assert await client.zcard(index) == 1  # the foreign member: dropped
+    await client.zadd(index, {foreign: 2**50})
+    capped = RedisStore(client, Data, prefix=store.prefix, max_per_subject=1)
+    newer = await sign_in(capped, "ada")  # over the cap: ada's first session ends
+    assert (await store.load(ada.id), await client.zcard(index)) == (None, 1)
+    await client.zadd(index, {foreign: 2**50})
+    assert await store.end_subject("ada", keep=newer.id) == 0
+    assert await store.end_all() == 1
+    assert await store.load(newer.id) is None
+
+
 @pytest.mark.parametrize(
     "subject",
     ['a"quoted"\\subject', "ünïcödé \U0001d518 ✓", "'); DROP TABLE sessions; --", "x" * 256],
@@ -268,6 +291,28 @@ async def test_a_resent_sign_in_over_the_cap_still_enforces_it(
         assert isinstance(await store.save(third), Ok)  # the resend: already done
         assert len(await store.list_subject("ada")) == 2
         assert await store.load(first.id) is None
+
+
+async def test_a_resent_save_does_not_bring_back_a_session_ended_in_between(
+    store: RedisStore[Data], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py resends a save whose reply was lost. When end_subject ended the session in
+    between, the resend is done (Ok) and the session stays ended: the ending leaves the
+    tombstone an ending save leaves, with the record's write ids (an audit's case: its
+    bare DEL dropped them, so the resend wrote the record and its entry again)."""
+    session: Session[Data] = new_session({}, EXPIRY, now=utc_now(), subject="ada")
+    monkeypatch.setattr(redis_module, "new_write_id", lambda: "00000000000000aa")
+    once = await store.save(session)  # applied; its reply "lost"
+    assert isinstance(once, Ok)
+    monkeypatch.setattr(redis_index, "new_write_id", lambda: "00000000000000ee")
+    assert await store.end_subject("ada") == 1
+    assert await store.save(session) == once  # the resend: done, not written again
+    assert (await store.load(session.id), await store.list_subject("ada")) == (None, [])
+    # The ending, sent again (its reply lost): it finds its own tombstone and says 1 again;
+    # another ending finds nothing to end.
+    call = (store.key_for(session.id), redis_index.subject_fragment("ada"))
+    assert await store._pipelined_scripts(redis_scripts.END, [(*call, "00000000000000ee")]) == [1]
+    assert await store._pipelined_scripts(redis_scripts.END, [(*call, "00000000000000ff")]) == [0]
 
 
 # -- Cluster: ordered steps --------------------------------------------------------------

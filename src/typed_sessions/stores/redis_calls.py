@@ -102,7 +102,7 @@ class RedisCalls:
             with self._limit():
                 pipe = self.client.pipeline(transaction=False)
                 for command in commands:
-                    pipe.execute_command(*command)
+                    pipe.execute_command(*map(_wire, command))
                 return await pipe.execute(raise_on_error=False)
         except (RedisError, OSError, TimeoutError) as exc:
             unavailable(exc)
@@ -137,6 +137,15 @@ class RedisCalls:
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         return _replies(replies)
+
+
+def _wire(argument: str | bytes | int | float) -> str | bytes | int | float:
+    """``argument`` as sent: a ``str`` holding bytes read back that were not UTF-8 (a
+    key or index member another program wrote, decoded with ``surrogateescape``) as
+    those very bytes, which redis-py's strict encoder would refuse."""
+    if type(argument) is str and not argument.isascii():
+        return argument.encode("utf-8", "surrogateescape")
+    return argument
 
 
 def _not_text(exc: UnicodeDecodeError) -> NoReturn:

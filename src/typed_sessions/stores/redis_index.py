@@ -14,9 +14,12 @@ Listing and ending drop the members whose session they find gone, ended, or save
 another subject.
 
 Whose session a record is, is checked on the record itself, never trusted from the
-index: ending runs a script on the session's key that deletes it only when the record's
+index: ending runs a script on the session's key that ends it only when the record's
 top-level ``"subject"`` is the one asked for. So an index entry left stale (the same ID
-saved for another subject) can never end another subject's session.
+saved for another subject) can never end another subject's session. The ended record
+leaves the tombstone an ending save leaves (see :mod:`.redis_save`), so that a save the
+client library sends again after a lost reply is told it is done instead of writing
+the session back.
 
 Order, not transactions
 -----------------------
@@ -61,6 +64,7 @@ from typed_sessions.stores.redis_format import (
     unexpected,
     unpack,
 )
+from typed_sessions.stores.redis_save import new_write_id
 from typed_sessions.stores.redis_scripts import DROP, END, FIND, INDEX, OVER_CAP, Script
 
 __all__ = ["RedisSubjectIndex"]
@@ -245,7 +249,11 @@ class RedisSubjectIndex(RedisCalls):
         """End the records of ``entries`` (index key -> its entries) whose record holds
         ``fragment``, then drop the entries: the records first, so an interruption never
         leaves a live session unindexed. Two round trips, however many entries."""
-        calls = [(self._record_key(m), fragment) for found in entries.values() for m, _ in found]
+        calls = [
+            (self._record_key(m), fragment, new_write_id())
+            for found in entries.values()
+            for m, _ in found
+        ]
         if not calls:
             return 0
         replies = await self._pipelined_scripts(END, calls)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Final, NamedTuple
 
+from typed_sessions.stores.redis_format import KEPT_WRITE_IDS, TOMBSTONE_SECONDS
+
 __all__ = ["DROP", "END", "FIND", "INDEX", "OVER_CAP", "Script", "with_index"]
 
 
@@ -84,10 +86,21 @@ _INDEX = INDEX  # the name tests/test_redis_subjects.py reads
 # ',"subject":' (pydantic writes the record's fields in order, ``data`` first, and a raw
 # '"' after ',' is never inside a JSON string, so the last occurrence is the record's
 # own field): ',"subject":"<subject>","auth_time":' for one subject, ',"subject":"' for
-# any. Deletes the record and returns 1 when it matches; 0 (nothing changed) otherwise.
-_END_SCRIPT = """\
+# any. ARGV[2] this ending's write id. Returns 1 when it matches, and leaves the
+# tombstone an ending save leaves (see redis_save): "<version + 1> <ARGV[2]>,<earlier
+# ids>~", for TOMBSTONE_SECONDS. So a resend of the save that wrote the record (its first
+# reply lost) is told it is done instead of writing the record again, and this ending,
+# sent again, finds its own id first and answers 1 again. Else 0 (nothing changed).
+_END_SCRIPT = f"""\
 local value = redis.pcall('GET', KEYS[1])
-if type(value) ~= 'string' or not string.find(value, '^[1-9]%d* [%x,]+|') then return 0 end
+if type(value) ~= 'string' then return 0 end
+local version, ids, mark = string.match(value, '^([1-9]%d*) ([%x,]+)([|~])')
+if mark == '~' then  -- ended: by this very call, sent again?
+  if #value == #version + #ids + 2 and string.sub(ids, 1, #ARGV[2]) == ARGV[2] then return 1 end
+  return 0
+elseif not mark then
+  return 0
+end
 local at, from = nil, 1
 while true do
   local found = string.find(value, ',"subject":', from, true)
@@ -95,7 +108,13 @@ while true do
   at, from = found, found + 1
 end
 if not at or string.sub(value, at, at + #ARGV[1] - 1) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
+local kept, count = '', 1
+for id in string.gmatch(ids, '%x+') do
+  if count == {KEPT_WRITE_IDS} then break end
+  kept, count = kept .. ',' .. id, count + 1
+end
+local tombstone = string.format('%d %s%s~', tonumber(version) + 1, ARGV[2], kept)
+redis.call('SET', KEYS[1], tombstone, 'PX', {TOMBSTONE_SECONDS * 1000})
 return 1
 """
 END = Script.of(_END_SCRIPT)
