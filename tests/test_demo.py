@@ -142,6 +142,11 @@ def test_the_demo_without_a_secret_says_so(
         create_app()
     assert "SESSION_SECRET is not set" in caplog.text
     caplog.clear()
+    monkeypatch.setenv("SESSION_SECRET", "   ")  # blank, as secret_from_env reads it: unset
+    with caplog.at_level("WARNING", logger="typed_sessions"):
+        create_app()
+    assert "SESSION_SECRET is not set" in caplog.text
+    caplog.clear()
     monkeypatch.setenv("SESSION_SECRET", "demo-secret-for-tests-0123456789abcdef")
     with caplog.at_level("WARNING", logger="typed_sessions"):
         create_app()

@@ -234,6 +234,17 @@ def test_empty_purpose() -> None:
         Keyring.from_secrets(SECRET, purpose="")
 
 
+@pytest.mark.parametrize(
+    ("purpose", "error"), [(b"session", TypeError), (1, TypeError), ("\ud800", ValueError)]
+)
+def test_a_purpose_that_is_not_text_is_a_clear_error(
+    purpose: object, error: type[Exception]
+) -> None:
+    """(It raised AttributeError or a bare UnicodeEncodeError; found by an audit.)"""
+    with pytest.raises(error, match="purpose"):
+        Keyring.from_secrets(SECRET, purpose=purpose)  # type: ignore[arg-type]  # what the check is for
+
+
 def test_short_secret_warns() -> None:
     with pytest.warns(UserWarning, match="at least 32"):
         Keyring.from_secrets("short")

@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Final, TypeAlias, TypeVar
+from typing import Final, TypeAlias, TypeVar, cast
 
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -139,15 +139,23 @@ class Keyring:
         several cookies whose signatures are not interchangeable.
 
         Raises:
-            TypeError: a secret is neither ``str`` nor ``bytes``.
+            TypeError: a secret is neither ``str`` nor ``bytes``, or ``purpose`` is not a
+                ``str``.
             ValueError: a secret is empty or not valid text (a lone surrogate), two
-                secrets are equal, or ``purpose`` is empty.
+                secrets are equal, or ``purpose`` is empty or not valid text.
 
         Warns:
             UserWarning: a secret is shorter than 32 bytes.
         """
-        if not purpose:
-            raise ValueError("Keyring purpose must be a non-empty string")
+        given = cast("object", purpose)  # typed as str: an untyped app may pass anything
+        if not isinstance(given, str):
+            raise TypeError(f"Keyring purpose must be a str, not {type(given).__name__}")
+        try:
+            info = purpose.encode()
+        except UnicodeEncodeError:  # a lone surrogate
+            info = b""
+        if not info:
+            raise ValueError("Keyring purpose must be a non-empty string of valid text")
         raw = [_secret_bytes(s, n) for n, s in enumerate((newest, *older), start=1)]
         for position, secret in enumerate(raw):
             if not secret:
@@ -161,7 +169,7 @@ class Keyring:
                 )
         if len(set(raw)) != len(raw):
             raise ValueError("the same secret appears twice in the keyring")
-        keys = tuple(_signing_key(secret, purpose.encode()) for secret in raw)
+        keys = tuple(_signing_key(secret, info) for secret in raw)
         by_prefix = {key.prefix.decode(): key for key in keys}
         if len(by_prefix) != len(keys):  # pragma: no cover - a 40-bit collision
             raise ValueError("two secrets derive the same key id; replace one of them")

@@ -63,6 +63,12 @@ def _throwaway_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _env_secret() -> str | None:
+    """``SESSION_SECRET``, unless unset or blank (as ``secret_from_env`` reads it)."""
+    value = os.environ.get("SESSION_SECRET", "")
+    return value if value.strip() else None
+
+
 def create_app(
     *,
     secret: str | None = None,
@@ -70,7 +76,7 @@ def create_app(
     visits: SessionStore[dict[str, Any]] | None = None,
 ) -> FastAPI:
     """Build the demo app. It serves plain HTTP on loopback, so its cookies are not Secure."""
-    secret = secret or os.environ.get("SESSION_SECRET") or _throwaway_secret()
+    secret = secret or _env_secret() or _throwaway_secret()
     current_user = make_cookie_dependency(
         users if users is not None else MemoryStore(User, max_per_subject=SESSIONS_PER_USER),
         _admit,
@@ -231,7 +237,7 @@ def serve(
             )
         return 2
     print(f"typed-sessions demo on http://{host}:{port}/ (Ctrl+C to stop)")
-    if not os.environ.get("SESSION_SECRET"):
+    if _env_secret() is None:
         print("SESSION_SECRET is not set: cookies are signed with a random secret for this run")
     uvicorn.run(create_app(users=users, visits=visits), host=host, port=port, log_level="warning")
     return 0
