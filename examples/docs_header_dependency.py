@@ -1,6 +1,7 @@
 """Tokens in a header instead of a cookie: for API clients that are not browsers.
 
-Run: ``uvicorn examples.docs_header_dependency:app``, then::
+Run: ``SESSION_SECRET=$(python -m typed_sessions keygen) uvicorn
+examples.docs_header_dependency:app``, then::
 
     token=$(curl -s -X POST localhost:8000/login/alice | jq -r .token)
     curl -s -H "X-Session: $token" localhost:8000/whoami

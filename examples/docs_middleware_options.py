@@ -26,7 +26,7 @@ def create_app(secret: str) -> FastAPI:
         store=MemoryStore(dict[str, Any]),  # required: where the records live
         keys=Keyring.from_secrets(secret),  # required: a Keyring, or one secret
         cookie=CookieSettings(  # the same settings as the dependencies take
-            name="session",
+            name="session",  # default: "__Host-session"
             secure=True,  # sent over HTTPS only
             httponly=True,  # hidden from JavaScript
             max_age=None,  # None: a browser-session cookie
@@ -49,7 +49,7 @@ def create_app(secret: str) -> FastAPI:
 
 
 def create_app_with_cookie_settings(secret: str) -> FastAPI:
-    """The cookie options as one CookieSettings (then give none of the flat ones)."""
+    """The cookie options as one CookieSettings."""
     app = FastAPI()
     app.add_middleware(
         session_middleware,

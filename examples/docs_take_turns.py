@@ -1,7 +1,8 @@
 """Requests of one session take turns in this worker: the page's counter, exact.
 
-Run: ``uvicorn examples.docs_take_turns:app``. Twenty concurrent increments of one
-session are all answered 200 and the counter ends twenty higher.
+Run: ``SESSION_SECRET=$(python -m typed_sessions keygen) uvicorn
+examples.docs_take_turns:app``. Twenty concurrent increments of one session are all
+answered 200 and the counter ends twenty higher.
 """
 
 from __future__ import annotations

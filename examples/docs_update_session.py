@@ -1,7 +1,8 @@
 """Change a session's data with update_session: a pure function, retried on conflict.
 
-Run: ``uvicorn examples.docs_update_session:app``. Two tabs adding items at the same
-moment both land in the cart.
+Run: ``SESSION_SECRET=$(python -m typed_sessions keygen) uvicorn
+examples.docs_update_session:app``. Two tabs adding items at the same moment both land
+in the cart.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the routes' annotations at

@@ -80,10 +80,10 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     with the record's TTL), ``delete`` one ``DEL``; keys are ``prefix`` plus the SHA-256
     of the session ID, never the raw ID. Every ``load`` decodes a fresh copy.
 
-    Timeouts: every call is bounded by ``timeout`` seconds (the whole call, the
-    client's own retries and waiting for a pooled connection included; one timer per
-    event loop ends late calls, as ``asyncio.timeout`` would), so a paused or
-    unreachable server costs a request at most that long.
+    Timeouts: every round trip is bounded by ``timeout`` seconds (retries and waiting for
+    a pooled connection included; one timer per event loop ends late calls), so a paused
+    or unreachable server costs a ``load`` or ``save`` at most that long (a call of
+    several round trips, such as ``end_subject``, that long for each).
     After a timed-out ``save`` the write may or may not have happened: ``load`` tells
     (a later save from the old version gets ``Err(Conflict)`` if it did). A save the
     client library itself resends after a lost reply is recognised by its write id and
@@ -155,7 +155,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     ) -> None:
         """Make a store over ``client`` for sessions holding ``data_type``.
 
-        ``timeout`` is in seconds per call; ``None`` leaves calls unbounded (then only the
+        ``timeout`` is in seconds per round trip; ``None`` leaves calls unbounded (then only the
         client's own socket timeouts apply; not recommended). ``clock`` gives the time the
         TTL is computed from and the time ``load`` checks ``expires_at`` against.
         ``max_data_bytes`` bounds each session's data, in bytes of JSON (default 64 KiB,

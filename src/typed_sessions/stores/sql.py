@@ -140,7 +140,7 @@ class SqlStore(Generic[T]):
     ) -> None:
         """Make a store over ``engine`` for sessions holding ``data_type``.
 
-        ``timeout`` is in seconds per call; ``None`` leaves calls unbounded (not
+        ``timeout`` is in seconds per round trip; ``None`` leaves calls unbounded (not
         recommended). ``clock`` gives the time expiry is checked against.
         ``max_data_bytes`` bounds each session's data, in bytes of JSON (default 64 KiB,
         ``None``: no limit): a larger save raises ``SessionTooLargeError`` before any
