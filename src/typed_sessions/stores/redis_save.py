@@ -48,7 +48,7 @@ from typed_sessions.stores.redis_format import (
     corrupt_error,
     unexpected,
 )
-from typed_sessions.stores.redis_scripts import Script, with_index
+from typed_sessions.stores.redis_scripts import EARLIER_FUNCTION, Script, with_index
 
 __all__ = [
     "ABSENT",
@@ -73,7 +73,9 @@ __all__ = [
 # A tombstone reads as "no record", except to the very save that left it, sent again.
 # Returns 0 when written (or ended), N >= 1 for a conflict with stored version N,
 # -1 for a conflict with no record, -2 when the stored value is not a record.
-SAVE_SCRIPT = f"""\
+SAVE_SCRIPT = (
+    EARLIER_FUNCTION
+    + f"""\
 local expected, ttl, discard, mine = string.match(ARGV[2], '^(%d+) (%d+) ([01]) (%x+)$')
 local function exact(version, ids)  -- as redis_format.HEADER: 1 to {KEPT_WRITE_IDS} ids of 16
   return #version <= 20 and (#ids + 1) % 17 == 0 and #ids < {17 * KEPT_WRITE_IDS}
@@ -86,14 +88,6 @@ local function applied(version, ids)  -- this very save, sent again: its id wrot
     back = back + 1
   end
   return false
-end
-local function earlier(ids)  -- the newest ids before this save's own, as ",<id>..."
-  local kept, count = '', 1
-  for id in string.gmatch(ids or '', '%x+') do
-    if count == {KEPT_WRITE_IDS} then break end
-    kept, count = kept .. ',' .. id, count + 1
-  end
-  return kept
 end
 local head = redis.pcall('GETRANGE', KEYS[1], 0, {HEADER_MAX - 1})
 local found, ids = false, false
@@ -127,6 +121,7 @@ else
 end
 return 0
 """
+)
 SAVE = Script.of(SAVE_SCRIPT)
 # The same, and the subject index's step (one server only: two keys, of two slots).
 INDEXED_SAVE = Script.of(with_index(SAVE_SCRIPT))

@@ -7,7 +7,20 @@ from typing import Final, NamedTuple
 
 from typed_sessions.stores.redis_format import KEPT_WRITE_IDS, TOMBSTONE_SECONDS
 
-__all__ = ["DROP", "END", "FIND", "INDEX", "OVER_CAP", "Script", "with_index"]
+__all__ = ["DROP", "EARLIER_FUNCTION", "END", "FIND", "INDEX", "OVER_CAP", "Script", "with_index"]
+
+# The write ids a new header keeps after its own: the newest of ``ids`` (a header's
+# "<id>,<id>..." or nil), at most KEPT_WRITE_IDS - 1 of them, as ",<id>...".
+EARLIER_FUNCTION: Final = f"""\
+local function earlier(ids)
+  local kept, count = '', 1
+  for id in string.gmatch(ids or '', '%x+') do
+    if count == {KEPT_WRITE_IDS} then break end
+    kept, count = kept .. ',' .. id, count + 1
+  end
+  return kept
+end
+"""
 
 
 class Script(NamedTuple):
@@ -91,7 +104,9 @@ _INDEX = INDEX  # the name tests/test_redis_subjects.py reads
 # ids>~", for TOMBSTONE_SECONDS. So a resend of the save that wrote the record (its first
 # reply lost) is told it is done instead of writing the record again, and this ending,
 # sent again, finds its own id first and answers 1 again. Else 0 (nothing changed).
-_END_SCRIPT = f"""\
+_END_SCRIPT = (
+    EARLIER_FUNCTION
+    + f"""\
 local value = redis.pcall('GET', KEYS[1])
 if type(value) ~= 'string' then return 0 end
 local version, ids, mark = string.match(value, '^([1-9]%d*) ([%x,]+)([|~])')
@@ -108,15 +123,11 @@ while true do
   at, from = found, found + 1
 end
 if not at or string.sub(value, at, at + #ARGV[1] - 1) ~= ARGV[1] then return 0 end
-local kept, count = '', 1
-for id in string.gmatch(ids, '%x+') do
-  if count == {KEPT_WRITE_IDS} then break end
-  kept, count = kept .. ',' .. id, count + 1
-end
-local tombstone = string.format('%d %s%s~', tonumber(version) + 1, ARGV[2], kept)
+local tombstone = string.format('%d %s%s~', tonumber(version) + 1, ARGV[2], earlier(ids))
 redis.call('SET', KEYS[1], tombstone, 'PX', {TOMBSTONE_SECONDS * 1000})
 return 1
 """
+)
 END = Script.of(_END_SCRIPT)
 
 # Dropping entries found dead: KEYS[1] the set, ARGV pairs of member and the score it had
