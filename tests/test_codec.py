@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_core import to_json
 from typing_extensions import TypedDict
 
 from typed_sessions import (
+    DecodeError,
     Err,
     Expiry,
     Ok,
@@ -135,6 +136,47 @@ def test_data_that_no_longer_validates_is_refused_before_any_write() -> None:
     assigned = Named(name="ada")
     assigned.name = "another name too long"  # no validate_assignment: pydantic allows it
     with pytest.raises(SessionEncodeError, match="could not be read back"):
+        codec.encode_data(assigned)
+
+
+_PLANS = {"basic": 1, "pro": 2}
+
+
+class Plan(BaseModel):
+    """A model whose own validator raises a ``KeyError``, not a ``ValueError``."""
+
+    plan: str
+
+    @field_validator("plan")
+    @classmethod
+    def _sold(cls, value: str) -> str:
+        _PLANS[value]  # a plan no longer sold: KeyError
+        return value
+
+
+def test_a_validator_raising_anything_is_a_verdict_on_the_record_never_an_exception() -> None:
+    """The model's validator is the app's code: whatever it raises, decoding says ``Err``
+    (then the store's ``on_corrupt`` decides), and ``upgrade`` still gets its chance."""
+    codec = SessionCodec(Plan)
+    record = codec.encode(new_session(Plan(plan="pro"), Expiry(), now=START))
+    raw = record.replace(b'"pro"', b'"legacy"')
+    found = codec.decode(raw)
+    assert isinstance(found, Err)
+    assert found.error.reason == "invalid session record (validation raised KeyError)"
+    data = codec.decode_data(b'{"plan":"legacy"}')
+    assert data == Err(DecodeError("invalid session data (validation raised KeyError)"))
+    upgraded = SessionCodec(Plan, upgrade=lambda value: {"plan": "basic"})
+    assert upgraded.decode_data(b'{"plan":"legacy"}') == Ok(Plan(plan="basic"))
+    result = upgraded.decode(raw)
+    assert isinstance(result, Ok)
+    assert result.value.data == Plan(plan="basic")
+    failing = SessionCodec(Plan, upgrade=lambda value: value)
+    assert failing.decode_data(b'{"plan":"legacy"}') == Err(
+        DecodeError("invalid session data after upgrade (validation raised KeyError)")
+    )
+    assigned = Plan(plan="pro")
+    assigned.plan = "legacy"  # no validate_assignment: it would never load again
+    with pytest.raises(SessionEncodeError, match="read back: validation raised KeyError"):
         codec.encode_data(assigned)
 
 

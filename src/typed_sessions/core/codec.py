@@ -191,12 +191,10 @@ class SessionCodec(Generic[T]):
         """
         try:
             return _valid(self._record.validator.validate_json(raw))
-        except ValidationError as exc:
+        except Exception as exc:  # a model's validator may raise anything: a verdict too
             if self.upgrade is not None:
                 return self._upgraded(raw, record=True)
-            return Err(DecodeError(f"invalid session record ({exc.error_count()} errors)"))
-        except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
-            return Err(DecodeError(f"undecodable session record: {type(exc).__name__}"))
+            return Err(DecodeError(_invalid("record", exc)))
 
     def encode_data(self, data: T) -> bytes:
         """Return the JSON for the session data alone (for stores that keep the rest).
@@ -268,12 +266,10 @@ class SessionCodec(Generic[T]):
         """
         try:
             return Ok(self._data.validator.validate_json(raw))
-        except ValidationError as exc:
+        except Exception as exc:  # as in decode
             if self.upgrade is not None:
                 return self._upgraded(raw, record=False)
-            return Err(DecodeError(f"invalid session data ({exc.error_count()} errors)"))
-        except (ValueError, TypeError) as exc:  # pragma: no cover - defensive
-            return Err(DecodeError(f"undecodable session data: {type(exc).__name__}"))
+            return Err(DecodeError(_invalid("data", exc)))
 
     @overload
     def _upgraded(
@@ -302,10 +298,8 @@ class SessionCodec(Generic[T]):
         try:
             value = validator.validate_json(upgraded)
             return _valid(value) if record else Ok(value)
-        except ValidationError as exc:
-            return Err(
-                DecodeError(f"invalid session {what} after upgrade ({exc.error_count()} errors)")
-            )
+        except Exception as exc:
+            return Err(DecodeError(_invalid(what, exc, " after upgrade")))
 
 
 def _valid(record: Session[T]) -> Result[Session[T], DecodeError]:
@@ -313,6 +307,14 @@ def _valid(record: Session[T]) -> Result[Session[T], DecodeError]:
     :func:`~typed_sessions.core.session.record_fault`)."""
     fault = record_fault(record)
     return Ok(record) if fault is None else Err(DecodeError(f"invalid session record ({fault})"))
+
+
+def _invalid(what: str, exc: Exception, when: str = "") -> str:
+    """Why a record or its data did not decode: pydantic's verdict, or the exception a
+    model's own validator raised (a ``KeyError``, say: its verdict too)."""
+    if isinstance(exc, ValidationError):
+        return f"invalid session {what}{when} ({exc.error_count()} errors)"
+    return f"invalid session {what}{when} (validation raised {type(exc).__name__})"
 
 
 # ``Session`` parameterized at run time by a type held in a variable (no type expression).
@@ -372,6 +374,12 @@ def _readable(raw: bytes, load: Callable[[bytes], object], *, always: bool) -> b
             f"session data would be stored but could not be read back: {where}: "
             f"{first['msg']}{hint}. Validate changed data (for example with "
             "model_validate) before saving it."
+        )
+        raise SessionEncodeError(message) from exc
+    except Exception as exc:  # a model's own validator failed otherwise: the same verdict
+        message = (
+            "session data would be stored but could not be read back: validation raised "
+            f"{type(exc).__name__}"
         )
         raise SessionEncodeError(message) from exc
     return raw
