@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -380,6 +381,44 @@ async def test_data_the_json_scanner_cannot_read_is_decoded_by_the_store() -> No
         second = await client.get("/digits")
     assert second.status_code == 503
     assert "set-cookie" not in second.headers
+
+
+@pytest.mark.anyio
+async def test_a_loaded_record_that_decodes_only_at_its_outcome_fails_there_with_503() -> None:
+    """Where the app lifted Python's int-to-text limit, the stdlib scanner reads an int
+    that the store's codec does not: a regenerate, which needs the record decoded, fails
+    when the response starts. That is the store failing (503, no cookie, nothing ended),
+    not a 500."""
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    app = FastAPI()
+    app.add_middleware(session_middleware, store=store, keys=Keyring.from_secrets(SECRET))
+
+    @app.get("/regenerate")
+    async def regenerate(request: Request) -> str | None:
+        manager = request.state.session
+        session = manager.get_session()
+        if session:
+            manager.regenerate()
+        else:
+            session["n"] = 1
+        return manager.get_session_id()  # type: ignore[no-any-return]
+
+    limit = sys.get_int_max_str_digits()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        session_id = SessionId((await client.get("/regenerate")).json())
+        stored = await store.load_record(session_id)
+        assert stored is not None  # a record no codec would write, planted as stored:
+        big = b'{"n":1,"big":1' + b"0" * 5000 + b"}"
+        assert await store.save_record(session_id, stored, big, stored.last, stored.expires) is None
+        sys.set_int_max_str_digits(0)
+        try:
+            second = await client.get("/regenerate")
+        finally:
+            sys.set_int_max_str_digits(limit)
+    assert second.status_code == 503
+    assert "set-cookie" not in second.headers
+    assert await store.load_record(session_id) is not None
 
 
 @pytest.mark.anyio

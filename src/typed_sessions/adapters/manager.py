@@ -1,8 +1,7 @@
 """One request's session: what the middleware puts on ``request.state.session``.
 
 The page's API (``get_session()``, ``get_session_id()``, ...) and the driver's
-(``preload()``, ``outcome(status)``, a pure computation of what to write, then
-``settle()`` or ``abandon()``).
+(``preload()``, ``outcome(status)``: what to write, no I/O; ``settle()``, ``abandon()``).
 """
 
 from __future__ import annotations
@@ -316,6 +315,7 @@ class SessionManager:
 
         Raises:
             SessionEncodeError: the data is not JSON; nothing is to be written.
+            StoreCorruptError: the loaded record, decoded only now, does not decode.
         """
         self._closed = True
         data = self._data

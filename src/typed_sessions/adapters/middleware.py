@@ -212,14 +212,14 @@ class SessionMiddleware:
                 return
             if message["type"] == "http.response.start":
                 started = True
-                plan = manager.outcome(message["status"])
                 cookie: str | bytes | Exception | None = None
-                if plan is not None:
-                    try:  # the usual save needs no coroutine (see saved_now)
-                        if not self._commit.saved_now(plan):
-                            cookie = await self._commit(plan, manager)
-                    except (StoreError, ConcurrentChangeError) as exc:
-                        cookie = self._refusal(exc, manager)
+                try:  # (a stored record read only now may not decode: a StoreError too)
+                    plan = manager.outcome(message["status"])
+                    # the usual save needs no coroutine (see saved_now)
+                    if plan is not None and not self._commit.saved_now(plan):
+                        cookie = await self._commit(plan, manager)
+                except (StoreError, ConcurrentChangeError) as exc:
+                    cookie = self._refusal(exc, manager)
                 if self._turns is not None:
                     manager.end_turn()
                 if cookie is None:
@@ -286,12 +286,10 @@ class SessionMiddleware:
         except BaseException:
             manager.abandon()
             raise
-        plan = manager.outcome(200)
-        if plan is None:
-            return
         commit = self._commit
         try:  # no cookie can be sent here
-            if not commit.saved_now(plan):
+            plan = manager.outcome(200)
+            if plan is not None and not commit.saved_now(plan):
                 await commit(plan, manager)
         except (StoreError, ConcurrentChangeError) as exc:
             manager.abandon()

@@ -68,8 +68,9 @@ def validate_json(data: Mapping[str, Any]) -> str:
     """Return the JSON text of ``data``; raise :class:`SessionEncodeError` naming the key.
 
     Also refused, as the store's codec would refuse them: strings holding a lone
-    surrogate (not valid Unicode, so not storable as UTF-8) and nesting deeper than
-    pydantic serializes or reads back. Nested keys are checked by :func:`check_keys`,
+    surrogate (not valid Unicode, so not storable as UTF-8), nesting deeper than
+    pydantic serializes or reads back, and ints longer than it reads (4,300 digits, where
+    an app lifted Python's own limit). Nested keys are checked by :func:`check_keys`,
     only for data about to be saved.
     """
     try:  # encode_json's, without the call (data is never a str)
@@ -77,7 +78,8 @@ def validate_json(data: Mapping[str, Any]) -> str:
     except (TypeError, ValueError, RecursionError) as exc:
         _refuse_json(data, exc, encode_json)
     if "\\ud" in text or (  # (a short text has too few brackets to nest too deep)
-        len(text) > _NESTING_CHECK and text.count("[") + text.count("{") > _NESTING_CHECK
+        len(text) > _NESTING_CHECK
+        and (len(text) > _LONG_INT or text.count("[") + text.count("{") > _NESTING_CHECK)
     ):
         try:
             to_json(data)
@@ -114,6 +116,9 @@ def _read_back(value: Any) -> None:
 
 
 _NESTING_CHECK: Final = 64  # below this many brackets, nesting cannot be too deep
+# Nor is an int longer than pydantic reads (4,300 digits, Python's default limit, which an
+# app may lift for its own ints) in text no longer than this.
+_LONG_INT: Final = 4_300
 
 
 def _refuse_json(
