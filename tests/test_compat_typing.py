@@ -24,6 +24,7 @@ from typed_sessions.compat.fastapi_sessions import (
     InMemoryBackend,
     SessionCookie,
     SessionVerifier,
+    StoreBackend,
 )
 from typed_sessions.stores.memory import MemoryStore
 
@@ -79,6 +80,10 @@ async def test_fastapi_sessions_shim_types() -> None:
     assert_type(verifier.backend, InMemoryBackend[UUID, SessionData])
     with pytest.raises(HTTPException, match="invalid session"):
         assert_type(await verifier(request, Response()), SessionData | None)
+    over_a_store = StoreBackend(MemoryStore(SessionData))  # UUIDs by default, as on the page
+    assert_type(over_a_store, StoreBackend[UUID, SessionData])
+    await over_a_store.create(session, SessionData(username="bob"))
+    assert await over_a_store.read(session) == SessionData(username="bob")
 
 
 async def test_authx_extra_shim_types() -> None:

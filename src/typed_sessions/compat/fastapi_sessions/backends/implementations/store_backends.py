@@ -12,11 +12,12 @@ use, since Python sets the subscript on the instance only after ``__init__``.
 from __future__ import annotations
 
 import typing
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic
 from uuid import UUID
 
 from fastapi import HTTPException
 from pydantic import TypeAdapter
+from typing_extensions import TypeVar
 
 from typed_sessions import (
     Clock,
@@ -60,8 +61,8 @@ __all__ = [
     "StoreBackend",
 ]
 
-ID = TypeVar("ID", bound=UUID)
-DataT = TypeVar("DataT")
+ID = TypeVar("ID", bound=UUID, default=UUID)  # StoreBackend(store): UUIDs, as on the page
+DataT = TypeVar("DataT", default=Any)
 
 _ATTEMPTS = 20  # saves that lost only to deadline slides, before giving up (503)
 
