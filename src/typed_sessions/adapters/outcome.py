@@ -7,6 +7,7 @@ it out with :func:`typed_sessions.adapters.commit.carry_out`, the only place tha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -189,9 +190,7 @@ def plan_write(
     if record is None:
         if not data:
             return None if signed_in is None else Create(new_id, {}, signed_in)
-        plain = _plain(data)
-        check_keys(plain, validate_json(plain))
-        return Create(new_id, plain, signed_in)
+        return Create(new_id, _saved(data), signed_in)
     if new_id is not None:
         if data is None or (
             signed_in is None  # a sign-in may rest on what it read: its reads are checked
@@ -199,9 +198,7 @@ def plan_write(
             and changed(data, snapshot, written=written) is None
         ):  # nothing changed: the new record carries the newest data, whatever it is
             return Regenerate(record, new_id, None, None, NOTHING, signed_in)
-        plain = _plain(data)
-        check_keys(plain, validate_json(plain))
-        return Regenerate(record, new_id, plain, snapshot, reads, signed_in)
+        return Regenerate(record, new_id, _saved(data), snapshot, reads, signed_in)
     if data is not None:
         assert snapshot is not None  # handed out with the data, from the record
         change = changed(data, snapshot, written=written)
@@ -229,12 +226,15 @@ def changed(
             same = True
         if same and unchanged(data, snapshot):
             return None
-    plain = dict(_items(data))  # _plain's copy, without the call
+    plain = dict(_items(data))  # _saved's copy, without the call
     text = validate_json(plain)
     if text == snapshot:  # JSON text: compared by its text (a dict snapshot never is)
         return None
-    if text.count("{", 1):  # a nested dict, whose keys check_keys checks
+    nested = text.count("{", 1)
+    if nested:  # a nested dict, whose keys check_keys checks
         check_keys(plain, text)
+    if nested or "[" in text:  # nested values the handler still holds: see _saved
+        plain = json.loads(text)
     return plain, text
 
 
@@ -297,7 +297,16 @@ def plan_resave(
     return Resave(session_id, stored, None, None, None, NOTHING, now, expires)
 
 
-def _plain(data: dict[str, Any]) -> dict[str, Any]:
-    """A plain ``dict`` copy of the session, made at C speed: ``dict.copy`` and the JSON
-    encoder would go through the overridden ``keys()``/``items()`` of a ``dict`` subclass."""
-    return dict(_items(data))
+def _saved(data: dict[str, Any]) -> dict[str, Any]:
+    """The data to save: a plain ``dict`` checked as JSON the store could hold, detached
+    from the handler's. Its nested lists and dicts are copies (decoded from the checked
+    JSON), so nothing the handler, or a task it started, changes after the response
+    started reaches the save, or a merge that waits for the store.
+
+    Raises:
+        SessionEncodeError: ``data`` is not JSON the store could hold.
+    """
+    plain = dict(_items(data))  # at C speed: dict.copy would call a subclass's items()
+    text = validate_json(plain)
+    check_keys(plain, text)
+    return json.loads(text) if "[" in text or text.find("{", 1) > 0 else plain
