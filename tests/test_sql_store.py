@@ -374,7 +374,8 @@ async def test_subject_index_calls_are_one_statement_each_ending_many_two(
         assert await store.end_subject("ada", keep=made.id) == 0
         assert await store.end_subject_session("ada", listed.handle) is True
         assert await store.end_all() == 0
-    assert sent == ["DELETE"] * 5  # end_subject and end_all: twice (see sql_subjects.py)
+    # end_subject: a DELETE and a query finding none left; end_all: twice (sql_subjects.py)
+    assert sent == ["DELETE", "SELECT", "DELETE", "DELETE", "DELETE"]
     with statements(store) as sent:
         assert await store.end_subject_session("ada", "not a handle") is False
     assert sent == []  # no handle looks like that: nothing to ask

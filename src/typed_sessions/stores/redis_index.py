@@ -66,10 +66,10 @@ from typed_sessions.stores.redis_format import (
 )
 from typed_sessions.stores.redis_save import new_write_id
 from typed_sessions.stores.redis_scripts import DROP, END, FIND, INDEX, OVER_CAP, Script
+from typed_sessions.stores.subjects import ENDING_PASSES, kept_rotating
 
 __all__ = ["RedisSubjectIndex"]
 
-_PASSES: Final = 8  # end_subject, at most: each pass ends what rotated during the one before
 _ANY_SUBJECT: Final = ',"subject":"'
 _SUBJECT_JSON: Final = TypeAdapter(str)
 _RECORD: Final = TypeAdapter(Session[Any])  # metadata only: the data is not validated
@@ -157,12 +157,12 @@ class RedisSubjectIndex(RedisCalls):
         key = self.index_key_for(check_subject(subject))
         kept = None if keep is None else self.index_member(keep)
         ended = 0
-        for _ in range(_PASSES):
+        for _ in range(ENDING_PASSES):  # (a save indexes its record as it writes it)
             entries = [entry for entry in await self._entries(key) if entry[0] != kept]
             if not entries:
-                break
+                return ended
             ended += await self._end({key: entries}, subject_fragment(subject))
-        return ended
+        raise kept_rotating("the subject's sessions")
 
     async def end_all(self) -> int:
         """End every session that has a subject; sessions without one are kept.

@@ -31,6 +31,7 @@ class Statements:
     list_subject: Query
     end_subject_session: Delete
     end_subject: Delete
+    left_of_subject: Query
     end_all: Delete
     over_cap: Query | None
 
@@ -61,6 +62,9 @@ class Statements:
             .order_by(t.c.created_at, t.c.key),
             end_subject_session=delete(t).where(subject, t.c.handle == bindparam("b_handle"), live),
             end_subject=delete(t).where(subject, t.c.key != bindparam("b_keep"), live),
+            left_of_subject=select(t.c.key)
+            .where(subject, t.c.key != bindparam("b_keep"), live)
+            .limit(1),
             end_all=delete(t).where(t.c.subject.is_not(None), live),
             over_cap=None
             if cap is None

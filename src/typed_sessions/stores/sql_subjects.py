@@ -29,6 +29,7 @@ from typed_sessions.stores.sql_calls import SqlCalls
 from typed_sessions.stores.sql_rows import decode_info
 from typed_sessions.stores.sql_statements import Statements, drop_keys
 from typed_sessions.stores.sql_table import to_micros
+from typed_sessions.stores.subjects import ENDING_PASSES, kept_rotating
 
 __all__ = ["SqlSubjects"]
 
@@ -82,7 +83,15 @@ class SqlSubjects:
         check_subject(subject)
         kept = "" if keep is None else _key(keep)  # "" is no row's key
         params = {"b_subject": subject, "b_keep": kept, "b_now": self._now()}
-        return await self._twice(self._sql.end_subject, params)
+        ended = 0
+        for _ in range(ENDING_PASSES):  # two round trips, unless sessions rotate meanwhile
+            ended += await self._calls.write(self._sql.end_subject, params)
+            # A rotation inserts its new row before it ends the old one, so a query sees
+            # one of the two live. A DELETE may not: its snapshot predates the new row,
+            # and it skips the old one, ended while it waited for the row (PostgreSQL).
+            if not await self._calls.fetch_all(self._sql.left_of_subject, params):
+                return ended
+        raise kept_rotating("the subject's sessions")
 
     async def end_all(self) -> int:
         return await self._twice(self._sql.end_all, {"b_now": self._now()})

@@ -14,8 +14,23 @@ from typing import Protocol, runtime_checkable
 
 from typed_sessions.core.ids import SessionId
 from typed_sessions.core.subjects import SessionInfo
+from typed_sessions.stores.protocol import StoreError
 
-__all__ = ["SubjectIndex", "subject_index"]
+__all__ = ["ENDING_PASSES", "SubjectIndex", "kept_rotating", "subject_index"]
+
+ENDING_PASSES = 8
+"""How many passes a built-in store's ``end_subject`` makes, at most: each ends what
+rotated to a new ID during the one before (see :func:`kept_rotating`)."""
+
+
+def kept_rotating(subject_sessions: str) -> StoreError:
+    """The error of an ending that found sessions left after each of its
+    :data:`ENDING_PASSES` passes (sessions moving to new IDs all along: a client signing
+    in again and again): it cannot say they have ended, so it says they may not have."""
+    return StoreError(
+        f"{subject_sessions} kept moving to new IDs while they were ended: after "
+        f"{ENDING_PASSES} passes some may be live; try again"
+    )
 
 
 @runtime_checkable
@@ -51,7 +66,9 @@ class SubjectIndex(Protocol):
 
         ``keep`` is a session ID (the current request's), kept only when it is one of
         ``subject``'s sessions. Use it for "sign out everywhere else" after a password
-        change; without it, for a disabled or deleted account.
+        change; without it, for a disabled or deleted account. A session that moves to a
+        new ID meanwhile is ended too, or this raises :class:`~typed_sessions.StoreError`
+        (the built-in stores: when one keeps moving through :data:`ENDING_PASSES` passes).
         """
         ...
 
