@@ -1,18 +1,30 @@
 """What a save writes is the data as the response started, detached from the handler's
 (found by an audit): a task the handler started, still changing a nested value it holds,
 never reaches the save, a merge that waits for the store, or the record a worker keeps
-for its next commits; nor can a value it puts there break the commit."""
+for its next commits; nor can a value it puts there break the commit. Nor does a nested
+change the handler dropped again reach a touch or a move of a record read through
+``load``."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 
+from tests.conftest import FakeClock
 from tests.middleware.test_request_races import KEYS, client, sid, start_session
-from typed_sessions import Ok, Result, Session, SessionDep, SessionId, session_middleware
+from typed_sessions import (
+    Ok,
+    Result,
+    Session,
+    SessionDep,
+    SessionId,
+    session_middleware,
+    utc_now,
+)
 from typed_sessions.stores.memory import MemoryStore
 from typed_sessions.stores.protocol import Conflict
 
@@ -24,8 +36,10 @@ Record = Session[dict[str, Any]]
 class GatedStore:
     """A memory store without its instant lane, whose next load, once armed, waits."""
 
-    def __init__(self) -> None:
-        self.store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any])
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.store: MemoryStore[dict[str, Any]] = MemoryStore(
+            dict[str, Any], clock=clock or utc_now
+        )
         self.reached = asyncio.Event()
         self.go = asyncio.Event()
         self.armed = False  # the next load waits
@@ -144,3 +158,40 @@ async def test_a_change_made_after_the_save_never_reaches_the_record_a_worker_ke
     saved = await store.store.load(sid(token))
     assert saved is not None
     assert saved.data == {"cart": {"items": ["by-handler"]}, "n": 1, "other": 1, "third": 1}
+
+
+@pytest.mark.parametrize("move", [False, True])
+async def test_a_nested_change_put_back_as_loaded_is_not_saved_by_a_touch_or_a_move(
+    clock: FakeClock, move: bool
+) -> None:
+    """A store read through ``load`` (no lane: Redis, SQL): the handler changes a nested
+    dict in place, then puts the loaded value back. Its session is unchanged, so the
+    save is a touch of the deadline, or a bare move to a new ID; either writes the data
+    as loaded, not the change it dropped."""
+    store = GatedStore(clock)
+    app = FastAPI()
+    app.add_middleware(session_middleware, store=store, keys=KEYS, clock=clock)
+
+    @app.post("/init")
+    async def init(manager: SessionDep) -> str:
+        manager.get_session()["c"] = {"a": 1}
+        return "ok"
+
+    @app.post("/try")
+    async def try_out(manager: SessionDep) -> str | None:
+        session = manager.get_session()
+        session["c"]["z"] = 1  # tried in place, then dropped:
+        session["c"] = {"a": 1}
+        if move:
+            manager.regenerate()
+        return manager.get_session_id()
+
+    token = await start_session(app)
+    clock.advance(timedelta(minutes=5))  # the deadline moves: a touch, when no move
+    async with client(app, token) as c:
+        response = await c.post("/try")
+    assert response.status_code == 200
+    saved = await store.store.load(SessionId(response.json()))
+    assert saved is not None
+    assert saved.data == {"c": {"a": 1}}
+    assert saved.last_active == clock.now

@@ -23,7 +23,7 @@ from typed_sessions.adapters.outcome import (
 from typed_sessions.adapters.session_data import SessionData
 from typed_sessions.adapters.settings import SessionSettings
 from typed_sessions.core.ids import SessionId
-from typed_sessions.core.session import Session
+from typed_sessions.core.session import Session, replace_data
 from typed_sessions.core.tuples import new_tuple
 from typed_sessions.stores.lane import RecordLane, StoredRecord
 
@@ -76,10 +76,17 @@ def plan_for(
         SessionEncodeError: ``data`` is not JSON the store could hold.
     """
     moment = now()
+    record = None if found is None else found.record
+    if record is not None and type(snapshot) is str:
+        # The handler's copy of the store's record shared its nested values: changed in
+        # place and then put back as loaded, they would reach a touch or a bare move.
+        record = replace_data(record, json.loads(snapshot), now=record.last_active)
+    elif found is not None:
+        record = found.session()
     write = plan_write(
-        None if found is None else found.session(), data, snapshot, new_id,
-        NOTHING if data is None else data, expiry=settings.expiry, now=moment,
-        signed_in=signed_in, written=data is None or data.written,
+        record, data, snapshot, new_id, NOTHING if data is None else data,
+        expiry=settings.expiry, now=moment, signed_in=signed_in,
+        written=data is None or data.written,
     )  # fmt: skip
     return write, moment
 
