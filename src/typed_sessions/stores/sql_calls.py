@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Final, NoReturn, TypeAlias, TypeVar
 
 from sqlalchemy import (
@@ -61,7 +61,7 @@ class SqlCalls:
     costs a statement per switch: make the engine with autocommit to spare them).
     """
 
-    __slots__ = ("_limit", "_loop", "_sync", "autocommit", "engine")
+    __slots__ = ("_limit", "_loop", "_switching", "_sync", "autocommit", "engine")
 
     def __init__(self, engine: AsyncEngine, timeout: float | None) -> None:
         """Run calls on ``engine``, each bounded by ``timeout`` seconds (``None``: not)."""
@@ -75,6 +75,7 @@ class SqlCalls:
             else engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._sync = self.autocommit.sync_engine
+        self._switching = made != "AUTOCOMMIT"  # each checkout switches: see _whole
 
     async def ddl(self, run: Callable[..., Any], *, attempts: int = 1) -> None:
         """Run ``run(connection, checkfirst=True)`` (``Table.create`` or ``drop``) in a
@@ -147,9 +148,8 @@ class SqlCalls:
             with self._limit():
                 for attempt in (1, 2):
                     try:
-                        return await greenlet_spawn(
-                            _execute, self._sync, consume, statement, params
-                        )
+                        call = greenlet_spawn(_execute, self._sync, consume, statement, params)
+                        return await (_whole(call) if self._switching else call)
                     except IntegrityError:
                         raise
                     except DBAPIError as exc:
@@ -167,6 +167,26 @@ class SqlCalls:
 
 _R = TypeVar("_R")
 _NOT_UTF8: Final = "Could not decode to UTF-8"
+
+
+async def _whole(call: Coroutine[Any, Any, _R]) -> _R:
+    """Await ``call`` to its end, even when the caller is cancelled (or times out): on an
+    engine not made with autocommit, SQLAlchemy switches each connection to it as the
+    connection is checked out, a round trip on some drivers (aiomysql, aiosqlite), and
+    a cancellation landing there leaves that connection checked out for good. The
+    caller is told at once; the call ends by itself and gives its connection back."""
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_retrieved)
+        raise
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Mark the outcome of a call nobody awaits any more as seen (no "never retrieved")."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _execute(
