@@ -17,7 +17,7 @@ import weakref
 
 import pytest
 
-from typed_sessions.stores.deadlines import Deadlines
+from typed_sessions.stores.deadlines import CallLimit, Deadlines
 
 pytestmark = pytest.mark.anyio
 SHORT = 0.05
@@ -120,6 +120,45 @@ async def test_an_outside_cancellation_at_the_deadline_is_not_swallowed() -> Non
     with pytest.raises(asyncio.CancelledError):
         await task
     assert seen == [asyncio.CancelledError]
+
+
+async def _swallowing() -> str:
+    """A call that swallows its cancellation, as redis-py's ``wait_for`` can on 3.11."""
+    try:
+        await asyncio.sleep(10)
+    except asyncio.CancelledError:
+        return "returned anyway"
+    return "in time"
+
+
+@pytest.mark.parametrize("seconds", [10.0, None])
+async def test_a_cancellation_the_call_swallowed_still_cancels_the_task(
+    seconds: float | None,
+) -> None:
+    """The store's call returned normally, but its task was cancelled meanwhile: the
+    task ends cancelled all the same, bounded or not (found by an audit)."""
+    limit = CallLimit(seconds)
+
+    async def call() -> str:
+        with limit():
+            return await _swallowing()
+
+    task = asyncio.create_task(call())
+    await asyncio.sleep(SHORT)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_deadline_the_call_swallowed_returns_what_it_returned() -> None:
+    """As with ``asyncio.timeout``: the call ended in its own way; nothing is raised."""
+    limit = CallLimit(SHORT)
+
+    async def call() -> str:
+        with limit():
+            return await _swallowing()
+
+    assert await asyncio.create_task(call()) == "returned anyway"
 
 
 async def test_outside_a_task_is_a_clear_error() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Final
 
@@ -110,11 +110,16 @@ class _Bound:
     ) -> None:
         if not self.expired:
             self.deadlines.leave(self)
+            if exc_type is None and self.task.cancelling() > self.cancelling:
+                raise asyncio.CancelledError(_SWALLOWED)
             return
         # Ours was the cancellation; as asyncio.timeout does, turn it into TimeoutError
         # unless someone else asked to cancel the task meanwhile.
-        if self.task.uncancel() <= self.cancelling and exc_type is asyncio.CancelledError:
+        others = self.task.uncancel() > self.cancelling
+        if exc_type is asyncio.CancelledError and not others:
             raise TimeoutError from exc
+        if exc_type is None and others:
+            raise asyncio.CancelledError(_SWALLOWED)
 
 
 class CallLimit:
@@ -138,7 +143,7 @@ class CallLimit:
         """A context manager bounding one call (raises ``RuntimeError`` outside a task)."""
         seconds = self.seconds
         if seconds is None:
-            return _UNBOUNDED
+            return _Unbounded()
         loop = asyncio.get_running_loop()
         deadlines = self._last
         if deadlines is None or deadlines.loop() is not loop:
@@ -153,4 +158,27 @@ class CallLimit:
         return _Bound(deadlines, task, loop.time() + seconds)
 
 
-_UNBOUNDED: Final = nullcontext()
+class _Unbounded:
+    """A block without a time limit, that still ends cancelled when its task was
+    cancelled and the call swallowed it (see :data:`_SWALLOWED`)."""
+
+    __slots__ = ("cancelling", "task")
+
+    def __enter__(self) -> None:
+        self.task = asyncio.current_task()
+        self.cancelling = 0 if self.task is None else self.task.cancelling()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None and self.task is not None and self.task.cancelling() > self.cancelling:
+            raise asyncio.CancelledError(_SWALLOWED)
+
+
+_SWALLOWED: Final = "cancelled during a store call, which returned anyway"
+"""A cancellation the call itself swallowed: redis-py sends its connection's set-up
+commands under ``asyncio.wait_for``, which on Python 3.11 may drop a cancellation that
+comes as the inner call finishes. The task is cancelled all the same."""
