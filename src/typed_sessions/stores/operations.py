@@ -253,7 +253,9 @@ async def _end_moved(
     except _EndedWithTheOld:
         ended = _NOT_FOUND
     except BaseException:
-        await _remove(store, moved.id, on_orphan)
+        # Shielded: a cancellation that comes again (anyio's does, until the scope
+        # ends) would cancel the removal too, and leave a record nobody holds a token for.
+        await asyncio.shield(_remove(store, moved.id, on_orphan))
         raise
     if isinstance(ended, Err):
         await _remove(store, moved.id, on_orphan)
