@@ -4,15 +4,18 @@ limit) and sends no cookie; the lifecycle actions raise it and save nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import Depends, FastAPI, Request, Response
+from pydantic_core import to_json
 
 from typed_sessions import (
     MemoryStore,
     Session,
+    SessionId,
     SessionTooLargeError,
     make_cookie_dependency,
     session_middleware,
@@ -59,6 +62,32 @@ async def test_the_middleware_refuses_an_update_too_large_and_keeps_the_record()
             await client.get(f"/set/{2 * LIMIT}")
         assert (await client.get("/set/20")).status_code == 200  # the session lives on
     assert len(store) == 1
+
+
+async def test_the_limit_is_on_the_codecs_json_on_the_memory_stores_lane_too() -> None:
+    """The lane keeps the stdlib's JSON, which writes ``1e-05`` where the codec writes
+    ``0.00001``: data under the limit in the one, over it in the other, is measured as the
+    codec writes it, as every other store and path does (found by an audit)."""
+    data = {"a": [1e-05] * 5}
+    limit = len(to_json(data)) - 1
+    assert len(json.dumps(data, separators=(",", ":"))) < limit
+    store: MemoryStore[dict[str, Any]] = MemoryStore(dict[str, Any], max_data_bytes=limit)
+    app = FastAPI()
+    app.add_middleware(session_middleware, store=store, keys=SECRET)
+
+    @app.get("/set")
+    async def put(request: Request) -> str:
+        session = request.state.session.get_session()
+        session["a"] = [1e-05] * 5 if session else 0
+        return str(request.state.session.get_session_id())
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        first = await client.get("/set")  # a session, saved
+        assert (await client.get("/set")).status_code == 500  # through the lane
+    stored = await store.load(SessionId(first.json()))
+    assert stored is not None
+    assert stored.data == {"a": 0}
 
 
 def lifecycle_app(store: MemoryStore[dict[str, Any]]) -> FastAPI:
