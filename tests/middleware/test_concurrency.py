@@ -16,11 +16,13 @@ pytestmark = pytest.mark.anyio
 # --- concurrent changes ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("attempts", [20, 1])
 async def test_concurrent_save_is_merged_not_lost(
-    store: SpyStore, keyring: Keyring, clock: FakeClock
+    store: SpyStore, keyring: Keyring, clock: FakeClock, attempts: int
 ) -> None:
-    """A request that saves while another holds the session: both changes survive."""
-    app = build_app(store, keyring, clock)
+    """A request that saves while another holds the session: both changes survive.
+    ``save_attempts=1`` is one merge (found by an audit: it was none)."""
+    app = build_app(store, keyring, clock, save_attempts=attempts)
     inner: list[httpx.AsyncClient] = []
 
     @app.get("/slow-set/{key}")

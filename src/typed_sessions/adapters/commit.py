@@ -237,9 +237,11 @@ async def _merge(
         settings.log(logging.DEBUG, "session changed meanwhile; merging", newest.id)
         return replace_data(touch_session(newest, expiry, now=now), merge(newest.data), now=now)
 
+    attempts = settings.save_attempts  # merges, each saved
     if isinstance(known, Conflict):
         assert refused is not None
         conflict = known
+        attempts += 1  # retry_rebasing counts the refused save, which merged nothing
     else:
         refused = await rebase(known)
         first = await store.save(refused)
@@ -247,7 +249,7 @@ async def _merge(
             return first
         conflict = first.error
     return await retry_rebasing(
-        store, refused, conflict, rebase, attempts=settings.save_attempts, clock=lambda: now
+        store, refused, conflict, rebase, attempts=attempts, clock=lambda: now
     )
 
 
