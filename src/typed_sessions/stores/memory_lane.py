@@ -59,7 +59,6 @@ FRONT_WINDOW: Final = 1_000_000
 entered (or was saved) longer ago."""
 _Kept: TypeAlias = tuple[int, int, int, int, bytes, int, int]
 _DATA_AT: Final = TAIL + 21  # where the data starts in the usual record
-_NO_LIMIT: Final = float("inf")  # max_data_bytes=None
 Loaded: TypeAlias = tuple[datetime, int, datetime, int, datetime, int]
 """The datetimes the last load made, each with its microseconds."""
 
@@ -200,9 +199,9 @@ class MemoryLane(Generic[T]):
         version, _, _, _, record, data_at, _ = loaded  # (one unpack)
         if data is None:
             data = record[data_at:]
-        elif len(data) > self._data_limit or (b"e-0" in data and self._data_limit < _NO_LIMIT):
-            # Measured as stored, escapes counted; but the codec writes a float of
-            # exponent -5 or -6 (1e-05) in full (0.00001), longer: measured by it then.
+        elif len(data) * 8 > self._data_limit * 5:
+            # Near the limit: measured by the codec, whose JSON is at most 1.6 times as
+            # long (it writes a float of exponent -5 or -6 in full: 5e-06 as 0.000005).
             data = self.codec.encode_data(json.loads(data))
         now = _time_ns() // 1_000 if self._default_clock else self._now()
         lock = self._lock
