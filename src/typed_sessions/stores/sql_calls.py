@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from sqlalchemy.util import greenlet_spawn
 
 from typed_sessions.stores.deadlines import CallLimit
@@ -56,12 +57,12 @@ def driver_limits(url: str, timeout: float | None, options: dict[str, Any]) -> N
 class SqlCalls:
     """Runs one statement per call on ``engine``'s pool, within ``timeout`` seconds.
 
-    An engine made with ``isolation_level="AUTOCOMMIT"`` is used as it is; otherwise
-    each connection is switched to autocommit while a call holds it (on MySQL that
-    costs a statement per switch: make the engine with autocommit to spare them).
+    On an engine in autocommit mode (``isolation_level="AUTOCOMMIT"``, as
+    :meth:`SqlStore.from_url` makes its own) each statement commits itself; on any other,
+    each runs in a transaction of its own, committed at once (one ``COMMIT`` more).
     """
 
-    __slots__ = ("_limit", "_loop", "_switching", "_sync", "autocommit", "engine")
+    __slots__ = ("_commit", "_limit", "_loop", "_sync", "_whole", "engine")
 
     def __init__(self, engine: AsyncEngine, timeout: float | None) -> None:
         """Run calls on ``engine``, each bounded by ``timeout`` seconds (``None``: not)."""
@@ -69,13 +70,13 @@ class SqlCalls:
         self._limit = CallLimit(timeout)
         self._loop: asyncio.AbstractEventLoop | None = None  # the pool's connections' loop
         made = getattr(engine.dialect, "_on_connect_isolation_level", None)  # no public name
-        self.autocommit: AsyncEngine = (
-            engine
-            if made == "AUTOCOMMIT"
-            else engine.execution_options(isolation_level="AUTOCOMMIT")
-        )
-        self._sync = self.autocommit.sync_engine
-        self._switching = made != "AUTOCOMMIT"  # each checkout switches: see _whole
+        # The level in effect: execution_options(isolation_level=...) may set another.
+        level = engine.get_execution_options().get("isolation_level", made)
+        self._commit = level != "AUTOCOMMIT"
+        self._sync = engine.sync_engine
+        # One connection for the whole pool (in-memory SQLite: it is the database), or a
+        # transaction to end: a call is never cut off midway (see _whole).
+        self._whole = self._commit or isinstance(engine.pool, _SOLE)
 
     async def ddl(self, run: Callable[..., Any], *, attempts: int = 1) -> None:
         """Run ``run(connection, checkfirst=True)`` (``Table.create`` or ``drop``) in a
@@ -97,7 +98,8 @@ class SqlCalls:
         second ``asyncio.run``, a test client's own loop): theirs is gone with its loop."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
-            if self._loop is not None:
+            # (Not a pool of one connection: in-memory SQLite's database lives in it.)
+            if self._loop is not None and not isinstance(self.engine.pool, _SOLE):
                 await self.engine.dispose(close=False)
             self._loop = loop
 
@@ -148,8 +150,10 @@ class SqlCalls:
             with self._limit():
                 for attempt in (1, 2):
                     try:
-                        call = greenlet_spawn(_execute, self._sync, consume, statement, params)
-                        return await (_whole(call) if self._switching else call)
+                        call = greenlet_spawn(
+                            _execute, self._sync, consume, statement, params, self._commit
+                        )
+                        return await (_whole(call) if self._whole else call)
                     except IntegrityError:
                         raise
                     except DBAPIError as exc:
@@ -157,7 +161,9 @@ class SqlCalls:
                             raise
         except IntegrityError:
             raise
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        except (SQLAlchemyError, OSError, TimeoutError, UnicodeError) as exc:
+            # (UnicodeError: a driver that could not encode a value in its connection's
+            # charset, aiomysql's with charset=latin1, raises it as it is.)
             if isinstance(exc, DBAPIError) and _NOT_UTF8 in str(exc.orig):
                 # SQLite keeps any bytes as TEXT, and its driver cannot read them back.
                 raise StoreCorruptError("a text column of the row is not UTF-8") from exc
@@ -166,14 +172,14 @@ class SqlCalls:
 
 
 _R = TypeVar("_R")
+_SOLE: Final = (StaticPool, SingletonThreadPool)  # pools of one connection
 _NOT_UTF8: Final = "Could not decode to UTF-8"
 
 
 async def _whole(call: Coroutine[Any, Any, _R]) -> _R:
-    """Await ``call`` to its end, even when the caller is cancelled (or times out): on an
-    engine not made with autocommit, SQLAlchemy switches each connection to it as the
-    connection is checked out, a round trip on some drivers (aiomysql, aiosqlite), and
-    a cancellation landing there leaves that connection checked out for good. The
+    """Await ``call`` to its end, even when the caller is cancelled (or times out): a
+    call cut off midway may leave its connection checked out for good, or closed, and
+    with it an in-memory SQLite database, which lives in the pool's one connection. The
     caller is told at once; the call ends by itself and gives its connection back."""
     task = asyncio.ensure_future(call)
     try:
@@ -194,10 +200,14 @@ def _execute(
     consume: Callable[[CursorResult[Any]], _R],
     statement: Executable,
     params: Mapping[str, Any],
+    commit: bool,
 ) -> _R:
     """Run in SQLAlchemy's greenlet: the driver's I/O still awaits on the event loop."""
     with engine.connect() as conn:
-        return consume(conn.execute(statement, params))
+        result = consume(conn.execute(statement, params))
+        if commit:
+            conn.commit()
+        return result
 
 
 def _first_row(result: CursorResult[Any]) -> list[tuple[Any, ...]]:
