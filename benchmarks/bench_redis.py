@@ -108,8 +108,9 @@ async def bare_setup(make: Callable[[], Any] = redis_py) -> Call:
 
 async def ours_setup(make: Callable[[], Any] = redis_py) -> Call:
     store: RedisStore[dict[str, Any]] = RedisStore(
-        make(), dict[str, Any], prefix=f"bench:{RUN}:ours:"
+        redis_py(), dict[str, Any], prefix=f"bench:{RUN}:ours:"
     )
+    store.client = make()  # the lean prototype client is no redis.asyncio client
     first = await store.save(new_session({"test_counter": 0}, EXPIRY, now=datetime.now(UTC)))
     assert isinstance(first, Ok)
     session_id = first.value.id

@@ -225,5 +225,29 @@ def test_a_synchronous_redis_client_is_refused_before_any_write() -> None:
     # The synchronous cluster client (no subclass of redis.Redis), made without the
     # cluster it would connect to on construction: the type alone is refused.
     cluster_class: Any = importlib.import_module("redis.cluster").RedisCluster
-    with pytest.raises(TypeError, match="not the synchronous RedisCluster"):
+    with pytest.raises(TypeError, match=r"not the synchronous redis\.cluster\.RedisCluster"):
         RedisStore(object.__new__(cluster_class), dict[str, Any])
+
+
+def test_a_client_that_is_not_redis_pys_or_not_utf_8_is_refused() -> None:
+    """Found by an audit: valkey-py's client was accepted, and failed at the first save on
+    a server without the script cached (its ``NoScriptError`` is not redis-py's); one with
+    ``encoding="latin-1"`` read records back changed and never matched a subject."""
+    from redis.asyncio import Redis
+
+    from typed_sessions import RedisStore
+
+    class LooksLikeRedis:
+        async def get(self, name: str) -> bytes | None:
+            return None
+
+    with pytest.raises(TypeError, match=r"not tests\.test_production_hardening\.LooksLikeRedis"):
+        RedisStore(LooksLikeRedis(), dict[str, Any])  # type: ignore[call-overload]
+    for decode in (False, True):
+        client = Redis.from_url(
+            "redis://127.0.0.1:1/0", encoding="latin-1", decode_responses=decode
+        )
+        with pytest.raises(ValueError, match="encoding='utf-8', not 'latin-1'"):
+            RedisStore(client, dict[str, Any])  # (never connected)
+    utf8 = Redis.from_url("redis://127.0.0.1:1/0", encoding="UTF8")
+    assert RedisStore(utf8, dict[str, Any]).client is utf8

@@ -159,15 +159,15 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         client's own socket timeouts apply; not recommended). ``clock`` gives the time the
         TTL is computed from and the time ``load`` checks ``expires_at`` against.
         ``max_data_bytes`` bounds each session's data, in bytes of JSON (default 64 KiB,
-        ``None``: no limit): a larger save raises ``SessionTooLargeError`` before any
-        call to Redis. ``upgrade`` reads data stored for an older model: it is given the
-        stored JSON value when it does not validate, and the record is written in the
-        current shape on its next save (see ``SessionCodec``).
+        ``None``: no limit): a larger save raises ``SessionTooLargeError`` before any call
+        to Redis. ``upgrade`` reads data stored for an older model (see ``SessionCodec``):
+        it is given the stored JSON value when it does not validate.
 
         Raises:
-            TypeError: ``client`` is the synchronous ``redis.Redis``.
+            TypeError: ``client`` is not a ``redis.asyncio`` client.
             ValueError: ``timeout`` or ``max_data_bytes`` is not positive, ``on_corrupt``
-                is unknown, or ``max_per_subject`` is less than 1.
+                is unknown, ``max_per_subject`` is less than 1, or the client's
+                ``encoding`` is not UTF-8.
         """
         check_store_options(timeout, on_corrupt, max_per_subject)
         self.max_per_subject = max_per_subject

@@ -9,6 +9,7 @@ no raw ``redis`` exception leaves these methods.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn, ParamSpec, TypeAlias, TypeVar
 
@@ -37,23 +38,35 @@ Command: TypeAlias = tuple[str | bytes | int | float, ...]
 
 
 def checked_client(client: RedisClient) -> RedisClient:
-    """``client``, unless it is one of redis-py's synchronous clients (``redis.Redis``,
-    ``redis.RedisCluster``).
+    """``client``, if it is one of redis-py's asyncio clients (``redis.asyncio.Redis`` or
+    ``RedisCluster``, or a subclass) with the UTF-8 encoding the records are written in.
 
     Raises:
-        TypeError: it is: each call would block the event loop, and its replies cannot
-            be awaited (a save would be written, and then fail).
+        TypeError: it is another client: redis-py's synchronous ones would block the event
+            loop, and their replies cannot be awaited (a save would be written, and then
+            fail); others (valkey-py's, say) raise errors the store does not know.
+        ValueError: its ``encoding`` is not UTF-8: the records' text would be read and
+            sent in another (another subject's names, data changed on its way back).
     """
     given: object = client  # typed as async: an untyped app may pass anything
-    module = type(client).__module__  # redis.client.Redis, redis.cluster.RedisCluster
-    if isinstance(given, SyncRedis) or (
-        module.startswith("redis.") and not module.startswith("redis.asyncio.")
-    ):
+    if not _is_async_client(given):
+        module = type(given).__module__  # redis.client.Redis, redis.cluster.RedisCluster
+        synchronous = isinstance(given, SyncRedis) or module.startswith(
+            ("redis.client", "redis.cluster")
+        )
+        kind = "the synchronous " if synchronous else ""
         raise TypeError(
             "RedisStore needs a redis.asyncio client (redis.asyncio.Redis or RedisCluster), "
-            f"not the synchronous {type(client).__name__}"
+            f"not {kind}{type(given).__module__}.{type(given).__name__}"
         )
+    encoding = client.get_encoder().encoding
+    if codecs.lookup(encoding).name != "utf-8":
+        raise ValueError(f"RedisStore needs a client with encoding='utf-8', not {encoding!r}")
     return client
+
+
+def _is_async_client(value: object) -> bool:
+    return isinstance(value, Redis | RedisCluster)
 
 
 class RedisCalls:

@@ -1,5 +1,10 @@
 from typing import Any, Self
 
+class Encoder:
+    encoding: str
+    encoding_errors: str
+    decode_responses: bool
+
 class Connection:
     def __init__(
         self,
