@@ -38,6 +38,7 @@ from typed_sessions.stores import redis_index, redis_scripts
 from typed_sessions.stores.operations import move_session
 from typed_sessions.stores.redis import RedisStore
 
+from .conftest import FakeClock
 from .redis_server import delete_prefix, free_port, require_cluster, require_redis, unique_prefix
 from .stores import HARNESSES
 
@@ -531,3 +532,23 @@ async def test_a_rotation_finishing_while_sessions_end_is_ended_too(
     assert [i.handle for i in await store.list_subject("ada")] == (
         [] if everyone else [session_handle(mine.id)]
     )
+
+
+async def test_an_expired_session_is_neither_ended_nor_counted(client: Redis) -> None:
+    """Found by an audit: by the store's clock, past its deadline (Redis's own TTL, on the
+    real clock, may not have removed it yet), a session is not live: ending it by handle
+    answers ``False`` and ``end_all`` counts nothing, as on every other store."""
+    clock = FakeClock()
+    prefix = unique_prefix()
+    store: RedisStore[Data] = RedisStore(client, Data, prefix=prefix, clock=clock)
+    try:
+        made = [new_session({}, EXPIRY, now=clock(), subject="ada") for _ in range(2)]
+        for session in made:
+            assert isinstance(await store.save(session), Ok)
+        clock.advance(EXPIRY.idle + timedelta(seconds=1))
+        assert await store.load(made[0].id) is None
+        assert await store.end_subject_session("ada", session_handle(made[0].id)) is False
+        assert await store.end_all() == 0
+        assert await store.end_subject("ada") == 0
+    finally:
+        await delete_prefix(client, prefix)

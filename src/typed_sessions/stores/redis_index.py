@@ -145,6 +145,8 @@ class RedisSubjectIndex(RedisCalls):
         if not isinstance(found, list) or len(found) != 2:
             raise unexpected(found, "the find script")
         entry = (_text(found[0]), _number(found[1]))
+        if entry[1] <= epoch_ms(self._clock()):  # its time has passed: no live session
+            return False
         ended = await self._end({key: [entry]}, subject_fragment(subject))
         return ended == 1
 
@@ -188,7 +190,10 @@ class RedisSubjectIndex(RedisCalls):
         found, ended = False, 0
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
-            replies = await self._send([("ZRANGE", key, 0, -1, "WITHSCORES") for key in batch])
+            now = epoch_ms(self._clock())  # (entries whose time has passed end nothing)
+            replies = await self._send(
+                [("ZRANGEBYSCORE", key, f"({now}", "+inf", "WITHSCORES") for key in batch]
+            )
             entries: dict[str, list[_Entry]] = {}
             for index_key, members in zip(batch, replies, strict=True):
                 if isinstance(members, ResponseError) and is_wrong_type(members):
