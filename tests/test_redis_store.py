@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import hashlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -32,6 +33,7 @@ from typed_sessions import (
     SessionId,
     SessionStore,
     StoreCorruptError,
+    StoreUnavailableError,
     new_session,
     replace_data,
     utc_now,
@@ -526,3 +528,33 @@ async def test_cluster_spreads_keys_over_nodes_and_every_call_works() -> None:
             assert await store.load(session.id) is None
     finally:
         await cluster.aclose()
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # the old loop's connection
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_second_event_loop_fails_one_call_as_unavailable_then_works() -> None:
+    """Found by an audit: a client's pooled connection made on a loop closed since (a
+    first ``asyncio.run``, a first test client) raised a raw ``RuntimeError``, a 500 in
+    the middleware. It is a ``StoreUnavailableError``; the client drops the connection,
+    and the next call works."""
+    client = Redis.from_url(require_redis())
+    prefix = unique_prefix()
+    store: RedisStore[Data] = RedisStore(client, dict[str, Any], prefix=prefix)
+    made = new_session({"n": 1}, Expiry(), now=utc_now())
+
+    async def first() -> Session[Data]:
+        saved = await store.save(made)
+        assert isinstance(saved, Ok)
+        return saved.value
+
+    saved = asyncio.run(first())
+
+    async def second() -> None:
+        with pytest.raises(StoreUnavailableError, match="RuntimeError"):
+            await store.load(saved.id)
+        assert await store.load(saved.id) == saved
+        await delete_prefix(client, prefix)
+        await client.aclose()
+
+    asyncio.run(second())
+    gc.collect()  # the first loop's connection, which cannot be closed: warned of here

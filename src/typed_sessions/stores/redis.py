@@ -33,6 +33,7 @@ from typed_sessions.stores.options import OnCorrupt, check_store_options
 from typed_sessions.stores.protocol import Conflict
 from typed_sessions.stores.redis_calls import RedisClient, checked_client
 from typed_sessions.stores.redis_format import (
+    CALL_ERRORS,
     HEADER,
     HEADER_MAX,
     TOMBSTONE,
@@ -83,8 +84,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     Timeouts: every round trip is bounded by ``timeout`` seconds (retries and waiting for
     a pooled connection included; one timer per event loop ends late calls), so a paused
     or unreachable server costs a ``load`` or ``save`` at most that long (a call of
-    several round trips, such as ``end_subject``, that long for each).
-    After a timed-out ``save`` the write may or may not have happened: ``load`` tells
+    several round trips, such as ``end_subject``, that long for each). After a
+    timed-out ``save`` the write may or may not have happened: ``load`` tells
     (a later save from the old version gets ``Err(Conflict)`` if it did). A save the
     client library itself resends after a lost reply is recognised by its write id and
     answers ``Ok``, not a conflict with itself.
@@ -103,11 +104,10 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     change of the data model should log users out rather than fail their requests.
 
     It keeps a subject index (:class:`~typed_sessions.SubjectIndex`): a sorted set per
-    subject, without keyspace notifications, so it works on Cluster. Listing a
-    subject's sessions takes two round trips, ending all of them four, however many
-    there are. With ``max_per_subject``, a save that leaves a subject with more live
-    sessions than that ends its oldest ones (by ``created_at``; never the one saved, nor
-    one signed in after it).
+    subject, without keyspace notifications, so it works on Cluster. Listing a subject's
+    sessions takes two round trips, ending all four. With ``max_per_subject``, a save
+    that leaves a subject with more live sessions than that ends its oldest ones (by
+    ``created_at``; never the one saved, nor one signed in after it).
     """
 
     @overload
@@ -312,7 +312,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
             if is_wrong_type(exc):
                 return await self._corrupt(key, "the key does not hold a string")
             unavailable(exc)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except CALL_ERRORS as exc:
             unavailable(exc)
         if raw is None:
             return None
@@ -372,7 +372,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
                         reply = await self.client.evalsha(SAVE.sha, 1, key, value, control)
                     except NoScriptError:
                         reply = await self.client.eval(SAVE.text, 1, key, value, control)
-            except (RedisError, OSError, TimeoutError) as exc:
+            except CALL_ERRORS as exc:
                 unavailable(exc)
             if type(reply) is int and reply == SAVED:  # the common answer, first
                 return Ok(saved)

@@ -19,7 +19,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from typed_sessions.stores.deadlines import CallLimit
 from typed_sessions.stores.protocol import StoreCorruptError
-from typed_sessions.stores.redis_format import unavailable
+from typed_sessions.stores.redis_format import CALL_ERRORS, unavailable
 from typed_sessions.stores.redis_scripts import Script
 
 __all__ = ["Command", "RedisCalls", "RedisClient", "Reply", "checked_client"]
@@ -80,7 +80,7 @@ class RedisCalls:
         try:
             with self._limit():
                 return await command(*args, **kw)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except CALL_ERRORS as exc:
             unavailable(exc)
         except UnicodeDecodeError as exc:
             _not_text(exc)
@@ -98,7 +98,7 @@ class RedisCalls:
                     except StopAsyncIteration:
                         return keys
                 keys.append(key)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except CALL_ERRORS as exc:
             unavailable(exc)
         except UnicodeDecodeError as exc:
             _not_text(exc)
@@ -117,7 +117,7 @@ class RedisCalls:
                 for command in commands:
                     pipe.execute_command(*map(_wire, command))
                 return await pipe.execute(raise_on_error=False)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except CALL_ERRORS as exc:
             unavailable(exc)
         except UnicodeDecodeError as exc:
             _not_text(exc)
@@ -131,7 +131,7 @@ class RedisCalls:
                     return await self.client.evalsha(script.sha, len(keys), *keys, *args)
                 except NoScriptError:
                     return await self.client.eval(script.text, len(keys), *keys, *args)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except CALL_ERRORS as exc:
             unavailable(exc)
         except UnicodeDecodeError as exc:
             _not_text(exc)

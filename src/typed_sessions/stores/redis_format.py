@@ -7,9 +7,9 @@ A stored value is ``b"<version> <write ids>|" + record JSON`` (see :mod:`.redis_
 from __future__ import annotations
 
 import re
-from typing import NoReturn
+from typing import Final, NoReturn
 
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from typed_sessions.stores.protocol import StoreCorruptError, StoreUnavailableError
 
@@ -64,6 +64,12 @@ def as_bytes(value: bytes | str) -> bytes:
 
 def is_wrong_type(exc: ResponseError) -> bool:
     return str(exc).startswith("WRONGTYPE")
+
+
+CALL_ERRORS: Final = (RedisError, OSError, TimeoutError, RuntimeError)
+"""What a failed call raises: the client's errors, the socket's, the store's timeout, and
+``RuntimeError`` (a pooled connection made on an event loop closed since, say a first
+``asyncio.run``'s: the call fails, the client drops that connection)."""
 
 
 def unavailable(exc: BaseException) -> NoReturn:
