@@ -230,11 +230,8 @@ def changed(
     text = validate_json(plain)
     if text == snapshot:  # JSON text: compared by its text (a dict snapshot never is)
         return None
-    nested = text.count("{", 1)
-    if nested:  # a nested dict, whose keys check_keys checks
-        check_keys(plain, text)
-    if nested or "[" in text:  # nested values the handler still holds: see _saved
-        plain = json.loads(text)
+    if "[" in text or text.find("{", 1) > 0:  # nested values the handler still holds
+        plain = _detached(plain, text)
     return plain, text
 
 
@@ -298,15 +295,26 @@ def plan_resave(
 
 
 def _saved(data: dict[str, Any]) -> dict[str, Any]:
-    """The data to save: a plain ``dict`` checked as JSON the store could hold, detached
-    from the handler's. Its nested lists and dicts are copies (decoded from the checked
-    JSON), so nothing the handler, or a task it started, changes after the response
-    started reaches the save, or a merge that waits for the store.
+    """The data to save: a plain ``dict`` checked as JSON the store could hold, with its
+    nested values detached from the handler's (see :func:`_detached`).
 
     Raises:
         SessionEncodeError: ``data`` is not JSON the store could hold.
     """
     plain = dict(_items(data))  # at C speed: dict.copy would call a subclass's items()
     text = validate_json(plain)
+    return _detached(plain, text) if "[" in text or text.find("{", 1) > 0 else plain
+
+
+def _detached(plain: dict[str, Any], text: str) -> dict[str, Any]:
+    """``plain``, a copy of the handler's data holding lists or dicts, and ``text``, its
+    JSON: its nested keys checked, and decoded again from ``text``, so that nothing the
+    handler, or a task it started, changes after the response started reaches the save,
+    or a merge that waits for the store.
+
+    Raises:
+        SessionEncodeError: a nested dict has a key that is not a ``str``.
+    """
     check_keys(plain, text)
-    return json.loads(text) if "[" in text or text.find("{", 1) > 0 else plain
+    detached: dict[str, Any] = json.loads(text)
+    return detached
