@@ -182,6 +182,39 @@ async def test_the_verifier_saying_no_raises_auth_http_exception(page: dict[str,
         assert (await client.get("/strict")).json() == {"username": "ann"}
 
 
+async def test_an_async_verify_session_is_awaited_not_taken_as_true(
+    page: dict[str, Any],
+) -> None:
+    """fastapi-sessions calls ``bool()`` on what ``verify_session`` returns: an ``async
+    def`` one (a check against a database, say) admitted everyone. Its answer counts here."""
+
+    basic_verifier: type[Any] = page["BasicVerifier"]
+
+    class NoMallory(basic_verifier):  # type: ignore[misc]  # the page's (untyped) class
+        async def verify_session(self, model: Any) -> bool:
+            await asyncio.sleep(0)
+            return bool(model.username != "mallory")
+
+    strict = NoMallory(
+        identifier="general_verifier",
+        auto_error=True,
+        backend=page["backend"],
+        auth_http_exception=HTTPException(status_code=403, detail="not you"),
+    )
+    app: FastAPI = page["app"]
+
+    @app.get("/strict", dependencies=[Depends(page["cookie"])])
+    async def strict_route(data: Any = Depends(strict)) -> Any:  # noqa: B008 - as the page writes it
+        return data
+
+    async with client_for(app) as client:
+        await client.post("/create_session/mallory")
+        refused = await client.get("/strict")
+        assert (refused.status_code, refused.json()) == (403, {"detail": "not you"})
+        await client.post("/create_session/ann")
+        assert (await client.get("/strict")).json() == {"username": "ann"}
+
+
 @pytest.mark.parametrize(
     "cookie",
     [

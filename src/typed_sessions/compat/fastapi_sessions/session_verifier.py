@@ -9,7 +9,9 @@ checks the token, loads the record, refuses it past its deadlines, asks
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable
 from typing import Generic, TypeVar
 from uuid import UUID
 
@@ -79,8 +81,9 @@ class SessionVerifier(ABC, Generic[ID, DataT]):
         """The answer to a request whose session is missing, ended or refused."""
 
     @abstractmethod
-    def verify_session(self, model: DataT) -> bool:
-        """Whether the live session holding ``model`` may use the route."""
+    def verify_session(self, model: DataT) -> bool | Awaitable[bool]:
+        """Whether the live session holding ``model`` may use the route: a true value,
+        or an awaitable of one (an ``async def`` is awaited, not taken as true)."""
 
     async def __call__(self, request: HTTPConnection, response: Response) -> DataT | None:
         """Return the session's data, or refuse (see the class docs).
@@ -113,8 +116,9 @@ class SessionVerifier(ABC, Generic[ID, DataT]):
         if self.auto_error:
             raise self.auth_http_exception
 
-    def _verify(self, session: Session[DataT]) -> bool:
-        return bool(self.verify_session(session.data))
+    def _verify(self, session: Session[DataT]) -> bool | Awaitable[bool]:
+        verdict = self.verify_session(session.data)
+        return _truth(verdict) if inspect.isawaitable(verdict) else bool(verdict)
 
     def _dependency(self, frontend: SessionCookie) -> SessionDependency[DataT]:
         """The cookie dependency for ``frontend``, made on first use and kept."""
@@ -144,3 +148,8 @@ class SessionVerifier(ABC, Generic[ID, DataT]):
                         f"StoreBackend of typed_sessions.compat, not {type(backend).__name__}"
                     )
         return dependency
+
+
+async def _truth(verdict: Awaitable[object]) -> bool:
+    """The truth of an async ``verify_session``'s answer, as fastapi-sessions takes a sync one's."""
+    return bool(await verdict)
