@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import string
 import warnings
 from datetime import UTC, datetime, timedelta
@@ -211,6 +212,23 @@ def test_rotation(session_id: SessionId) -> None:
     assert new_token == sign_session_id(session_id, retired, now=START)
     assert new_token[:KEY_PART] == retired.signing_key.prefix.decode()
     assert verify_session_token(new_token, old, now=START) == Err(TokenError.UNKNOWN_KEY)
+
+
+def test_a_key_dropped_by_dataclasses_replace_verifies_nothing(session_id: SessionId) -> None:
+    """``dataclasses.replace(keyring, keys=...)`` is an obvious way to drop a leaked
+    secret: the copy's lookup of keys and its remembered tokens are its own."""
+    rotated = Keyring.from_secrets(SECRET, OTHER_SECRET)
+    leaked = sign_session_id(session_id, Keyring.from_secrets(OTHER_SECRET), now=START)
+    assert verify_session_token(leaked, rotated, now=START) == Ok(session_id)  # now remembered
+    dropped = dataclasses.replace(rotated, keys=rotated.keys[:1])
+    assert verify_session_token(leaked, dropped, now=START) == Err(TokenError.UNKNOWN_KEY)
+    assert dropped.tokens is not rotated.tokens and dropped.cached_tokens == 0
+    added = dataclasses.replace(dropped, keys=rotated.keys)
+    assert verify_session_token(leaked, added, now=START) == Ok(session_id)
+    with pytest.raises(ValueError, match="at least one key"):
+        dataclasses.replace(rotated, keys=())
+    with pytest.raises(ValueError, match="same key id"):
+        dataclasses.replace(rotated, keys=rotated.keys[:1] * 2)
 
 
 # --- configuration mistakes raise at construction ----------------------------------

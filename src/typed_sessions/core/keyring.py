@@ -125,9 +125,20 @@ class Keyring:
 
     purpose: str
     keys: tuple[SigningKey, ...]
-    _by_prefix: dict[str, SigningKey] = field(repr=False, compare=False)
-    tokens: TokenCache = field(default_factory=TokenCache, repr=False, compare=False)
+    _by_prefix: dict[str, SigningKey] = field(init=False, repr=False, compare=False)
+    tokens: TokenCache = field(init=False, repr=False, compare=False)
     """The tokens that verified (see :mod:`typed_sessions.core.signing`)."""
+
+    def __post_init__(self) -> None:
+        # Made from ``keys`` here, never given: a copy by ``dataclasses.replace`` with
+        # fewer keys verifies none of the dropped ones, and remembers no token of them.
+        if not self.keys:
+            raise ValueError("a Keyring needs at least one key")
+        by_prefix = {key.prefix.decode(): key for key in self.keys}
+        if len(by_prefix) != len(self.keys):
+            raise ValueError("two keys of the keyring have the same key id")
+        object.__setattr__(self, "_by_prefix", by_prefix)
+        object.__setattr__(self, "tokens", TokenCache())
 
     @classmethod
     def from_secrets(
@@ -169,11 +180,7 @@ class Keyring:
                 )
         if len(set(raw)) != len(raw):
             raise ValueError("the same secret appears twice in the keyring")
-        keys = tuple(_signing_key(secret, info) for secret in raw)
-        by_prefix = {key.prefix.decode(): key for key in keys}
-        if len(by_prefix) != len(keys):  # pragma: no cover - a 40-bit collision
-            raise ValueError("two secrets derive the same key id; replace one of them")
-        return cls(purpose, keys, by_prefix)
+        return cls(purpose, tuple(_signing_key(secret, info) for secret in raw))
 
     @property
     def signing_key(self) -> SigningKey:
