@@ -206,3 +206,29 @@ def test_a_store_keeps_one_deadlines_per_loop_and_no_closed_loop() -> None:
     del first, second
     gc.collect()
     assert gone() is None
+
+
+@pytest.mark.parametrize("seconds", [1.0, None])
+def test_on_loop_gone_runs_only_when_the_last_calls_loop_is_closed(seconds: float | None) -> None:
+    """A store forgets its client's connections there (see ``RedisCalls``): never while
+    the last loop still runs (its calls may be in flight), once per closed one."""
+    gone: list[int] = []
+    limit = CallLimit(seconds, lambda: gone.append(1))
+
+    async def limited() -> None:
+        with limit():
+            await asyncio.sleep(0)
+
+    first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+    for _ in range(3):  # both open, taking turns
+        first.run_until_complete(limited())
+        second.run_until_complete(limited())
+    assert gone == []
+    second.close()
+    first.run_until_complete(limited())
+    assert gone == [1]
+    first.run_until_complete(limited())  # the same loop again
+    assert gone == [1]
+    first.close()
+    asyncio.run(limited())
+    assert gone == [1, 1]

@@ -222,7 +222,8 @@ def test_a_key_dropped_by_dataclasses_replace_verifies_nothing(session_id: Sessi
     assert verify_session_token(leaked, rotated, now=START) == Ok(session_id)  # now remembered
     dropped = dataclasses.replace(rotated, keys=rotated.keys[:1])
     assert verify_session_token(leaked, dropped, now=START) == Err(TokenError.UNKNOWN_KEY)
-    assert dropped.tokens is not rotated.tokens and dropped.cached_tokens == 0
+    assert dropped.tokens is not rotated.tokens
+    assert dropped.cached_tokens == 0
     added = dataclasses.replace(dropped, keys=rotated.keys)
     assert verify_session_token(leaked, added, now=START) == Ok(session_id)
     with pytest.raises(ValueError, match="at least one key"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Final
@@ -129,11 +130,16 @@ class CallLimit:
     raising ``TimeoutError`` as ``asyncio.timeout`` would.
     """
 
-    __slots__ = ("_last", "_loops", "seconds")
+    __slots__ = ("_last", "_loops", "on_loop_gone", "seconds")
 
-    def __init__(self, seconds: float | None) -> None:
-        """Bound each call by ``seconds``; ``None`` leaves calls unbounded."""
+    def __init__(
+        self, seconds: float | None, on_loop_gone: Callable[[], None] | None = None
+    ) -> None:
+        """Bound each call by ``seconds``; ``None`` leaves calls unbounded.
+        ``on_loop_gone`` is called (before the call) when a call comes on another event
+        loop than the last one, and that one is closed: nothing can be in flight there."""
         self.seconds: float | None = seconds
+        self.on_loop_gone = on_loop_gone
         self._last: Deadlines | None = None  # the last loop's, then one per loop
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
             weakref.WeakKeyDictionary()
@@ -141,21 +147,30 @@ class CallLimit:
 
     def __call__(self) -> AbstractContextManager[None]:
         """A context manager bounding one call (raises ``RuntimeError`` outside a task)."""
-        seconds = self.seconds
-        if seconds is None:
-            return _Unbounded()
         loop = asyncio.get_running_loop()
         deadlines = self._last
         if deadlines is None or deadlines.loop() is not loop:
-            deadlines = self._loops.get(loop)
-            if deadlines is None:
-                deadlines = self._loops[loop] = Deadlines(loop)
-            self._last = deadlines
+            deadlines = self._switch(loop)
+        seconds = self.seconds
+        if seconds is None:
+            return _Unbounded()
         # Deadlines.bound, inlined: this runs on every store call.
         task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError(_OUTSIDE_A_TASK)
         return _Bound(deadlines, task, loop.time() + seconds)
+
+    def _switch(self, loop: asyncio.AbstractEventLoop) -> Deadlines:
+        """The :class:`Deadlines` of ``loop``, a loop other than the last call's."""
+        last = None if self._last is None else self._last.loop()
+        gone = self._last is not None and (last is None or last.is_closed())
+        if gone and self.on_loop_gone is not None:
+            self.on_loop_gone()
+        deadlines = self._loops.get(loop)
+        if deadlines is None:
+            deadlines = self._loops[loop] = Deadlines(loop)
+        self._last = deadlines
+        return deadlines
 
 
 class _Unbounded:

@@ -185,7 +185,7 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
         self._clock = _NOW if clock is utc_now else checked_clock(clock)
         self.owns_client = False
         """Whether :meth:`aclose` closes the client (:meth:`from_url` sets it)."""
-        self._limit = CallLimit(timeout)
+        self._limit = CallLimit(timeout, self._forget_connections)
 
     @overload
     @classmethod

@@ -75,6 +75,17 @@ class RedisCalls:
     client: Redis | RedisCluster
     _limit: CallLimit
 
+    def _forget_connections(self) -> None:
+        """Called before a call on another event loop than the last call's, once that
+        one is closed: the pool's connections were made there and would fail their next
+        call, maybe after sending it (a write done, answered as failed). They are
+        forgotten, not closed (their loop cannot close them; the collector does), and
+        the call connects anew. (A ``RedisCluster`` keeps them: its first call on each
+        fails once, ``StoreUnavailableError``.)"""
+        client = self.client
+        if isinstance(client, Redis):
+            client.connection_pool.reset()
+
     async def _call(self, command: Callable[P, Awaitable[R]], *args: P.args, **kw: P.kwargs) -> R:
         """``await command(*args, **kw)``, bounded by the timeout, errors mapped."""
         try:
