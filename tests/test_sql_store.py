@@ -360,7 +360,7 @@ def test_sessions_times_are_stored_as_microseconds() -> None:
     assert to_micros(now) % 1_000_000 == now.microsecond
 
 
-async def test_subject_index_calls_are_one_statement_each_ending_many_two(
+async def test_subject_index_calls_are_one_statement_each_ending_many_two_each(
     store: SqlStore[Data],
 ) -> None:
     clock = clock_of(store)
@@ -374,8 +374,8 @@ async def test_subject_index_calls_are_one_statement_each_ending_many_two(
         assert await store.end_subject("ada", keep=made.id) == 0
         assert await store.end_subject_session("ada", listed.handle) is True
         assert await store.end_all() == 0
-    # end_subject: a DELETE and a query finding none left; end_all: twice (sql_subjects.py)
-    assert sent == ["DELETE", "SELECT", "DELETE", "DELETE", "DELETE"]
+    # end_subject and end_all: a DELETE and a query finding none left (sql_subjects.py)
+    assert sent == ["DELETE", "SELECT", "DELETE", "DELETE", "SELECT"]
     with statements(store) as sent:
         assert await store.end_subject_session("ada", "not a handle") is False
     assert sent == []  # no handle looks like that: nothing to ask

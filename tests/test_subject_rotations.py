@@ -90,11 +90,13 @@ async def test_redis_ends_what_rotated_during_every_pass_or_says_it_could_not(
     assert live == ([] if rotations < ENDING_PASSES else [head[-1].id])
 
 
-async def test_postgres_ends_a_rotation_that_finished_inside_each_delete() -> None:
+@pytest.mark.parametrize("everyone", [False, True], ids=["end_subject", "end_all"])
+async def test_postgres_ends_a_rotation_that_finished_inside_each_delete(everyone: bool) -> None:
     """A rotation inserts its new row after a ``DELETE`` took its snapshot and ends its
     old row while that ``DELETE`` waits for another row (a concurrent write of it): the
     ``DELETE`` misses both. Here that happens inside two ``DELETE`` in a row; the query
-    after each still finds the new row, and the next pass ends it."""
+    after each still finds the new row, and the next pass ends it. ``end_all`` ran its
+    ``DELETE`` twice and returned (found by an audit): the rotated session stayed live."""
     store: SqlStore[Data] = SqlStore.from_url(
         require_postgres(), Data, table=session_table(name=unique_table())
     )
@@ -105,7 +107,8 @@ async def test_postgres_ends_a_rotation_that_finished_inside_each_delete() -> No
         head = [await signed_in(store)]
         rounds = [1, 2]
         calls = store._subjects._calls  # pyright: ignore[reportPrivateUsage]
-        ending = store._sql.end_subject  # pyright: ignore[reportPrivateUsage]
+        sql = store._sql  # pyright: ignore[reportPrivateUsage]
+        ending = sql.end_all if everyone else sql.end_subject
 
         class RotatingInsideEachDelete:
             def __getattr__(self, name: str) -> Any:
@@ -128,14 +131,52 @@ async def test_postgres_ends_a_rotation_that_finished_inside_each_delete() -> No
                 return await deleting
 
         store._subjects._calls = RotatingInsideEachDelete()  # type: ignore[assignment]  # pyright: ignore[reportPrivateUsage, reportAttributeAccessIssue]
-        assert (
-            await store.end_subject("ada", keep=mine.id) == 3
-        )  # the two written rows, the last rotation's
+        if everyone:  # the two written rows, the last rotation's, and mine
+            assert await store.end_all() == 4
+        else:
+            assert await store.end_subject("ada", keep=mine.id) == 3
         store._subjects._calls = calls  # pyright: ignore[reportPrivateUsage]
         assert len(head) == 3
         assert [await store.load(s.id) for s in head] == [None] * 3
         listed = await store.list_subject("ada")
-        assert [i.handle for i in listed] == [session_handle(mine.id)]
+        assert [i.handle for i in listed] == ([] if everyone else [session_handle(mine.id)])
+    finally:
+        await store.drop_table()
+        await store.aclose()
+
+
+async def test_sign_ins_after_end_all_began_do_not_hold_it_up() -> None:
+    """``end_all`` checks for sessions signed in before it began: a site where users
+    keep signing in (after each of its passes, here) is not an endless rotation."""
+    store: SqlStore[Data] = SqlStore.from_url(
+        require_postgres(), Data, table=session_table(name=unique_table())
+    )
+    await store.create_table()
+    try:
+        old = await signed_in(store)
+        calls = store._subjects._calls  # pyright: ignore[reportPrivateUsage]
+        fresh: list[Session[Data]] = []
+
+        class SigningInAfterEachDelete:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(calls, name)
+
+            async def write(self, statement: Any, params: Any, **options: Any) -> int:
+                ended = await calls.write(statement, params, **options)
+                empty: Data = {}
+                now = utc_now()
+                made = new_session(empty, EXPIRY, now=now, subject="bob", auth_time=now)
+                saved = await store.save(made)
+                assert isinstance(saved, Ok)
+                fresh.append(saved.value)
+                return ended
+
+        store._subjects._calls = SigningInAfterEachDelete()  # type: ignore[assignment]  # pyright: ignore[reportPrivateUsage, reportAttributeAccessIssue]
+        assert await store.end_all() == 1
+        store._subjects._calls = calls  # pyright: ignore[reportPrivateUsage]
+        assert await store.load(old.id) is None
+        assert len(fresh) == 1
+        assert await store.load(fresh[0].id) == fresh[0]
     finally:
         await store.drop_table()
         await store.aclose()

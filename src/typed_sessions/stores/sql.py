@@ -357,13 +357,13 @@ class SqlStore(Generic[T]):
         return await self._subjects.end_subject_session(subject, handle)
 
     async def end_subject(self, subject: str, *, keep: SessionId | None = None) -> int:
-        """End ``subject``'s live sessions but ``keep``; return how many: two ``DELETE``s
-        (the second ends a session that moved to a new ID while the first ran)."""
+        """End ``subject``'s live sessions but ``keep``; return how many: a ``DELETE``, then
+        a check that none is left (again if one moved to a new ID meanwhile)."""
         return await self._subjects.end_subject(subject, keep=keep)
 
     async def end_all(self) -> int:
-        """End every live session that has a subject; return how many: two ``DELETE``s
-        over the rows with a subject (through the subject index), as :meth:`end_subject`."""
+        """End every live session that has a subject; return how many: as :meth:`end_subject`,
+        over the rows with a subject (through its index), until none signed in before is left."""
         return await self._subjects.end_all()
 
     async def purge_expired(self, *, batch: int = 1000) -> int:

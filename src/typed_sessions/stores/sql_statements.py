@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Delete, Insert, Select, Table, Update, bindparam, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Delete,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    or_,
+    select,
+)
 
 from typed_sessions.stores.sql_calls import Query
 
@@ -33,6 +44,7 @@ class Statements:
     end_subject: Delete
     left_of_subject: Query
     end_all: Delete
+    left_of_all: Query
     over_cap: Query | None
 
     @classmethod
@@ -66,6 +78,11 @@ class Statements:
             .where(subject, t.c.key != bindparam("b_keep"), live)
             .limit(1),
             end_all=delete(t).where(t.c.subject.is_not(None), live),
+            left_of_all=select(t.c.key)  # (one signed in since is not left over)
+            .where(
+                t.c.subject.is_not(None), live, or_(t.c.auth_time.is_(None), t.c.auth_time < now)
+            )
+            .limit(1),
             over_cap=None
             if cap is None
             else select(t.c.key, t.c.created_at, t.c.auth_time).where(

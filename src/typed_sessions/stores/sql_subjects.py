@@ -25,7 +25,7 @@ from typed_sessions.core.result import Err, Ok
 from typed_sessions.core.session import Session
 from typed_sessions.core.subjects import SessionInfo, beyond_cap, check_subject, is_handle
 from typed_sessions.stores.protocol import StoreCorruptError
-from typed_sessions.stores.sql_calls import SqlCalls
+from typed_sessions.stores.sql_calls import Query, SqlCalls
 from typed_sessions.stores.sql_rows import decode_info
 from typed_sessions.stores.sql_statements import Statements, drop_keys
 from typed_sessions.stores.sql_table import to_micros
@@ -83,25 +83,35 @@ class SqlSubjects:
         check_subject(subject)
         kept = "" if keep is None else _key(keep)  # "" is no row's key
         params = {"b_subject": subject, "b_keep": kept, "b_now": self._now()}
-        ended = 0
-        for _ in range(ENDING_PASSES):  # two round trips, unless sessions rotate meanwhile
-            ended += await self._calls.write(self._sql.end_subject, params)
-            # A rotation inserts its new row before it ends the old one, so a query sees
-            # one of the two live. A DELETE may not: its snapshot predates the new row,
-            # and it skips the old one, ended while it waited for the row (PostgreSQL).
-            if not await self._calls.fetch_all(self._sql.left_of_subject, params):
-                return ended
-        raise kept_rotating("the subject's sessions")
+        sql = self._sql
+        return await self._until_none_left(
+            sql.end_subject, sql.left_of_subject, params, "the subject's"
+        )
 
     async def end_all(self) -> int:
-        return await self._twice(self._sql.end_all, {"b_now": self._now()})
+        params = {"b_now": self._now()}
+        return await self._until_none_left(
+            self._sql.end_all, self._sql.left_of_all, params, "every"
+        )
 
-    async def _twice(self, statement: Delete, params: dict[str, Any]) -> int:
-        """Run ``statement`` twice: a rotation that ended its old row while the first
-        ran had inserted its new row before, which the second sees and ends (a rotation
-        that did not win that race fails, its new row removed)."""
-        ended = await self._calls.write(statement, params)
-        return ended + await self._calls.write(statement, params)
+    async def _until_none_left(
+        self, ending: Delete, left: Query, params: dict[str, Any], whose: str
+    ) -> int:
+        """Run ``ending`` until ``left`` finds no session it should have ended: two round
+        trips, unless sessions rotate meanwhile. A rotation inserts its new row before
+        it ends the old one, so a query sees one of the two live. A ``DELETE`` may not:
+        its snapshot predates the new row, and it skips the old one, ended while it
+        waited for the row (PostgreSQL).
+
+        Raises:
+            StoreError: some still rotated after :data:`ENDING_PASSES` passes.
+        """
+        ended = 0
+        for _ in range(ENDING_PASSES):
+            ended += await self._calls.write(ending, params)
+            if not await self._calls.fetch_all(left, params):
+                return ended
+        raise kept_rotating(f"{whose} sessions")
 
     async def enforce_cap(self, saved: Session[Any], now: int) -> None:
         """End the sessions of ``saved``'s subject beyond the cap (see ``beyond_cap``)."""
