@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
+from typed_sessions import Keyring, MemoryStore, session_middleware
 from typed_sessions.adapters.headers import session_headers, vary_cookie
 
 from .conftest import session_cookies
@@ -96,3 +99,30 @@ def test_without_a_cookie_to_send_the_apps_cache_control_stands(
         }
         assert values == {"vary": vary, "cache-control": cache_control}
     assert session_headers(app_headers, None, vary=False) == app_headers  # not read: as is
+
+
+async def test_an_app_sending_one_start_message_to_everyone_never_passes_on_a_cookie() -> None:
+    """Found by an audit: the session's headers were written into the app's own
+    ``http.response.start`` dict. An app sending one such dict to every client (a
+    constant) handed the next visitor, without any cookie, the last one's session."""
+    start: dict[str, Any] = {"type": "http.response.start", "status": 200, "headers": []}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/login":
+            scope["state"]["session"].get_session()["user"] = "alice"
+        await send(start)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    wrapped = session_middleware(
+        app, store=MemoryStore(dict[str, Any]), keys=Keyring.from_secrets("s" * 40)
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=wrapped), base_url="https://testserver"
+    ) as alice:
+        assert len(session_cookies(await alice.get("/login"))) == 1
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=wrapped), base_url="https://testserver"
+    ) as bob:
+        reply = await bob.get("/public")
+    assert "set-cookie" not in reply.headers
+    assert start["headers"] == []

@@ -222,13 +222,15 @@ class SessionMiddleware:
                     cookie = self._refusal(exc, manager)
                 if self._turns is not None:
                     manager.end_turn()
+                # (A message of its own: an app may send one dict to every client.)
                 if cookie is None:
                     if manager.accessed:
-                        message["headers"] = vary_cookie(message.get("headers", ()))
+                        message = {**message, "headers": vary_cookie(message.get("headers", ()))}
                 elif isinstance(cookie, str):
-                    message["headers"] = session_headers(
+                    headers = session_headers(
                         message.get("headers", ()), cookie, vary=manager.accessed
                     )
+                    message = {**message, "headers": headers}
                 else:  # refused: answer that instead
                     replaced = True
                     await _answer(scope, receive, send, cookie)
