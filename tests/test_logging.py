@@ -104,7 +104,7 @@ async def test_a_store_outage_behind_the_dependencys_503_is_logged_once(
         caplog.set_level(logging.INFO, "typed_sessions")
         assert (await c.get("/me")).status_code == 503
         (record,) = failures(caplog)
-        assert record.levelno == logging.WARNING
+        assert record.levelno == logging.ERROR  # (was WARNING: alerts never heard of it)
         assert "StoreUnavailableError" in record.getMessage()
         caplog.clear()
         store.fail_save = True

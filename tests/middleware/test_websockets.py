@@ -13,6 +13,7 @@ from fastapi import FastAPI, WebSocket
 from starlette.types import Message, Scope
 
 from tests.conftest import FakeClock
+from typed_sessions.adapters.headers import refuse
 from typed_sessions.adapters.middleware import session_middleware
 from typed_sessions.adapters.session_deps import SessionDep
 from typed_sessions.core.result import Err, Result
@@ -246,3 +247,25 @@ async def test_an_open_websocket_does_not_hold_its_sessions_turn() -> None:
         await task
         assert (await client.get("/count")).json() == 3
         assert (await client.get("/data")).json() == {"n": 3, "seen": True}  # the socket's
+
+
+@pytest.mark.parametrize(("status", "code"), [(423, 1008), (429, 1008), (507, 1013)])
+async def test_a_refusal_with_an_on_error_status_of_its_own_closes_the_socket(
+    status: int, code: int
+) -> None:
+    """Found by an audit: an ``on_error`` mapping a refusal to another status than 400,
+    409 or 503 raised ``KeyError`` on a server without denial responses (the socket
+    accepted and never closed). Such a status gets 1008, or 1013 for a 5xx."""
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await refuse({"type": "websocket"}, receive, send, status, b"no")
+    assert sent == [
+        {"type": "websocket.accept"},
+        {"type": "websocket.close", "code": code, "reason": ""},
+    ]

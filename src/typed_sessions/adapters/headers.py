@@ -71,6 +71,13 @@ def lists(value: bytes, tokens: tuple[bytes, ...]) -> bool:
 CLOSE_CODES: Final = {503: 1013, 409: 1013, 400: 1008}  # try again later; policy violation
 
 
+def close_code(status: int) -> int:
+    """The WebSocket close code for a refusal with HTTP ``status``: from
+    :data:`CLOSE_CODES`, else 1013 (try again later) for a 5xx, 1008 (policy violation)
+    for any other (an ``on_error`` mapping's own status, say)."""
+    return CLOSE_CODES.get(status, 1013 if status >= 500 else 1008)
+
+
 class Receiving:
     """``receive``, noting whether the app has taken the WebSocket's ``connect`` yet."""
 
@@ -114,8 +121,8 @@ async def refuse(
 
     A WebSocket gets the same status as a denial response where the server offers them
     (the ``websocket.http.response`` extension, as uvicorn and hypercorn do). Elsewhere it
-    is accepted and closed at once with the matching close code (1013 for 503, 1008 for
-    400): a close before accepting would reach the client as a bare 403.
+    is accepted and closed at once with the matching close code (:func:`close_code`): a
+    close before accepting would reach the client as a bare 403.
     """
     headers = [
         (b"content-type", b"application/json" if json else b"text/plain; charset=utf-8"),
@@ -135,4 +142,4 @@ async def refuse(
     if not connected and (await receive())["type"] != "websocket.connect":
         return  # the client left before the handshake
     await send({"type": "websocket.accept"})
-    await send({"type": "websocket.close", "code": CLOSE_CODES[status], "reason": ""})
+    await send({"type": "websocket.close", "code": close_code(status), "reason": ""})

@@ -144,8 +144,8 @@ class SessionScheme(SecurityBase, SessionActions[T], UserSessions[T], Generic[T]
 
     def _unavailable(self, exc: StoreError, step: str, session_id: str) -> Exception:
         """Log a store failure once (class and ID digest only) and map it (503)."""
-        if _LOGGER.isEnabledFor(logging.WARNING):
-            _LOGGER.warning(
+        if _LOGGER.isEnabledFor(logging.ERROR):  # a user got a 503: ERROR, as everywhere
+            _LOGGER.error(
                 "typed-sessions: store failed on %s (%s); 503 [sid#%s]",
                 step, type(exc).__name__, id_digest(session_id),
             )  # fmt: skip
