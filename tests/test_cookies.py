@@ -25,9 +25,9 @@ def test_the_default_name_takes_the_host_prefix_whenever_the_settings_allow_it()
         CookieSettings(path="/app"),
         CookieSettings(domain="example.com"),
     ):
-        assert plain.name == "session"
+        assert plain.name == "typed_session"
     # replace() resolves the default name again, as a constructor call would.
-    assert replace(CookieSettings(), secure=False).name == "session"
+    assert replace(CookieSettings(), secure=False).name == "typed_session"
     assert replace(CookieSettings(secure=False), secure=True).name == "__Host-session"
     # A name given explicitly is kept, and checked.
     assert CookieSettings(name="session").name == "session"
@@ -55,7 +55,7 @@ def test_clear_cookie_keeps_scope() -> None:
 
 def test_insecure_for_local_development() -> None:
     header = render_set_cookie(CookieSettings(secure=False, httponly=False), "v")
-    assert header == "session=v; Path=/; SameSite=lax"
+    assert header == "typed_session=v; Path=/; SameSite=lax"
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ class _DefaultName(str):
 
 
 _HOST_NAME: Final = _DefaultName("__Host-session")
-_PLAIN_NAME: Final = _DefaultName("session")
+_PLAIN_NAME: Final = _DefaultName("typed_session")  # not "session": Starlette's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +44,9 @@ class CookieSettings:
     """How the session cookie is named and scoped. Secure, HttpOnly and SameSite=Lax by default.
 
     The default ``name`` is ``"__Host-session"`` whenever the settings allow the prefix
-    (``secure=True``, ``path="/"``, no ``domain``, as by default), and ``"session"``
-    otherwise. Browsers accept a ``__Host-`` cookie only over HTTPS from the host that set
+    (``secure=True``, ``path="/"``, no ``domain``, as by default), and ``"typed_session"``
+    otherwise (not ``"session"``: Starlette's ``SessionMiddleware``, which apps keep
+    beside this one for an OAuth client, names its cookie so). Browsers accept a ``__Host-`` cookie only over HTTPS from the host that set
     it, for the whole site: no subdomain, no plain-HTTP page and no other path can plant
     or overwrite it. (Test clients must use an ``https://`` base URL: see the testing
     guide.) A name given explicitly is used as given.
