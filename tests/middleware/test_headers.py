@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 
-from typed_sessions import Keyring, MemoryStore, session_middleware
+from typed_sessions import Keyring, MemoryStore, SessionDep, session_middleware
 from typed_sessions.adapters.headers import session_headers, vary_cookie
 
 from .conftest import session_cookies
@@ -126,3 +129,35 @@ async def test_an_app_sending_one_start_message_to_everyone_never_passes_on_a_co
         reply = await bob.get("/public")
     assert "set-cookie" not in reply.headers
     assert start["headers"] == []
+
+
+async def test_a_body_streamed_from_the_session_still_varies_with_the_cookie() -> None:
+    """Found by an audit: a handler taking ``SessionDep`` whose streamed body reads the
+    session (after the response started) got no ``Vary: Cookie`` or ``Cache-Control:
+    private``: a shared cache could keep one user's page for all. Taking the session
+    from ``SessionDep`` counts as using it."""
+    app = FastAPI()
+
+    @app.post("/login")
+    async def login(session: SessionDep) -> None:
+        session.get_session()["user"] = "alice"
+
+    @app.get("/page")
+    async def page(session: SessionDep) -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"Hello "
+            yield str(session.get_session().get("user", "guest")).encode()
+
+        return StreamingResponse(body())
+
+    app.add_middleware(
+        session_middleware, store=MemoryStore(dict[str, Any]), keys=Keyring.from_secrets("s" * 40)
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://testserver"
+    ) as client:
+        await client.post("/login")
+        reply = await client.get("/page")
+    assert reply.text == "Hello alice"
+    assert reply.headers.get_list("vary") == ["Cookie"]
+    assert reply.headers.get_list("cache-control") == ["private"]

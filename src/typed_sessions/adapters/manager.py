@@ -81,9 +81,7 @@ class SessionManager:
         self._new_id: SessionId | None = None
         self._delete_id: SessionId | None = None
         self._final_id: SessionId | None = None
-        self._clear_cookie = False
-        self._closed = False
-        self._load_failed = False
+        self._clear_cookie = self._closed = self._load_failed = False
         self._moment: datetime | None = None
         # The request's time (microseconds since the epoch), read once: now, for a cookie.
         default = cookie_header is not None and settings.clock is utc_now
@@ -247,7 +245,7 @@ class SessionManager:
 
     @property
     def load_failed(self) -> bool:
-        """Whether loading the session raised :class:`StoreError` (the driver answers 503)."""
+        """Whether loading raised :class:`StoreError` (the driver answers 503)."""
         return self._load_failed
 
     async def preload(self) -> None:
@@ -307,11 +305,8 @@ class SessionManager:
         """Close the session and return what the response start must write (no I/O):
         ``None`` for nothing, a :class:`Resave` for the usual write (the loaded record
         saved again, changed or with its deadline moved), else an :class:`Outcome`.
-
-        Nothing is written for a 5xx response or an unchanged session whose deadline
-        barely moved. After this, writes to the session raise :class:`SessionClosedError`;
-        the driver carries the outcome out and calls :meth:`settle`, or :meth:`abandon`
-        if that failed (:attr:`accessed`: whether the response varies with the cookie).
+        Nothing for a 5xx or an unchanged session whose deadline barely moved. Then writes
+        raise :class:`SessionClosedError`; the driver calls :meth:`settle` or :meth:`abandon`.
 
         Raises:
             SessionEncodeError: the data is not JSON; nothing is to be written.
@@ -351,8 +346,13 @@ class SessionManager:
 
     @property
     def accessed(self) -> bool:
-        """Whether the handler used the session (its response then varies with the cookie)."""
+        """Whether the handler used the session (its response then varies with the cookie):
+        read or changed it, or took it from ``SessionDep`` (it may read it while streaming)."""
         return self._accessed
+
+    def mark_accessed(self) -> None:
+        """Count the session as used (:attr:`accessed`), read or not: ``SessionDep`` does."""
+        self._accessed = True
 
     def settle(self, session_id: SessionId | None) -> None:
         """Record the stored session the client holds after the outcome was carried out."""

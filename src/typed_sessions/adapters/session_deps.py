@@ -35,6 +35,8 @@ async def get_session_manager(connection: HTTPConnection) -> SessionManager:
     """
     manager = connection.scope.get(SCOPE_KEY)
     if isinstance(manager, SessionManager):
+        # Its response varies with the cookie: a body streamed later may read it.
+        manager.mark_accessed()
         return manager
     if isinstance(manager, SkippedSession):
         raise manager.error()

@@ -46,10 +46,11 @@ class CookieSettings:
     The default ``name`` is ``"__Host-session"`` whenever the settings allow the prefix
     (``secure=True``, ``path="/"``, no ``domain``, as by default), and ``"typed_session"``
     otherwise (not ``"session"``: Starlette's ``SessionMiddleware``, which apps keep
-    beside this one for an OAuth client, names its cookie so). Browsers accept a ``__Host-`` cookie only over HTTPS from the host that set
-    it, for the whole site: no subdomain, no plain-HTTP page and no other path can plant
-    or overwrite it. (Test clients must use an ``https://`` base URL: see the testing
-    guide.) A name given explicitly is used as given.
+    beside this one for an OAuth client, names its cookie so). Browsers accept a
+    ``__Host-`` cookie only over HTTPS from the host that set it, for the whole site: no
+    subdomain, no plain-HTTP page and no other path can plant or overwrite it. (Test
+    clients must use an ``https://`` base URL: see the testing guide.) A name given
+    explicitly is used as given.
 
     ``max_age=None`` makes a browser-session cookie (gone when the browser closes); the
     session itself still ends on the server by its :class:`Expiry`.
