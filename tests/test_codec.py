@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_core import to_json
 from typing_extensions import TypedDict
 
@@ -384,3 +384,78 @@ def test_decoding_a_record_checks_its_subject_once_not_at_every_load(
     for _ in range(100):
         assert isinstance(codec.decode(raw), Ok)
     assert calls <= len(subject)
+
+
+# --- data pydantic's JSON would change (found by an audit) --------------------------
+
+
+class WithSecret(BaseModel):
+    user: str
+    api_token: SecretStr
+
+
+class WithAlias(BaseModel):
+    user_name: str = Field(alias="userName")
+
+
+class WithExcluded(BaseModel):
+    user: str
+    scratch: str = Field(default="", exclude=True)
+
+
+class WithAny(BaseModel):
+    extra: Any = None
+
+
+class WithPrivate(BaseModel):
+    user: str
+    _cache: object = PrivateAttr(default_factory=object)
+
+
+@dataclass(eq=False)
+class Plain:
+    items: list[str]
+
+
+def test_a_secret_that_json_would_mask_is_refused_not_stored_masked() -> None:
+    """pydantic writes a ``SecretStr`` as ``"**********"``: stored so, the secret was
+    silently gone. The read-back now compares what it reads with what was written."""
+    codec = SessionCodec(WithSecret)
+    data = WithSecret(user="ada", api_token=SecretStr("t0ken"))
+    with pytest.raises(SessionEncodeError, match="read back changed: api_token"):
+        codec.encode_data(data)
+    with pytest.raises(SessionEncodeError, match="read back changed: api_token"):
+        codec.encode(new_session(data, Expiry(), now=START))
+
+
+def test_a_value_in_a_field_typed_any_that_json_changes_is_refused() -> None:
+    codec = SessionCodec(WithAny)
+    with pytest.raises(SessionEncodeError, match="read back changed: extra"):
+        codec.encode_data(WithAny(extra=START))  # read back as text
+    assert codec.decode_data(codec.encode_data(WithAny(extra=[1, "a"]))) == Ok(
+        WithAny(extra=[1, "a"])
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        WithAlias(userName="ada"),  # written by its alias, which validation reads
+        WithExcluded(user="ada"),
+        WithPrivate(user="ada"),  # a private attribute is never written: not compared
+        Plain(["a"]),  # no __eq__ of its own: compared as pydantic dumps it
+    ],
+    ids=["alias", "excluded", "private", "eq=False"],
+)
+def test_data_that_reads_back_as_written_is_stored(data: Any) -> None:
+    codec: SessionCodec[Any] = SessionCodec(type(data))
+    decoded = codec.decode_data(codec.encode_data(data))
+    assert isinstance(decoded, Ok)
+    dump = codec._data.serializer.to_python  # pyright: ignore[reportPrivateUsage]
+    assert dump(decoded.value) == dump(data)
+
+
+def test_a_field_with_exclude_true_is_left_out_on_purpose() -> None:
+    codec = SessionCodec(WithExcluded)
+    raw = codec.encode_data(WithExcluded(user="ada", scratch="kept in memory only"))
+    assert codec.decode_data(raw) == Ok(WithExcluded(user="ada"))

@@ -8,9 +8,10 @@ as the data type (a model changed with ``model_copy(update=...)`` or plain attri
 assignment, which pydantic does not validate, or a value of another type), and data
 nested deeper than pydantic's JSON parser reads back (about 200 levels of lists and
 dicts); and data pydantic would write as other data: a float that is NaN or infinite
-(JSON has no spelling for it; pydantic writes ``null``) and, in ``dict`` data, a key that
-is not a ``str`` (written as one, it may collide with another). A store never holds a
-record it cannot load. Values pydantic writes in a JSON form of their own (a
+(JSON has no spelling for it; pydantic writes ``null``), in ``dict`` data a key that is
+not a ``str`` (written as one, it may collide with another), and typed data that reads
+back otherwise (a ``SecretStr``, written masked). A store never holds a record it cannot
+load. Values pydantic writes in a JSON form of their own (a
 ``datetime`` as ISO text, a tuple as a list) come back in that form in ``dict`` data,
 as pydantic's own ``TypeAdapter(dict[str, Any])`` gives them; a model's typed fields
 restore them.
@@ -31,6 +32,7 @@ from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
+from typed_sessions.core.read_back import SessionEncodeError, SessionTooLargeError, read_back
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session, record_fault
 from typed_sessions.core.unfit import find_unfit
@@ -56,25 +58,6 @@ Upgrade: TypeAlias = Callable[[Any], Any]
 strings, numbers, booleans, ``None``) to data in the current shape (JSON values again, or
 an instance of the data type). It may raise for a shape it does not know: the record is
 then unreadable, as without an upgrade."""
-
-
-class SessionEncodeError(TypeError):
-    """Session data could not be serialized as JSON (a programming error in the app)."""
-
-
-class SessionTooLargeError(SessionEncodeError):
-    """Session data is larger than the store's ``max_data_bytes``; nothing was written.
-
-    ``size`` is the data's JSON length in bytes, ``limit`` the store's limit.
-    """
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(
-            f"session data is {size} bytes of JSON, over the limit of {limit} bytes "
-            "(the store's max_data_bytes): keep large data elsewhere and its key in the session"
-        )
-        self.size = size
-        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +142,7 @@ class SessionCodec(Generic[T]):
         try:
             # ``Session`` leaves its ID out of pydantic's JSON (see there); a stored
             # record names its session, so the ID goes first, as a JSON string.
-            rest: bytes = self._record.serializer.to_json(session)
+            rest: bytes = self._record.serializer.to_json(session, by_alias=True)
             session_id = session.id  # empty in a store's records: no call to encode it
             head = b'{"id":' + to_json(session_id) + b"," if session_id else b'{"id":"",'
             raw = head + rest[1:]
@@ -179,10 +162,12 @@ class SessionCodec(Generic[T]):
             self._refuse(session.data, keys=keys)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:  # the data alone may still be under it
-            _check_size(len(self._data.serializer.to_json(session.data)), limit)
+            _check_size(len(self._data.serializer.to_json(session.data, by_alias=True)), limit)
         if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE and len(raw) <= _LONG_INT:
-            return raw  # _readable's first check, inlined: the common case
-        return _readable(raw, self._record.validator.validate_json, always=True)
+            return raw  # nothing pydantic could read back otherwise
+        given = session if self._always_read_back else None  # (JSON dicts: as pydantic reads them)
+        load, dump = self._record.validator.validate_json, self._data.serializer.to_python
+        return read_back(raw, load, given, dump)
 
     def decode(self, raw: bytes | str) -> Result[Session[T], DecodeError]:
         """Return the record in ``raw``, or ``Err`` when it is not one. Never raises.
@@ -208,7 +193,7 @@ class SessionCodec(Generic[T]):
         if keys:
             self._check_top_keys(data)
         try:
-            raw: bytes = self._data.serializer.to_json(data)
+            raw: bytes = self._data.serializer.to_json(data, by_alias=True)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
         # pydantic writes a NaN or infinity as null, and a nested key that is not a str
@@ -220,8 +205,10 @@ class SessionCodec(Generic[T]):
         if limit is not None and len(raw) > limit:
             raise SessionTooLargeError(len(raw), limit)
         if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE and len(raw) <= _LONG_INT:
-            return raw  # _readable's first check, inlined: the common case
-        return _readable(raw, self._data.validator.validate_json, always=True)
+            return raw  # nothing pydantic could read back otherwise
+        given = data if self._always_read_back else None
+        load, dump = self._data.validator.validate_json, self._data.serializer.to_python
+        return read_back(raw, load, given, dump)
 
     def _check_top_keys(self, data: T) -> None:
         """Refuse ``dict`` data with a top-level key that is not a ``str``, before pydantic
@@ -355,31 +342,3 @@ def _shown(key: object) -> str:
 def _check_size(size: int, limit: int) -> None:
     if size > limit:
         raise SessionTooLargeError(size, limit)
-
-
-def _readable(raw: bytes, load: Callable[[bytes], object], *, always: bool) -> bytes:
-    """Return ``raw`` when ``load`` can decode it again; raise ``SessionEncodeError``.
-
-    Decodes ``raw`` to be sure when ``always`` is set or it may be nested too deeply.
-    """
-    if not always and raw.count(b"[") + raw.count(b"{") <= _READ_BACK_ABOVE:
-        return raw
-    try:
-        load(raw)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False, include_context=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "data"
-        hint = " (nested too deeply?)" if first["type"] == "json_invalid" else ""
-        message = (
-            f"session data would be stored but could not be read back: {where}: "
-            f"{first['msg']}{hint}. Validate changed data (for example with "
-            "model_validate) before saving it."
-        )
-        raise SessionEncodeError(message) from exc
-    except Exception as exc:  # a model's own validator failed otherwise: the same verdict
-        message = (
-            "session data would be stored but could not be read back: validation raised "
-            f"{type(exc).__name__}"
-        )
-        raise SessionEncodeError(message) from exc
-    return raw
