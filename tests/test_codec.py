@@ -447,7 +447,7 @@ def test_a_value_in_a_field_typed_any_that_json_changes_is_refused() -> None:
     ],
     ids=["alias", "excluded", "private", "eq=False"],
 )
-def test_data_that_reads_back_as_written_is_stored(data: Any) -> None:
+def test_data_that_reads_back_as_written_is_stored(data: object) -> None:
     codec: SessionCodec[Any] = SessionCodec(type(data))
     decoded = codec.decode_data(codec.encode_data(data))
     assert isinstance(decoded, Ok)

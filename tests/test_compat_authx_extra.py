@@ -106,11 +106,11 @@ async def test_the_page_counter_goes_1_2_3_and_prints_no_session_id(
     (set_cookie,) = first.headers.get_list("set-cookie")
     assert set_cookie.startswith("sid=")
     assert set_cookie.endswith("; Path=/; HttpOnly; SameSite=lax")
-    # get_session_id(): nothing before the session holds data, then one stable label,
-    # which is not the session ID and is not in the cookie.
+    # get_session_id(): one stable label from the first request (the session it starts,
+    # as authx-extra's did), which is not the session ID and is not in the cookie.
     printed = capsys.readouterr().out.splitlines()
     handle = handle_of(session_id)
-    assert printed == ["sessionID:", f"sessionID:{handle}", f"sessionID:{handle}"]
+    assert printed == [f"sessionID:{handle}"] * 3
     assert session_id not in "\n".join(printed)
     assert handle not in set_cookie
 
@@ -415,7 +415,7 @@ async def test_the_manager_works_both_synchronously_and_awaited() -> None:
 
     async with client_for(app) as client:
         first = (await client.get("/both")).json()
-        assert seen["before"] == seen["awaited"] == ""
+        assert seen["before"] == seen["awaited"] == seen["after"] == first["id"]
         assert isinstance(seen["after"], SessionHandle)
         assert first == {"n": 1, "id": handle_of(session_id_of(client))}
         second = (await client.get("/both")).json()
@@ -423,6 +423,30 @@ async def test_the_manager_works_both_synchronously_and_awaited() -> None:
         assert seen["before"] == seen["awaited"] == first["id"]
         assert (await client.get("/clear")).json() == {"same": True, "data": {}}
         assert (await client.get("/both")).json()["id"] == first["id"]
+
+
+async def test_visitors_without_data_get_labels_of_their_own() -> None:
+    """Found by an audit: ``get_session_id()`` was ``""`` for every visitor whose session
+    held no data, so what an app keyed on it (a cart, say) was shared by all of them.
+    Asking for it starts the visitor's session, as authx-extra gave every visitor one."""
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET)
+    carts: dict[str, list[str]] = {}
+
+    @app.post("/cart/{item}")
+    async def add(item: str, request: Request) -> list[str]:
+        manager: SessionIntegration = request.state.session
+        cart = carts.setdefault(await manager.get_session_id(), [])
+        cart.append(item)
+        return cart
+
+    async with client_for(app) as alice, client_for(app) as bob:
+        assert (await alice.post("/cart/secret")).json() == ["secret"]
+        assert (await bob.post("/cart/book")).json() == ["book"]
+        assert (await alice.post("/cart/pen")).json() == ["secret", "pen"]
+        assert (await bob.post("/cart/cup")).json() == ["book", "cup"]
+    assert "" not in carts
+    assert len(carts) == 2
 
 
 async def test_regenerate_through_native_gives_a_new_label() -> None:
@@ -497,7 +521,7 @@ async def test_the_guides_example_counts_in_both_styles(
         ]
         handle = handle_of(session_id_of(client, secret=example_secret()))
     assert counts == [1, 2, 3]
-    assert capsys.readouterr().out.splitlines() == ["sessionID:"] + [f"sessionID:{handle}"] * 2
+    assert capsys.readouterr().out.splitlines() == [f"sessionID:{handle}"] * 3
 
 
 def example_secret() -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.conftest import FakeClock
+from typed_sessions import MemoryStore, SessionDep, session_middleware
 from typed_sessions.core.signing import Keyring
 
 from .conftest import COOKIE, SpyStore, id_of, session_cookies, token_of
@@ -111,3 +114,43 @@ async def test_get_session_id_is_none_then_the_cookie_id(
     assert (await client.get("/id")).json() == {"id": None}
     first = await client.get("/set/user?value=alice")
     assert (await client.get("/id")).json() == {"id": id_of(token_of(first), keyring, clock)}
+
+
+async def test_start_stores_a_session_that_holds_no_data_yet() -> None:
+    """``start()``: the ID now, the record and its cookie when the response starts, even
+    while the session is empty (what authx-extra's ``get_session_id()`` gave)."""
+    store = MemoryStore(dict[str, Any])
+    app = FastAPI()
+
+    @app.get("/id")
+    async def started(session: SessionDep) -> dict[str, Any]:
+        first = session.start()
+        assert session.start() == first == session.get_session_id()
+        return {"id": first, "data": dict(session.get_session())}
+
+    @app.get("/out")
+    async def out(session: SessionDep) -> str | None:
+        session.start()
+        session.invalidate()  # ends what it started: nothing is stored
+        return session.get_session_id()
+
+    app.add_middleware(session_middleware, store=store, keys=Keyring.from_secrets("s" * 40))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://testserver"
+    ) as client:
+        first = await client.get("/id")
+        started_id = first.json()["id"]
+        assert first.json()["data"] == {}
+        assert len(session_cookies(first)) == 1
+        loaded = await store.load(started_id)
+        assert loaded is not None
+        assert loaded.data == {}
+        again = await client.get("/id")  # the same session, loaded: no new cookie
+        assert again.json()["id"] == started_id
+        assert session_cookies(again) == []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="https://testserver"
+    ) as other:
+        ended = await other.get("/out")
+        assert ended.json() is None
+        assert session_cookies(ended) == []

@@ -1,14 +1,11 @@
-"""One request's session: what the middleware puts on ``request.state.session``.
-
-The page's API (``get_session()``, ``get_session_id()``, ...) and the driver's
-(``preload()``, ``outcome(status)``: what to write, no I/O; ``settle()``, ``abandon()``).
-"""
+"""One request's session, on ``request.state.session``: the page's API (``get_session()``,
+...) and the driver's (``preload()``, ``outcome(status)``: no I/O; ``settle()``, ...)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from time import time_ns
-from typing import Any
+from typing import Any, cast
 
 from starlette.requests import HTTPConnection
 from starlette.types import Scope
@@ -25,6 +22,7 @@ from typed_sessions.adapters.lifecycle import device_of, peer_scope
 from typed_sessions.adapters.loaded import Loaded, adopt, load_session, plan_for
 from typed_sessions.adapters.outcome import (
     NOTHING,
+    Create,
     Outcome,
     Resave,
     SignIn,
@@ -47,16 +45,14 @@ __all__ = ["SessionManager"]
 class SessionManager:
     """The session of one request: on ``request.state.session`` and from ``SessionDep``.
 
-    Built by the middleware for every request; not by applications. All methods but
-    :meth:`load` are synchronous, as on the authx-extra page. With ``autoload=False``
-    await :meth:`load` first, or :class:`SessionNotLoadedError` is raised. Changes are
-    saved when the response starts, only when the data changed or sliding expiry needs
-    it, never for a 5xx.
-    """
+    Built by the middleware for every request. All methods but :meth:`load` are
+    synchronous, as on the authx-extra page (with ``autoload=False`` await :meth:`load`
+    first). Changes are saved when the response starts, if the data changed or sliding
+    expiry needs it, never for a 5xx."""
 
     __slots__ = (
         "_accessed", "_clear_cookie", "_closed", "_cookie_header", "_data", "_delete_id",
-        "_final_id", "_found", "_load_failed", "_loaded", "_micros", "_moment", "_new_id",
+        "_final_id", "_found", "_kept", "_load_failed", "_loaded", "_micros", "_moment", "_new_id",
         "_peer", "_settings", "_signed_in", "_snapshot", "_turn", "_verified_id", "_websocket",
     )  # fmt: skip
 
@@ -81,7 +77,7 @@ class SessionManager:
         self._new_id: SessionId | None = None
         self._delete_id: SessionId | None = None
         self._final_id: SessionId | None = None
-        self._clear_cookie = self._closed = self._load_failed = False
+        self._clear_cookie = self._closed = self._load_failed = self._kept = False
         self._moment: datetime | None = None
         # The request's time (microseconds since the epoch), read once: now, for a cookie.
         default = cookie_header is not None and settings.clock is utc_now
@@ -123,13 +119,10 @@ class SessionManager:
         return data
 
     def get_session_id(self) -> SessionId | None:
-        """Return the session's ID, or ``None`` while there is no session.
-
-        A new session gets its ID as soon as it holds data: the one its record and cookie
-        will carry. After the response started it names the stored record this request
-        leaves the client with: the one it loaded, the new ID after :meth:`regenerate`,
-        or ``None`` (none could be saved, or :meth:`invalidate` ended it). Never log it:
-        it is a bearer secret, like the signed cookie.
+        """Return the session's ID, or ``None`` while there is no session (a new one gets
+        its ID once it holds data, or :meth:`start`). After the response started: the
+        stored record the client is left with (``None``: none saved, or invalidated).
+        Never log it: it is a bearer secret, like the signed cookie.
 
         Raises:
             SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
@@ -139,22 +132,36 @@ class SessionManager:
         self._accessed = True
         if self._closed:
             return self._final_id
-        if self._new_id is not None and (
-            self._found is not None or self._data or self._signed_in is not None
-        ):
-            return self._new_id  # regenerated, or a new session holding data
+        new = self._data or self._signed_in is not None or self._kept  # a new one stored
+        if self._new_id is not None and (self._found is not None or new):
+            return self._new_id  # regenerated, or a new session to be stored
         if self._found is not None:
             return self._found.id
-        if self._data or self._signed_in is not None:
+        if new:
             self._new_id = new_session_id()
             return self._new_id
         return None
 
-    def regenerate(self) -> None:
-        """Give the session a new ID, keeping its data; the old record is deleted.
+    def start(self) -> SessionId:
+        """Return the session's ID, starting a new one if there is none (stored with its
+        cookie when the response starts, even while it holds no data).
 
-        Call it when privileges change (after login) against session fixation; the new
-        cookie is set when the response starts (a new session changes nothing).
+        Raises:
+            SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
+            WebSocketSessionError: a new session on a WebSocket (no cookie can be sent).
+        """
+        self._check_open("start()")
+        if not self._loaded:
+            raise not_loaded_error("start()")
+        if self._websocket and self._found is None:
+            raise websocket_error()
+        self._kept = True
+        return cast("SessionId", self.get_session_id())  # (kept: never None now)
+
+    def regenerate(self) -> None:
+        """Give the session a new ID, keeping its data; the old record is deleted. Call it
+        when privileges change (after login), against session fixation; the new cookie is
+        set when the response starts (a new session changes nothing).
 
         Raises:
             SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
@@ -164,9 +171,7 @@ class SessionManager:
         if not self._loaded:
             raise not_loaded_error("regenerate()")
         if self._websocket:
-            raise WebSocketSessionError(
-                "regenerate() needs a new cookie, which cannot be sent on a WebSocket"
-            )
+            raise WebSocketSessionError("regenerate() needs a cookie, which no WebSocket gets")
         self._accessed = True
         if self._found is not None:
             self._new_id = new_session_id()
@@ -188,24 +193,18 @@ class SessionManager:
         self._signed_in = SignIn(subject, device)
 
     def invalidate(self) -> None:
-        """End the session: its record is deleted and its cookie cleared.
-
-        Needs no :meth:`load`. The mapping from :meth:`get_session` is emptied; data put
-        in it afterwards starts a new session with a new ID (for example a flash message
-        after logout).
-        """
+        """End the session: its record is deleted and its cookie cleared (no :meth:`load`
+        needed). The mapping from :meth:`get_session` is emptied; data put in it then
+        starts a new session with a new ID (a flash message after logout, say)."""
         self._check_open("invalidate()")
         self._accessed = True
         old = self._found.id if self._found is not None else self._verify()
         if old is not None:
             self._delete_id = old
             self._clear_cookie = True
-        self._found = None
-        self._verified_id = None
-        self._new_id = None
+        self._found = self._verified_id = self._new_id = self._snapshot = None
         self._signed_in = None  # a sign-in before it ends with the session
-        self._snapshot = None
-        self._loaded = True
+        self._loaded, self._kept = True, False
         data = self._data
         if data is not None:
             dict[str, Any].clear(data)  # dict's own: SessionData's refuses a blocked one
@@ -249,11 +248,10 @@ class SessionManager:
         return self._load_failed
 
     async def preload(self) -> None:
-        """Verify the cookie and read its record, without touching the session.
-
-        A cookie that does not verify, or names no live record, is not adopted. One of
-        ours that is expired is cleared at the outcome; one naming no live record is not
-        (the browser may hold a newer cookie by now, which that would delete).
+        """Verify the cookie and read its record, without touching the session. A cookie
+        that does not verify, or names no live record, is not adopted; an expired one of
+        ours is cleared at the outcome (not one naming no record: the browser may hold a
+        newer cookie by now, which that would delete).
 
         Raises:
             StoreError: the store failed; :attr:`load_failed` is then true.
@@ -282,9 +280,7 @@ class SessionManager:
 
     async def take_turn(self) -> bool:
         """With ``take_turns=True``: wait for the turn of the cookie's session in this
-        worker (nothing to wait for without a cookie that verifies). ``False`` when
-        ``turn_timeout`` passed first. The driver calls :meth:`end_turn` after the commit.
-        """
+        worker (if it verifies); ``False`` when ``turn_timeout`` passed first."""
         turn = self._turn
         if turn is None or turn.key is not None:
             return True
@@ -334,11 +330,14 @@ class SessionManager:
                 or self._delete_id is not None
                 or self._clear_cookie
                 or self._signed_in is not None
+                or self._kept
             ):
                 return None
         write, now = plan_for(
             found, data, self._snapshot, self._new_id, self._signed_in, self._settings, self._now
         )
+        if write is None and self._kept and found is None:  # started, and still empty
+            write = Create(self._new_id, {})
         if write is None and self._delete_id is None and not self._clear_cookie:
             return None
         outcome: Outcome = new_tuple(Outcome, (write, self._delete_id, self._clear_cookie, now))
