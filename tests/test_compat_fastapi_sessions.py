@@ -33,6 +33,7 @@ from typed_sessions import (
     Result,
     Session,
     SessionId,
+    SessionTooLargeError,
     StoreUnavailableError,
     new_session_id,
     sign_session_id,
@@ -461,11 +462,54 @@ async def test_the_data_type_comes_from_the_subscript_a_subclass_or_data_type() 
         session = uuid4()
         await backend.create(session, User(name="ada"))
         assert await backend.read(session) == User(name="ada")
-    bare: InMemoryBackend[UUID, User] = InMemoryBackend()
-    with pytest.raises(TypeError, match=r"InMemoryBackend\[UUID, SessionData\]"):
-        await bare.read(uuid4())
+    from typed_sessions.compat.fastapi_sessions import RedisBackend
+
+    with pytest.raises(TypeError, match=r"RedisBackend\[UUID, SessionData\]"):
+        RedisBackend("redis://127.0.0.1:1").data_type  # noqa: B018 - the property raises
     with pytest.raises(TypeError, match="needs a store"):
         await StoreBackend[UUID, User]().read(uuid4())
+
+
+async def test_an_annotated_backend_takes_the_type_of_its_first_data() -> None:
+    """Found by an audit: ``backend: InMemoryBackend[UUID, User] = InMemoryBackend()``
+    passes ``mypy --strict`` and runs on fastapi-sessions, but Python drops the
+    annotation's subscript: the first ``create`` raised ``TypeError`` (a 500). Nothing
+    can be stored before that create: reads find nothing, and it names the type."""
+    bare: InMemoryBackend[UUID, User] = InMemoryBackend()
+    session = uuid4()
+    assert await bare.read(session) is None
+    with pytest.raises(BackendError, match="does not exist"):
+        await bare.update(session, User(name="ada"))
+    await bare.delete(session)
+    await bare.create(session, User(name="ada"))
+    assert bare.data_type is User
+    assert await bare.read(session) == User(name="ada")
+
+
+async def test_a_read_is_a_use_that_slides_the_idle_deadline(clock: FakeClock) -> None:
+    """Found by an audit: ``backend.read`` in a route (without the verifier) never slid
+    the idle deadline, so a user active every 20 minutes was signed out at 30."""
+    backend = InMemoryBackend[UUID, User](clock=clock)  # idle: 30 minutes
+    session = uuid4()
+    await backend.create(session, User(name="ada"))
+    for _ in range(4):
+        clock.advance(timedelta(minutes=20))
+        assert await backend.read(session) == User(name="ada")
+    clock.advance(timedelta(minutes=31))
+    assert await backend.read(session) is None
+
+
+async def test_the_backends_take_max_data_bytes() -> None:
+    from typed_sessions.compat.fastapi_sessions import RedisBackend
+
+    big = User(name="x" * 100_000)
+    with pytest.raises(SessionTooLargeError):
+        await InMemoryBackend[UUID, User]().create(uuid4(), big)  # 64 KiB by default
+    roomy = InMemoryBackend[UUID, User](max_data_bytes=200_000)
+    session = uuid4()
+    await roomy.create(session, big)
+    assert await roomy.read(session) == big
+    assert RedisBackend[UUID, User]("redis://127.0.0.1:1", max_data_bytes=1).max_data_bytes == 1
 
 
 async def test_session_ids_are_uuids_only() -> None:

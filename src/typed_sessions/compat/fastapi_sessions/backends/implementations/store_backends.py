@@ -20,6 +20,7 @@ from pydantic import TypeAdapter
 from typing_extensions import TypeVar
 
 from typed_sessions import (
+    DEFAULT_MAX_DATA_BYTES,
     Clock,
     Err,
     Expiry,
@@ -147,13 +148,29 @@ class StoreBackend(Generic[ID, DataT]):
         where = (*(str(part) for part in given), str(known.get("path")))
         return ("redis", where, getattr(store, "prefix", None))
 
+    _empty_until_created: typing.ClassVar[bool] = False
+    """Whether the store this backend makes holds nothing before its first ``create``."""
+
     @property
     def data_type(self) -> Any:
-        """The sessions' data type: ``data_type=``, else the subscript's second type.
+        """The sessions' data type: ``data_type=``, else the subscript's second type, else
+        the type of the first data :meth:`create` stores (an annotated ``backend:
+        InMemoryBackend[UUID, SessionData] = InMemoryBackend()``: Python drops the
+        annotation's subscript at run time).
 
         Raises:
-            TypeError: neither says it.
+            TypeError: none says it yet.
         """
+        found = self._found_type()
+        if found is not None:
+            return found
+        raise TypeError(
+            f"say which data the sessions hold: {type(self).__name__}[UUID, SessionData](...) "
+            f"or {type(self).__name__}(..., data_type=SessionData)"
+        )
+
+    def _found_type(self) -> Any:
+        """:attr:`data_type`, or ``None`` while nothing says it."""
         if self._data_type is not None:
             return self._data_type
         bases = getattr(type(self), "__orig_bases__", ())
@@ -162,10 +179,11 @@ class StoreBackend(Generic[ID, DataT]):
             if len(args) == 2 and not isinstance(args[1], TypeVar):
                 self._data_type = args[1]
                 return args[1]
-        raise TypeError(
-            f"say which data the sessions hold: {type(self).__name__}[UUID, SessionData](...) "
-            f"or {type(self).__name__}(..., data_type=SessionData)"
-        )
+        return None
+
+    def _empty_yet(self) -> bool:
+        """Whether this backend's own store is not made yet, and would hold nothing."""
+        return self._empty_until_created and self._store is None and self._found_type() is None
 
     def _make_store(self, data_type: Any) -> SessionStore[DataT]:
         raise TypeError("StoreBackend needs a store: StoreBackend(store)")
@@ -176,6 +194,8 @@ class StoreBackend(Generic[ID, DataT]):
         Raises:
             BackendError: a session with that ID exists.
         """
+        if self._store is None and self._found_type() is None:
+            self._data_type = type(data)  # (see data_type)
         record = new_session(
             data, self.expiry, now=self.clock(), session_id=session_id_for(session_id)
         )
@@ -187,13 +207,21 @@ class StoreBackend(Generic[ID, DataT]):
             raise BackendError("create can't overwrite an existing session")
 
     async def read(self, session_id: ID) -> DataT | None:
-        """Return the live session's data (a copy of your own), or ``None``."""
+        """Return the live session's data (a copy of your own), or ``None``. A read is a
+        use: it slides the idle deadline, as the verifier does (saved only when due)."""
+        if self._empty_yet():
+            return None
         try:
             record = await self.store.load(session_id_for(session_id))
+            now = self.clock()
+            if record is None or is_expired(record, now=now):
+                return None
+            touched = touch_session(record, self.expiry, now=now)
+            if touched is not record:  # (refused: another request saved it since)
+                saved = await self.store.save(touched)
+                record = saved.value if isinstance(saved, Ok) else record
         except StoreError as exc:
             raise _unavailable(exc) from exc
-        if record is None or is_expired(record, now=self.clock()):
-            return None
         return self.hand_out(record)
 
     def hand_out(self, session: Session[DataT]) -> DataT:
@@ -219,6 +247,8 @@ class StoreBackend(Generic[ID, DataT]):
             BackendError: there is no live session with that ID.
             HTTPException: 409, the session changed since this request read it.
         """
+        if self._empty_yet():
+            raise BackendError("session does not exist, cannot update")
         key = session_id_for(session_id)
         try:
             seen = recall(self.reads_key, key, data)
@@ -266,6 +296,8 @@ class StoreBackend(Generic[ID, DataT]):
 
     async def delete(self, session_id: ID) -> None:
         """Delete the session; deleting one already gone is not an error."""
+        if self._empty_yet():
+            return
         try:
             await self.store.delete(session_id_for(session_id))
         except StoreError as exc:
@@ -276,22 +308,30 @@ class InMemoryBackend(StoreBackend[ID, DataT]):
     """fastapi-sessions' ``InMemoryBackend[UUID, SessionData]()`` on a bounded ``MemoryStore``.
 
     Sessions live in this process only; use :class:`RedisBackend` for several workers.
+    ``max_data_bytes``: the most JSON a session's data may take (default 64 KiB).
     """
+
+    _empty_until_created = True
 
     def __init__(
         self,
         *,
         data_type: Any = None,
         max_sessions: int = 10_000,
+        max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
         expiry: Expiry = DEFAULT_EXPIRY,
         clock: Clock = utc_now,
     ) -> None:
         super().__init__(data_type=data_type, expiry=expiry, clock=clock)
         self.max_sessions = max_sessions
+        self.max_data_bytes = max_data_bytes
 
     def _make_store(self, data_type: Any) -> SessionStore[DataT]:
         store: MemoryStore[DataT] = MemoryStore(
-            data_type, max_sessions=self.max_sessions, clock=self.clock
+            data_type,
+            max_sessions=self.max_sessions,
+            max_data_bytes=self.max_data_bytes,
+            clock=self.clock,
         )
         return store
 
@@ -312,6 +352,7 @@ class RedisBackend(StoreBackend[ID, DataT]):
         *,
         data_type: Any = None,
         prefix: str = "session:",
+        max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES,
         expiry: Expiry = DEFAULT_EXPIRY,
         clock: Clock = utc_now,
     ) -> None:
@@ -325,6 +366,7 @@ class RedisBackend(StoreBackend[ID, DataT]):
         super().__init__(data_type=data_type, expiry=expiry, clock=clock)
         self.redis = redis
         self.prefix = prefix
+        self.max_data_bytes = max_data_bytes
         self._store_class: type[RedisStore[Any]] = store_class
 
     def _make_store(self, data_type: Any) -> SessionStore[DataT]:
@@ -332,10 +374,14 @@ class RedisBackend(StoreBackend[ID, DataT]):
         store: RedisStore[DataT]
         if isinstance(self.redis, str):
             store = store_class.from_url(
-                self.redis, data_type, prefix=self.prefix, clock=self.clock
-            )
+                self.redis, data_type, prefix=self.prefix, clock=self.clock,
+                max_data_bytes=self.max_data_bytes,
+            )  # fmt: skip
         else:
-            store = store_class(self.redis, data_type, prefix=self.prefix, clock=self.clock)
+            store = store_class(
+                self.redis, data_type, prefix=self.prefix, clock=self.clock,
+                max_data_bytes=self.max_data_bytes,
+            )  # fmt: skip
         return store
 
     async def aclose(self) -> None:
