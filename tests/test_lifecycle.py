@@ -14,6 +14,7 @@ import pytest
 from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
+from starlette.requests import Request
 
 from typed_sessions.adapters.dependencies import make_cookie_dependency
 from typed_sessions.adapters.lifecycle import (
@@ -365,3 +366,29 @@ async def test_rotating_never_extends_the_absolute_lifetime(env: Env) -> None:
         assert (await env.client.post("/app/login/ada")).status_code == 200
     env.clock.advance(step)
     assert (await env.client.get("/app/cart")).status_code == 401
+
+
+@pytest.mark.parametrize("how", ["rotate", "reissue", "reauthenticate"])
+async def test_a_sign_in_that_moves_a_visitors_session_records_its_device(how: str) -> None:
+    """Found by an audit: ``rotate(..., signed_in=user)``, the sign-in of a visitor who
+    already has a session, took no request: "your sessions" showed no device for it,
+    where ``start(..., request=request)`` records one."""
+    store: MemoryStore[dict[str, str]] = MemoryStore(dict[str, str])
+    current = make_cookie_dependency(store, lambda s: True, keys=Keyring.from_secrets("s" * 40))
+    request = Request(
+        {"type": "http", "headers": [(b"user-agent", b"Firefox/130")], "client": ("1.2.3.4", 5)}
+    )
+    saved = await store.save(new_session({}, Expiry(), now=utc_now(), subject="ada"))
+    assert isinstance(saved, Ok)
+    if how == "rotate":
+        moved = await current.rotate(Response(), saved.value, signed_in="ada", request=request)
+    elif how == "reissue":
+        issued = await current.reissue(saved.value, signed_in="ada", request=request)
+        moved = None if issued is None else issued.session
+    else:
+        moved = await current.reauthenticate(Response(), saved.value, request=request)
+    assert moved is not None
+    assert moved.device is not None
+    assert moved.device.user_agent == "Firefox/130"
+    (listed,) = await store.list_subject("ada")
+    assert listed.device == moved.device

@@ -113,11 +113,13 @@ class SessionActions(Generic[T]):
         update: Callable[[T], T] | None = None,
         attempts: int = DEFAULT_ATTEMPTS,
         signed_in: str | None = None,
+        request: HTTPConnection | None = None,
     ) -> Session[T] | None:
         """Move ``session`` to a new ID, end the old one and set the new cookie.
 
         See :func:`~typed_sessions.rotate_session` (call it at sign-in, with
-        ``signed_in=`` the user's ID: the new session is theirs, authenticated now).
+        ``signed_in=`` the user's ID: the new session is theirs, authenticated now;
+        ``request``: the device it is on, as for :meth:`issue`).
 
         Raises:
             StoreError: the store failed or the session kept changing; nothing changed.
@@ -127,10 +129,12 @@ class SessionActions(Generic[T]):
         return await rotate_session(
             response, self.store, session, keys=self.keys, cookie=cookie,
             expiry=self.expiry, clock=self.clock, attempts=attempts, update=update,
-            signed_in=signed_in,
+            signed_in=signed_in, device=None if request is None else device_of(request),
         )  # fmt: skip
 
-    async def reauthenticate(self, response: Response, session: Session[T]) -> Session[T] | None:
+    async def reauthenticate(
+        self, response: Response, session: Session[T], *, request: HTTPConnection | None = None
+    ) -> Session[T] | None:
         """Record that ``session``'s user has just authenticated again (say, re-entered
         their password) and rotate its ID, so a sensitive route admits it again.
 
@@ -144,7 +148,7 @@ class SessionActions(Generic[T]):
         """
         if session.subject is None:
             raise ValueError("reauthenticate() needs a session with a subject (a sign-in)")
-        return await self.rotate(response, session, signed_in=session.subject)
+        return await self.rotate(response, session, signed_in=session.subject, request=request)
 
     async def reissue(
         self,
@@ -153,6 +157,7 @@ class SessionActions(Generic[T]):
         update: Callable[[T], T] | None = None,
         attempts: int = DEFAULT_ATTEMPTS,
         signed_in: str | None = None,
+        request: HTTPConnection | None = None,
     ) -> IssuedSession[T] | None:
         """Move ``session`` to a new ID and end the old one; return the new token.
 
@@ -161,6 +166,7 @@ class SessionActions(Generic[T]):
         return await reissue_session(
             self.store, session, keys=self.keys, expiry=self.expiry,
             clock=self.clock, attempts=attempts, update=update, signed_in=signed_in,
+            device=None if request is None else device_of(request),
         )  # fmt: skip
 
     async def end(self, response: Response, session: Session[T] | SessionId | None) -> None:

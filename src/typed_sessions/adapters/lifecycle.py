@@ -127,6 +127,7 @@ async def reissue_session(
     attempts: int = DEFAULT_ATTEMPTS,
     update: Callable[[T], T] | None = None,
     signed_in: str | None = None,
+    device: Device | None = None,
 ) -> IssuedSession[T] | None:
     """Move ``session`` to a new ID and end the old one; return the new one and its token.
 
@@ -140,7 +141,7 @@ async def reissue_session(
     change: Callable[[T], T] = (lambda data: data) if update is None else update
     moved = await move_session(
         store, session, change(session.data), change, expiry=expiry, attempts=attempts,
-        clock=clock, signed_in=signed_in,
+        clock=clock, signed_in=signed_in, device=device,
     )  # fmt: skip
     if isinstance(moved, Ok):
         token = sign_session_id(moved.value.id, as_keyring(keys), now=clock())
@@ -162,6 +163,7 @@ async def rotate_session(
     attempts: int = DEFAULT_ATTEMPTS,
     update: Callable[[T], T] | None = None,
     signed_in: str | None = None,
+    device: Device | None = None,
 ) -> Session[T] | None:
     """Move ``session``'s data to a new ID, end the old one and set the new cookie.
 
@@ -169,7 +171,7 @@ async def rotate_session(
     working (session fixation). The new session keeps the old one's absolute deadline, so
     rotating never keeps a session (or a stolen cookie) alive for ever. ``signed_in``:
     the subject (user ID as text) who has just signed in or authenticated again: the new
-    session belongs to them, with ``auth_time`` now.
+    session belongs to them, with ``auth_time`` now, on ``device`` (if given).
 
     To change the data as it moves, pass ``update``, a function of the data, as for
     :func:`~typed_sessions.update_session` (applied to the newest data, so it may run
@@ -193,7 +195,7 @@ async def rotate_session(
     """
     issued = await reissue_session(
         store, session, keys=keys, expiry=expiry, clock=clock, attempts=attempts,
-        update=update, signed_in=signed_in,
+        update=update, signed_in=signed_in, device=device,
     )  # fmt: skip
     if issued is None:
         _set_cookie(response, render_clear_cookie(cookie))
