@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import uuid
 from collections import deque
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, computed_field, field_validator
 from pydantic_core import to_json
 from typing_extensions import TypedDict
 
@@ -428,13 +429,43 @@ def test_a_secret_that_json_would_mask_is_refused_not_stored_masked() -> None:
         codec.encode(new_session(data, Expiry(), now=START))
 
 
-def test_a_value_in_a_field_typed_any_that_json_changes_is_refused() -> None:
+def test_a_value_in_a_field_typed_any_comes_back_in_its_json_form() -> None:
+    """As in ``dict[str, Any]`` data: no serializer of its own, so no comparison."""
     codec = SessionCodec(WithAny)
-    with pytest.raises(SessionEncodeError, match="read back changed: extra"):
-        codec.encode_data(WithAny(extra=START))  # read back as text
-    assert codec.decode_data(codec.encode_data(WithAny(extra=[1, "a"]))) == Ok(
-        WithAny(extra=[1, "a"])
+    assert codec.decode_data(codec.encode_data(WithAny(extra=START))) == Ok(
+        WithAny(extra=START.isoformat().replace("+00:00", "Z"))
     )
+
+
+class ServedCamel(BaseModel):
+    user_name: str = Field(serialization_alias="userName")
+
+
+class WithClock(BaseModel):
+    user: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def counted(self) -> int:
+        return next(_COUNTER)
+
+
+_COUNTER = itertools.count()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [ServedCamel(user_name="ada"), WithClock(user="ada")],
+    ids=["serialization_alias", "computed_field"],
+)
+def test_found_by_review_a_serialization_alias_and_a_computed_field_are_stored(
+    data: BaseModel,
+) -> None:
+    """Written by alias only when by name does not read back (a serialization alias
+    alone is not read by validation); computed fields, which may differ from one dump
+    to the next, are not compared."""
+    codec: SessionCodec[Any] = SessionCodec(type(data))
+    assert codec.decode_data(codec.encode_data(data)) == Ok(data)
 
 
 @pytest.mark.parametrize(

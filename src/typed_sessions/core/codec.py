@@ -32,7 +32,12 @@ from typing import Any, Final, Generic, Literal, TypeAlias, TypeVar, overload
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError, from_json, to_json
 
-from typed_sessions.core.read_back import SessionEncodeError, SessionTooLargeError, read_back
+from typed_sessions.core.read_back import (
+    SessionEncodeError,
+    SessionTooLargeError,
+    may_read_back_changed,
+    read_back,
+)
 from typed_sessions.core.result import Err, Ok, Result
 from typed_sessions.core.session import Session, record_fault
 from typed_sessions.core.unfit import find_unfit
@@ -47,6 +52,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 DEFAULT_MAX_DATA_BYTES: Final = 64 * 1024
 """The default limit on a session's data, in bytes of JSON: 64 KiB. A cookie-carried
@@ -76,6 +82,8 @@ class SessionCodec(Generic[T]):
 
     __slots__ = (
         "_always_read_back",
+        "_by_alias",
+        "_compares",
         "_data",
         "_record",
         "data_type",
@@ -127,22 +135,58 @@ class SessionCodec(Generic[T]):
         # Any JSON object loads again as a dict of JSON values; other types must be
         # checked, since pydantic serializes data that no longer validates.
         self._always_read_back = not any(data_type is t or data_type == t for t in _ANY_JSON)
+        self._by_alias = False  # see encode
+        self._compares: bool | None = None  # see _given
 
     def encode(self, session: Session[T]) -> bytes:
         """Return the JSON for ``session``.
+
+        Typed data is written by field name; if that does not read back, by alias (a
+        field with an ``alias`` its model does not validate by name), and by alias from
+        then on.
 
         Raises:
             SessionEncodeError: the data holds something JSON cannot represent, or would
                 not load again (see the module documentation).
             SessionTooLargeError: the data's JSON is longer than ``max_data_bytes``.
         """
+        return self._by_name_or_alias(self._encode, session)
+
+    def encode_data(self, data: T) -> bytes:
+        """Return the JSON for the session data alone (for stores that keep the rest),
+        written as :meth:`encode` writes it.
+
+        Raises:
+            SessionEncodeError: the data holds something JSON cannot represent, or would
+                not load again.
+            SessionTooLargeError: the JSON is longer than ``max_data_bytes``.
+        """
+        return self._by_name_or_alias(self._encode_data, data)
+
+    def _by_name_or_alias(self, encode: Callable[[V, bool], bytes], value: V) -> bytes:
+        """``encode(value, by_alias)``: by name, then by alias if that did not read back."""
+        try:
+            return encode(value, self._by_alias)
+        except SessionTooLargeError:
+            raise
+        except SessionEncodeError as by_name:
+            if self._by_alias or not self._always_read_back:
+                raise
+            try:
+                raw = encode(value, True)
+            except SessionEncodeError:
+                raise by_name from by_name.__cause__
+            self._by_alias = True
+            return raw
+
+    def _encode(self, session: Session[T], by_alias: bool) -> bytes:
         keys = not self._always_read_back  # dict data (models validate their own keys)
         if keys:
             self._check_top_keys(session.data)
         try:
             # ``Session`` leaves its ID out of pydantic's JSON (see there); a stored
             # record names its session, so the ID goes first, as a JSON string.
-            rest: bytes = self._record.serializer.to_json(session, by_alias=True)
+            rest: bytes = self._record.serializer.to_json(session, by_alias=by_alias)
             session_id = session.id  # empty in a store's records: no call to encode it
             head = b'{"id":' + to_json(session_id) + b"," if session_id else b'{"id":"",'
             raw = head + rest[1:]
@@ -162,12 +206,11 @@ class SessionCodec(Generic[T]):
             self._refuse(session.data, keys=keys)
         limit = self.max_data_bytes
         if limit is not None and len(raw) > limit:  # the data alone may still be under it
-            _check_size(len(self._data.serializer.to_json(session.data, by_alias=True)), limit)
+            _check_size(len(self._data.serializer.to_json(session.data, by_alias=by_alias)), limit)
         if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE and len(raw) <= _LONG_INT:
             return raw  # nothing pydantic could read back otherwise
-        given = session if self._always_read_back else None  # (JSON dicts: as pydantic reads them)
-        load, dump = self._record.validator.validate_json, self._data.serializer.to_python
-        return read_back(raw, load, given, dump)
+        given = session if self._compares_read_back() else None
+        return read_back(raw, self._record.validator.validate_json, given, self._dump)
 
     def decode(self, raw: bytes | str) -> Result[Session[T], DecodeError]:
         """Return the record in ``raw``, or ``Err`` when it is not one. Never raises.
@@ -181,19 +224,12 @@ class SessionCodec(Generic[T]):
                 return self._upgraded(raw, record=True)
             return Err(DecodeError(_invalid("record", exc)))
 
-    def encode_data(self, data: T) -> bytes:
-        """Return the JSON for the session data alone (for stores that keep the rest).
-
-        Raises:
-            SessionEncodeError: the data holds something JSON cannot represent, or would
-                not load again.
-            SessionTooLargeError: the JSON is longer than ``max_data_bytes``.
-        """
+    def _encode_data(self, data: T, by_alias: bool) -> bytes:
         keys = not self._always_read_back  # dict data (models validate their own keys)
         if keys:
             self._check_top_keys(data)
         try:
-            raw: bytes = self._data.serializer.to_json(data, by_alias=True)
+            raw: bytes = self._data.serializer.to_json(data, by_alias=by_alias)
         except (PydanticSerializationError, ValueError, TypeError) as exc:
             raise SessionEncodeError(f"session data is not JSON-serializable: {exc}") from exc
         # pydantic writes a NaN or infinity as null, and a nested key that is not a str
@@ -206,9 +242,27 @@ class SessionCodec(Generic[T]):
             raise SessionTooLargeError(len(raw), limit)
         if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE and len(raw) <= _LONG_INT:
             return raw  # nothing pydantic could read back otherwise
-        given = data if self._always_read_back else None
-        load, dump = self._data.validator.validate_json, self._data.serializer.to_python
-        return read_back(raw, load, given, dump)
+        given = data if self._compares_read_back() else None
+        return read_back(raw, self._data.validator.validate_json, given, self._dump)
+
+    def _compares_read_back(self) -> bool:
+        """Whether :func:`read_back` compares what it reads with what was written: for
+        typed data whose type :func:`may_read_back_changed` (JSON dicts read back as
+        pydantic reads them). Found on first use: a model may resolve late."""
+        compares = self._compares
+        if compares is None:
+            schema = self._data.core_schema
+            compares = self._always_read_back and may_read_back_changed(schema)
+            self._compares = compares
+        return compares
+
+    def _dump(self, data: object) -> object:
+        """``data`` as pydantic dumps it in Python mode, without computed fields (which
+        may differ from one call to the next), for :func:`read_back`'s comparison."""
+        try:
+            return self._data.serializer.to_python(data, exclude_computed_fields=True)
+        except TypeError:  # pydantic-core before 2.35 has no such option
+            return self._data.serializer.to_python(data)
 
     def _check_top_keys(self, data: T) -> None:
         """Refuse ``dict`` data with a top-level key that is not a ``str``, before pydantic
