@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.testclient import TestClient
 
 from typed_sessions import (
     Keyring,
@@ -447,6 +448,43 @@ async def test_visitors_without_data_get_labels_of_their_own() -> None:
         assert (await bob.post("/cart/cup")).json() == ["book", "cup"]
     assert "" not in carts
     assert len(carts) == 2
+
+
+async def test_a_sign_out_or_a_websocket_gets_no_label_and_starts_nothing() -> None:
+    """Found by a review: after ``native.invalidate()`` (a sign-out), asking for the
+    label started a fresh session, whose cookie replaced the clearing one; on a
+    WebSocket without a session, ``start()`` raised. Both answer ``""`` and start
+    nothing."""
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, secret_key=SECRET, secure=False)
+
+    @app.post("/login")
+    async def login(request: Request) -> str:
+        manager: SessionIntegration = request.state.session
+        manager.get_session()["user"] = "ada"
+        return manager.get_session_id()
+
+    @app.post("/logout")
+    async def logout(request: Request) -> str:
+        manager: SessionIntegration = request.state.session
+        manager.native.invalidate()
+        return manager.get_session_id()
+
+    @app.websocket("/ws")
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        manager: SessionIntegration = websocket.state.session
+        await websocket.send_text(manager.get_session_id())
+        await websocket.close()
+
+    with TestClient(app, base_url="http://testserver") as client:
+        with client.websocket_connect("/ws") as socket_client:
+            assert socket_client.receive_text() == ""
+        assert client.post("/login").json() != ""
+        out = client.post("/logout")
+        assert out.json() == ""
+        (cleared,) = out.headers.get_list("set-cookie")
+        assert "Max-Age=0" in cleared
 
 
 async def test_regenerate_through_native_gives_a_new_label() -> None:

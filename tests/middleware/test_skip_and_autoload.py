@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 
 from typed_sessions.adapters.errors import SessionSkippedError
 from typed_sessions.adapters.middleware import session_middleware
+from typed_sessions.adapters.skipped import SkippedSession
 from typed_sessions.core.signing import Keyring
 
 from .conftest import BASE, SpyStore, token_of
@@ -105,3 +106,16 @@ async def test_autoload_false_store_failure_in_handler_is_503(
         assert response.status_code == 503
         response = await client.get("/loaded")  # through the dependency
         assert response.status_code == 503
+
+
+@pytest.mark.parametrize(
+    "call", ["get_session", "get_session_id", "start", "regenerate", "invalidate"]
+)
+def test_every_method_of_a_skipped_request_says_so(call: str) -> None:
+    """Found by a review: ``start()`` (and ``sign_in``) were missing: an
+    ``AttributeError``, a 500, where every other method answers 400."""
+    skipped = SkippedSession()
+    with pytest.raises(SessionSkippedError):
+        getattr(skipped, call)()
+    with pytest.raises(SessionSkippedError):
+        skipped.sign_in("ada")

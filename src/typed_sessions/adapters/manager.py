@@ -91,11 +91,8 @@ class SessionManager:
 
     def get_session(self) -> SessionData:
         """Return the session: a ``dict`` of JSON values, empty for a new session (stored,
-        with its cookie, only if it holds data when the response starts).
-
-        Raises:
-            SessionNotLoadedError: with ``autoload=False``, before :meth:`load`.
-        """
+        with its cookie, only if it holds data when the response starts). Raises
+        :class:`SessionNotLoadedError` with ``autoload=False``, before :meth:`load`."""
         data = self._data
         if data is not None:
             self._accessed = True
@@ -235,6 +232,11 @@ class SessionManager:
         """Whether the session is ready for the synchronous methods."""
         return self._loaded
 
+    @property
+    def invalidated(self) -> bool:
+        """Whether :meth:`invalidate` ended the session this request had."""
+        return self._delete_id is not None
+
     # --- the driver's API ---------------------------------------------------------------
 
     @property
@@ -358,14 +360,12 @@ class SessionManager:
         self._final_id = session_id
 
     def abandon(self) -> None:
-        """Close without saving (nothing changed, or the handler or the store failed):
-        :meth:`get_session_id` then names the record this request loaded, or ``None``."""
+        """Close without saving (the handler or the store failed, say): :meth:`get_session_id`
+        then names the record this request loaded, or ``None``."""
         self._closed = True
         if self._data is not None:
             self._data.block(closed_error)
         self._final_id = None if self._found is None else self._found.id
-
-    # --- internals ------------------------------------------------------------------------
 
     def _check_open(self, what: str) -> None:
         if self._closed:

@@ -34,7 +34,15 @@ class SkippedSession:
         """Raise :class:`SessionSkippedError`."""
         raise self.error()
 
+    def start(self) -> NoReturn:
+        """Raise :class:`SessionSkippedError`."""
+        raise self.error()
+
     def regenerate(self) -> NoReturn:
+        """Raise :class:`SessionSkippedError`."""
+        raise self.error()
+
+    def sign_in(self, subject: str) -> NoReturn:
         """Raise :class:`SessionSkippedError`."""
         raise self.error()
 

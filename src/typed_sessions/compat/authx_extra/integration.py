@@ -11,7 +11,12 @@ import hashlib
 from collections.abc import Generator, Iterator, MutableMapping
 from typing import Any, Final, NoReturn, Self
 
-from typed_sessions import SessionClosedError, SessionData, SessionId, SessionManager
+from typed_sessions import (
+    SessionClosedError,
+    SessionData,
+    SessionManager,
+    WebSocketSessionError,
+)
 from typed_sessions.adapters.skipped import SkippedSession
 
 __all__ = [
@@ -43,8 +48,9 @@ class SessionHandle(str):
 
     32 hex digits of the ID's SHA-256 (its first 12 are the ``sid#`` digest of
     typed-sessions' log lines): stable for the session's life, safe to print or log, and
-    no use to anyone who reads it. Empty (``""``) only after the response started
-    without a stored session. It is also awaitable, as authx-extra 1.2's was.
+    no use to anyone who reads it. Empty (``""``) where no session can be started: on
+    a WebSocket without one, after the response started without one, after a sign-out
+    in this request. It is also awaitable, as authx-extra 1.2's was.
     """
 
     __slots__ = ()
@@ -123,10 +129,11 @@ class SessionIntegration:
         """A printable label of the session (:class:`SessionHandle`). A visitor without
         one gets a session now, as authx-extra gave every visitor one (stored with its
         cookie when the response starts): what an app keys on the label is theirs alone."""
-        try:
-            session_id: SessionId | None = self.native.start()
-        except SessionClosedError:  # the response started: the stored one's, if any
-            session_id = self.native.get_session_id()
+        native = self.native
+        try:  # (not after a sign-out in this request: that one's label is "")
+            session_id = native.get_session_id() if native.invalidated else native.start()
+        except (SessionClosedError, WebSocketSessionError):  # none can start: as it is
+            session_id = native.get_session_id()
         if session_id is None:
             return _NO_SESSION
         return SessionHandle(hashlib.sha256(session_id.encode()).hexdigest()[:32])
