@@ -34,6 +34,7 @@ from typed_sessions import (
     SessionStore,
     StoreCorruptError,
     new_session,
+    new_session_id,
     replace_data,
     utc_now,
 )
@@ -562,3 +563,60 @@ def test_each_new_event_loop_connects_anew_and_every_call_works() -> None:
 
     asyncio.run(last())
     gc.collect()  # the first loops' connections, which cannot be closed: warned of here
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")  # the old loop's connections
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_stores_sharing_a_client_forget_its_connections_once_per_loop() -> None:
+    """Found by a review: each store forgot the shared pool's connections on its own
+    first call on a new loop, the second one while the first store's call was in
+    flight there: that call failed (``KeyError`` in redis-py's release, a 500)."""
+    client = Redis.from_url(require_redis())
+    prefix = unique_prefix()
+    a: RedisStore[Data] = RedisStore(client, dict[str, Any], prefix=prefix + "a:")
+    b: RedisStore[Data] = RedisStore(client, dict[str, Any], prefix=prefix + "b:")
+    made = new_session({"n": 1}, Expiry(), now=utc_now())
+
+    async def first() -> None:
+        assert isinstance(await a.save(made), Ok)
+        assert await b.load(made.id) is None
+
+    async def second() -> None:
+        in_flight = asyncio.create_task(a.load(made.id))
+        for _ in range(3):
+            await asyncio.sleep(0)  # its command sent, its reply awaited
+        assert await b.load(made.id) is None  # b's first call on this loop
+        loaded = await in_flight
+        assert loaded is not None
+        assert loaded.data == {"n": 1}
+        await delete_prefix(client, prefix)
+        await client.aclose()
+
+    asyncio.run(first())
+    asyncio.run(second())
+    gc.collect()
+
+
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_store_made_from_a_url_gets_a_new_pool_on_each_new_loop() -> None:
+    """Found by a review: the ``BlockingConnectionPool`` of :meth:`from_url` keeps a
+    condition bound to the first loop on which a burst waited; on a later loop every
+    burst that must wait failed. Such a store's own client is made anew instead."""
+    store: RedisStore[Data] = RedisStore.from_url(
+        require_redis(), dict[str, Any], prefix=unique_prefix(), max_connections=2
+    )
+
+    async def burst() -> None:
+        assert (
+            await asyncio.gather(*(store.load(new_session_id()) for _ in range(10))) == [None] * 10
+        )
+
+    for _ in range(3):  # each on a loop of its own, each burst waiting for connections
+        asyncio.run(burst())
+
+    async def close() -> None:
+        await store.aclose()
+
+    asyncio.run(close())
+    gc.collect()

@@ -4,8 +4,7 @@ Install it with the extra ``typed-sessions[redis]`` (``redis.asyncio`` from redi
 or later: 5.0.1's ``BlockingConnectionPool`` deadlocks when a call is cancelled, which is
 how timeouts end a call).
 
-The layout in Redis and the round trips are described in
-:mod:`typed_sessions.stores.redis_save`.
+The layout in Redis and the round trips: see :mod:`typed_sessions.stores.redis_save`.
 
 Sessions with a subject are also entered in their subject's index (see
 :mod:`typed_sessions.stores.redis_index`): on one server, in the same script as the save
@@ -269,7 +268,8 @@ class RedisStore(RedisSubjectIndex, Generic[T]):
     async def aclose(self) -> None:
         """Close the client if this store made it (:meth:`from_url`); otherwise do nothing."""
         if self.owns_client:
-            await self.client.aclose()
+            with self._limit():  # (on a new loop, its client is made anew first)
+                await self.client.aclose()
 
     async def __aenter__(self) -> RedisStore[T]:
         return self

@@ -9,12 +9,14 @@ no raw ``redis`` exception leaves these methods.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn, ParamSpec, TypeAlias, TypeVar
 
 from redis import Redis as SyncRedis
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis, RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
 from typed_sessions.stores.deadlines import CallLimit
@@ -35,6 +37,12 @@ RedisClient: TypeAlias = Redis | RedisCluster
 
 Command: TypeAlias = tuple[str | bytes | int | float, ...]
 """A command's name and arguments, for a pipeline."""
+
+_POOL_LOOPS: weakref.WeakKeyDictionary[ConnectionPool, weakref.ref[asyncio.AbstractEventLoop]] = (
+    weakref.WeakKeyDictionary()
+)
+"""The loop on which each app client's pool last forgot its connections (see
+:meth:`RedisCalls._forget_connections`)."""
 
 
 def checked_client(client: RedisClient) -> RedisClient:
@@ -73,18 +81,34 @@ class RedisCalls:
     """The round trips of ``RedisStore`` and its subject index (a mixin)."""
 
     client: Redis | RedisCluster
+    owns_client: bool
     _limit: CallLimit
 
     def _forget_connections(self) -> None:
         """Called before a call on another event loop than the last call's, once that
         one is closed: the pool's connections were made there and would fail their next
-        call, maybe after sending it (a write done, answered as failed). They are
-        forgotten, not closed (their loop cannot close them; the collector does), and
-        the call connects anew. (A ``RedisCluster`` keeps them: its first call on each
-        fails once, ``StoreUnavailableError``.)"""
+        call, maybe after sending it (a write done, answered as failed). A client this
+        store made (:meth:`from_url`) is made anew, with a pool of its own; an app's has
+        its pool forget them (not close them: their loop cannot; the collector does),
+        once per loop, however many stores share it. (A ``RedisCluster`` keeps them:
+        its first call on each fails once, ``StoreUnavailableError``.)"""
         client = self.client
-        if isinstance(client, Redis):
-            client.connection_pool.reset()
+        if not isinstance(client, Redis):
+            return
+        pool = client.connection_pool
+        if self.owns_client and isinstance(pool, BlockingConnectionPool):
+            self.client = Redis.from_pool(
+                BlockingConnectionPool(
+                    connection_class=pool.connection_class, max_connections=pool.max_connections,
+                    timeout=pool.timeout, **pool.connection_kwargs,
+                )
+            )  # fmt: skip
+            return
+        loop = asyncio.get_running_loop()
+        last = _POOL_LOOPS.get(pool)
+        if last is None or last() is not loop:  # (not forgotten on this loop already)
+            _POOL_LOOPS[pool] = weakref.ref(loop)
+            pool.reset()
 
     async def _call(self, command: Callable[P, Awaitable[R]], *args: P.args, **kw: P.kwargs) -> R:
         """``await command(*args, **kw)``, bounded by the timeout, errors mapped."""

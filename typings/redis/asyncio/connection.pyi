@@ -22,6 +22,7 @@ class Connection:
 class ConnectionPool:
     connection_class: type[Connection]
     connection_kwargs: dict[str, Any]
+    max_connections: int
     def __init__(
         self,
         connection_class: type[Connection] = ...,
@@ -34,6 +35,7 @@ class ConnectionPool:
     def reset(self) -> None: ...
 
 class BlockingConnectionPool(ConnectionPool):
+    timeout: float | None
     def __init__(
         self,
         max_connections: int = ...,
