@@ -39,7 +39,10 @@ def driver_limits(url: str, timeout: float | None, options: dict[str, Any]) -> N
     would otherwise commit later, and SQLite's busy wait (5 s by default) would hold the
     connection that long.
 
-    - MySQL/MariaDB: ``innodb_lock_wait_timeout`` of each connection, whole seconds;
+    - MySQL/MariaDB: ``innodb_lock_wait_timeout`` of each connection, in whole seconds
+      and at least 1: a second less than ``timeout``, rounded up, so that the server
+      gives a lock wait up before the client does (rounded up, it could commit after
+      the 503; a ``timeout`` of a second or less keeps a short window);
     - SQLite: the driver's busy ``timeout``.
 
     Options already given are kept."""
@@ -48,7 +51,7 @@ def driver_limits(url: str, timeout: float | None, options: dict[str, Any]) -> N
     backend = make_url(url).get_backend_name()
     connect_args: dict[str, Any] = options.setdefault("connect_args", {})
     if backend in ("mysql", "mariadb"):
-        seconds = max(1, math.ceil(timeout))
+        seconds = max(1, math.ceil(timeout) - 1)
         connect_args.setdefault("init_command", f"SET SESSION innodb_lock_wait_timeout = {seconds}")
     elif backend == "sqlite":
         connect_args.setdefault("timeout", timeout)
