@@ -167,11 +167,10 @@ async def rotate_session(
 ) -> Session[T] | None:
     """Move ``session``'s data to a new ID, end the old one and set the new cookie.
 
-    Call it when privileges change (after login), so an ID planted or seen before stops
-    working (session fixation). The new session keeps the old one's absolute deadline, so
-    rotating never keeps a session (or a stolen cookie) alive for ever. ``signed_in``:
-    the subject (user ID as text) who has just signed in or authenticated again: the new
-    session belongs to them, with ``auth_time`` now, on ``device`` (if given).
+    Call it when privileges change (after login), against session fixation. The new
+    session keeps the old one's absolute deadline (no stolen cookie lives for ever).
+    ``signed_in``: the subject (user ID) who has just signed in or authenticated again:
+    the new session is theirs, with ``auth_time`` now, on ``device`` (if given).
 
     To change the data as it moves, pass ``update``, a function of the data, as for
     :func:`~typed_sessions.update_session` (applied to the newest data, so it may run
