@@ -139,7 +139,7 @@ class CallLimit:
         ``on_loop_gone`` is called (before the call) when a call comes on another event
         loop than the last one, and that one is closed: nothing can be in flight there."""
         self.seconds: float | None = seconds
-        self.on_loop_gone = on_loop_gone
+        self.on_loop_gone: Callable[[], None] | None = on_loop_gone
         self._last: Deadlines | None = None  # the last loop's, then one per loop
         self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Deadlines] = (
             weakref.WeakKeyDictionary()
