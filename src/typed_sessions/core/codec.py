@@ -35,7 +35,6 @@ from pydantic_core import PydanticSerializationError, from_json, to_json
 from typed_sessions.core.read_back import (
     SessionEncodeError,
     SessionTooLargeError,
-    may_read_back_changed,
     read_back,
 )
 from typed_sessions.core.result import Err, Ok, Result
@@ -83,7 +82,6 @@ class SessionCodec(Generic[T]):
     __slots__ = (
         "_always_read_back",
         "_by_alias",
-        "_compares",
         "_data",
         "_record",
         "data_type",
@@ -136,7 +134,6 @@ class SessionCodec(Generic[T]):
         # checked, since pydantic serializes data that no longer validates.
         self._always_read_back = not any(data_type is t or data_type == t for t in _ANY_JSON)
         self._by_alias = False  # see encode
-        self._compares: bool | None = None  # see _given
 
     def encode(self, session: Session[T]) -> bytes:
         """Return the JSON for ``session``.
@@ -164,19 +161,22 @@ class SessionCodec(Generic[T]):
         return self._by_name_or_alias(self._encode_data, data)
 
     def _by_name_or_alias(self, encode: Callable[[V, bool], bytes], value: V) -> bytes:
-        """``encode(value, by_alias)``: by name, then by alias if that did not read back."""
+        """``encode(value, by_alias)``: as the last value that read back was written (by
+        name at first), else the other way, remembered if that reads back (a union of
+        models may need each way for one of its members)."""
+        first = self._by_alias
         try:
-            return encode(value, self._by_alias)
+            return encode(value, first)
         except SessionTooLargeError:
             raise
-        except SessionEncodeError as by_name:
-            if self._by_alias or not self._always_read_back:
+        except SessionEncodeError as refused:
+            if not self._always_read_back:
                 raise
             try:
-                raw = encode(value, True)
+                raw = encode(value, not first)
             except SessionEncodeError:
-                raise by_name from by_name.__cause__
-            self._by_alias = True
+                raise refused from refused.__cause__
+            self._by_alias = not first
             return raw
 
     def _encode(self, session: Session[T], by_alias: bool) -> bytes:
@@ -209,7 +209,7 @@ class SessionCodec(Generic[T]):
             _check_size(len(self._data.serializer.to_json(session.data, by_alias=by_alias)), limit)
         if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE and len(raw) <= _LONG_INT:
             return raw  # nothing pydantic could read back otherwise
-        given = session if self._compares_read_back() else None
+        given = session if self._always_read_back else None  # (JSON dicts: as pydantic reads them)
         return read_back(raw, self._record.validator.validate_json, given, self._dump)
 
     def decode(self, raw: bytes | str) -> Result[Session[T], DecodeError]:
@@ -242,19 +242,8 @@ class SessionCodec(Generic[T]):
             raise SessionTooLargeError(len(raw), limit)
         if keys and raw.count(b"[") + braces <= _READ_BACK_ABOVE and len(raw) <= _LONG_INT:
             return raw  # nothing pydantic could read back otherwise
-        given = data if self._compares_read_back() else None
+        given = data if self._always_read_back else None
         return read_back(raw, self._data.validator.validate_json, given, self._dump)
-
-    def _compares_read_back(self) -> bool:
-        """Whether :func:`read_back` compares what it reads with what was written: for
-        typed data whose type :func:`may_read_back_changed` (JSON dicts read back as
-        pydantic reads them). Found on first use: a model may resolve late."""
-        compares = self._compares
-        if compares is None:
-            schema = self._data.core_schema
-            compares = self._always_read_back and may_read_back_changed(schema)
-            self._compares = compares
-        return compares
 
     def _dump(self, data: object) -> object:
         """``data`` as pydantic dumps it in Python mode, without computed fields (which

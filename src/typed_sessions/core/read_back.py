@@ -4,19 +4,13 @@ that cannot be stored (see :mod:`typed_sessions.core.codec`)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, cast
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from typed_sessions.core.session import Session
 
-__all__ = [
-    "SessionEncodeError",
-    "SessionTooLargeError",
-    "first_change",
-    "may_read_back_changed",
-    "read_back",
-]
+__all__ = ["SessionEncodeError", "SessionTooLargeError", "first_change", "read_back"]
 
 
 class SessionEncodeError(TypeError):
@@ -81,8 +75,8 @@ def read_back(
     if changed_at is not None:
         raise SessionEncodeError(
             f"session data would be read back changed: {changed_at} (pydantic's JSON masks a "
-            "SecretStr; a serializer may write what its validator reads otherwise): store "
-            "it in a form that JSON keeps"
+            "SecretStr, and a value typed Any comes back in its JSON form): store it in a "
+            "form that JSON keeps"
         )
     return raw
 
@@ -94,7 +88,9 @@ def first_change(given: object, loaded: object) -> str | None:
     ``exclude=True``): the first differing key of a dict, or ``"data"``; ``None`` if
     none. Values that cannot be compared are taken as equal (validation read them back).
 
-    Finds what pydantic's JSON masks: a ``SecretStr`` (written as ``"**********"``)."""
+    Finds what pydantic's JSON masks or changes: a ``SecretStr`` (written as
+    ``"**********"``), a ``datetime`` typed ``Any`` (read back as text), a field that
+    validation reads by another key (read back as its default)."""
     try:
         if type(given) is dict and type(loaded) is dict:
             written = cast("dict[object, object]", given)
@@ -106,34 +102,3 @@ def first_change(given: object, loaded: object) -> str | None:
         return None if given == loaded else "data"
     except Exception:  # an __eq__ that fails tells nothing
         return None
-
-
-_OWN_SERIALIZERS: Final = frozenset({"function-plain", "function-wrap", "format", "to-string"})
-
-
-def may_read_back_changed(schema: object) -> bool:
-    """Whether data of this pydantic core schema may read back from its JSON other than
-    it was written, so :func:`read_back` must compare: it has a serializer of its own
-    (a ``SecretStr``'s writes it masked; a ``PlainSerializer``). Without one, what
-    validates reads back as written (a value typed ``Any``, or an extra field, in its
-    JSON form, as in ``dict`` data): the comparison, about as costly as the encoding,
-    is skipped."""
-    stack: list[object] = [schema]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            found = cast("dict[str, object]", node)
-            if id(found) in seen:
-                continue
-            seen.add(id(found))
-            serialization = found.get("serialization")
-            if isinstance(serialization, dict):
-                kind = cast("dict[str, object]", serialization).get("type")
-                if kind in _OWN_SERIALIZERS:
-                    return True
-            stack.extend(found.values())
-        elif isinstance(node, list | tuple):
-            items: list[object] = list(cast("list[object]", node))
-            stack.extend(items)
-    return False

@@ -88,20 +88,20 @@ class RedisCalls:
         """Called before a call on another event loop than the last call's, once that
         one is closed: the pool's connections were made there and would fail their next
         call, maybe after sending it (a write done, answered as failed). A client this
-        store made (:meth:`from_url`) is made anew, with a pool of its own; an app's has
-        its pool forget them (not close them: their loop cannot; the collector does),
-        once per loop, however many stores share it. (A ``RedisCluster`` keeps them:
-        its first call on each fails once, ``StoreUnavailableError``.)"""
+        store made (:meth:`from_url`) gets a new pool (a ``BlockingConnectionPool``'s wait
+        is bound to the first loop it waited on); an app's has its pool forget them (not
+        close them: their loop cannot; the collector does), once per loop, however many
+        stores share it. (A ``RedisCluster`` keeps them: its first call on each fails
+        once, ``StoreUnavailableError``.)"""
         client = self.client
         if not isinstance(client, Redis):
             return
         pool = client.connection_pool
         if self.owns_client and isinstance(pool, BlockingConnectionPool):
-            self.client = Redis.from_pool(
-                BlockingConnectionPool(
-                    connection_class=pool.connection_class, max_connections=pool.max_connections,
-                    timeout=pool.timeout, **pool.connection_kwargs,
-                )
+            # (The same client, for the calls whose method was looked up before this.)
+            client.connection_pool = BlockingConnectionPool(
+                connection_class=pool.connection_class, max_connections=pool.max_connections,
+                timeout=pool.timeout, **pool.connection_kwargs,
             )  # fmt: skip
             return
         loop = asyncio.get_running_loop()

@@ -49,8 +49,8 @@ class SessionHandle(str):
     32 hex digits of the ID's SHA-256 (its first 12 are the ``sid#`` digest of
     typed-sessions' log lines): stable for the session's life, safe to print or log, and
     no use to anyone who reads it. Empty (``""``) where no session can be started: on
-    a WebSocket without one, after the response started without one, after a sign-out
-    in this request. It is also awaitable, as authx-extra 1.2's was.
+    a WebSocket without one, after the response started without one, after the sign-out
+    of a stored session in this request. It is also awaitable, as authx-extra 1.2's was.
     """
 
     __slots__ = ()
